@@ -1,0 +1,3 @@
+from airgap_tui.cli import main
+
+raise SystemExit(main())
