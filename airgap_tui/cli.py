@@ -1,0 +1,511 @@
+"""Plain command-line front: one subcommand = one domain call.
+
+No Textual import here: the wizard is imported only when no subcommand is given and both
+stdin and stdout are terminals. Exit codes: 0 done, 1 the operation failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from airgap_tui import __version__
+from airgap_tui.errors import AirgapError, UsageError
+from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
+from airgap_tui.models import (
+    DEFAULT_GITLAB_MAJOR,
+    DEFAULT_PLATFORM,
+    DEFAULT_SOURCE_PREFIX,
+    Credentials,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's default exits 2 too; keep one sentence
+        self.print_usage(sys.stderr)
+        print(
+            f"airgap-tui: {message}. See `airgap-tui {self.prog.split()[-1]} --help`.",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="airgap-tui", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"airgap-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser, *, major: bool = True, source: bool = False) -> None:
+        p.add_argument("--json", action="store_true", help="print one machine-readable result")
+        if major:
+            p.add_argument(
+                "--gitlab",
+                type=int,
+                default=DEFAULT_GITLAB_MAJOR,
+                metavar="MAJOR",
+                help="GitLab major version the images are for (default 18)",
+            )
+        if source:
+            p.add_argument(
+                "--source-prefix",
+                default=DEFAULT_SOURCE_PREFIX,
+                metavar="P",
+                help="where analyzers are pulled from (default %(default)s)",
+            )
+            p.add_argument("--platform", default=DEFAULT_PLATFORM)
+            p.add_argument("--ca-file", type=Path, help="CA certificate for the source registry")
+
+    p = sub.add_parser("catalog", help="list the analyzers and their tags per GitLab major")
+    common(p)
+    p.add_argument("--all", action="store_true", help="include removed analyzers")
+
+    p = sub.add_parser("tags", help="list the tags that exist upstream for an analyzer")
+    common(p, source=True)
+    p.add_argument("analyzer")
+
+    p = sub.add_parser("estimate", help="sizes before downloading anything")
+    common(p, source=True)
+    p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
+
+    p = sub.add_parser("export", help="pull the images and write a bundle to the media")
+    common(p, source=True)
+    p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
+    p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
+    p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
+
+    p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")
+    common(p, major=False)
+    p.add_argument("bundle", type=Path)
+
+    p = sub.add_parser("import", help="verify, load, tag and push a bundle")
+    common(p, major=False)
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--registry", required=True, help="host[:port][/path] to push to")
+    p.add_argument("--no-verify", action="store_true", help="skip the full check before loading")
+    p.add_argument("--username")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--ca-file", type=Path, help="CA certificate for the target registry")
+    p.add_argument("--receipt-dir", type=Path, help="where the receipt goes (default: .)")
+
+    p = sub.add_parser("snippet", help="print the .gitlab-ci.yml variables")
+    common(p, major=False)
+    p.add_argument(
+        "--gitlab",
+        type=int,
+        default=None,
+        metavar="MAJOR",
+        help="GitLab major (default: the bundle's, else 18)",
+    )
+    p.add_argument("--registry", required=True, help="host[:port][/path] the images are in")
+    p.add_argument("--bundle", type=Path, help="take the analyzers from this bundle")
+    p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from airgap_tui.tui.app import run_wizard
+
+            return run_wizard()
+        build_parser().print_help(sys.stderr)
+        print(
+            "\nairgap-tui: no command given and no terminal to open the wizard in.", file=sys.stderr
+        )
+        return EXIT_USAGE
+    args = build_parser().parse_args(args_list)
+    if args.command is None:
+        build_parser().print_help(sys.stderr)
+        return EXIT_USAGE
+    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except AirgapError as exc:
+        _fail(args, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("airgap-tui: stopped. Run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+def _fail(args: argparse.Namespace, exc: AirgapError) -> None:
+    print(f"airgap-tui: {exc.sentence()}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json({"ok": False, "error": exc.sentence(), "kind": type(exc).__name__})
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# --- progress ---------------------------------------------------------------------------
+@contextmanager
+def _progress(args: argparse.Namespace) -> Iterator[ProgressCallback]:
+    """Rich progress bars on a TTY (when not --json); otherwise nothing."""
+    if getattr(args, "json", False) or not sys.stderr.isatty():
+        yield ignore_progress
+        return
+    from airgap_tui.cli_progress import RichProgress
+
+    with RichProgress() as bars:
+        yield bars
+
+
+@contextmanager
+def _cancel_on_sigint() -> Iterator[CancelToken]:
+    """First Ctrl-C asks the domain to stop at a chunk boundary; a second one aborts."""
+    token = CancelToken()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if token.cancelled:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        print("\nairgap-tui: stopping at the next chunk boundary…", file=sys.stderr)
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- commands ---------------------------------------------------------------------------
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from airgap_tui.catalog import load_catalog
+
+    catalog = load_catalog()
+    if args.gitlab not in catalog.majors:
+        raise UsageError(
+            f"GitLab major {args.gitlab}",
+            "the catalog has no data for it",
+            f"Use one of {', '.join(map(str, catalog.majors))}",
+        )
+    rows = [a for a in catalog.analyzers(args.gitlab) if args.all or not a.removed]
+    if args.json:
+        _print_json(
+            {
+                "gitlab": args.gitlab,
+                "analyzers": [
+                    {
+                        "name": a.name,
+                        "category": a.category,
+                        "path": a.path,
+                        "tag": a.tag,
+                        "status": a.status,
+                        "deprecated": a.deprecated,
+                        "removed": a.removed,
+                        "default": a.default,
+                        "note": a.note,
+                    }
+                    for a in rows
+                ],
+            }
+        )
+        return EXIT_OK
+    width = max((len(a.name) for a in rows), default=10)
+    print(f"Analyzers for GitLab {args.gitlab} (pulled as <source-prefix>/<path>:<tag>):")
+    for a in rows:
+        flag = " (removed)" if a.removed else " (deprecated)" if a.deprecated else ""
+        print(f"  {a.name:<{width}}  {a.tag or '?':<6} {a.category:<20} {a.note}{flag}".rstrip())
+    return EXIT_OK
+
+
+def _specs(args: argparse.Namespace) -> list[Any]:
+    from airgap_tui.catalog import load_catalog
+
+    catalog = load_catalog()
+    specs = [catalog.resolve(s, args.gitlab, args.source_prefix) for s in args.analyzers]
+    seen: set[str] = set()
+    unique = []
+    for spec in specs:
+        if spec.label not in seen:
+            seen.add(spec.label)
+            unique.append(spec)
+    return unique
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    from airgap_tui.catalog import load_catalog
+    from airgap_tui.registry import RegistryClient
+
+    spec = load_catalog().resolve(args.analyzer, args.gitlab, args.source_prefix)
+    client = RegistryClient(spec.source.api_host, ca_file=args.ca_file)
+    tags = client.tags(spec.source.repository)
+    if args.json:
+        _print_json({"image": f"{spec.source.registry}/{spec.source.repository}", "tags": tags})
+    else:
+        print("\n".join(tags))
+    return EXIT_OK
+
+
+def _engine_format() -> str:
+    """The layout the local engine's `docker save` writes, if an engine is reachable."""
+    from airgap_tui.engine import Engine
+    from airgap_tui.errors import EngineError
+
+    try:
+        engine = Engine.connect(timeout=10)
+    except EngineError:
+        return "oci"
+    try:
+        return engine.info().archive_format
+    finally:
+        engine.close()
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    import humanize
+
+    from airgap_tui.estimate import estimate
+
+    specs = _specs(args)
+    with _progress(args) as progress:
+        result = estimate(
+            specs, platform=args.platform, archive_format=_engine_format(), progress=progress
+        )
+    missing = [i for i in result.images if i.error]
+    if args.json:
+        _print_json(
+            {
+                "ok": not missing,
+                "download_bytes": result.download_bytes,
+                "bundle_bytes": result.bundle_bytes,
+                "images": [
+                    {
+                        "name": i.spec.name,
+                        "tag": i.spec.tag,
+                        "source": str(i.spec.source),
+                        "download_bytes": i.download_bytes,
+                        "unpacked_bytes": i.unpacked_bytes,
+                        "layers": len(i.layers),
+                        "shared_layers": sum(1 for x in i.layers if x.shared),
+                        "error": i.error,
+                        "available_tags": i.available_tags,
+                    }
+                    for i in result.images
+                ],
+            }
+        )
+    else:
+        for i in result.images:
+            if i.error:
+                print(f"  {i.spec.label:<32} MISSING: {i.error}")
+            else:
+                print(
+                    f"  {i.spec.label:<32} download {humanize.naturalsize(i.download_bytes):>10}"
+                    f"   on media {humanize.naturalsize(i.unpacked_bytes):>10}"
+                )
+        print(
+            f"Download: {humanize.naturalsize(result.download_bytes)} "
+            f"({result.download_bytes} bytes)"
+        )
+        print(
+            f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
+            f"({result.bundle_bytes} bytes)"
+        )
+    for i in missing:
+        print(f"airgap-tui: {i.error}", file=sys.stderr)
+    return EXIT_FAILED if missing else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from airgap_tui.bundle import format_fingerprint, parse_size
+    from airgap_tui.engine import Engine
+    from airgap_tui.export import ExportRequest, export_bundle
+
+    part_size = parse_size(args.part_size)
+    specs = _specs(args)
+    engine = Engine.connect()
+    request = ExportRequest(
+        specs=specs,
+        dest=args.to,
+        part_size=part_size,
+        source_prefix=args.source_prefix,
+        gitlab_major=args.gitlab,
+        platform=args.platform,
+    )
+    with _cancel_on_sigint() as cancel, _progress(args) as progress:
+        result = export_bundle(request, engine, progress=progress, cancel=cancel)
+    if args.json:
+        _print_json(
+            {
+                "ok": result.ok,
+                "fingerprint": result.fingerprint,
+                "bundle": str(result.bundle_dir),
+                "bundle_bytes": result.bundle_bytes,
+                "images": result.images,
+                "parts_written": result.parts_written,
+                "parts_kept": result.parts_kept,
+                "readback_ok": result.readback_ok,
+                "problems": result.problems,
+            }
+        )
+    else:
+        import humanize
+
+        for problem in result.problems:
+            print(f"airgap-tui: {problem}", file=sys.stderr)
+        print(
+            f"Bundle: {result.bundle_dir} ({humanize.naturalsize(result.bundle_bytes)}, "
+            f"{len(result.images)} images; {len(result.parts_written)} parts written, "
+            f"{len(result.parts_kept)} kept from an earlier run)"
+        )
+        print(f"Read-back check: {'passed' if result.readback_ok else 'FAILED'}")
+        print(f"Fingerprint: {format_fingerprint(result.fingerprint)}")
+        print(f"  full: {result.fingerprint}")
+        print(
+            "On the offline host: airgap-tui import "
+            f"{result.bundle_dir} --registry <host[:port]/path> — and compare the fingerprint."
+        )
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from airgap_tui.bundle import format_fingerprint, verify_bundle
+
+    with _cancel_on_sigint() as cancel, _progress(args) as progress:
+        report = verify_bundle(args.bundle, progress=progress, cancel=cancel)
+    if args.json:
+        _print_json(
+            {
+                "ok": report.ok,
+                "fingerprint": report.fingerprint,
+                "problems": [{"file": p.file, "message": p.message} for p in report.problems],
+                "warnings": report.warnings,
+            }
+        )
+    else:
+        for w in report.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        for p in report.problems:
+            print(f"airgap-tui: {p.file}: {p.message}", file=sys.stderr)
+        verdict = "OK: every part is present and matches" if report.ok else "FAILED"
+        print(f"{verdict} ({args.bundle})")
+        if report.fingerprint:
+            print(f"Fingerprint: {format_fingerprint(report.fingerprint)}")
+            print(f"  full: {report.fingerprint}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _read_credentials(args: argparse.Namespace) -> Credentials | None:
+    if args.password_stdin and not args.username:
+        raise UsageError("--password-stdin", "it needs --username too", "Add --username NAME")
+    if not args.username:
+        return None
+    if not args.password_stdin:
+        import getpass
+
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "--username",
+                "no password was given and stdin is not a terminal",
+                "Pipe the password in with --password-stdin",
+            )
+        return Credentials(args.username, getpass.getpass(f"Password for {args.username}: "))
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError(
+            "--password-stdin",
+            "stdin gave an empty password",
+            'Pipe the password in, e.g. `printf %s "$PW" | airgap-tui import …`',
+        )
+    return Credentials(args.username, password)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from airgap_tui.bundle import format_fingerprint
+    from airgap_tui.engine import Engine
+    from airgap_tui.importer import ImportRequest, import_bundle
+    from airgap_tui.reference import split_prefix
+
+    split_prefix(args.registry)
+    credentials = _read_credentials(args)
+    engine = Engine.connect()
+    request = ImportRequest(
+        bundle_dir=args.bundle,
+        registry=args.registry,
+        verify=not args.no_verify,
+        credentials=credentials,
+        ca_file=args.ca_file,
+        receipt_dir=args.receipt_dir,
+    )
+    with _cancel_on_sigint() as cancel, _progress(args) as progress:
+        result = import_bundle(request, engine, progress=progress, cancel=cancel)
+    if args.json:
+        _print_json(
+            {
+                "ok": result.ok,
+                "fingerprint": result.fingerprint,
+                "verified": result.verified,
+                "receipt": str(result.receipt_path) if result.receipt_path else None,
+                "images": [vars(i) for i in result.images],
+            }
+        )
+    else:
+        print(
+            f"Fingerprint: {format_fingerprint(result.fingerprint)} "
+            f"({'verified' if result.verified else 'NOT verified'})"
+        )
+        for i in result.images:
+            mark = "ok  " if i.ok else "FAIL"
+            detail = i.error or i.pushed_digest
+            print(f"  {mark} {i.target:<50} {i.status} {detail}")
+        if result.receipt_path:
+            print(f"Receipt: {result.receipt_path}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_snippet(args: argparse.Namespace) -> int:
+    from airgap_tui.catalog import load_catalog
+    from airgap_tui.reference import split_prefix
+    from airgap_tui.snippet import render_snippet
+
+    split_prefix(args.registry)
+    if args.bundle and args.analyzers:
+        raise UsageError(
+            "snippet", "give either --bundle or analyzer names, not both", "Drop one of them"
+        )
+    major = args.gitlab or DEFAULT_GITLAB_MAJOR
+    if args.bundle:
+        from airgap_tui.bundle import read_manifest
+
+        manifest = read_manifest(args.bundle)
+        images = [(i.name, i.tag) for i in manifest.images]
+        major = args.gitlab or manifest.gitlab_major or DEFAULT_GITLAB_MAJOR
+    elif args.analyzers:
+        catalog = load_catalog()
+        specs = [catalog.resolve(s, major, DEFAULT_SOURCE_PREFIX) for s in args.analyzers]
+        images = [(s.name, s.tag) for s in specs]
+    else:
+        raise UsageError("snippet", "no analyzers given", "Name analyzers or pass --bundle DIR")
+    text = render_snippet(args.registry, images, major)
+    if args.json:
+        _print_json({"ok": True, "snippet": text, "images": [f"{n}:{t}" for n, t in images]})
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "catalog": cmd_catalog,
+    "tags": cmd_tags,
+    "estimate": cmd_estimate,
+    "export": cmd_export,
+    "verify": cmd_verify,
+    "import": cmd_import,
+    "snippet": cmd_snippet,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Rich progress bars for the CLI on a terminal: one bar per (stage, item)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from airgap_tui import events
+
+
+class RichProgress:
+    """A ProgressCallback that draws to stderr; throttled so a fast stream stays cheap."""
+
+    def __init__(self) -> None:
+        self._bars = Progress(
+            TextColumn("{task.fields[stage]:<9}"),
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._tasks: dict[tuple[str, str], TaskID] = {}
+        self._throttle = events.Throttle(self._draw, rate=10)
+
+    def __enter__(self) -> RichProgress:
+        self._bars.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bars.__exit__(exc_type, exc, tb)
+
+    def __call__(self, event: events.Progress) -> None:
+        self._throttle(event)
+
+    def _draw(self, event: events.Progress) -> None:
+        key = (event.stage, event.item)
+        task = self._tasks.get(key)
+        if task is None:
+            name = event.item if len(event.item) <= 48 else "…" + event.item[-47:]
+            task = self._bars.add_task(name, total=event.total, stage=event.stage)
+            self._tasks[key] = task
+        self._bars.update(task, completed=event.done, total=event.total)
+        if event.final:
+            self._bars.update(
+                task,
+                completed=event.total or event.done,
+                description=f"{event.item} {'ok' if event.ok else 'FAILED'}",
+            )
