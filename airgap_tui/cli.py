@@ -442,12 +442,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = import_bundle(request, engine, progress=progress, cancel=cancel)
+    for problem in result.problems:
+        print(f"airgap-tui: {problem}", file=sys.stderr)
+    if result.problems:
+        print(
+            "airgap-tui: the bundle failed verification; nothing was loaded or pushed. "
+            "Copy the named parts again from the connected host.",
+            file=sys.stderr,
+        )
+    for image in result.images:
+        if not image.ok and image.error and not result.problems:
+            print(f"airgap-tui: {image.target}: {image.error}", file=sys.stderr)
     if args.json:
         _print_json(
             {
                 "ok": result.ok,
                 "fingerprint": result.fingerprint,
                 "verified": result.verified,
+                "problems": result.problems,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "images": [vars(i) for i in result.images],
             }

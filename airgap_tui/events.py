@@ -84,4 +84,6 @@ class CancelToken:
         from airgap_tui.errors import Cancelled
 
         if self._event.is_set():
-            raise Cancelled(doing, "cancelled by the operator", "Run the same command again to resume")
+            raise Cancelled(
+                doing, "cancelled by the operator", "Run the same command again to resume"
+            )

@@ -1,13 +1,38 @@
-"""Connected host: estimate -> check the media -> pull -> write parts -> read back -> manifest."""
+"""Connected host: estimate -> check the media -> pull -> write parts -> read back -> manifest.
+
+Nothing touches the media until every image is known to exist upstream and the bundle fits.
+The archive is the engine's multi-image export (shared layers once), tar-normalised so a re-run
+regenerates the same bytes and keeps the parts already on the media; bundle.yaml comes last.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airgap_tui.engine import Engine
+from airgap_tui.bundle import (
+    BundleImage,
+    BundleManifest,
+    ExportJournal,
+    PartWriter,
+    finish_bundle,
+    read_manifest,
+    readback_parts,
+)
+from airgap_tui.engine import Engine, ImageDetails
+from airgap_tui.errors import BundleError, MediaError, NotFoundError, UsageError
+from airgap_tui.estimate import Estimate, default_save_name, estimate
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
+from airgap_tui.media import check_destination, clamp_part_size, filesystem_of
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
+from airgap_tui.tarnorm import normalize_tar_stream
 
 DEFAULT_PART_SIZE = 1024**3
 
@@ -33,6 +58,8 @@ class ExportResult:
     parts_kept: list[str] = field(default_factory=list)  # resumed: already on the media, verified
     readback_ok: bool = True
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    estimated_bytes: int = 0
 
 
 def export_bundle(
@@ -41,5 +68,180 @@ def export_bundle(
     *,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    sizes: Estimate | None = None,
 ) -> ExportResult:
-    raise NotImplementedError
+    """Write the bundle; `sizes` skips the estimate when the caller (the wizard) has one."""
+    cancel = cancel or CancelToken()
+    if not request.specs:
+        raise UsageError("Export", "no images were chosen", "Name at least one analyzer")
+    dest = request.dest.expanduser().absolute()
+    info = engine.info()
+    if sizes is None:
+        sizes = estimate(
+            request.specs,
+            platform=request.platform,
+            archive_format="oci" if info.archive_format == "oci" else "docker-archive",
+            progress=progress,
+            cancel=cancel,
+        )
+    _refuse_missing(sizes)
+    _refuse_other_bundle(dest, request.specs)
+    warnings: list[str] = []
+    part_size, warning = clamp_part_size(request.part_size, filesystem_of(dest))
+    if warning:
+        warnings.append(warning)
+    reusable = _reusable_bytes(dest)
+    check_destination(dest, max(sizes.bundle_bytes - reusable, 0))
+
+    with _exclusive(dest):
+        pulled = [
+            engine.pull(spec.source, platform=request.platform, progress=progress, cancel=cancel)
+            for spec in request.specs
+        ]
+        key = _selection_key(request, pulled, info.archive_format, part_size)
+        journal = ExportJournal.begin(dest, key, part_size)
+        writer = PartWriter(
+            dest,
+            part_size=part_size,
+            progress=progress,
+            cancel=cancel,
+            journal=journal,
+            expected_bytes=sizes.bundle_bytes,
+        )
+        names = [default_save_name(spec) for spec in request.specs]
+        parts = writer.write(normalize_tar_stream(engine.export_stream(names, cancel)))
+        written = [p for p in parts if p.file in writer.written]
+        problems = readback_parts(dest, written, progress, cancel)
+        result = ExportResult(
+            ok=False,
+            bundle_dir=dest,
+            fingerprint="",
+            images=[spec.label for spec in request.specs],
+            bundle_bytes=sum(p.size for p in parts),
+            parts_written=list(writer.written),
+            parts_kept=list(writer.kept),
+            warnings=warnings,
+            estimated_bytes=sizes.bundle_bytes,
+        )
+        if problems:
+            for problem in problems:
+                journal.forget(problem.file)  # the stick lied: rewrite these on the next run
+            result.readback_ok = False
+            result.problems = [
+                f"{p.file}: {p.message} — the media did not return what was written; "
+                "run the export again to rewrite it, or use another drive"
+                for p in problems
+            ]
+            return result
+        manifest = BundleManifest(
+            source_prefix=request.source_prefix,
+            gitlab_major=request.gitlab_major,
+            platform=request.platform,
+            archive_format=info.archive_format,
+            images=[_bundle_image(s, d) for s, d in zip(request.specs, pulled, strict=True)],
+            parts=parts,
+        )
+        finish_bundle(dest, manifest, journal)
+    result.ok = True
+    result.fingerprint = manifest.fingerprint
+    return result
+
+
+def _refuse_missing(sizes: Estimate) -> None:
+    missing = [image for image in sizes.images if image.error]
+    if not missing:
+        return
+    lines = []
+    for image in missing:
+        tags = ", ".join(image.available_tags[:12]) or "none"
+        lines.append(f"{image.spec.source}: {image.error} (tags that exist: {tags})")
+    raise NotFoundError(
+        "Export",
+        "; ".join(lines),
+        "Fix the names or tags (airgap-tui tags NAME lists them); nothing was written",
+        available=missing[0].available_tags,
+    )
+
+
+def _refuse_other_bundle(dest: Path, specs: list[ImageSpec]) -> None:
+    """Never overwrite a complete bundle of other images: it may be the only copy."""
+    try:
+        existing = read_manifest(dest)
+    except BundleError:
+        return
+    have = sorted((i.name, i.tag) for i in existing.images)
+    want = sorted((s.name, s.tag) for s in specs)
+    if have != want:
+        held = ", ".join(f"{n}:{t}" for n, t in have)
+        raise UsageError(
+            f"Destination {dest}",
+            f"it already holds a complete bundle of other images ({held})",
+            "Choose another directory, or delete that bundle first if you no longer need it",
+        )
+
+
+def _reusable_bytes(dest: Path) -> int:
+    journal = ExportJournal.load(dest) if dest.is_dir() else None
+    if journal is not None:
+        return journal.done_bytes
+    try:
+        return read_manifest(dest).total_bytes
+    except BundleError:
+        return 0
+
+
+@contextmanager
+def _exclusive(dest: Path) -> Iterator[None]:
+    """One writer per bundle directory (a second export, or a stale worker, is refused)."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise MediaError(
+            f"Destination {dest}",
+            f"it cannot be created or opened ({exc.strerror or exc})",
+            "Check the path and that the drive is mounted writable",
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise MediaError(
+                    f"Destination {dest}",
+                    "another export is writing to it right now",
+                    "Wait for it to finish or stop it, then run this again",
+                ) from None
+            raise
+        yield
+    finally:
+        os.close(fd)
+
+
+def _selection_key(
+    request: ExportRequest, pulled: list[ImageDetails], archive_format: str, part_size: int
+) -> str:
+    content = {
+        "images": [
+            [spec.label, str(spec.source), details.image_id]
+            for spec, details in zip(request.specs, pulled, strict=True)
+        ],
+        "platform": request.platform,
+        "archive_format": archive_format,
+        "part_size": part_size,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _bundle_image(spec: ImageSpec, details: ImageDetails) -> BundleImage:
+    src = spec.source
+    return BundleImage(
+        name=spec.name,
+        tag=spec.tag,
+        source_ref=str(src),
+        image_id=details.image_id,
+        digest=details.digest_for(f"{src.registry}/{src.repository}"),
+        diff_ids=list(details.diff_ids),
+        size=details.size,
+        analyzer=spec.analyzer,
+    )

@@ -79,7 +79,9 @@ def split_prefix(prefix: str) -> tuple[str, str]:
         if text.startswith(scheme):
             text = text[len(scheme) :]
     if not text:
-        raise UsageError("Registry", "it is empty", "Give host[:port][/path], e.g. registry.local:5000/analyzers")
+        raise UsageError(
+            "Registry", "it is empty", "Give host[:port][/path], e.g. registry.local:5000/analyzers"
+        )
     host, _, path = text.partition("/")
     if not _HOST.match(host):
         raise UsageError(
@@ -90,7 +92,9 @@ def split_prefix(prefix: str) -> tuple[str, str]:
     if ":" in host and not host.startswith("["):
         port = int(host.rsplit(":", 1)[1])
         if not 0 < port < 65536:
-            raise UsageError(f"Registry {prefix!r}", f"port {port} is out of range", "Use a port 1-65535")
+            raise UsageError(
+                f"Registry {prefix!r}", f"port {port} is out of range", "Use a port 1-65535"
+            )
     if path:
         validate_repository_path(path, what=f"Registry path in {prefix!r}")
     return host, path
@@ -100,12 +104,18 @@ def parse_reference(text: str) -> ImageRef:
     """Parse a Docker-style reference; names without a host are Docker Hub images."""
     ref = text.strip()
     if not ref or any(c.isspace() for c in ref):
-        raise UsageError(f"Image reference {text!r}", "it is empty or contains spaces", "Give registry/path/name:tag")
+        raise UsageError(
+            f"Image reference {text!r}",
+            "it is empty or contains spaces",
+            "Give registry/path/name:tag",
+        )
     digest = None
     if "@" in ref:
         ref, digest = ref.split("@", 1)
         if not re.match(r"^sha256:[0-9a-f]{64}$", digest):
-            raise UsageError(f"Image reference {text!r}", "the digest is not sha256:<64 hex>", "Check the digest")
+            raise UsageError(
+                f"Image reference {text!r}", "the digest is not sha256:<64 hex>", "Check the digest"
+            )
     first, _, rest = ref.partition("/")
     if rest and looks_like_host(first):
         registry, remainder = first, rest

@@ -1,0 +1,1218 @@
+"""The on-media bundle: bundle.yaml, checksummed parts, the export journal, verification.
+
+A bundle is one directory: the engine's image archive split into parts (`images.tar.000`, …)
+and `bundle.yaml`, written last, that lists them with their sizes and sha256. Every write is
+.part → fsync → rename → fsync dir, so after a crash a file either has its final name and is
+complete, or it does not. Everything read back from the media is treated as hostile: names are
+plain file names checked before anything is opened, symlinks are refused, sizes are checked
+before hashing, and a manifest is bounded and parsed without YAML aliases.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airgap_tui import __version__
+from airgap_tui.atomic import atomic_write_bytes, fsync_dir, write_all
+from airgap_tui.errors import BundleError, MediaError, UsageError
+from airgap_tui.events import (
+    STAGE_LOAD,
+    STAGE_READBACK,
+    STAGE_SAVE,
+    STAGE_VERIFY,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+    ignore_progress,
+)
+from airgap_tui.media import FAT32_MAX_FILE_SIZE, free_bytes, human_size
+from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
+
+FORMAT_VERSION = 1
+# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
+ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
+MANIFEST_NAME = "bundle.yaml"
+JOURNAL_NAME = ".airgap-export.json"
+DEFAULT_PREFIX = "images.tar"
+KNOWN_FILES = frozenset({MANIFEST_NAME, JOURNAL_NAME})
+
+CHUNK_SIZE = 1 << 20
+MAX_PART_SIZE = FAT32_MAX_FILE_SIZE
+MIN_PART_SIZE = 1 << 20  # smaller parts only multiply files (FAT32: at most 65,534 per directory)
+DEFAULT_PART_SIZE = 1 << 30
+MAX_MANIFEST_BYTES = 8 << 20  # a real one is a few hundred KB even with thousands of parts
+_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
+
+_PART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kib": 1 << 10,
+    "kb": 10**3,
+    "m": 1 << 20,
+    "mib": 1 << 20,
+    "mb": 10**6,
+    "g": 1 << 30,
+    "gib": 1 << 30,
+    "gb": 10**9,
+    "t": 1 << 40,
+    "tib": 1 << 40,
+    "tb": 10**12,
+}
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class BundleImage:
+    """One image in the archive, and what import checks after loading it."""
+
+    name: str  # pushed as <registry>/<name>:<tag>
+    tag: str
+    source_ref: str
+    image_id: str  # sha256:… of the config, as the engine reports it
+    digest: str = ""  # the source repository digest, "" when the engine did not know it
+    diff_ids: list[str] = field(default_factory=list)
+    size: int = 0
+    analyzer: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tag": self.tag,
+            "source_ref": self.source_ref,
+            "image_id": self.image_id,
+            "digest": self.digest,
+            "diff_ids": list(self.diff_ids),
+            "size": self.size,
+            "analyzer": self.analyzer,
+        }
+
+
+@dataclass(frozen=True)
+class BundlePart:
+    """One file of the split archive."""
+
+    file: str
+    size: int
+    sha256: str  # lowercase hex
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "size": self.size, "sha256": self.sha256}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BundleManifest:
+    """bundle.yaml. The part order is the archive order."""
+
+    format_version: int = FORMAT_VERSION
+    tool_version: str = __version__
+    created: str = field(default_factory=utc_now)  # ISO 8601 UTC
+    source_prefix: str
+    gitlab_major: int | None
+    platform: str
+    archive_format: str = "docker-archive"
+    images: list[BundleImage]
+    parts: list[BundlePart]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(part.size for part in self.parts)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 hex over what the bundle carries, identical on both sides of the gap.
+
+        Covers the format, the images and every part's name, size and sha256 (so every byte
+        of the archive). Leaves out `created` and `tool_version`: a resumed or repeated export
+        of the same bytes is the same bundle and keeps the same fingerprint.
+        """
+        content = {
+            "format_version": self.format_version,
+            "archive_format": self.archive_format,
+            "source_prefix": self.source_prefix,
+            "gitlab_major": self.gitlab_major,
+            "platform": self.platform,
+            "images": [image.to_dict() for image in self.images],
+            "parts": [part.to_dict() for part in self.parts],
+            "total_bytes": self.total_bytes,
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(_FINGERPRINT_DOMAIN + canonical.encode("ascii")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "tool_version": self.tool_version,
+            "created": self.created,
+            "fingerprint": self.fingerprint,
+            "source_prefix": self.source_prefix,
+            "gitlab_major": self.gitlab_major,
+            "platform": self.platform,
+            "archive_format": self.archive_format,
+            "total_bytes": self.total_bytes,
+            "images": [image.to_dict() for image in self.images],
+            "parts": [part.to_dict() for part in self.parts],
+        }
+
+
+def format_fingerprint(fingerprint: str, groups: int = 6) -> str:
+    """The first 24 hex digits in groups of four, for reading aloud across the gap."""
+    hexdigits = fingerprint.removeprefix("sha256:").lower()
+    return " ".join(hexdigits[i : i + 4] for i in range(0, 4 * groups, 4))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that failed a check, and why."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    fingerprint: str
+    manifest: BundleManifest
+    problems: list[Problem]
+    warnings: list[str]
+
+
+# --------------------------------------------------------------------------- names and sizes
+
+
+def show(name: str) -> str:
+    """A name from the media, safe to print (no terminal escapes)."""
+    return name if name.isascii() and name.isprintable() else repr(name)
+
+
+def is_safe_part_name(name: str) -> bool:
+    """A plain file name inside the bundle directory, and not one the bundle uses itself."""
+    return (
+        bool(_PART_NAME.match(name))
+        and ".." not in name
+        and not name.endswith(".part")
+        and name not in KNOWN_FILES
+    )
+
+
+def part_name(prefix: str, index: int) -> str:
+    return f"{prefix}.{index:03d}"
+
+
+def parse_size(text: str) -> int:
+    """A part size such as "1GiB", "500MB", "64MiB" or plain bytes (KiB=1024, KB=1000)."""
+    match = _SIZE.match(text)
+    unit = _UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise UsageError(
+            f"Part size {text!r}",
+            "it is not a size",
+            "Give a number with an optional unit, e.g. 1GiB, 500MB, 64MiB or 1048576",
+        )
+    value = int(Fraction(match.group(1)) * unit)
+    if value > MAX_PART_SIZE:
+        raise UsageError(
+            f"Part size {text!r}",
+            f"it is above the largest part, {MAX_PART_SIZE} bytes (4 GiB − 1), "
+            "which is what a FAT32 stick holds per file",
+            "Use 4095MiB or less",
+        )
+    if value < MIN_PART_SIZE:
+        raise UsageError(
+            f"Part size {text!r}",
+            f"it is below the smallest part, {MIN_PART_SIZE} bytes (1 MiB)",
+            "Use 1MiB or more",
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _media_error(exc: OSError, doing: str, directory: Path, still_needed: int | None) -> MediaError:
+    """Turn an OSError from a write into one sentence with the next step."""
+    resume = "then run the same export again: finished parts are kept"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = human_size(free_bytes(directory))
+        except OSError:
+            free = "unknown"
+        need = f"about {human_size(still_needed)} more is needed, " if still_needed else ""
+        return MediaError(
+            doing,
+            f"the media is full ({need}{free} free)",
+            f"Free space or use a bigger drive, {resume}",
+        )
+    if exc.errno == errno.EROFS:
+        return MediaError(
+            doing, "the media is mounted read-only", f"Remount it read-write, {resume}"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return MediaError(
+            doing, "permission denied", f"Choose a directory you can write to, {resume}"
+        )
+    if exc.errno == errno.EFBIG:
+        return MediaError(
+            doing,
+            "the filesystem refused a file this large (FAT32 holds at most 4 GiB − 1 per file)",
+            "Use a smaller --part-size",
+        )
+    if exc.errno == errno.EIO:
+        return MediaError(
+            doing,
+            "an I/O error: the drive may be failing or was unplugged",
+            f"Check the drive, {resume}",
+        )
+    return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
+
+
+# --------------------------------------------------------------------------- manifest read/write
+
+
+def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> None:
+    """Write bundle.yaml atomically: the last file of an export, the sign that it is complete."""
+    directory = Path(bundle_dir)
+    text = yaml.safe_dump(manifest.to_dict(), sort_keys=False, default_flow_style=False)
+    try:
+        atomic_write_bytes(directory / MANIFEST_NAME, text.encode("utf-8"))
+    except OSError as exc:
+        raise _media_error(exc, f"Writing {MANIFEST_NAME} to {directory}", directory, None) from exc
+
+
+class _Schema:
+    """Typed field access that names the field when the manifest is wrong."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, field_name: str, cause: str) -> BundleError:
+        return BundleError(
+            f"{self.where}, field {field_name}",
+            cause,
+            "The manifest is damaged or was edited: copy the bundle again from the connected side",
+        )
+
+    def mapping(self, value: object, name: str, keys: Iterable[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(name, f"expected a mapping, got {type(value).__name__}")
+        allowed = set(keys)
+        for key in value:
+            if key not in allowed:
+                raise self.fail(
+                    f"{name}.{show(str(key))}" if name else show(str(key)), "unknown field"
+                )
+        for key in allowed:
+            if key not in value:
+                raise self.fail(f"{name}.{key}" if name else key, "missing")
+        return value
+
+    def str_(self, value: object, name: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(name, f"expected a string, got {type(value).__name__}")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(name, f"{show(value)} is not valid")
+        return value
+
+    def int_(self, value: object, name: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.fail(name, f"expected a non-negative integer, got {show(repr(value))}")
+        return value
+
+    def list_(self, value: object, name: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(name, f"expected a list, got {type(value).__name__}")
+        return value
+
+
+_TOP_KEYS = (
+    "format_version",
+    "tool_version",
+    "created",
+    "fingerprint",
+    "source_prefix",
+    "gitlab_major",
+    "platform",
+    "archive_format",
+    "total_bytes",
+    "images",
+    "parts",
+)
+_IMAGE_KEYS = ("name", "tag", "source_ref", "image_id", "digest", "diff_ids", "size", "analyzer")
+_PART_KEYS = ("file", "size", "sha256")
+
+
+def _parse_image(s: _Schema, raw: object, name: str) -> BundleImage:
+    data = s.mapping(raw, name, _IMAGE_KEYS)
+    image_name = s.str_(data["name"], f"{name}.name")
+    tag = s.str_(data["tag"], f"{name}.tag")
+    source_ref = s.str_(data["source_ref"], f"{name}.source_ref")
+    try:
+        validate_repository_path(image_name)
+        validate_tag(tag)
+        parse_reference(source_ref)
+    except UsageError as exc:
+        raise s.fail(name, exc.cause) from exc
+    analyzer = data["analyzer"]
+    if analyzer is not None:
+        analyzer = s.str_(analyzer, f"{name}.analyzer", _ANALYZER)
+    digest = s.str_(data["digest"], f"{name}.digest")
+    if digest and not _DIGEST.match(digest):
+        raise s.fail(f"{name}.digest", f"{show(digest)} is not sha256:<64 hex digits>")
+    diff_ids = s.list_(data["diff_ids"], f"{name}.diff_ids")
+    return BundleImage(
+        name=image_name,
+        tag=tag,
+        source_ref=source_ref,
+        image_id=s.str_(data["image_id"], f"{name}.image_id", _DIGEST),
+        digest=digest,
+        diff_ids=[s.str_(d, f"{name}.diff_ids[{i}]", _DIGEST) for i, d in enumerate(diff_ids)],
+        size=s.int_(data["size"], f"{name}.size"),
+        analyzer=analyzer,
+    )
+
+
+def _parse_part(s: _Schema, raw: object, name: str) -> BundlePart:
+    data = s.mapping(raw, name, _PART_KEYS)
+    file = s.str_(data["file"], f"{name}.file")
+    if not is_safe_part_name(file):
+        raise BundleError(
+            f"{s.where}, field {name}.file",
+            f"the part name {show(file)} is not a plain file name inside the bundle "
+            "(refused before opening anything)",
+            "Do not use this bundle: it was damaged or tampered with; copy it again",
+        )
+    size = s.int_(data["size"], f"{name}.size")
+    if size > MAX_PART_SIZE:
+        raise s.fail(f"{name}.size", f"{size} is above the largest part ({MAX_PART_SIZE})")
+    return BundlePart(
+        file=file, size=size, sha256=s.str_(data["sha256"], f"{name}.sha256", _SHA256_HEX)
+    )
+
+
+def manifest_from_dict(data: object, where: str) -> BundleManifest:
+    """Validate a parsed bundle.yaml; every name in it is treated as hostile."""
+    s = _Schema(where)
+    if not isinstance(data, dict):
+        raise BundleError(
+            where,
+            f"it is not a bundle manifest (a YAML mapping), it holds a {type(data).__name__}",
+            "Check that this is an airgap-tui bundle directory",
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise s.fail("format_version", "missing or not a positive integer")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            where,
+            f"it was made by a newer airgap-tui (bundle format {version}; "
+            f"this airgap-tui {__version__} reads format {FORMAT_VERSION})",
+            "Upgrade airgap-tui on this host to the version that made the bundle",
+        )
+    data = s.mapping(data, "", _TOP_KEYS)
+    created = s.str_(data["created"], "created")
+    try:
+        datetime.fromisoformat(created)
+    except ValueError as exc:
+        raise s.fail("created", f"{show(created)} is not an ISO 8601 time") from exc
+    archive_format = s.str_(data["archive_format"], "archive_format")
+    if archive_format not in ARCHIVE_FORMATS:
+        raise s.fail("archive_format", f"{show(archive_format)} is not a known archive format")
+    gitlab_major = data["gitlab_major"]
+    if gitlab_major is not None:
+        gitlab_major = s.int_(gitlab_major, "gitlab_major")
+    images = [
+        _parse_image(s, raw, f"images[{i}]")
+        for i, raw in enumerate(s.list_(data["images"], "images"))
+    ]
+    seen: set[tuple[str, str]] = set()
+    for i, image in enumerate(images):
+        if (image.name, image.tag) in seen:
+            raise s.fail(f"images[{i}]", f"{image.name}:{image.tag} is listed twice")
+        seen.add((image.name, image.tag))
+    parts = [
+        _parse_part(s, raw, f"parts[{i}]") for i, raw in enumerate(s.list_(data["parts"], "parts"))
+    ]
+    if len({part.file for part in parts}) != len(parts):
+        raise s.fail("parts", "a part file is listed twice")
+    manifest = BundleManifest(
+        format_version=version,
+        tool_version=s.str_(data["tool_version"], "tool_version"),
+        created=created,
+        source_prefix=s.str_(data["source_prefix"], "source_prefix"),
+        gitlab_major=gitlab_major,
+        platform=s.str_(data["platform"], "platform", _PLATFORM),
+        archive_format=archive_format,
+        images=images,
+        parts=parts,
+    )
+    if s.int_(data["total_bytes"], "total_bytes") != manifest.total_bytes:
+        raise s.fail("total_bytes", "it is not the sum of the part sizes")
+    stored = s.str_(data["fingerprint"], "fingerprint")
+    if stored != manifest.fingerprint:
+        raise s.fail(
+            "fingerprint",
+            "it does not match the manifest's content (bundle.yaml was changed after export)",
+        )
+    return manifest
+
+
+def _read_limited(directory: Path, name: str, limit: int) -> bytes:
+    """Read a small file from the bundle without following a symlink or a FIFO."""
+    fd = os.open(directory / name, _READ_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(limit + 1)
+    finally:
+        os.close(fd)
+
+
+def _has_aliases(text: str) -> bool:
+    """YAML aliases let a small file expand into a huge structure; a manifest never has one."""
+    return any(
+        isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
+    )
+
+
+def read_manifest(bundle_dir: str | os.PathLike[str]) -> BundleManifest:
+    """Read and validate bundle.yaml; BundleError names what is wrong and what to do."""
+    directory = Path(bundle_dir)
+    where = f"{MANIFEST_NAME} in {directory}"
+    if not directory.is_dir():
+        raise BundleError(
+            f"Bundle directory {directory}",
+            "it does not exist or is not a directory",
+            "Check the path and that the drive is mounted",
+        )
+    try:
+        raw = _read_limited(directory, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    except FileNotFoundError as exc:
+        raise BundleError(
+            f"{MANIFEST_NAME} not found in {directory}",
+            "this directory holds no complete bundle (an export that was interrupted "
+            f"writes {MANIFEST_NAME} last)",
+            "Re-run the export on the connected side to finish the bundle, or choose the "
+            "directory that holds bundle.yaml",
+        ) from exc
+    except OSError as exc:
+        cause = (
+            "it is a symbolic link, which a bundle never contains"
+            if exc.errno == errno.ELOOP
+            else f"it cannot be read ({exc.strerror or exc})"
+        )
+        raise BundleError(where, cause, "Copy the bundle again from the connected side") from exc
+    try:
+        text = raw.decode("utf-8")
+        if _has_aliases(text):
+            raise BundleError(
+                where,
+                "it uses YAML aliases, which a bundle manifest never has",
+                "Do not use this bundle: copy it again from the connected side",
+            )
+        data = yaml.safe_load(text)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BundleError(
+            where,
+            f"it is not valid YAML ({str(exc).splitlines()[0]})",
+            "The manifest is damaged: copy the bundle again from the connected side",
+        ) from exc
+    return manifest_from_dict(data, where)
+
+
+# --------------------------------------------------------------------------- export journal
+
+
+@dataclass
+class ExportJournal:
+    """What an unfinished export already put on the media, so a re-run can keep it.
+
+    Every entry describes a complete part file (renamed into place after fsync) and its sha256.
+    Entries are candidates, not promises: the writer keeps a part only when the regenerated
+    stream reproduces it byte for byte.
+    """
+
+    bundle_dir: Path
+    selection_key: str
+    part_size: int
+    parts: dict[str, BundlePart] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.bundle_dir / JOURNAL_NAME
+
+    @property
+    def done_bytes(self) -> int:
+        return sum(part.size for part in self.parts.values())
+
+    def matches(self, selection_key: str) -> bool:
+        return self.selection_key == selection_key
+
+    @classmethod
+    def load(cls, bundle_dir: str | os.PathLike[str]) -> ExportJournal | None:
+        """The journal left by an earlier run; None when absent or unreadable (start afresh)."""
+        directory = Path(bundle_dir)
+        try:
+            data = json.loads(_read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
+            parts: dict[str, BundlePart] = {}
+            for raw in data["parts"]:
+                part = BundlePart(file=raw["file"], size=raw["size"], sha256=raw["sha256"])
+                if not (
+                    isinstance(part.file, str)
+                    and is_safe_part_name(part.file)
+                    and isinstance(part.size, int)
+                    and not isinstance(part.size, bool)
+                    and 0 <= part.size <= MAX_PART_SIZE
+                    and isinstance(part.sha256, str)
+                    and _SHA256_HEX.match(part.sha256)
+                ):
+                    return None
+                parts[part.file] = part
+            key, part_size = data["selection_key"], data["part_size"]
+            if (
+                data.get("version") != 1
+                or not isinstance(key, str)
+                or not isinstance(part_size, int)
+            ):
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(directory, key, part_size, parts)
+
+    @classmethod
+    def begin(
+        cls,
+        bundle_dir: str | os.PathLike[str],
+        selection_key: str,
+        part_size: int,
+        *,
+        resume: bool = True,
+    ) -> ExportJournal:
+        """Start or resume an export: record the selection, then retire bundle.yaml.
+
+        With `resume`, the parts of an earlier run of this selection, and of a finished bundle
+        already in the directory, become candidates to keep. bundle.yaml is removed before
+        any part changes, so the directory never looks complete while it is being rewritten.
+        """
+        directory = Path(bundle_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            candidates: dict[str, BundlePart] = {}
+            if resume:
+                try:
+                    candidates.update({p.file: p for p in read_manifest(directory).parts})
+                except BundleError:
+                    pass
+                previous = cls.load(directory)
+                if previous is not None and previous.matches(selection_key):
+                    candidates.update(previous.parts)
+            journal = cls(directory, selection_key, part_size, candidates)
+            journal.save()
+            try:
+                os.unlink(directory / MANIFEST_NAME)
+                fsync_dir(directory)
+            except FileNotFoundError:
+                pass
+        except OSError as exc:
+            raise _media_error(exc, f"Preparing {directory}", directory, None) from exc
+        return journal
+
+    def save(self) -> None:
+        data = {
+            "version": 1,
+            "selection_key": self.selection_key,
+            "part_size": self.part_size,
+            "parts": [part.to_dict() for part in self.parts.values()],
+        }
+        atomic_write_bytes(self.path, json.dumps(data, indent=1).encode("utf-8"))
+
+    def record(self, part: BundlePart) -> None:
+        self.parts[part.file] = part
+        self.save()
+
+    def forget(self, file: str) -> None:
+        if self.parts.pop(file, None) is not None:
+            self.save()
+
+    def remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            return
+        fsync_dir(self.bundle_dir)
+
+
+# --------------------------------------------------------------------------- part writer
+
+
+class _Sink:
+    """One part's bytes: compared against a candidate already on the media, or written anew."""
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        candidate: BundlePart | None,
+        on_diverge: Callable[[str], None],
+    ) -> None:
+        self.directory = directory
+        self.on_diverge = on_diverge  # the journal must stop vouching for the old file first
+        self.name = name
+        self.path = directory / name
+        self.tmp = directory / (name + ".part")
+        self.hasher = hashlib.sha256()  # over the stream's bytes for this part
+        self.size = 0
+        self.candidate: BundlePart | None = None
+        self.compare_fd: int | None = None
+        self.write_fd: int | None = None
+        if candidate is not None:
+            self._open_candidate(candidate)
+
+    @property
+    def comparing(self) -> bool:
+        return self.compare_fd is not None
+
+    def _open_candidate(self, candidate: BundlePart) -> None:
+        try:
+            fd = os.open(self.path, _READ_FLAGS)
+        except OSError:
+            return
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != candidate.size:
+            os.close(fd)
+            return
+        _drop_cache(fd)
+        self.compare_fd = fd
+        self.candidate = candidate
+
+    def start_writing(self) -> None:
+        """Open `<name>.part`; a stale complete file of that name goes first, to free space."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        self.write_fd = os.open(self.tmp, flags, 0o644)
+
+    def feed(self, data: memoryview) -> None:
+        if self.compare_fd is not None:
+            if os.pread(self.compare_fd, len(data), self.size) == data:
+                self.hasher.update(data)
+                self.size += len(data)
+                return
+            self.diverge()
+        self.write(data)
+
+    def write(self, data: memoryview | bytes) -> None:
+        assert self.write_fd is not None
+        write_all(self.write_fd, data)
+        self.hasher.update(data)
+        self.size += len(data)
+
+    def diverge(self) -> None:
+        """Switch to writing: copy the prefix that matched, then the caller continues.
+
+        The prefix equals the stream's bytes (it was just compared), so the new part is the
+        current stream's, never a splice of two streams; its hash is checked to be sure the
+        media returned the same bytes twice.
+        """
+        assert self.compare_fd is not None
+        old_fd, matched, expected = self.compare_fd, self.size, self.hasher.digest()
+        self.compare_fd = None
+        self.candidate = None
+        try:
+            self.on_diverge(self.name)
+            self.write_fd = os.open(
+                self.tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o644,
+            )
+            check = hashlib.sha256()
+            offset = 0
+            while offset < matched:
+                block = os.pread(old_fd, min(CHUNK_SIZE, matched - offset), offset)
+                if not block:
+                    break
+                write_all(self.write_fd, block)
+                check.update(block)
+                offset += len(block)
+        finally:
+            os.close(old_fd)
+        if offset != matched or check.digest() != expected:
+            raise MediaError(
+                f"Re-reading {self.path}",
+                "the media returned different data on a second read",
+                "The drive may be failing: use another drive",
+            )
+
+    def finish(self) -> tuple[BundlePart, bool]:
+        """Make the part final; True when the file already on the media was kept."""
+        if self.compare_fd is not None and self.candidate is not None:
+            if (
+                self.size == self.candidate.size
+                and self.hasher.hexdigest() == self.candidate.sha256
+            ):
+                os.close(self.compare_fd)
+                self.compare_fd = None
+                return self.candidate, True
+            self.diverge()  # the stream ended early, or the journal was stale
+        assert self.write_fd is not None
+        fd, self.write_fd = self.write_fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.tmp, self.path)
+        fsync_dir(self.directory)
+        return BundlePart(self.name, self.size, self.hasher.hexdigest()), False
+
+    def abort(self) -> None:
+        """On failure: close, and drop the unfinished .part (it frees space on a full stick)."""
+        for fd in (self.compare_fd, self.write_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self.write_fd is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+        self.compare_fd = self.write_fd = None
+
+
+class PartWriter:
+    """Split a byte stream into parts of at most `part_size` bytes, each hashed as written.
+
+    With a journal, a part whose file is already on the media is compared with the regenerated
+    bytes instead of being rewritten (reading a stick is much faster than writing it): kept when
+    every byte and the sha256 match, otherwise rewritten from the point where it differs. The
+    journal is updated after every part, so a crash at any point loses at most one part.
+    Normalise the stream first (tarnorm) or regenerated parts will rarely match.
+
+    Progress: stage "save", item = part name, done/total = bytes of that part (total is the
+    part size, an upper bound for the last part); the final event's message says kept/written.
+    """
+
+    def __init__(
+        self,
+        bundle_dir: str | os.PathLike[str],
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        prefix: str = DEFAULT_PREFIX,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+        journal: ExportJournal | None = None,
+        expected_bytes: int | None = None,
+    ) -> None:
+        if not 0 < part_size <= MAX_PART_SIZE:
+            raise UsageError(
+                f"Part size {part_size}", f"it must be 1 to {MAX_PART_SIZE} bytes", "Use 1GiB"
+            )
+        if not is_safe_part_name(part_name(prefix, 0)):
+            raise UsageError(
+                f"Part prefix {prefix!r}", "it is not a plain file name", "Use images.tar"
+            )
+        self.directory = Path(bundle_dir)
+        self.part_size = part_size
+        self.prefix = prefix
+        self.progress = progress
+        self.cancel = cancel
+        self.journal = journal
+        self.expected_bytes = expected_bytes
+        self.parts: list[BundlePart] = []
+        self.kept: list[str] = []
+        self.written: list[str] = []
+        self.bytes_done = 0
+
+    def _open(self, index: int) -> _Sink:
+        name = part_name(self.prefix, index)
+        candidate = self.journal.parts.get(name) if self.journal else None
+        sink = _Sink(self.directory, name, candidate, self._forget)
+        if not sink.comparing:
+            self._forget(name)
+            sink.start_writing()
+        return sink
+
+    def _forget(self, name: str) -> None:
+        if self.journal is not None:
+            self.journal.forget(name)
+
+    def _event(self, sink: _Sink, *, final: bool = False, kept: bool = False) -> None:
+        if final:
+            message = "kept: identical to the part already on the media" if kept else "written"
+            total = sink.size
+        else:
+            message = (
+                "comparing with the part already on the media" if sink.comparing else "writing"
+            )
+            total = self.part_size
+        self.progress(Progress(STAGE_SAVE, sink.name, sink.size, total, message, final=final))
+
+    def _close(self, sink: _Sink) -> None:
+        part, kept = sink.finish()
+        (self.kept if kept else self.written).append(part.file)
+        self.parts.append(part)
+        if self.journal is not None:
+            self.journal.record(part)
+        self._event(sink, final=True, kept=kept)
+
+    def write(self, chunks: Iterable[bytes]) -> list[BundlePart]:
+        """Consume the stream; returns the parts in order. Raises MediaError, Cancelled, …"""
+        sink: _Sink | None = None
+        doing = f"Writing the bundle to {self.directory}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for chunk in chunks:
+                if self.cancel is not None:
+                    self.cancel.check(doing)
+                view = memoryview(chunk)
+                while view:
+                    if sink is None:
+                        sink = self._open(len(self.parts))
+                    room = self.part_size - sink.size
+                    piece, view = view[:room], view[room:]
+                    sink.feed(piece)
+                    self.bytes_done += len(piece)
+                    self._event(sink)
+                    if sink.size == self.part_size:
+                        self._close(sink)
+                        sink = None
+            if sink is not None:
+                self._close(sink)
+                sink = None
+        except OSError as exc:
+            if sink is not None:
+                sink.abort()
+            name = sink.name if sink is not None else ""
+            still = None
+            if self.expected_bytes is not None:
+                still = max(self.expected_bytes - self.bytes_done, 0) or None
+            raise _media_error(
+                exc, f"Writing {name or 'the bundle'} to {self.directory}", self.directory, still
+            ) from exc
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+        return self.parts
+
+
+def remove_stale_parts(
+    bundle_dir: str | os.PathLike[str], keep: Iterable[str], prefix: str = DEFAULT_PREFIX
+) -> list[str]:
+    """Delete our own leftovers (old parts past the new end, .part files); nothing else."""
+    directory = Path(bundle_dir)
+    pattern = re.compile(rf"^{re.escape(prefix)}\.[0-9]{{3,}}(?:\.part)?$")
+    wanted = set(keep)
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        if name in wanted or not (pattern.match(name) or name == MANIFEST_NAME + ".part"):
+            continue
+        os.unlink(directory / name)
+        removed.append(name)
+    if removed:
+        fsync_dir(directory)
+    return removed
+
+
+def finish_bundle(
+    bundle_dir: str | os.PathLike[str],
+    manifest: BundleManifest,
+    journal: ExportJournal | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+) -> list[str]:
+    """Complete an export: drop stale parts, write bundle.yaml (last), remove the journal.
+
+    Returns the names removed.
+    """
+    directory = Path(bundle_dir)
+    try:
+        removed = remove_stale_parts(directory, (p.file for p in manifest.parts), prefix)
+        write_manifest(directory, manifest)
+        if journal is not None:
+            journal.remove()
+        else:
+            try:
+                os.unlink(directory / JOURNAL_NAME)
+                fsync_dir(directory)
+            except FileNotFoundError:
+                pass
+    except OSError as exc:
+        raise _media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc
+    return removed
+
+
+# --------------------------------------------------------------------------- reading parts
+
+
+def _drop_cache(fd: int) -> None:
+    """Ask the kernel to forget cached pages so reads come from the device.
+
+    Limits: it drops only clean pages (parts are fsynced before this), and it cannot reach a
+    drive's own cache or a FUSE filesystem's (ntfs-3g, exfat-fuse) private cache; a stick that
+    lies from its controller cache can still fool a read-back.
+    """
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+
+
+def _open_part(dir_fd: int, part: BundlePart) -> tuple[int | None, str]:
+    """An fd for a part of the right size, or None and the reason (without following links)."""
+    if not is_safe_part_name(part.file):  # defence in depth: manifests are validated already
+        return None, "the name is not a plain file name inside the bundle (refused)"
+    try:
+        st = os.stat(part.file, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISLNK(st.st_mode):
+        return None, "is a symbolic link, which a bundle never contains (refused)"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "is not a regular file (refused)"
+    if st.st_size != part.size:
+        how = "truncated" if st.st_size < part.size else "too long"
+        return None, f"{how}: {st.st_size} bytes, the manifest says {part.size}"
+    try:
+        fd = os.open(part.file, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        return None, f"cannot be opened ({exc.strerror or exc})"
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size != part.size:
+        os.close(fd)
+        return None, "changed while being checked"
+    return fd, ""
+
+
+def _open_dir(directory: Path) -> int:
+    try:
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BundleError(
+            f"Bundle directory {directory}",
+            f"it cannot be opened ({exc.strerror or exc})",
+            "Check the path and that the drive is mounted",
+        ) from exc
+
+
+def _read_chunks(fd: int, size: int, cancel: CancelToken | None, doing: str) -> Iterator[bytes]:
+    """Exactly `size` bytes from fd in chunks; a short or long file raises OSError."""
+    _drop_cache(fd)
+    remaining = size
+    while remaining:
+        if cancel is not None:
+            cancel.check(doing)
+        block = os.read(fd, min(CHUNK_SIZE, remaining))
+        if not block:
+            raise OSError(errno.EIO, "the file ended early")
+        remaining -= len(block)
+        yield block
+    if os.read(fd, 1):
+        raise OSError(errno.EIO, "the file grew while being read")
+
+
+def check_parts(
+    bundle_dir: str | os.PathLike[str],
+    parts: Iterable[BundlePart],
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+    *,
+    stage: str = STAGE_VERIFY,
+) -> list[Problem]:
+    """Every part present, the right size (checked before hashing) and the right sha256.
+
+    Never writes; goes on after a bad part so every bad file is named.
+    """
+    directory = Path(bundle_dir)
+    problems: list[Problem] = []
+    dir_fd = _open_dir(directory)
+    try:
+        for part in parts:
+            label = show(part.file)
+            fd, reason = _open_part(dir_fd, part)
+            if fd is None:
+                problems.append(Problem(label, reason))
+                progress(Progress(stage, part.file, 0, part.size, reason, final=True, ok=False))
+                continue
+            hasher = hashlib.sha256()
+            done = 0
+            try:
+                for block in _read_chunks(fd, part.size, cancel, f"Checking {directory}"):
+                    hasher.update(block)
+                    done += len(block)
+                    progress(Progress(stage, part.file, done, part.size, "checking"))
+            except OSError as exc:
+                reason = f"read failed ({exc.strerror or exc})"
+            finally:
+                os.close(fd)
+            if not reason and hasher.hexdigest() != part.sha256:
+                reason = (
+                    f"sha256 mismatch: the file is damaged (expected {part.sha256[:16]}…, "
+                    f"got {hasher.hexdigest()[:16]}…)"
+                )
+            if reason:
+                problems.append(Problem(label, reason))
+            progress(
+                Progress(
+                    stage, part.file, done, part.size, reason or "ok", final=True, ok=not reason
+                )
+            )
+    finally:
+        os.close(dir_fd)
+    return problems
+
+
+def readback_parts(
+    bundle_dir: str | os.PathLike[str],
+    parts: Iterable[BundlePart],
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> list[Problem]:
+    """Re-read written parts from the media (sticks lie) and compare their sha256.
+
+    The page cache is dropped per file first, so the bytes come from the drive as far as the
+    kernel can tell; see `_drop_cache` for what that cannot cover.
+    """
+    return check_parts(bundle_dir, parts, progress, cancel, stage=STAGE_READBACK)
+
+
+def unknown_files(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> list[str]:
+    """Warnings for files the manifest does not list (they are ignored, never read)."""
+    known = KNOWN_FILES | {part.file for part in manifest.parts}
+    warnings = []
+    try:
+        listing = sorted(os.listdir(bundle_dir))
+    except OSError as exc:
+        return [f"the directory could not be listed ({exc.strerror or exc})"]
+    for name in listing:
+        if name in known:
+            continue
+        path = Path(bundle_dir) / name
+        if name.endswith(".part"):
+            warnings.append(f"{show(name)}: left over from an interrupted write (safe to delete)")
+        elif path.is_dir() and not path.is_symlink():
+            warnings.append(f"{show(name)}: a directory the bundle does not list (ignored)")
+        else:
+            warnings.append(f"{show(name)}: a file the bundle does not list (ignored)")
+    return warnings
+
+
+def verify_bundle(
+    bundle_dir: str | os.PathLike[str],
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> VerifyReport:
+    """Check a bundle without an engine and without writing anything (read-only media work).
+
+    A missing or bad bundle.yaml raises BundleError; bad parts are reported one by one.
+    """
+    manifest = read_manifest(bundle_dir)
+    problems = check_parts(bundle_dir, manifest.parts, progress, cancel, stage=STAGE_VERIFY)
+    return VerifyReport(
+        ok=not problems,
+        fingerprint=manifest.fingerprint,
+        manifest=manifest,
+        problems=problems,
+        warnings=unknown_files(bundle_dir, manifest),
+    )
+
+
+def iter_bundle_stream(
+    bundle_dir: str | os.PathLike[str],
+    manifest: BundleManifest,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+    *,
+    check_hashes: bool = True,
+    stage: str = STAGE_LOAD,
+) -> Iterator[bytes]:
+    """The parts concatenated, as the engine's load wants them, without a copy on disk.
+
+    With `check_hashes`, each part is hashed on the way and a mismatch raises BundleError at
+    that part's end, so a consumer fails instead of loading damaged data (the guard left when
+    verification was skipped; bytes before the bad part have already been handed on).
+    """
+    directory = Path(bundle_dir)
+    dir_fd = _open_dir(directory)
+    try:
+        for part in manifest.parts:
+            fd, reason = _open_part(dir_fd, part)
+            if fd is None:
+                raise BundleError(
+                    f"Part {show(part.file)} in {directory}",
+                    reason,
+                    "Run verify, then copy the bundle again from the connected side",
+                )
+            hasher = hashlib.sha256()
+            done = 0
+            try:
+                for block in _read_chunks(fd, part.size, cancel, f"Reading {directory}"):
+                    if check_hashes:
+                        hasher.update(block)
+                    done += len(block)
+                    progress(Progress(stage, part.file, done, part.size, "reading"))
+                    yield block
+            except OSError as exc:
+                raise BundleError(
+                    f"Part {show(part.file)} in {directory}",
+                    f"read failed ({exc.strerror or exc})",
+                    "Check the drive, then run verify",
+                ) from exc
+            finally:
+                os.close(fd)
+            if check_hashes and hasher.hexdigest() != part.sha256:
+                progress(
+                    Progress(stage, part.file, done, part.size, "sha256 mismatch", True, False)
+                )
+                raise BundleError(
+                    f"Part {show(part.file)} in {directory}",
+                    "sha256 mismatch: the file is damaged",
+                    "Copy the bundle again from the connected side",
+                )
+            progress(Progress(stage, part.file, done, part.size, "read", final=True))
+    finally:
+        os.close(dir_fd)

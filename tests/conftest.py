@@ -1,0 +1,127 @@
+"""Session fixtures: private Docker Engines and loopback registries, stopped at session end.
+
+Everything runs from temporary directories; nothing touches the system's engine, its
+/etc/docker, or the developer's ~/.docker.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # plain `pytest` from anywhere
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.harness.engine import ENGINE_KINDS, EngineHandle, EngineKind, start_engine  # noqa: E402
+from tests.harness.images import STANDARD_IMAGES, SeededUpstream, seed_registry  # noqa: E402
+from tests.harness.registry import RegistryHandle, start_registry  # noqa: E402
+from tests.harness.tls import CA, ENGINE_TLS_HOSTNAME, make_ca  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A developer's ~/.docker/config.json (credential helpers, auths) must never leak in."""
+    config = tmp_path_factory.mktemp("docker-config")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DOCKER_CONFIG", str(config))
+        mp.delenv("DOCKER_HOST", raising=False)
+        yield config
+
+
+@pytest.fixture(autouse=True)
+def _no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots are recorded with colour; NO_COLOR in a developer's shell would change them."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
+    """The CA every session engine trusts; sign registry certs with tls.make_server_cert."""
+    return make_ca(tmp_path_factory.mktemp("test-ca"))
+
+
+@pytest.fixture(scope="session", params=ENGINE_KINDS, ids=list(ENGINE_KINDS))
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, test_ca: CA
+) -> Iterator[EngineHandle]:
+    """A private engine per kind (20.10 bookworm, 26.1 trixie); tests using it run once each.
+
+    It trusts `test_ca` and resolves ENGINE_TLS_HOSTNAME ("registry.test") to ::1: a TLS
+    registry started with bind="::1" and a cert from tls.make_server_cert(dir, test_ca) is then
+    verified by both engines as "registry.test:PORT" (127.0.0.1 never is; see harness/engine.py).
+    """
+    kind: EngineKind = request.param
+    handle = start_engine(
+        kind,
+        tmp_path_factory.mktemp(f"engine-{kind}"),
+        trusted_cas=[test_ca.cert],
+        extra_hosts={ENGINE_TLS_HOSTNAME: "::1"},
+    )
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def upstream_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryHandle]:
+    """The "internet" side registry (plain HTTP on 127.0.0.1). Do not wipe or restart it."""
+    handle = start_registry(tmp_path_factory.mktemp("upstream-registry"))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def offline_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryHandle]:
+    """The air-gapped side registry (plain HTTP on 127.0.0.1), shared by the session: push
+    under a path unique to your test, or use `registry_factory` for one of your own."""
+    handle = start_registry(tmp_path_factory.mktemp("offline-registry"))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded_upstream(
+    upstream_registry: RegistryHandle, tmp_path_factory: pytest.TempPathFactory
+) -> SeededUpstream:
+    """STANDARD_IMAGES pushed to upstream_registry under security-products/ by a throwaway
+    engine, so the session engines start without them and must really pull."""
+    seeder = start_engine("bookworm", tmp_path_factory.mktemp("seed-engine"))
+    try:
+        client = seeder.client()
+        try:
+            images = seed_registry(client, upstream_registry.host, STANDARD_IMAGES)
+        finally:
+            client.close()
+    finally:
+        seeder.stop()
+    return SeededUpstream(
+        prefix=f"{upstream_registry.host}/security-products",
+        images=images,
+        registry=upstream_registry,
+    )
+
+
+@pytest.fixture
+def registry_factory(tmp_path: Path) -> Iterator[Callable[..., RegistryHandle]]:
+    """start_registry(...) for one test (auth, TLS, restart, wipe); all stopped at test end."""
+    started: list[RegistryHandle] = []
+
+    def make(name: str = "registry", **kwargs: Any) -> RegistryHandle:
+        handle = start_registry(tmp_path / name, **kwargs)
+        started.append(handle)
+        return handle
+
+    try:
+        yield make
+    finally:
+        for handle in started:
+            handle.stop()

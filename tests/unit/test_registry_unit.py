@@ -1,0 +1,561 @@
+"""Registry client pieces that need no real registry: challenge and platform parsing,
+docker config.json credentials (incl. a credential helper), and protocol behaviour against
+small in-process HTTP servers that misbehave on purpose (Range ignored, 5xx, token auth)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airgap_tui.dockerconfig import credentials_for, normalize_host
+from airgap_tui.errors import AuthError, NotFoundError, RegistryError
+from airgap_tui.estimate import size_from_isize, zstd_content_size
+from airgap_tui.models import Credentials
+from airgap_tui.registry import (
+    MEDIA_DOCKER_MANIFEST,
+    RegistryClient,
+    available_platforms,
+    is_loopback_host,
+    parse_challenges,
+    parse_image_manifest,
+    parse_next_link,
+    parse_platform,
+    select_platform,
+)
+
+# ----------------------------------------------------------------------------------------------
+# WWW-Authenticate
+
+
+def test_bearer_challenge_with_quoted_comma_scope() -> None:
+    header = (
+        'Bearer realm="https://gitlab.com/jwt/auth",service="container_registry",'
+        'scope="repository:security-products/semgrep:pull,push"'
+    )
+    [challenge] = parse_challenges(header)
+    assert challenge.scheme == "bearer"
+    assert challenge.params == {
+        "realm": "https://gitlab.com/jwt/auth",
+        "service": "container_registry",
+        "scope": "repository:security-products/semgrep:pull,push",
+    }
+
+
+def test_several_challenges_spaces_escapes_and_case() -> None:
+    header = 'Basic realm="Registry \\"Realm\\"" , BEARER Realm=https://auth.example/token, error=x'
+    basic, bearer = parse_challenges(header)
+    assert basic.scheme == "basic"
+    assert basic.params == {"realm": 'Registry "Realm"'}
+    assert bearer.scheme == "bearer"
+    assert bearer.params == {"realm": "https://auth.example/token", "error": "x"}
+
+
+def test_empty_and_garbage_challenges() -> None:
+    assert parse_challenges("") == []
+    [only] = parse_challenges("Negotiate")
+    assert only.scheme == "negotiate" and only.params == {}
+
+
+# ----------------------------------------------------------------------------------------------
+# Platforms
+
+INDEX: dict[str, Any] = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [
+        {
+            "digest": "sha256:" + "a" * 64,
+            "platform": {"os": "linux", "architecture": "amd64"},
+        },
+        {
+            "digest": "sha256:" + "b" * 64,
+            "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+        },
+        {
+            "digest": "sha256:" + "c" * 64,
+            "platform": {"os": "linux", "architecture": "arm", "variant": "v7"},
+        },
+        {
+            "digest": "sha256:" + "d" * 64,
+            "platform": {"os": "unknown", "architecture": "unknown"},
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "digest_char"),
+    [
+        ("linux/amd64", "a"),
+        ("linux/x86_64", "a"),
+        ("linux/arm64", "b"),
+        ("linux/arm64/v8", "b"),
+        ("linux/aarch64", "b"),
+        ("linux/arm/v7", "c"),
+    ],
+)
+def test_select_platform(wanted: str, digest_char: str) -> None:
+    entry = select_platform(INDEX, wanted)
+    assert entry is not None
+    assert entry["digest"] == "sha256:" + digest_char * 64
+
+
+def test_select_platform_misses_and_lists_real_platforms_only() -> None:
+    assert select_platform(INDEX, "linux/s390x") is None
+    assert select_platform(INDEX, "windows/amd64") is None
+    assert select_platform(INDEX, "linux/arm/v6") is None
+    assert available_platforms(INDEX) == ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
+
+
+def test_bad_platform_text_is_an_error() -> None:
+    with pytest.raises(RegistryError, match="os/arch"):
+        parse_platform("amd64")
+
+
+# ----------------------------------------------------------------------------------------------
+# Small parsers
+
+
+def test_next_link_relative_and_absolute() -> None:
+    base = "http://127.0.0.1:5000/v2/a/tags/list?n=2"
+    rel = '</v2/a/tags/list?last=b&n=2>; rel="next"'
+    assert parse_next_link(rel, base) == "http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2"
+    absolute = "<https://other.example/v2/a/tags/list?last=b>; rel=next"
+    assert parse_next_link(absolute, base) == "https://other.example/v2/a/tags/list?last=b"
+    assert parse_next_link('</x>; rel="prev"', base) is None
+    assert parse_next_link(None, base) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.1.2.3", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("10.0.0.5:5000", False),
+        ("registry.gitlab.com", False),
+        ("127.0.0.1.example.com:443", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def _manifest(**overrides: Any) -> bytes:
+    data: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_DOCKER_MANIFEST,
+        "config": {"digest": "sha256:" + "1" * 64, "size": 10},
+        "layers": [{"digest": "sha256:" + "2" * 64, "size": 20, "mediaType": "x"}],
+    }
+    data.update(overrides)
+    return json.dumps(data).encode()
+
+
+def test_manifest_parsing_accepts_good_and_refuses_hostile_input() -> None:
+    config_digest, size, layers = parse_image_manifest(_manifest(), MEDIA_DOCKER_MANIFEST, "", "x")
+    assert (config_digest, size, [layer.size for layer in layers]) == (
+        "sha256:" + "1" * 64,
+        10,
+        [20],
+    )
+    bad_digest = _manifest(layers=[{"digest": "sha256:../../etc/passwd", "size": 1}])
+    negative = _manifest(config={"digest": "sha256:" + "1" * 64, "size": -5})
+    for body in (bad_digest, negative, b"[]", b"not json"):
+        with pytest.raises(RegistryError):
+            parse_image_manifest(body, MEDIA_DOCKER_MANIFEST, "", "x")
+    with pytest.raises(RegistryError, match="schema 1"):
+        parse_image_manifest(b'{"schemaVersion": 1}', "", "", "x")
+
+
+# ----------------------------------------------------------------------------------------------
+# ~/.docker/config.json
+
+
+def _write_config(directory: Path, data: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(data))
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_auths_base64_entries_match_any_spelling_of_the_host(tmp_path: Path) -> None:
+    _write_config(
+        tmp_path,
+        {
+            "auths": {
+                "https://registry.local:5000/v1/": {"auth": _b64("alice:pa:ss")},
+                "https://index.docker.io/v1/": {"auth": _b64("hubuser:hubpass")},
+                "plain.example": {"username": "bob", "password": "pw"},
+                "broken.example": {"auth": "!!!"},
+            }
+        },
+    )
+    found = credentials_for("registry.local:5000", directory=tmp_path)
+    assert found == Credentials("alice", "pa:ss")  # only the first ':' separates
+    assert credentials_for("registry-1.docker.io", directory=tmp_path) == Credentials(
+        "hubuser", "hubpass"
+    )
+    assert credentials_for("plain.example", directory=tmp_path) == Credentials("bob", "pw")
+    assert credentials_for("broken.example", directory=tmp_path) is None
+    assert credentials_for("registry.local:5001", directory=tmp_path) is None
+
+
+def test_missing_or_invalid_config_means_anonymous(tmp_path: Path) -> None:
+    assert credentials_for("x.example", directory=tmp_path) is None
+    (tmp_path / "config.json").write_text("{not json")
+    assert credentials_for("x.example", directory=tmp_path) is None
+
+
+def test_docker_config_env_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_config(tmp_path / "cfg", {"auths": {"r.example": {"auth": _b64("u:p")}}})
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
+    assert credentials_for("r.example") == Credentials("u", "p")
+
+
+def test_normalize_host() -> None:
+    assert normalize_host("https://Registry.Local:5000/v2/") == "registry.local:5000"
+    assert normalize_host("index.docker.io") == "docker.io"
+
+
+@pytest.fixture
+def fake_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`docker-credential-fake` on PATH: answers for two servers, logs what it was asked."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "helper.log"
+    script = bindir / "docker-credential-fake"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "server = sys.stdin.read().strip()\n"
+        f"open({str(log)!r}, 'a').write(sys.argv[1] + ' ' + server + '\\n')\n"
+        "known = {'helped.example:5000': ('carol', 's3cret'),\n"
+        "         'https://index.docker.io/v1/': ('hubby', 'tok'),\n"
+        "         'oauth.example': ('<token>', 'refresh')}\n"
+        "if server not in known:\n"
+        "    print('credentials not found in native keychain'); sys.exit(1)\n"
+        "user, secret = known[server]\n"
+        "print(json.dumps({'ServerURL': server, 'Username': user, 'Secret': secret}))\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return log
+
+
+def test_cred_helpers_per_registry_and_store(tmp_path: Path, fake_helper: Path) -> None:
+    cfg = tmp_path / "cfg"
+    _write_config(cfg, {"credHelpers": {"helped.example:5000": "fake"}})
+    assert credentials_for("helped.example:5000", directory=cfg) == Credentials("carol", "s3cret")
+    assert credentials_for("other.example", directory=cfg) is None  # no helper for it
+
+    _write_config(
+        cfg,
+        {"credsStore": "fake", "auths": {"fallback.example": {"auth": _b64("dave:pw")}}},
+    )
+    assert credentials_for("docker.io", directory=cfg) == Credentials("hubby", "tok")
+    # The store has nothing for it: the auths entry still counts.
+    assert credentials_for("fallback.example", directory=cfg) == Credentials("dave", "pw")
+    # Identity tokens need an OAuth flow; treated as no credentials rather than sent as a password.
+    assert credentials_for("oauth.example", directory=cfg) is None
+    asked = fake_helper.read_text().splitlines()
+    assert asked[:2] == ["get helped.example:5000", "get https://index.docker.io/v1/"]
+
+
+def test_missing_helper_is_anonymous(tmp_path: Path) -> None:
+    _write_config(tmp_path, {"credsStore": "does-not-exist-anywhere"})
+    assert credentials_for("x.example", directory=tmp_path) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Protocol behaviour against in-process servers
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-body is what the Range tests provoke: not an error."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
+@contextmanager
+def serve(handle: Handler) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback HTTP server calling `handle` for every request; yields (host, request log)."""
+    seen: list[dict[str, str]] = []
+
+    class _H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _any(self) -> None:
+            seen.append({"method": self.command, "path": self.path, **dict(self.headers)})
+            handle(self)
+
+        do_GET = do_HEAD = do_POST = _any  # noqa: N815
+
+    server = _QuietServer(("127.0.0.1", 0), _H)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def reply(
+    h: BaseHTTPRequestHandler, code: int, body: bytes = b"", headers: dict[str, str] | None = None
+) -> None:
+    h.send_response(code)
+    for key, value in (headers or {}).items():
+        h.send_header(key, value)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(body)
+
+
+BLOB = bytes(range(256)) * 4096  # 1 MiB
+BLOB_DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
+
+
+def _client(host: str, **kwargs: Any) -> RegistryClient:
+    kwargs.setdefault("scheme", "http")
+    kwargs.setdefault("backoff", 0)
+    kwargs.setdefault("credential_lookup", None)
+    kwargs.setdefault("certs_dir", None)
+    return RegistryClient(host, **kwargs)
+
+
+def test_blob_tail_falls_back_to_an_explicit_range() -> None:
+    """A server that ignores suffix ranges but honours `bytes=a-b` still gives the tail."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        rng = h.headers.get("Range", "")
+        if rng.startswith("bytes=") and not rng.startswith("bytes=-"):
+            start, end = (int(x) for x in rng[6:].split("-"))
+            reply(
+                h, 206, BLOB[start : end + 1], {"Content-Range": f"bytes {start}-{end}/{len(BLOB)}"}
+            )
+        else:
+            reply(h, 200, BLOB)
+
+    with serve(handle) as (host, seen):
+        tail = _client(host).blob_tail("a/b", BLOB_DIGEST, size=len(BLOB))
+    assert tail == BLOB[-4:]
+    assert [r.get("Range") for r in seen] == ["bytes=-4", f"bytes={len(BLOB) - 4}-{len(BLOB) - 1}"]
+
+
+def test_blob_tail_refuses_a_server_that_ignores_ranges() -> None:
+    with serve(lambda h: reply(h, 200, BLOB)) as (host, seen):
+        with pytest.raises(RegistryError, match="ignores HTTP Range"):
+            _client(host).blob_tail("a/b", BLOB_DIGEST, size=len(BLOB))
+    assert len(seen) == 2
+
+
+def test_blob_tail_asks_for_the_size_when_not_given() -> None:
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.command == "HEAD":
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(BLOB)))
+            h.end_headers()
+        elif h.headers.get("Range", "").startswith("bytes=-"):
+            reply(h, 200, BLOB)
+        else:
+            start = len(BLOB) - 4
+            reply(h, 206, BLOB[start:], {"Content-Range": f"bytes {start}-{len(BLOB) - 1}/x"})
+
+    with serve(handle) as (host, seen):
+        assert _client(host).blob_tail("a/b", BLOB_DIGEST) == BLOB[-4:]
+    assert [r["method"] for r in seen] == ["GET", "HEAD", "GET"]
+
+
+def test_5xx_is_retried_a_bounded_number_of_times() -> None:
+    state = {"n": 0}
+
+    def flaky(h: BaseHTTPRequestHandler) -> None:
+        state["n"] += 1
+        reply(h, 503 if state["n"] <= 2 else 200, b"{}")
+
+    with serve(flaky) as (host, seen):
+        _client(host, retries=3).ping()
+    assert len(seen) == 3
+
+    with serve(lambda h: reply(h, 502)) as (host, seen):
+        with pytest.raises(RegistryError, match="HTTP 502"):
+            _client(host, retries=2).ping()
+    assert len(seen) == 3  # one try + two retries, then a clear error
+
+
+def test_connection_refused_names_the_host() -> None:
+    with serve(lambda h: reply(h, 200)) as (host, _seen):
+        pass  # the port is free again once the server is gone
+    with pytest.raises(RegistryError) as info:
+        _client(host, retries=1).ping()
+    assert host in info.value.sentence()
+    assert "refused" in info.value.sentence()
+
+
+TOKEN = "tok-" + "z" * 40
+SECRET = "hunter2-very-secret"
+
+
+def _token_registry(accept_user: tuple[str, str] | None, seen_tokens: list[str]) -> Handler:
+    """A registry that wants Bearer tokens from its own /token endpoint."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        host = h.headers["Host"]
+        if h.path.startswith("/token"):
+            auth = h.headers.get("Authorization", "")
+            if accept_user is not None:
+                expected = "Basic " + base64.b64encode(":".join(accept_user).encode()).decode()
+                if auth != expected:
+                    reply(h, 401, b'{"details":"bad creds"}')
+                    return
+            reply(h, 200, json.dumps({"token": TOKEN, "expires_in": 300}).encode())
+            return
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            realm = f"http://{host}/token"
+            challenge = f'Bearer realm="{realm}",service="test-registry"'
+            reply(h, 401, b"{}", {"WWW-Authenticate": challenge})
+            return
+        seen_tokens.append(h.path)
+        if "/tags/list" in h.path:
+            reply(h, 200, json.dumps({"name": "x", "tags": ["1", "2"]}).encode())
+        elif "/manifests/" in h.path:
+            reply(h, 404, b"{}")
+        else:
+            reply(h, 200, b"{}")
+
+    return handle
+
+
+def test_anonymous_bearer_flow_fetches_and_reuses_a_token() -> None:
+    used: list[str] = []
+    with serve(_token_registry(None, used)) as (host, seen):
+        client = _client(host)
+        assert client.tags("group/x") == ["1", "2"]
+        assert client.tags("group/x") == ["1", "2"]
+    token_requests = [r for r in seen if r["path"].startswith("/token")]
+    assert len(token_requests) == 1  # cached for the second call
+    assert "scope=repository%3Agroup%2Fx%3Apull" in token_requests[0]["path"]
+    assert "service=test-registry" in token_requests[0]["path"]
+    assert "Authorization" not in token_requests[0]  # anonymous
+
+
+def test_bearer_with_credentials_and_a_wrong_password() -> None:
+    used: list[str] = []
+    with serve(_token_registry(("alice", SECRET), used)) as (host, seen):
+        ok = _client(host, credentials=Credentials("alice", SECRET))
+        assert ok.tags("x") == ["1", "2"]
+        bad = _client(host, credentials=Credentials("alice", "wrong-" + SECRET))
+        with pytest.raises(AuthError) as info:
+            bad.tags("x")
+        # Nothing from config.json was consulted: explicit credentials only.
+        anonymous = _client(host)
+        with pytest.raises(AuthError) as anon_info:
+            anonymous.tags("x")
+    text = info.value.sentence()
+    assert host in text and "alice" in text and "docker login" in text
+    assert "no credentials" in anon_info.value.sentence()
+    assert f"docker login {host}" in anon_info.value.sentence()
+    for exc in (info.value, anon_info.value):
+        for rendered in (str(exc), repr(exc), exc.sentence(), repr(ok), repr(bad)):
+            assert SECRET not in rendered and TOKEN not in rendered
+
+
+def test_not_found_manifest_lists_existing_tags_through_the_token_flow() -> None:
+    used: list[str] = []
+    with serve(_token_registry(None, used)) as (host, _seen):
+        with pytest.raises(NotFoundError) as info:
+            _client(host).manifest("x", "9")
+    assert info.value.available == ["1", "2"]
+    assert "tags that exist: 1, 2" in info.value.sentence()
+
+
+def test_basic_auth_uses_credentials_from_the_lookup_once() -> None:
+    creds = Credentials("bob", SECRET)
+    expected = "Basic " + base64.b64encode(f"bob:{SECRET}".encode()).decode()
+    lookups: list[str] = []
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("Authorization") == expected:
+            reply(h, 200, b"{}")
+        else:
+            reply(h, 401, b"{}", {"WWW-Authenticate": 'Basic realm="r"'})
+
+    def lookup(host: str) -> Credentials | None:
+        lookups.append(host)
+        return creds
+
+    with serve(handle) as (host, seen):
+        client = _client(host, credential_lookup=lookup)
+        client.ping()
+        client.ping()
+    assert lookups == [host]
+    assert [r.get("Authorization") is None for r in seen] == [True, False, False]
+
+
+# ----------------------------------------------------------------------------------------------
+# Uncompressed sizes from a few bytes of a layer
+
+GIB = 1 << 30
+
+
+def test_isize_is_the_size_below_4_gib() -> None:
+    assert size_from_isize(102_400, 184) == (102_400, True)  # very compressible: still exact
+    assert size_from_isize(5000, 5030) == (5000, True)  # stored blocks: gzip slightly larger
+
+
+def test_isize_wraps_past_4_gib() -> None:
+    # 5 GiB of tar compressed to 3 GiB: ISIZE says 1 GiB, the compressed size says "more".
+    assert size_from_isize(1 * GIB, 3 * GIB) == (5 * GIB, False)
+
+
+def test_isize_of_real_gzip_streams() -> None:
+    import gzip
+    import struct
+
+    for data in (b"", b"x" * 70_000, os.urandom(10_000)):
+        blob = gzip.compress(data)
+        isize = struct.unpack("<I", blob[-4:])[0]
+        assert size_from_isize(isize, len(blob)) == (len(data), True)
+
+
+def _zstd(descriptor: int, *rest: int) -> bytes:
+    return bytes([0x28, 0xB5, 0x2F, 0xFD, descriptor, *rest])
+
+
+def test_zstd_frame_content_size() -> None:
+    assert zstd_content_size(_zstd(0x20, 200)) == 200  # single segment, 1-byte size
+    assert zstd_content_size(_zstd(0x40, 0x58, 0x10, 0x00)) == 0x10 + 256  # 2 bytes, +256
+    # 4-byte size after a window byte and a 1-byte dictionary ID
+    assert zstd_content_size(_zstd(0x81, 0x58, 0x07, *(123_456_789).to_bytes(4, "little"))) == (
+        123_456_789
+    )
+    assert zstd_content_size(_zstd(0xE0, *(6 * GIB).to_bytes(8, "little"))) == 6 * GIB
+    assert zstd_content_size(_zstd(0x00, 0x58)) is None  # size not recorded
+    assert zstd_content_size(b"\x1f\x8b\x08\x00\x00\x00") is None  # gzip, not zstd
+    assert zstd_content_size(_zstd(0xE0, 1, 2)) is None  # truncated header
