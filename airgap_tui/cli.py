@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui import __version__
+from airgap_tui.archive_size import ArchiveFormat
 from airgap_tui.errors import AirgapError, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.models import (
@@ -249,7 +250,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine_format() -> str:
+def _engine_format() -> ArchiveFormat:
     """The layout the local engine's `docker save` writes, if an engine is reachable."""
     from airgap_tui.engine import Engine
     from airgap_tui.errors import EngineError

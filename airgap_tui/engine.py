@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import requests
 
+from airgap_tui.archive_size import ArchiveFormat
 from airgap_tui.errors import AuthError, EngineError, NotFoundError, RegistryError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -42,7 +43,7 @@ class EngineInfo:
     arch: str
 
     @property
-    def archive_format(self) -> str:
+    def archive_format(self) -> ArchiveFormat:
         """The layout `docker save` writes: "oci" on Engine 25+, else "docker-archive"."""
         major, minor = (int(x) for x in self.api_version.split(".")[:2])
         return "oci" if (major, minor) >= OCI_SAVE_API else "docker-archive"

@@ -80,7 +80,7 @@ def export_bundle(
         sizes = estimate(
             request.specs,
             platform=request.platform,
-            archive_format="oci" if info.archive_format == "oci" else "docker-archive",
+            archive_format=info.archive_format,
             progress=progress,
             cancel=cancel,
         )
