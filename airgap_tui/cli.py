@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stdin.isatty() and sys.stdout.isatty():
             from airgap_tui.tui.app import run_wizard
 
-            return run_wizard()
+            return int(run_wizard())
         build_parser().print_help(sys.stderr)
         print(
             "\nairgap-tui: no command given and no terminal to open the wizard in.", file=sys.stderr
