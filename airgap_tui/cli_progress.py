@@ -21,7 +21,7 @@ from airgap_tui import events
 class RichProgress:
     """A ProgressCallback that draws to stderr; throttled so a fast stream stays cheap."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self._bars = Progress(
             TextColumn("{task.fields[stage]:<9}"),
             TextColumn("{task.description}", justify="left"),
@@ -29,7 +29,7 @@ class RichProgress:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
             transient=False,
         )
         self._tasks: dict[tuple[str, str], TaskID] = {}
