@@ -44,8 +44,8 @@ JSON_BUFFER_LIMIT = 4 << 20
 _REGULAR_TYPES = frozenset(b"0\x00")
 
 
-def _array_end(data: bytes, start: int) -> int | None:
-    """Index just past the JSON array opening at `start`, or None if it is malformed."""
+def _structure(data: bytes, start: int = 0) -> Iterator[tuple[int, int, int]]:
+    """(index, byte, depth before it) for every byte outside JSON strings."""
     depth, i, in_string = 0, start, False
     while i < len(data):
         c = data[i]
@@ -56,38 +56,28 @@ def _array_end(data: bytes, start: int) -> int | None:
                 in_string = False
         elif c == 0x22:
             in_string = True
-        elif c in b"[{":
-            depth += 1
-        elif c in b"]}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
+        else:
+            yield i, c, depth
+            if c in b"[{":
+                depth += 1
+            elif c in b"]}":
+                depth -= 1
         i += 1
+
+
+def _array_end(data: bytes, start: int) -> int | None:
+    """Index just past the JSON array opening at `start`, or None if it is malformed."""
+    for i, c, depth in _structure(data, start):
+        if c in b"]}" and depth == 1:
+            return i + 1
     return None
 
 
 def _split_elements(body: bytes) -> list[bytes]:
     """Split the inside of a JSON array at its top-level commas (strings and nesting aware)."""
-    out, depth, start, i, in_string = [], 0, 0, 0, False
-    while i < len(body):
-        c = body[i]
-        if in_string:
-            if c == 0x5C:
-                i += 1
-            elif c == 0x22:
-                in_string = False
-        elif c == 0x22:
-            in_string = True
-        elif c in b"[{":
-            depth += 1
-        elif c in b"]}":
-            depth -= 1
-        elif c == 0x2C and depth == 0:
-            out.append(body[start:i])
-            start = i + 1
-        i += 1
-    out.append(body[start:])
-    return out
+    cuts = [i for i, c, depth in _structure(body) if c == 0x2C and depth == 0]
+    bounds = [-1, *cuts, len(body)]
+    return [body[a + 1 : b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def sort_json_list(data: bytes, key: bytes | None) -> bytes:
