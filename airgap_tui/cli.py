@@ -443,6 +443,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = import_bundle(request, engine, progress=progress, cancel=cancel)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"airgap-tui: {problem}", file=sys.stderr)
     if result.problems:
@@ -461,6 +463,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "fingerprint": result.fingerprint,
                 "verified": result.verified,
                 "problems": result.problems,
+                "warnings": result.warnings,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "images": [vars(i) for i in result.images],
             }

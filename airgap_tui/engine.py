@@ -16,7 +16,7 @@ import docker.errors
 import requests
 
 from airgap_tui.archive_size import ArchiveFormat
-from airgap_tui.errors import AuthError, EngineError, NotFoundError, RegistryError
+from airgap_tui.errors import AuthError, EngineError, NotFoundError, RegistryError, TLSError
 from airgap_tui.events import (
     STAGE_LOAD,
     STAGE_PULL,
@@ -392,7 +392,8 @@ def _push_pull_error(action: str, image: str, message: str) -> Exception:
             registry=host,
         )
     if "x509" in lower or "certificate" in lower:
-        return RegistryError(
+        # Not transient: TLSError is not retried, and the step names the engine's CA file.
+        return TLSError(
             f"Registry {host}",
             f"refused TLS while trying to {action} {image}: {message}",
             f"Add the registry's CA to /etc/docker/certs.d/{host}/ca.crt on this host",

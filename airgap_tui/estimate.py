@@ -62,6 +62,8 @@ class ImageEstimate:
     layers: list[LayerEstimate] = field(default_factory=list)
     error: str | None = None
     available_tags: list[str] = field(default_factory=list)
+    # The error itself, so a caller can tell a missing image from a login or TLS problem.
+    failure: AirgapError | None = field(default=None, repr=False, compare=False)
     config_digest: str | None = None  # = the image ID the engine will report
     config_size: int = 0
     index_digest: str | None = None  # the tag's digest when it points at an index
@@ -339,6 +341,7 @@ def _fail(
     result: ImageEstimate, exc: AirgapError, problems: list[str], progress: ProgressCallback
 ) -> None:
     result.error = exc.sentence()
+    result.failure = exc
     problems.append(result.error)
     progress(
         Progress(STAGE_ESTIMATE, result.spec.label, 0, None, result.error, final=True, ok=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 from airgap_tui.bundle import (
     BundleImage,
     BundleManifest,
+    BundlePart,
     ExportJournal,
     PartWriter,
     finish_bundle,
@@ -27,10 +28,10 @@ from airgap_tui.bundle import (
     readback_parts,
 )
 from airgap_tui.engine import Engine, ImageDetails
-from airgap_tui.errors import BundleError, MediaError, NotFoundError, UsageError
+from airgap_tui.errors import BundleError, Cancelled, MediaError, NotFoundError, UsageError
 from airgap_tui.estimate import Estimate, default_save_name, estimate
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
-from airgap_tui.media import check_destination, clamp_part_size, filesystem_of
+from airgap_tui.media import check_destination, clamp_part_size, filesystem_of, human_size
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
 from airgap_tui.tarnorm import normalize_tar_stream
 
@@ -109,9 +110,12 @@ def export_bundle(
             expected_bytes=sizes.bundle_bytes,
         )
         names = [default_save_name(spec) for spec in request.specs]
-        parts = writer.write(normalize_tar_stream(engine.export_stream(names, cancel)))
-        written = [p for p in parts if p.file in writer.written]
-        problems = readback_parts(dest, written, progress, cancel)
+        try:
+            parts = writer.write(normalize_tar_stream(engine.export_stream(names, cancel)))
+            written = [p for p in parts if p.file in writer.written]
+            problems = readback_parts(dest, written, progress, cancel)
+        except Cancelled as exc:
+            raise _cancelled(exc, dest, writer.parts) from None
         result = ExportResult(
             ok=False,
             bundle_dir=dest,
@@ -147,8 +151,29 @@ def export_bundle(
     return result
 
 
+def _cancelled(exc: Cancelled, dest: Path, parts: list[BundlePart]) -> Cancelled:
+    """The operator's stop, saying what is on the media (complete parts are kept on a re-run)."""
+    if parts:
+        size = human_size(sum(p.size for p in parts))
+        count = "1 complete part is" if len(parts) == 1 else f"{len(parts)} complete parts are"
+        state = (
+            f"{count} in {dest} ({size}) but bundle.yaml is not written yet, "
+            "so the bundle cannot be used as it is"
+        )
+    else:
+        state = f"no part was completed in {dest}"
+    return Cancelled(
+        exc.what,
+        f"cancelled by the operator; {state}",
+        "Run the same export again to resume: it keeps the complete parts and writes the rest",
+    )
+
+
 def _refuse_missing(sizes: Estimate) -> None:
     missing = [image for image in sizes.images if image.error]
+    for image in missing:
+        if image.failure is not None and not isinstance(image.failure, NotFoundError):
+            raise image.failure  # a login, TLS or network problem, not a missing image or tag
     if not missing:
         return
     lines = []

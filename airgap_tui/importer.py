@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from airgap_tui.bundle import BundleImage, iter_bundle_stream, read_manifest, verify_bundle
+from airgap_tui.bundle import (
+    BundleImage,
+    BundleManifest,
+    iter_bundle_stream,
+    read_manifest,
+    unknown_files,
+    verify_bundle,
+)
 from airgap_tui.engine import Engine
 from airgap_tui.errors import (
     AirgapError,
@@ -40,6 +47,10 @@ class ImportRequest:
     credentials: Credentials | None = None
     ca_file: Path | None = None
     receipt_dir: Path | None = None  # None = current directory
+    # Bounded retries of a push that fails for a reason that may pass (registry restarting,
+    # network blip); None = PUSH_ATTEMPTS / PUSH_BACKOFF. Tests shorten the backoff.
+    push_attempts: int | None = None
+    push_backoff: float | None = None
 
 
 @dataclass
@@ -63,6 +74,7 @@ class ImportResult:
     verified: bool = False
     receipt_path: Path | None = None
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
 
 
 def import_bundle(
@@ -78,34 +90,54 @@ def import_bundle(
     prefix = f"{host}/{path}" if path else host
     manifest = read_manifest(request.bundle_dir)
     result = ImportResult(ok=False, fingerprint=manifest.fingerprint)
+    try:
+        _run(request, engine, manifest, result, prefix, progress, cancel)
+    except Cancelled as exc:
+        raise _cancelled(exc, result, len(manifest.images)) from None
+    if not request.verify:
+        verification = "skipped (--no-verify): parts were hash-checked while loading"
+    else:
+        verification = "passed" if result.verified else "failed"
+    result.ok = not result.problems and all(i.ok for i in result.images)
+    result.receipt_path = write_receipt(
+        request.receipt_dir or Path.cwd(),
+        bundle_dir=request.bundle_dir,
+        manifest=manifest,
+        registry=prefix,
+        verification=verification,
+        problems=result.problems,
+        warnings=result.warnings,
+        images=result.images,
+        engine=engine.docker_host,
+        started=started,
+    )
+    return result
 
-    def finish() -> ImportResult:
-        result.ok = not result.problems and all(i.ok for i in result.images)
-        result.receipt_path = write_receipt(
-            request.receipt_dir or Path.cwd(),
-            bundle_dir=request.bundle_dir,
-            manifest=manifest,
-            registry=prefix,
-            verification=verification,
-            problems=result.problems,
-            images=result.images,
-            engine=engine.docker_host,
-            started=started,
-        )
-        return result
 
-    verification = "skipped (--no-verify): parts were hash-checked while loading"
+def _run(
+    request: ImportRequest,
+    engine: Engine,
+    manifest: BundleManifest,
+    result: ImportResult,
+    prefix: str,
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> None:
+    """Verify, then load, tag and push into `result` (nothing is loaded when verify fails)."""
+    host, path = split_prefix(request.registry)
     if request.verify:
         report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
         result.verified = report.ok
-        verification = "passed" if report.ok else "failed"
+        result.warnings = list(report.warnings)
         if not report.ok:
             result.problems = [f"{p.file}: {p.message}" for p in report.problems]
             result.images = [
                 _result(img, prefix, "not loaded", "bundle failed verification")
                 for img in manifest.images
             ]
-            return finish()
+            return
+    else:
+        result.warnings = unknown_files(request.bundle_dir, manifest)
 
     client = RegistryClient(host, credentials=request.credentials, ca_file=request.ca_file)
     client.ping()  # a wrong address, TLS or credentials fail here, before anything is loaded
@@ -119,6 +151,10 @@ def import_bundle(
             result.images.append(res)
         else:
             pending.append(img)
+    retry = _Retry(
+        PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts),
+        PUSH_BACKOFF if request.push_backoff is None else max(0.0, request.push_backoff),
+    )
     if pending and any(engine.inspect(img.image_id) is None for img in pending):
         engine.load(
             iter_bundle_stream(request.bundle_dir, manifest, progress=progress, cancel=cancel),
@@ -127,15 +163,33 @@ def import_bundle(
             progress=progress,
             cancel=cancel,
         )
-
     for img in pending:
         cancel.check("Import")
         result.images.append(
-            _tag_and_push(img, prefix, engine, client, request.credentials, progress, cancel)
+            _tag_and_push(img, prefix, engine, client, request.credentials, progress, cancel, retry)
         )
     order = {(i.name, i.tag): n for n, i in enumerate(manifest.images)}
     result.images.sort(key=lambda r: order.get((r.name, r.tag), 0))
-    return finish()
+
+
+@dataclass(frozen=True)
+class _Retry:
+    attempts: int
+    backoff: float  # seconds before the second attempt, doubled after each failure
+
+
+def _cancelled(exc: Cancelled, result: ImportResult, total: int) -> Cancelled:
+    """The operator's stop, saying what is already in the registry (and so will be skipped)."""
+    done = [i.target for i in result.images if i.ok]
+    if done:
+        state = f"{len(done)} of {total} images are in the registry ({', '.join(done)})"
+    else:
+        state = f"none of the {total} images was pushed yet"
+    return Cancelled(
+        exc.what,
+        f"cancelled by the operator; {state}",
+        "Run the same import again to resume: it pushes only what is missing",
+    )
 
 
 def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> ImageResult:
@@ -175,6 +229,7 @@ def _tag_and_push(
     credentials: Credentials | None,
     progress: ProgressCallback,
     cancel: CancelToken,
+    retry: _Retry,
 ) -> ImageResult:
     res = _result(img, prefix, "failed")
     details = engine.inspect(img.image_id)
@@ -191,13 +246,12 @@ def _tag_and_push(
     try:
         engine.tag(img.image_id, res.target)
         progress(Progress(STAGE_TAG, res.target, 1, 1, "tagged", final=True))
-        res.pushed_digest = _push_with_retries(engine, res.target, credentials, progress, cancel)
+        res.pushed_digest = _push_with_retries(
+            engine, res.target, credentials, progress, cancel, retry
+        )
     except Cancelled:
         raise
-    except (AuthError, TLSError) as exc:
-        res.error = exc.sentence()
-        return res
-    except AirgapError as exc:
+    except AirgapError as exc:  # AuthError and TLSError too: not retried, but reported
         res.error = exc.sentence()
         progress(Progress(STAGE_PUSH, res.target, message=res.error, final=True, ok=False))
         return res
@@ -221,21 +275,22 @@ def _push_with_retries(
     credentials: Credentials | None,
     progress: ProgressCallback,
     cancel: CancelToken,
+    retry: _Retry,
 ) -> str:
-    delay = PUSH_BACKOFF
-    for attempt in range(1, PUSH_ATTEMPTS + 1):
+    delay = retry.backoff
+    for attempt in range(1, retry.attempts + 1):
         try:
             return engine.push(target, credentials=credentials, progress=progress, cancel=cancel)
         except (AuthError, TLSError, Cancelled):
             raise
         except AirgapError as exc:
-            if attempt == PUSH_ATTEMPTS:
+            if attempt == retry.attempts:
                 raise RegistryError(
                     f"Push of {target}",
-                    f"failed {PUSH_ATTEMPTS} times; last error: {exc.cause}",
+                    f"failed {retry.attempts} times; last error: {exc.cause}",
                     "Check the registry, then run the import again: it pushes only what is missing",
                 ) from None
-            progress(Progress(STAGE_PUSH, target, message=f"retry {attempt} in {delay:.0f}s"))
+            progress(Progress(STAGE_PUSH, target, message=f"retry {attempt} in {delay:g}s"))
             if cancel.wait(delay):
                 cancel.check(f"Pushing {target}")
             delay *= 2

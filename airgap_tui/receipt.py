@@ -24,6 +24,7 @@ def write_receipt(
     verification: str,
     problems: Sequence[str],
     images: Sequence[Any],
+    warnings: Sequence[str] = (),
     engine: str,
     started: datetime,
 ) -> Path:
@@ -42,6 +43,7 @@ def write_receipt(
         "verification": {
             "result": verification,
             "problems": list(problems),
+            "warnings": list(warnings),
         },
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),

@@ -36,7 +36,7 @@ Registry trust, as measured by tests/integration/test_harness.py:
   blobs/sha256), oci-layout, repositories. mtimes: blobs/sha256/ and index.json carry the current
   time; blobs/ and shared layer/json blobs carry the `created` of one of the images that use them
   (which one varies); manifest blobs, manifest.json, oci-layout, repositories carry 0.
-  index.json and manifest.json list images in request order (seen), 20.10 does not.
+  index.json and manifest.json usually list images in request order, but not always; 20.10 does not.
 Two consecutive saves of the same names therefore differ only in those mtimes and in the order
 of entries inside manifest.json (and index.json); names, order, sizes and all other bytes match.
 """

@@ -1,0 +1,1 @@
+"""The Textual wizard: thin screens over the same domain calls the CLI makes."""

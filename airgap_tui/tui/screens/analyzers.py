@@ -1,0 +1,445 @@
+"""Choose analyzers: GitLab major, grouped checkboxes, one-key presets, tags, custom images."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from airgap_tui.catalog import CATEGORY_LABELS
+from airgap_tui.errors import AirgapError
+from airgap_tui.models import ImageSpec
+from airgap_tui.tui.messages import TagsFetched, WorkDone
+from airgap_tui.tui.profiles import Profile, load_profile
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.screens.dialogs import ProfilePicker
+from airgap_tui.tui.state import PATH_SNIPPET
+from airgap_tui.tui.validators import CustomImage, ImageTag
+from airgap_tui.tui.widgets.analyzer_list import CUSTOM, AnalyzerList, analyzer_prompt
+
+if TYPE_CHECKING:
+    from airgap_tui.catalog import Analyzer, Catalog
+
+PRESET_KEYS = "1234567890"
+
+
+def tag_sort_key(tag: str) -> list[tuple[int, int | str]]:
+    """Natural order, so 6.10 sorts after 6.9."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", tag) if p]
+
+
+class AnalyzersScreen(WizardScreen):
+    KEY = "analyzers"
+    TITLE = "Choose analyzers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, f"preset({index})", f"Preset {key}", show=False)
+            for index, key in enumerate(PRESET_KEYS)
+        ),
+        Binding("x", "clear", "Clear"),
+        Binding("t", "fetch_tags", "Upstream tags"),
+        Binding("p", "load_profile", "Load profile"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.catalog: Catalog | None = None
+        self.catalog_error = ""
+        try:
+            self.catalog = self.services.get_catalog()
+        except AirgapError as exc:
+            self.catalog_error = exc.sentence()
+        self.customs: list[str] = list(self.state.custom_images)
+        self.upstream: dict[str, list[str]] = {}
+        self.current: str | None = None
+
+    # --- layout -------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        majors = self.catalog.majors if self.catalog else [self.state.gitlab_major]
+        if self.state.gitlab_major not in majors:
+            self.state.gitlab_major = majors[-1]
+        with Horizontal(id="choose-top"):
+            yield Select(
+                [(f"GitLab {m}", m) for m in majors],
+                value=self.state.gitlab_major,
+                allow_blank=False,
+                id="major",
+            )
+            yield Static("", id="presets")
+        with Horizontal(id="choose-main"):
+            yield AnalyzerList(id="analyzers")
+            with Vertical(id="detail"):
+                yield Static("", id="detail-info")
+                yield Label("Tag to bundle", classes="field")
+                yield Input(id="tag", placeholder="tag", validators=[ImageTag()])
+                yield Button("Upstream tags (t)", id="fetch-tags")
+                yield OptionList(id="upstream-tags")
+        with Horizontal(id="custom-row"):
+            yield Input(
+                id="custom",
+                placeholder="Custom image, e.g. registry.example.com/team/scanner:1.2",
+                validators=[CustomImage()],
+                valid_empty=True,
+            )
+            yield Button("Add image", id="add-custom")
+        yield Static("", id="summary")
+
+    def on_mount(self) -> None:
+        self.rebuild(set(self.state.analyzers) | {CUSTOM + c for c in self.state.custom_images})
+        if self.catalog_error:
+            self.show_error(self.catalog_error)
+        self.query_one("#analyzers", AnalyzerList).focus()
+        super().on_mount()
+
+    # --- the list -----------------------------------------------------------------------
+    @property
+    def major(self) -> int:
+        return self.state.gitlab_major
+
+    def analyzers(self) -> list[Analyzer]:
+        return self.catalog.analyzers(self.major) if self.catalog else []
+
+    def analyzer(self, name: str) -> Analyzer | None:
+        return self.catalog.get(name, self.major) if self.catalog else None
+
+    def presets(self) -> list[tuple[str, list[str]]]:
+        return (
+            list(self.catalog.presets(self.major).items())[: len(PRESET_KEYS)]
+            if self.catalog
+            else []
+        )
+
+    def rebuild(self, chosen: set[str]) -> None:
+        listing = self.query_one("#analyzers", AnalyzerList)
+        groups = []
+        by_category: dict[str, list[Analyzer]] = {}
+        for analyzer in self.analyzers():
+            by_category.setdefault(analyzer.category, []).append(analyzer)
+        for category, members in by_category.items():
+            rows = [
+                (
+                    analyzer_prompt(a, self.state.tag_for(a.name, a.tag)),
+                    a.name,
+                    a.name in chosen and not a.removed,
+                    a.removed,
+                )
+                for a in members
+            ]
+            groups.append((CATEGORY_LABELS.get(category, category), rows))
+        custom_rows = [(Text(c), CUSTOM + c, CUSTOM + c in chosen, False) for c in self.customs]
+        groups.append(("Custom images", custom_rows))
+        highlighted = listing.highlighted
+        listing.set_groups(groups)
+        if listing.option_count:
+            first = next((i for i, o in enumerate(listing.options) if not o.disabled), None)
+            target = highlighted if highlighted is not None else first
+            if target is not None and target < listing.option_count:
+                if listing.options[target].disabled:
+                    target = first
+                listing.highlighted = target
+        keys = " · ".join(
+            f"[b]{PRESET_KEYS[i]}[/b] {name}" for i, (name, _) in enumerate(self.presets())
+        )
+        self.query_one("#presets", Static).update(f"Presets: {keys} · [b]x[/b] clear")
+        self.update_summary()
+
+    @property
+    def listing(self) -> AnalyzerList:
+        return self.query_one("#analyzers", AnalyzerList)
+
+    def chosen_names(self) -> list[str]:
+        return [v for v in self.listing.chosen if not v.startswith(CUSTOM)]
+
+    def chosen_customs(self) -> list[str]:
+        return [v[len(CUSTOM) :] for v in self.listing.chosen if v.startswith(CUSTOM)]
+
+    def missing_tags(self) -> list[str]:
+        missing = []
+        for name in self.chosen_names():
+            analyzer = self.analyzer(name)
+            if self.state.tag_for(name, analyzer.tag if analyzer else None) is None:
+                missing.append(name)
+        return missing
+
+    def update_summary(self) -> None:
+        names, customs = self.chosen_names(), self.chosen_customs()
+        count = len(names) + len(customs)
+        text = Text()
+        if self.catalog and not self.catalog.is_complete(self.major):
+            text.append(f"GitLab {self.major}: {self.catalog.major_note(self.major)}\n", "yellow")
+        if not count:
+            text.append("Nothing selected yet: tick analyzers with space, or press a preset key.")
+        else:
+            labels = []
+            for name in names:
+                analyzer = self.analyzer(name)
+                tag = self.state.tag_for(name, analyzer.tag if analyzer else None)
+                labels.append(f"{name}:{tag or '?'}")
+            labels.extend(customs)
+            text.append(f"{count} image{'s' if count != 1 else ''} selected: ", "bold")
+            text.append(", ".join(labels))
+        missing = self.missing_tags()
+        if missing:
+            text.append(f"\nType a tag for {', '.join(missing)} (no known tag for GitLab ")
+            text.append(f"{self.major}).")
+        self.query_one("#summary", Static).update(text)
+        self.refresh_nav()
+
+    # --- detail panel -------------------------------------------------------------------
+    def on_selection_list_selection_highlighted(
+        self, event: SelectionList.SelectionHighlighted[str]
+    ) -> None:
+        value = self.listing.value_at(event.selection_index)
+        self.current = value
+        self.show_detail()
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
+        self.update_summary()
+
+    def show_detail(self) -> None:
+        info = self.query_one("#detail-info", Static)
+        tag_input = self.query_one("#tag", Input)
+        upstream = self.query_one("#upstream-tags", OptionList)
+        upstream.clear_options()
+        name = self.current
+        analyzer = self.analyzer(name) if name and not name.startswith(CUSTOM) else None
+        if analyzer is None:
+            info.update(Text(name[len(CUSTOM) :], "bold") if name else "")
+            tag_input.disabled = True
+            with tag_input.prevent(Input.Changed):
+                tag_input.value = ""
+            return
+        tag = self.state.tag_for(analyzer.name, analyzer.tag)
+        text = Text()
+        text.append(analyzer.name, "bold")
+        text.append(f"  {CATEGORY_LABELS.get(analyzer.category, analyzer.category)}\n")
+        text.append(f"{self.state.source_prefix}/{analyzer.path}:{tag or '<tag>'}\n", "dim")
+        if analyzer.removed:
+            text.append("Removed in this GitLab version", "red")
+        elif analyzer.deprecated:
+            text.append("Deprecated", "yellow")
+        else:
+            text.append("Current")
+        text.append(f" · GitLab {self.major} asks for tag {analyzer.tag or '(none known)'}")
+        text.append(" · runs by default" if analyzer.default else "")
+        if analyzer.note:
+            text.append(f"\n{analyzer.note}", "italic")
+        info.update(text)
+        tag_input.disabled = analyzer.removed
+        with tag_input.prevent(Input.Changed):
+            tag_input.value = tag or ""
+        if analyzer.name in self.upstream:
+            self.show_upstream(analyzer.name)
+
+    @on(Input.Changed, "#tag")
+    def tag_changed(self, event: Input.Changed) -> None:
+        name = self.current
+        analyzer = self.analyzer(name) if name else None
+        if analyzer is None or event.validation_result is None:
+            return
+        value = event.value.strip()
+        if not value or not event.validation_result.is_valid:
+            self.state.tags.pop(analyzer.name, None)
+        elif value == analyzer.tag:
+            self.state.tags.pop(analyzer.name, None)
+        else:
+            self.state.tags[analyzer.name] = value
+        self.listing.set_prompt(
+            analyzer.name,
+            analyzer_prompt(analyzer, self.state.tag_for(analyzer.name, analyzer.tag)),
+        )
+        self.update_summary()
+
+    # --- upstream tags ------------------------------------------------------------------
+    def action_fetch_tags(self) -> None:
+        name = self.current
+        analyzer = self.analyzer(name) if name else None
+        if analyzer is None or self.catalog is None:
+            self.notify("Highlight a catalog analyzer first.", severity="warning")
+            return
+        upstream = self.query_one("#upstream-tags", OptionList)
+        upstream.clear_options()
+        upstream.add_option(Option(Text("Asking the registry…", "dim"), disabled=True))
+        spec = self.catalog.resolve(f"{analyzer.name}:latest", self.major, self.state.source_prefix)
+        self.fetch_tags(analyzer.name, spec)
+
+    @work(thread=True, exclusive=True, group="tags", exit_on_error=False)
+    def fetch_tags(self, name: str, spec: ImageSpec) -> None:
+        client = self.services.domain.registry_client(spec.source.api_host)
+        try:
+            tags = client.tags(spec.source.repository)
+        finally:
+            client.close()
+        self.post_message(TagsFetched(name, sorted(tags, key=tag_sort_key, reverse=True)))
+
+    def on_tags_fetched(self, message: TagsFetched) -> None:
+        self.upstream[message.analyzer] = message.tags
+        if message.analyzer == self.current:
+            self.show_upstream(message.analyzer)
+
+    def show_upstream(self, name: str) -> None:
+        upstream = self.query_one("#upstream-tags", OptionList)
+        upstream.clear_options()
+        tags = self.upstream.get(name, [])
+        if not tags:
+            upstream.add_option(Option(Text("No tags upstream", "dim"), disabled=True))
+        upstream.add_options([Option(tag, id=tag) for tag in tags])
+
+    @on(OptionList.OptionSelected, "#upstream-tags")
+    def upstream_picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.query_one("#tag", Input).value = event.option.id
+
+    # --- presets, custom images, profiles -----------------------------------------------
+    def action_preset(self, index: int) -> None:
+        presets = self.presets()
+        if index >= len(presets):
+            return
+        _, members = presets[index]
+        chosen = set(members) | {CUSTOM + c for c in self.chosen_customs()}
+        self.rebuild(chosen)
+
+    def action_clear(self) -> None:
+        self.rebuild(set())
+
+    @on(Input.Submitted, "#custom")
+    def custom_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.add_custom()
+
+    @on(Button.Pressed, "#add-custom")
+    def add_custom_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.add_custom()
+
+    @on(Button.Pressed, "#fetch-tags")
+    def fetch_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_fetch_tags()
+
+    def add_custom(self) -> None:
+        field = self.query_one("#custom", Input)
+        ref = field.value.strip()
+        result = field.validate(ref)
+        if not ref:
+            return
+        if result is not None and not result.is_valid:
+            self.show_error(" ".join(result.failure_descriptions))
+            return
+        if self.catalog is not None:
+            try:
+                self.catalog.resolve(ref, self.major, self.state.source_prefix)
+            except AirgapError as exc:
+                self.show_error(exc.sentence())
+                return
+        self.clear_error()
+        if ref not in self.customs:
+            self.customs.append(ref)
+        self.rebuild(set(self.listing.chosen) | {CUSTOM + ref})
+        field.value = ""
+
+    def action_load_profile(self) -> None:
+        def picked(name: str | None) -> None:
+            if name:
+                self.read_profile(name)
+
+        self.app.push_screen(
+            ProfilePicker(
+                self.services.profiles_dir, self.services.show(self.services.profiles_dir)
+            ),
+            picked,
+        )
+
+    @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
+    def read_profile(self, name: str) -> None:
+        self.post_message(WorkDone("profile", load_profile(self.services.profiles_dir, name)))
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.kind == "profile":
+            self.apply_profile(message.result)
+
+    def apply_profile(self, profile: Profile) -> None:
+        self.clear_error()
+        if self.catalog and profile.gitlab_major in self.catalog.majors:
+            self.state.gitlab_major = profile.gitlab_major
+            with self.prevent(Select.Changed):
+                self.query_one("#major", Select).value = profile.gitlab_major
+        known = {a.name: a for a in self.analyzers()}
+        unknown = [n for n in profile.analyzers if n not in known]
+        self.state.tags = {
+            name: tag
+            for name, tag in profile.analyzers.items()
+            if name in known and tag != known[name].tag
+        }
+        for ref in profile.custom_images:
+            if ref not in self.customs:
+                self.customs.append(ref)
+        chosen = {n for n in profile.analyzers if n in known}
+        chosen |= {CUSTOM + c for c in profile.custom_images}
+        self.rebuild(chosen)
+        self.notify(f"Loaded profile {profile.name}", timeout=3)
+        if unknown:
+            self.show_error(
+                f"Profile {profile.name}: {', '.join(unknown)} are not in the catalog for "
+                f"GitLab {self.major}, so they were left out."
+            )
+
+    @on(Select.Changed, "#major")
+    def major_changed(self, event: Select.Changed) -> None:
+        if not isinstance(event.value, int) or event.value == self.state.gitlab_major:
+            return
+        self.state.gitlab_major = event.value
+        self.state.tags.clear()
+        self.upstream.clear()
+        self.rebuild(set(self.listing.chosen))
+
+    # --- next ---------------------------------------------------------------------------
+    def can_go_next(self) -> bool:
+        if self.catalog is None or not self.query("#analyzers"):
+            return False
+        return bool(self.listing.chosen) and not self.missing_tags()
+
+    def build_specs(self) -> list[ImageSpec]:
+        assert self.catalog is not None
+        specs: list[ImageSpec] = []
+        seen: set[str] = set()
+        for name in self.chosen_names():
+            analyzer = self.analyzer(name)
+            tag = self.state.tag_for(name, analyzer.tag if analyzer else None)
+            spec = self.catalog.resolve(f"{name}:{tag}", self.major, self.state.source_prefix)
+            if spec.label not in seen:
+                seen.add(spec.label)
+                specs.append(spec)
+        for ref in self.chosen_customs():
+            spec = self.catalog.resolve(ref, self.major, self.state.source_prefix)
+            if spec.label not in seen:
+                seen.add(spec.label)
+                specs.append(spec)
+        return specs
+
+    def go_next(self) -> None:
+        try:
+            specs = self.build_specs()
+        except AirgapError as exc:
+            self.show_error(exc.sentence())
+            return
+        self.state.analyzers = self.chosen_names()
+        self.state.custom_images = self.chosen_customs()
+        self.state.specs = specs
+        self.state.estimate = None
+        if self.state.path == PATH_SNIPPET:
+            from airgap_tui.tui.screens.registry import RegistryScreen
+
+            self.app.push_screen(RegistryScreen())
+        else:
+            from airgap_tui.tui.screens.estimate import EstimateScreen
+
+            self.app.push_screen(EstimateScreen())

@@ -1,0 +1,168 @@
+"""What every wizard step shares: heading, error banner, Back/Next, and the one place
+worker failures turn into a readable sentence (never a traceback)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from airgap_tui.events import Progress, Throttle
+from airgap_tui.tui.formatting import describe_error
+from airgap_tui.tui.messages import ProgressUpdate
+from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET
+from airgap_tui.tui.widgets.error_banner import ErrorBanner
+
+if TYPE_CHECKING:
+    from airgap_tui.tui.app import AirgapApp
+    from airgap_tui.tui.services import Services
+    from airgap_tui.tui.state import WizardState
+
+PATH_TITLES = {
+    PATH_EXPORT: "Prepare a bundle",
+    PATH_IMPORT: "Import a bundle",
+    PATH_SNIPPET: "CI snippet",
+}
+PATH_STEPS = {
+    PATH_EXPORT: ["analyzers", "estimate", "destination", "write", "done"],
+    PATH_IMPORT: ["import-bundle", "verify", "registry", "push", "snippet"],
+    PATH_SNIPPET: ["analyzers", "registry", "snippet"],
+}
+
+
+class WizardScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+n", "next", "Next"),
+    ]
+    KEY = ""  # this step's name in PATH_STEPS
+    TITLE = ""
+    NEXT_LABEL = "Next"
+    SHOW_NAV = True
+
+    @property
+    def wizard(self) -> AirgapApp:
+        return cast("AirgapApp", self.app)
+
+    @property
+    def state(self) -> WizardState:
+        return self.wizard.state
+
+    @property
+    def services(self) -> Services:
+        return self.wizard.services
+
+    # --- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(self.heading(), id="step-title")
+        with Vertical(id="body"):
+            yield from self.compose_body()
+        yield ErrorBanner(id="error")
+        if self.SHOW_NAV:
+            with Horizontal(id="nav"):
+                yield Button("Back", id="back")
+                yield Button(self.next_label(), id="next", variant="primary")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def next_label(self) -> str:
+        return self.NEXT_LABEL
+
+    def heading(self) -> str:
+        path = self.state.path
+        steps = PATH_STEPS.get(path, [])
+        parts = ["airgap-tui"]
+        if path in PATH_TITLES:
+            parts.append(PATH_TITLES[path])
+        if self.KEY in steps:
+            parts.append(f"{steps.index(self.KEY) + 1}/{len(steps)} {self.TITLE}")
+        elif self.TITLE:
+            parts.append(self.TITLE)
+        return " › ".join(parts)
+
+    def on_mount(self) -> None:
+        self.refresh_nav()
+
+    # --- navigation ---------------------------------------------------------------------
+    def can_go_next(self) -> bool:
+        return True
+
+    def can_go_back(self) -> bool:
+        return len(self.app.screen_stack) > 1
+
+    def go_next(self) -> None:
+        """Move on; each step decides where to."""
+
+    def go_back(self) -> None:
+        self.app.pop_screen()
+
+    def refresh_nav(self) -> None:
+        for button in self.query("#next").results(Button):
+            button.disabled = not self.can_go_next()
+        for button in self.query("#back").results(Button):
+            button.disabled = not self.can_go_back()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next":
+            if not self.SHOW_NAV:
+                return False
+            return True if self.can_go_next() else None
+        if action == "back":
+            return True if self.can_go_back() else False
+        return True
+
+    def action_next(self) -> None:
+        if self.can_go_next():
+            self.clear_error()
+            self.go_next()
+
+    def action_back(self) -> None:
+        if self.can_go_back():
+            self.go_back()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "next":
+            event.stop()
+            self.action_next()
+        elif event.button.id == "back":
+            event.stop()
+            self.action_back()
+
+    # --- progress -----------------------------------------------------------------------
+    def progress_sink(self, rate: float = 8.0) -> Throttle:
+        """A domain progress callback: throttled in the worker, then posted (thread-safe)."""
+
+        def post(event: Progress) -> None:
+            self.post_message(ProgressUpdate(event))
+
+        return Throttle(post, rate=rate)
+
+    # --- errors -------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        self.query_one("#error", ErrorBanner).show(text)
+
+    def clear_error(self) -> None:
+        self.query_one("#error", ErrorBanner).clear()
+
+    @property
+    def error_text(self) -> str:
+        return self.query_one("#error", ErrorBanner).text
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The single place a failed worker is reported: as the domain's own sentence."""
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker, event.worker.error)
+            self.refresh_nav()
+        elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
+            self.refresh_nav()
+
+    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
+        self.show_error(describe_error(error))

@@ -1,0 +1,203 @@
+"""Destination: a drive or directory for the bundle; blocks Next when it will not fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DirectoryTree, Input, Label, Static
+
+from airgap_tui.media import FAT_FILESYSTEMS
+from airgap_tui.tui import formatting
+from airgap_tui.tui.messages import DestinationChecked, DrivesFound
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.state import DEFAULT_PART_SIZE
+from airgap_tui.tui.validators import AbsolutePath
+from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree
+from airgap_tui.tui.widgets.drive_table import DriveTable
+
+if TYPE_CHECKING:
+    from airgap_tui.media import DestinationInfo
+
+BUNDLE_DIR_NAME = "airgap-bundle"
+
+
+class DestinationScreen(WizardScreen):
+    KEY = "destination"
+    TITLE = "Destination"
+    NEXT_LABEL = "Write bundle"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "refresh", "Rescan drives")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: DestinationChecked | None = None
+        self.resume_matches = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="dest-main"):
+            with Vertical(id="dest-pick"):
+                drives = DriveTable(id="drives")
+                drives.border_title = "Removable drives (Enter picks one)"
+                yield drives
+                yield Label("Bundle directory (created if missing)", classes="field")
+                yield Input(
+                    value=str(self.state.destination or ""),
+                    id="path",
+                    placeholder="/media/usb/airgap-bundle",
+                    validators=[AbsolutePath()],
+                )
+                tree = DirsOnlyTree(self.wizard.browse_root, home=self.services.home, id="tree")
+                tree.border_title = "Browse"
+                yield tree
+            info = Static("Pick a drive or a directory.", id="dest-info")
+            info.border_title = "Will it fit?"
+            yield info
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+        path_input = self.query_one("#path", Input)
+        if path_input.value:
+            self.check(path_input.value)
+        self.query_one("#drives", DriveTable).focus()
+        super().on_mount()
+
+    def action_refresh(self) -> None:
+        self.find_drives()
+
+    @work(thread=True, exclusive=True, group="drives", exit_on_error=False)
+    def find_drives(self) -> None:
+        self.post_message(DrivesFound(self.services.removable_drives()))
+
+    def on_drives_found(self, message: DrivesFound) -> None:
+        self.query_one("#drives", DriveTable).show_drives(message.drives)
+
+    @on(DriveTable.Picked)
+    def drive_picked(self, event: DriveTable.Picked) -> None:
+        self.query_one("#path", Input).value = str(event.mount_point / BUNDLE_DIR_NAME)
+
+    @on(DirectoryTree.DirectorySelected, "#tree")
+    def dir_picked(self, event: DirectoryTree.DirectorySelected) -> None:
+        event.stop()
+        self.query_one("#path", Input).value = str(event.path)
+
+    @on(Input.Changed, "#path")
+    def path_changed(self, event: Input.Changed) -> None:
+        self.checked = None
+        self.refresh_nav()
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            reasons = " ".join(event.validation_result.failure_descriptions)
+            self.query_one("#dest-info", Static).update(Text(reasons, "yellow"))
+            return
+        self.check(event.value)
+
+    def check(self, value: str) -> None:
+        self.query_one("#dest-info", Static).update(Text("Checking…", "dim"))
+        self.check_destination(self.services.expand(value), self.state.bundle_bytes)
+
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
+    def check_destination(self, path: Path, needed: int) -> None:
+        journal = existing = None
+        if path.is_dir():
+            journal = self.services.domain.partial_export(path)
+            existing = self.services.domain.existing_bundle(path)
+        # Parts already on the media are rewritten in place or kept: they need no new space.
+        reusable = journal.done_bytes if journal else existing.total_bytes if existing else 0
+        info = self.services.domain.check_destination(path, max(needed - reusable, 0))
+        self.post_message(DestinationChecked(path, info, journal, existing))
+
+    def on_destination_checked(self, message: DestinationChecked) -> None:
+        current = self.services.expand(self.query_one("#path", Input).value)
+        if message.path != current:
+            return  # an answer for a path the operator has since changed
+        self.checked = message
+        part_size, clamp_note = self.services.domain.clamp_part_size(
+            DEFAULT_PART_SIZE, message.info.filesystem
+        )
+        self.state.part_size = min(part_size, message.info.max_part_size)
+        self.resume_matches = message.journal is not None or (
+            message.existing is not None and not self.other_images(message)
+        )
+        self.query_one("#dest-info", Static).update(self.describe(message.info, clamp_note))
+        self.refresh_nav()
+
+    def describe(self, info: DestinationInfo, clamp_note: str | None) -> Text:
+        text = Text()
+        text.append("Filesystem: ", "bold")
+        text.append(f"{info.filesystem} (mounted at {info.mount_point})\n")
+        text.append("Free: ", "bold")
+        text.append(f"{formatting.size(info.free)}\n")
+        text.append("Bundle needs: ", "bold")
+        text.append(f"{formatting.size(info.needed)}\n\n")
+        if not info.writable:
+            text.append(f"✗ Cannot write here ({info.problem}). ", "bold red")
+            text.append("Choose a writable directory, or remount the drive read-write.\n")
+        elif not info.fits:
+            short = info.needed - info.free
+            text.append(f"✗ It will not fit: {formatting.size(short)} short. ", "bold red")
+            text.append("Free some space or choose a bigger drive.\n")
+        else:
+            text.append("✓ It fits.\n", "bold green")
+        text.append("\nParts: ", "bold")
+        largest = formatting.size_binary(self.state.part_size)
+        text.append(f"the bundle is written as files of at most {largest}")
+        if info.filesystem in FAT_FILESYSTEMS:
+            text.append(
+                ". FAT32 cannot hold a file of 4 GiB or more, so one big archive would fail "
+                "half-way; parts avoid that, and each part has its own checksum so a bad copy "
+                "names the part to copy again."
+            )
+        else:
+            text.append(
+                ", small enough for any FAT32 stick should the bundle be copied on; each part "
+                "has its own checksum."
+            )
+        if clamp_note:
+            text.append(f"\n{clamp_note}", "dim")
+        checked = self.checked
+        if checked is not None and checked.existing is not None and self.other_images(checked):
+            held = ", ".join(f"{i.name}:{i.tag}" for i in checked.existing.images)
+            text.append("\n\n✗ ", "bold red")
+            text.append(
+                f"This directory already holds a complete bundle of other images ({held}). "
+                "It may be the only copy: choose another directory."
+            )
+        elif checked is not None and checked.journal is not None:
+            journal = checked.journal
+            text.append("\n\n↻ Resume: ", "bold cyan")
+            text.append(
+                f"this directory holds an unfinished bundle ({len(journal.parts)} parts, "
+                f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
+                "comes out byte-identical is kept, the rest is written again."
+            )
+        elif checked is not None and checked.existing is not None:
+            text.append("\n\n↻ ", "bold cyan")
+            text.append(
+                "A complete bundle of these images is already here; writing again keeps every "
+                "part that comes out byte-identical."
+            )
+        return text
+
+    def other_images(self, checked: DestinationChecked) -> bool:
+        if checked.existing is None:
+            return False
+        have = sorted((i.name, i.tag) for i in checked.existing.images)
+        return have != sorted((s.name, s.tag) for s in self.state.specs)
+
+    def can_go_next(self) -> bool:
+        if self.checked is None:
+            return False
+        info = self.checked.info
+        return info.fits and info.writable and not self.other_images(self.checked)
+
+    def go_next(self) -> None:
+        from airgap_tui.tui.screens.write import WriteScreen
+
+        assert self.checked is not None
+        self.state.destination = self.checked.path
+        self.state.resume = self.resume_matches
+        self.app.push_screen(WriteScreen())

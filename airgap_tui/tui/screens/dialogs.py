@@ -1,0 +1,148 @@
+"""Small modal questions: confirm a cancel, ask for registry credentials, pick a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from airgap_tui.models import Credentials
+from airgap_tui.tui.profiles import list_profiles
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("n", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, id="yes", variant="error")
+                yield Button(self.no, id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+
+class CredentialsDialog(ModalScreen[Credentials | None]):
+    """Asks for a registry login; the password is masked and goes no further than memory."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, registry: str, *, reason: str = "", username: str = "") -> None:
+        super().__init__()
+        self.registry, self.reason, self.username = registry, reason, username
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(f"Registry {self.registry} asks for a login.", classes="dialog-text")
+            if self.reason:
+                yield Static(self.reason, classes="dialog-error", markup=False)
+            yield Label("Username", classes="field")
+            yield Input(value=self.username, id="username", placeholder="user name or token name")
+            yield Label("Password or token (kept in memory only, never saved)", classes="field")
+            yield Input(id="password", password=True, placeholder="password")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Sign in", id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#password" if self.username else "#username", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "username":
+            self.query_one("#password", Input).focus()
+        else:
+            self._accept()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self._accept()
+        else:
+            self.dismiss(None)
+
+    def _accept(self) -> None:
+        username = self.query_one("#username", Input).value.strip()
+        password = self.query_one("#password", Input).value
+        if not username or not password:
+            self.query_one("#username" if not username else "#password", Input).focus()
+            self.notify("Give both a user name and a password.", severity="warning")
+            return
+        self.dismiss(Credentials(username, password))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ProfilePicker(ModalScreen[str | None]):
+    """Lists saved profiles; the listing runs in a worker (the config dir may be slow)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, directory: Path, shown: str = "") -> None:
+        super().__init__()
+        self.directory = directory
+        self.shown = shown or str(directory)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Load a saved profile", classes="dialog-text")
+            yield OptionList(id="profiles")
+            yield Static("", id="profiles-note", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self._list()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _list(self) -> None:
+        names = list_profiles(self.directory)
+        self.app.call_from_thread(self._show, names)
+
+    def _show(self, names: list[str]) -> None:
+        options = self.query_one("#profiles", OptionList)
+        options.add_options([Option(name, id=name) for name in names])
+        note = self.query_one("#profiles-note", Static)
+        if names:
+            options.highlighted = 0
+            options.focus()
+            note.update(f"From {self.shown}")
+        else:
+            note.update(f"No profiles yet in {self.shown}. Save one on the last export step.")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

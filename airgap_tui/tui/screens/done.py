@@ -1,0 +1,120 @@
+"""Done: where the bundle is, its fingerprint to read aloud, the exact next step offline,
+and saving the selection as a profile for next month."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Static
+
+from airgap_tui.errors import UsageError
+from airgap_tui.tui import formatting
+from airgap_tui.tui.messages import WorkDone
+from airgap_tui.tui.profiles import Profile, check_name, save_profile
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.widgets.fingerprint import Fingerprint
+
+
+class DoneScreen(WizardScreen):
+    KEY = "done"
+    TITLE = "Done"
+    NEXT_LABEL = "Start over"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Start over")]
+
+    def compose_body(self) -> ComposeResult:
+        result = self.state.export_result
+        assert result is not None
+        summary = Text()
+        summary.append("✓ Bundle written and read back from the media.\n", "bold green")
+        summary.append("Where: ", "bold")
+        summary.append(f"{result.bundle_dir}\n")
+        summary.append("Size: ", "bold")
+        parts = len(result.parts_written) + len(result.parts_kept)
+        summary.append(f"{formatting.size(result.bundle_bytes)} in {parts} parts")
+        if result.parts_kept:
+            summary.append(f" ({len(result.parts_kept)} kept from an earlier run)")
+        summary.append("\nImages: ", "bold")
+        summary.append(", ".join(result.images))
+        yield Static(summary, id="done-summary")
+        yield Fingerprint(
+            self.services.domain.format_fingerprint(result.fingerprint),
+            result.fingerprint,
+            id="fingerprint",
+        )
+        steps = Text()
+        steps.append("Next, on the offline host\n", "bold")
+        steps.append("1. Unmount the drive here (sync first), carry it across, plug it in.\n")
+        steps.append("2. Run ")
+        steps.append("airgap-tui", "bold")
+        steps.append(", choose ")
+        steps.append("Import a bundle", "bold")
+        steps.append(f" and pick the {result.bundle_dir.name} directory on the drive.\n")
+        steps.append("3. Check that the fingerprint it shows reads the same as above.\n")
+        steps.append("Without the wizard: ", "dim")
+        steps.append(
+            f"airgap-tui import <mount point>/{result.bundle_dir.name} "
+            "--registry <host[:port]/path>",
+            "dim",
+        )
+        yield Static(steps, id="next-steps")
+        with Horizontal(id="profile-row"):
+            yield Input(
+                id="profile-name",
+                placeholder=f"Profile name, e.g. gitlab{self.state.gitlab_major}-scanners",
+            )
+            yield Button("Save selection as profile", id="save-profile")
+        yield Static(
+            f"Profiles go to {self.services.show(self.services.profiles_dir)} and load on the "
+            "Choose analyzers screen (p).",
+            id="profile-note",
+        )
+
+    def can_go_back(self) -> bool:
+        return True
+
+    def go_back(self) -> None:
+        self.wizard.start_over()
+
+    def go_next(self) -> None:
+        self.go_back()
+
+    @on(Input.Submitted, "#profile-name")
+    @on(Button.Pressed, "#save-profile")
+    def save_pressed(self, event: Input.Submitted | Button.Pressed) -> None:
+        event.stop()
+        name = self.query_one("#profile-name", Input).value.strip()
+        try:
+            check_name(name)
+        except UsageError as exc:
+            self.show_error(exc.sentence())
+            return
+        self.clear_error()
+        specs_by_analyzer = {s.analyzer: s.tag for s in self.state.specs if s.analyzer}
+        profile = Profile(
+            name=name,
+            gitlab_major=self.state.gitlab_major,
+            analyzers={n: specs_by_analyzer.get(n, "") for n in self.state.analyzers},
+            custom_images=list(self.state.custom_images),
+            source_prefix=self.state.source_prefix,
+            platform=self.state.platform,
+        )
+        self.write_profile(profile)
+
+    @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
+    def write_profile(self, profile: Profile) -> None:
+        path = save_profile(self.services.profiles_dir, profile)
+        self.post_message(WorkDone("profile-saved", path))
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.kind == "profile-saved":
+            self.query_one("#profile-note", Static).update(
+                Text(
+                    f"✓ Saved {self.services.show(message.result)}. Load it next time with p "
+                    "on Choose analyzers."
+                )
+            )

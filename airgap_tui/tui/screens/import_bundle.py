@@ -1,0 +1,175 @@
+"""Import, step 1: find the bundle on a drive and show what it holds before touching Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DirectoryTree, Input, Label, Static
+
+from airgap_tui.errors import AirgapError
+from airgap_tui.tui import formatting
+from airgap_tui.tui.messages import DrivesFound, WorkDone
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.validators import AbsolutePath
+from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree
+from airgap_tui.tui.widgets.drive_table import DriveTable
+from airgap_tui.tui.widgets.fingerprint import Fingerprint
+
+if TYPE_CHECKING:
+    from airgap_tui.bundle import BundleManifest
+
+
+class ImportBundleScreen(WizardScreen):
+    KEY = "import-bundle"
+    TITLE = "Choose bundle"
+    NEXT_LABEL = "Verify"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "refresh", "Rescan drives")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.manifest: BundleManifest | None = None
+        self.loaded_from: Path | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="bundle-main"):
+            with Vertical(id="bundle-pick"):
+                drives = DriveTable(id="drives")
+                drives.border_title = "Removable drives (Enter picks one)"
+                yield drives
+                yield Label("Bundle directory (the one holding bundle.yaml)", classes="field")
+                yield Input(
+                    value=str(self.state.bundle_dir or ""),
+                    id="path",
+                    placeholder="/media/usb/airgap-bundle",
+                    validators=[AbsolutePath()],
+                )
+                tree = DirsOnlyTree(self.wizard.browse_root, home=self.services.home, id="tree")
+                tree.border_title = "Browse"
+                yield tree
+            with VerticalScroll(id="bundle-side"):
+                info = Static("Pick a drive or the bundle directory.", id="bundle-info")
+                info.border_title = "What the bundle holds"
+                yield info
+                yield Fingerprint(id="fingerprint")
+
+    def on_mount(self) -> None:
+        self.query_one("#fingerprint", Fingerprint).display = False
+        self.action_refresh()
+        path_input = self.query_one("#path", Input)
+        if path_input.value:
+            self.look(self.services.expand(path_input.value))
+        self.query_one("#drives", DriveTable).focus()
+        super().on_mount()
+
+    def action_refresh(self) -> None:
+        self.find_drives()
+
+    @work(thread=True, exclusive=True, group="drives", exit_on_error=False)
+    def find_drives(self) -> None:
+        self.post_message(DrivesFound(self.services.removable_drives()))
+
+    def on_drives_found(self, message: DrivesFound) -> None:
+        self.query_one("#drives", DriveTable).show_drives(message.drives)
+
+    @on(DriveTable.Picked)
+    def drive_picked(self, event: DriveTable.Picked) -> None:
+        self.query_one("#path", Input).value = str(event.mount_point)
+
+    @on(DirectoryTree.DirectorySelected, "#tree")
+    def dir_picked(self, event: DirectoryTree.DirectorySelected) -> None:
+        event.stop()
+        self.query_one("#path", Input).value = str(event.path)
+
+    @on(Input.Changed, "#path")
+    def path_changed(self, event: Input.Changed) -> None:
+        self.manifest = None
+        self.query_one("#fingerprint", Fingerprint).display = False
+        self.refresh_nav()
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            text = " ".join(event.validation_result.failure_descriptions)
+            self.query_one("#bundle-info", Static).update(Text(text, "yellow"))
+            return
+        self.look(self.services.expand(event.value))
+
+    def look(self, path: Path) -> None:
+        self.query_one("#bundle-info", Static).update(Text("Reading…", "dim"))
+        self.read_bundle(path)
+
+    @work(thread=True, exclusive=True, group="manifest", exit_on_error=False)
+    def read_bundle(self, path: Path) -> None:
+        candidates = self.services.domain.find_bundles(path)
+        if candidates == [path]:
+            try:
+                manifest = self.services.domain.read_manifest(path)
+            except AirgapError as exc:
+                self.post_message(WorkDone("manifest-error", (path, exc.sentence())))
+                return
+            self.post_message(WorkDone("manifest", (path, manifest)))
+        else:
+            self.post_message(WorkDone("candidates", (path, candidates)))
+
+    def current_path(self) -> Path:
+        return self.services.expand(self.query_one("#path", Input).value)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        path, payload = message.result
+        if path != self.current_path():
+            return
+        info = self.query_one("#bundle-info", Static)
+        if message.kind == "manifest-error":
+            info.update(Text(payload, "red"))
+        elif message.kind == "candidates":
+            text = Text()
+            if payload:
+                text.append(f"No bundle.yaml in {path}. Bundles found below it:\n", "yellow")
+                for candidate in payload:
+                    text.append(f"  {candidate}\n")
+                text.append("Pick one in the tree or type its path.", "dim")
+            else:
+                text.append(
+                    f"No bundle in {path} (no bundle.yaml here or one level below). An "
+                    "interrupted export writes bundle.yaml last: finish it on the connected host.",
+                    "yellow",
+                )
+            info.update(text)
+        elif message.kind == "manifest":
+            self.show_manifest(path, payload)
+        self.refresh_nav()
+
+    def show_manifest(self, path: Path, manifest: BundleManifest) -> None:
+        self.manifest, self.loaded_from = manifest, path
+        text = Text()
+        text.append("Made: ", "bold")
+        text.append(f"{manifest.created} by airgap-tui {manifest.tool_version}\n")
+        text.append("From: ", "bold")
+        text.append(f"{manifest.source_prefix} for GitLab {manifest.gitlab_major or '?'}")
+        text.append(f" ({manifest.platform})\n")
+        text.append("Size: ", "bold")
+        text.append(f"{formatting.size(manifest.total_bytes)} in {len(manifest.parts)} parts\n")
+        text.append(f"Images ({len(manifest.images)}):\n", "bold")
+        for image in manifest.images:
+            text.append(f"  {image.name}:{image.tag}", "")
+            text.append(f"  {formatting.size(image.size)}\n", "dim")
+        self.query_one("#bundle-info", Static).update(text)
+        fingerprint = self.query_one("#fingerprint", Fingerprint)
+        fingerprint.set_fingerprint(
+            self.services.domain.format_fingerprint(manifest.fingerprint), manifest.fingerprint
+        )
+        fingerprint.display = True
+
+    def can_go_next(self) -> bool:
+        return self.manifest is not None
+
+    def go_next(self) -> None:
+        from airgap_tui.tui.screens.verify import VerifyScreen
+
+        self.state.bundle_dir = self.loaded_from
+        self.state.manifest = self.manifest
+        self.state.verify_report = None
+        self.app.push_screen(VerifyScreen())

@@ -1,0 +1,218 @@
+"""Import, step 4: stream the parts into `docker load`, tag and push each image; a result
+row per image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, RichLog, Static
+from textual.worker import Worker
+
+from airgap_tui.errors import Cancelled
+from airgap_tui.events import STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
+from airgap_tui.importer import ImportRequest
+from airgap_tui.tui.messages import ProgressUpdate, WorkDone
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.screens.dialogs import ConfirmDialog
+from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
+
+if TYPE_CHECKING:
+    from airgap_tui.importer import ImportResult
+
+
+class PushScreen(WizardScreen):
+    KEY = "push"
+    TITLE = "Load, tag, push"
+    NEXT_LABEL = "Show snippet"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back / Cancel"),
+        Binding("c", "cancel", "Cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = CancelToken()
+        self.busy = False
+        self.result: ImportResult | None = None
+        bundle_dir = self.state.bundle_dir
+        assert bundle_dir is not None
+        self.load_item = bundle_dir.name or str(bundle_dir)
+
+    def targets(self) -> list[str]:
+        manifest = self.state.manifest
+        assert manifest is not None
+        prefix = self.state.registry.rstrip("/")
+        for scheme in ("https://", "http://"):
+            prefix = prefix.removeprefix(scheme)
+        return [f"{prefix}/{image.name}:{image.tag}" for image in manifest.images]
+
+    def compose_body(self) -> ComposeResult:
+        yield StageBoard(
+            clock=self.services.clock,
+            order=[STAGE_LOAD, STAGE_TAG, STAGE_PUSH],
+            per_item=[STAGE_PUSH],
+            units={STAGE_TAG: "items"},
+            id="stages",
+        )
+        table: DataTable[str | Text] = DataTable(id="results", cursor_type="row")
+        table.border_title = "Result per image"
+        yield table
+        yield Static("", id="push-summary")
+        log = RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        log.border_title = "Log"
+        yield log
+
+    def on_mount(self) -> None:
+        table = self.query_one("#results", DataTable)
+        table.add_column("Image", key="image", width=56)
+        table.add_column("Status", key="status", width=16)
+        table.add_column("Digest", key="digest", width=22)
+        table.add_column("Detail", key="detail")
+        for target in self.targets():
+            table.add_row(target, Text("waiting", "dim"), "", "", key=target)
+        board = self.query_one("#stages", StageBoard)
+        board.prepare(STAGE_LOAD, [self.load_item])
+        board.prepare(STAGE_PUSH, self.targets())
+        self.start()
+        super().on_mount()
+
+    def start(self) -> None:
+        assert self.state.bundle_dir is not None
+        self.busy = True
+        self.token = CancelToken()
+        request = ImportRequest(
+            bundle_dir=self.state.bundle_dir,
+            registry=self.state.registry,
+            verify=False,  # the Verify step just read every byte; load re-checks each part
+            credentials=self.state.credentials,
+            ca_file=self.state.ca_file,
+            receipt_dir=self.services.receipt_dir,
+        )
+        self.log_line(f"Importing {self.state.bundle_dir} into {self.state.registry}.")
+        self.run_import(request, self.token)
+
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
+    def run_import(self, request: ImportRequest, token: CancelToken) -> None:
+        engine = self.services.engine()
+        result = self.services.domain.import_bundle(
+            request,
+            engine,
+            progress=self.progress_sink(),
+            cancel=token,
+        )
+        self.post_message(WorkDone("import", result))
+
+    def on_progress_update(self, message: ProgressUpdate) -> None:
+        event = message.event
+        if event.stage == STAGE_LOAD and event.item != self.load_item:
+            if event.final:  # the per-part read that feeds the load stream
+                mark = "✓" if event.ok else "✗"
+                self.log_line(f"{mark} read {event.item}: {event.message or 'ok'}")
+            return
+        self.query_one("#stages", StageBoard).apply(event)
+        if event.final:
+            mark = "✓" if event.ok else "✗"
+            self.log_line(f"{mark} {stage_title(event.stage)} {event.item}: {event.message}")
+            if event.stage == STAGE_PUSH and event.ok:
+                self.set_status(event.item, Text("pushed", "green"))
+        elif event.stage == STAGE_PUSH:
+            self.set_status(event.item, Text("pushing…"))
+
+    def set_status(self, target: str, status: Text) -> None:
+        table = self.query_one("#results", DataTable)
+        if target in table.rows:
+            table.update_cell(target, "status", status)
+
+    def log_line(self, line: str) -> None:
+        self.query_one("#log", RichLog).write(line)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.kind != "import":
+            return
+        self.busy = False
+        result: ImportResult = message.result
+        self.result = result
+        self.state.import_result = result
+        table = self.query_one("#results", DataTable)
+        for image in result.images:
+            style = "green" if image.ok else "red"
+            digest = image.pushed_digest[:19] + "…" if image.pushed_digest else ""
+            if image.target not in table.rows:
+                table.add_row(image.target, "", "", "", key=image.target)
+            table.update_cell(image.target, "status", Text(image.status, style))
+            table.update_cell(image.target, "digest", digest)
+            table.update_cell(image.target, "detail", image.error)
+        pushed = sum(1 for i in result.images if i.ok)
+        summary = Text()
+        if result.ok:
+            summary.append(f"✓ All {pushed} images are in {self.state.registry}.", "bold green")
+        else:
+            summary.append(f"✗ {pushed} of {len(result.images)} images made it.", "bold red")
+            for problem in result.problems:
+                summary.append(f"\n{problem}", "red")
+            summary.append(
+                "\nFix the cause above and run the import again: images already in the "
+                "registry are skipped."
+            )
+        if result.receipt_path:
+            summary.append(f"\nReceipt: {result.receipt_path}", "dim")
+        self.query_one("#push-summary", Static).update(summary)
+        self.refresh_nav()
+
+    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
+        self.busy = False
+        if isinstance(error, Cancelled):
+            self.log_line("Stopped.")
+            self.show_error(
+                "Stopped at your request. Images already pushed stay in the registry; running "
+                "the import again pushes only what is missing."
+            )
+            return
+        super().worker_failed(worker, error)
+
+    # --- cancel -------------------------------------------------------------------------
+    def stop_work(self) -> None:
+        self.token.cancel()
+
+    def action_cancel(self) -> None:
+        if not self.busy or self.token.cancelled:
+            return
+
+        def answered(stop: bool | None) -> None:
+            if stop and self.busy:
+                self.log_line("Cancelling at the next chunk…")
+                self.stop_work()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Stop the import? Images already pushed stay in the registry; running it again "
+                "pushes only what is missing.",
+                yes="Stop import",
+                no="Keep going",
+            ),
+            answered,
+        )
+
+    def can_go_back(self) -> bool:
+        return True
+
+    def action_back(self) -> None:
+        if self.busy:
+            self.action_cancel()
+        else:
+            self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        self.token.cancel()
+
+    def can_go_next(self) -> bool:
+        return self.result is not None and any(i.ok for i in self.result.images)
+
+    def go_next(self) -> None:
+        from airgap_tui.tui.screens.snippet import SnippetScreen
+
+        self.app.push_screen(SnippetScreen())

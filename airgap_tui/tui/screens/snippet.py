@@ -1,0 +1,139 @@
+"""Snippet: the .gitlab-ci.yml lines for what is in the registry; copy or save them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Static
+
+from airgap_tui.atomic import atomic_write_bytes
+from airgap_tui.errors import AirgapError, MediaError
+from airgap_tui.tui.messages import WorkDone
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.screens.dialogs import ConfirmDialog
+from airgap_tui.tui.validators import AbsolutePath
+
+SNIPPET_FILE = "airgap-analyzers.gitlab-ci.yml"
+
+
+class SnippetScreen(WizardScreen):
+    KEY = "snippet"
+    TITLE = "CI snippet"
+    NEXT_LABEL = "Finish"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy", "Copy"),
+        Binding("s", "save", "Save to file"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="snippet-box"):
+            yield Static("", id="snippet")
+        with Horizontal(id="save-row"):
+            yield Input(
+                value=f"~/{SNIPPET_FILE}",
+                id="save-path",
+                validators=[AbsolutePath()],
+            )
+            yield Button("Save (s)", id="save")
+            yield Button("Copy (c)", id="copy")
+        yield Static("", id="save-status")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#snippet-box", VerticalScroll)
+        box.border_title = f".gitlab-ci.yml for {self.state.registry}"
+        try:
+            self.text = self.services.domain.render_snippet(
+                self.state.registry, self.state.snippet_images(), self.state.snippet_major
+            )
+        except AirgapError as exc:
+            self.show_error(exc.sentence())
+        else:
+            self.query_one("#snippet", Static).update(
+                Syntax(
+                    self.text, "yaml", theme="ansi_dark", word_wrap=True, background_color="default"
+                )
+            )
+        box.focus()
+        super().on_mount()
+
+    def action_copy(self) -> None:
+        if not self.text:
+            return
+        self.app.copy_to_clipboard(self.text)
+        self.query_one("#save-status", Static).update(
+            Text(
+                "Copied to the clipboard (through the terminal, OSC 52; if your terminal blocks "
+                "that, save to a file instead).",
+                "green",
+            )
+        )
+
+    @on(Button.Pressed, "#copy")
+    def copy_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_copy()
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted, "#save-path")
+    def save_pressed(self, event: Button.Pressed | Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def action_save(self) -> None:
+        field = self.query_one("#save-path", Input)
+        result = field.validate(field.value)
+        if not self.text:
+            return
+        if result is not None and not result.is_valid:
+            self.show_error(" ".join(result.failure_descriptions))
+            return
+        self.clear_error()
+        self.save(self.services.expand(field.value), overwrite=False)
+
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    def save(self, path: Path, overwrite: bool) -> None:
+        if path.exists() and not overwrite:
+            self.post_message(WorkDone("exists", path))
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, self.text.encode("utf-8"))
+        except OSError as exc:
+            raise MediaError(
+                f"Snippet file {path}",
+                f"it could not be written ({exc.strerror or exc})",
+                "Choose another path",
+            ) from None
+        self.post_message(WorkDone("saved", path))
+
+    def on_work_done(self, message: WorkDone) -> None:
+        status = self.query_one("#save-status", Static)
+        if message.kind == "saved":
+            status.update(Text(f"✓ Saved to {self.services.show(message.result)}", "green"))
+        elif message.kind == "exists":
+            path: Path = message.result
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.save(path, overwrite=True)
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    f"{self.services.show(path)} exists. Replace it?", yes="Replace", no="Keep it"
+                ),
+                answered,
+            )
+
+    def go_next(self) -> None:
+        self.wizard.start_over()

@@ -1,0 +1,139 @@
+"""Import, step 2: check every part before anything is loaded; a mismatch stops here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+from textual.worker import Worker
+
+from airgap_tui.errors import Cancelled
+from airgap_tui.events import STAGE_VERIFY, CancelToken
+from airgap_tui.tui import formatting
+from airgap_tui.tui.messages import ProgressUpdate, WorkDone
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.widgets.fingerprint import Fingerprint
+from airgap_tui.tui.widgets.stage_board import StageBoard
+
+if TYPE_CHECKING:
+    from airgap_tui.bundle import VerifyReport
+
+
+class VerifyScreen(WizardScreen):
+    KEY = "verify"
+    TITLE = "Verify"
+    NEXT_LABEL = "Target registry"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "rerun", "Verify again")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = CancelToken()
+        self.busy = False
+        self.report: VerifyReport | None = None
+
+    def compose_body(self) -> ComposeResult:
+        manifest = self.state.manifest
+        assert manifest is not None
+        yield Static(
+            f"Reading every byte of {len(manifest.parts)} parts "
+            f"({formatting.size(manifest.total_bytes)}) from {self.state.bundle_dir} and "
+            "comparing their sha256. Nothing is loaded into Docker in this step.",
+            id="verify-intro",
+        )
+        yield StageBoard(
+            clock=self.services.clock, order=[STAGE_VERIFY], per_item=[STAGE_VERIFY], id="parts"
+        )
+        yield Static("", id="verify-result")
+        yield Fingerprint(id="fingerprint")
+
+    def on_mount(self) -> None:
+        self.query_one("#fingerprint", Fingerprint).display = False
+        self.action_rerun()
+        super().on_mount()
+
+    def action_rerun(self) -> None:
+        if self.busy:
+            return
+        manifest = self.state.manifest
+        assert manifest is not None and self.state.bundle_dir is not None
+        board = self.query_one("#parts", StageBoard)
+        board.reset()
+        board.prepare(STAGE_VERIFY, [part.file for part in manifest.parts])
+        self.report = None
+        self.state.verify_report = None
+        self.clear_error()
+        self.query_one("#verify-result", Static).update(Text("Verifying…", "dim"))
+        self.busy = True
+        self.token = CancelToken()
+        self.run_verify(self.token)
+        self.refresh_nav()
+
+    @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
+    def run_verify(self, token: CancelToken) -> None:
+        assert self.state.bundle_dir is not None
+        report = self.services.domain.verify_bundle(
+            self.state.bundle_dir,
+            progress=self.progress_sink(),
+            cancel=token,
+        )
+        self.post_message(WorkDone("verify", report))
+
+    def on_progress_update(self, message: ProgressUpdate) -> None:
+        self.query_one("#parts", StageBoard).apply(message.event)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.kind != "verify":
+            return
+        self.busy = False
+        report: VerifyReport = message.result
+        self.report = report
+        self.state.verify_report = report
+        result = self.query_one("#verify-result", Static)
+        if report.ok:
+            text = Text(f"✓ All {len(report.manifest.parts)} parts match.", "bold green")
+            for warning in report.warnings:
+                text.append(f"\n! {warning}", "yellow")
+            result.update(text)
+            fingerprint = self.query_one("#fingerprint", Fingerprint)
+            fingerprint.set_fingerprint(
+                self.services.domain.format_fingerprint(report.fingerprint), report.fingerprint
+            )
+            fingerprint.display = True
+        else:
+            bad = ", ".join(p.file for p in report.problems)
+            result.update(Text(f"✗ {len(report.problems)} bad part(s): {bad}", "bold red"))
+            details = "; ".join(str(p) for p in report.problems)
+            self.show_error(
+                f"Verification failed: {details}. Nothing was loaded. Copy those parts again "
+                "from the connected host (or write the bundle again there), then press r."
+            )
+        self.refresh_nav()
+
+    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
+        self.busy = False
+        if isinstance(error, Cancelled):
+            self.query_one("#verify-result", Static).update("Stopped. Press r to verify again.")
+            return
+        super().worker_failed(worker, error)
+
+    def stop_work(self) -> None:
+        self.token.cancel()
+
+    def go_back(self) -> None:
+        self.stop_work()
+        self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        self.token.cancel()
+
+    def can_go_next(self) -> bool:
+        return self.report is not None and self.report.ok
+
+    def go_next(self) -> None:
+        from airgap_tui.tui.screens.registry import RegistryScreen
+
+        self.app.push_screen(RegistryScreen())

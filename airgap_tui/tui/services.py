@@ -1,0 +1,237 @@
+"""The domain calls the wizard makes, gathered in one injectable object.
+
+Screens never import a domain module for work: they call `app.services`. The real app gets
+the defaults below; tests and the screenshot script swap single pieces (a fixed drive list, a
+test engine, a clock that does not move) through `AirgapApp(...)` so what ends up on screen is
+deterministic, while transfer still goes through the real domain functions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airgap_tui.archive_size import ArchiveFormat
+    from airgap_tui.bundle import BundleManifest, ExportJournal, VerifyReport
+    from airgap_tui.catalog import Catalog
+    from airgap_tui.engine import Engine
+    from airgap_tui.estimate import Estimate
+    from airgap_tui.events import CancelToken, ProgressCallback
+    from airgap_tui.export import ExportRequest, ExportResult
+    from airgap_tui.importer import ImportRequest, ImportResult
+    from airgap_tui.media import DestinationInfo, Drive
+    from airgap_tui.models import Credentials, ImageSpec
+    from airgap_tui.registry import RegistryClient
+
+
+def default_config_dir() -> Path:
+    """`$XDG_CONFIG_HOME/airgap-tui`, else `~/.config/airgap-tui` (profiles live under it)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg) / "airgap-tui" if xdg else Path.home() / ".config" / "airgap-tui"
+
+
+class Domain:
+    """Thin forwarding to the domain modules, imported lazily so the wizard opens fast.
+
+    Subclass and override a method to feed fixed data to a snapshot test; everything the
+    wizard does to images, media and registries goes through these methods.
+    """
+
+    def load_catalog(self) -> Catalog:
+        from airgap_tui.catalog import load_catalog
+
+        return load_catalog()
+
+    def connect_engine(self) -> Engine:
+        from airgap_tui.engine import Engine
+
+        return Engine.connect()
+
+    def removable_drives(self) -> list[Drive]:
+        from airgap_tui.media import removable_drives
+
+        return removable_drives()
+
+    def registry_client(
+        self, host: str, *, credentials: Credentials | None = None, ca_file: Path | None = None
+    ) -> RegistryClient:
+        from airgap_tui.registry import RegistryClient
+
+        return RegistryClient(host, credentials=credentials, ca_file=ca_file)
+
+    def estimate(
+        self,
+        specs: list[ImageSpec],
+        *,
+        platform: str,
+        archive_format: ArchiveFormat,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> Estimate:
+        from airgap_tui.estimate import estimate
+
+        return estimate(
+            specs,
+            platform=platform,
+            archive_format=archive_format,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def check_destination(self, path: Path, needed_bytes: int) -> DestinationInfo:
+        from airgap_tui.media import check_destination
+
+        return check_destination(path, needed_bytes, strict=False)
+
+    def clamp_part_size(self, part_size: int, filesystem: str) -> tuple[int, str | None]:
+        from airgap_tui.media import clamp_part_size
+
+        return clamp_part_size(part_size, filesystem)
+
+    def partial_export(self, path: Path) -> ExportJournal | None:
+        """The resume journal an interrupted export left in `path`, if any."""
+        from airgap_tui.bundle import ExportJournal
+
+        return ExportJournal.load(path)
+
+    def export_bundle(
+        self,
+        request: ExportRequest,
+        engine: Engine,
+        *,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        sizes: Estimate | None = None,
+    ) -> ExportResult:
+        from airgap_tui.export import export_bundle
+
+        return export_bundle(request, engine, progress=progress, cancel=cancel, sizes=sizes)
+
+    def existing_bundle(self, path: Path) -> BundleManifest | None:
+        """A complete bundle already in `path` (export refuses to overwrite other images)."""
+        from airgap_tui.bundle import MANIFEST_NAME
+        from airgap_tui.errors import BundleError
+
+        if not (path / MANIFEST_NAME).is_file():
+            return None
+        try:
+            return self.read_manifest(path)
+        except BundleError:
+            return None
+
+    def read_manifest(self, bundle_dir: Path) -> BundleManifest:
+        from airgap_tui.bundle import read_manifest
+
+        return read_manifest(bundle_dir)
+
+    def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
+        """Bundles in `directory` itself or one level below (where an export puts them)."""
+        from airgap_tui.bundle import MANIFEST_NAME
+
+        found: list[Path] = []
+        try:
+            if (directory / MANIFEST_NAME).is_file():
+                return [directory]
+            for child in sorted(directory.iterdir()):
+                if len(found) >= limit:
+                    break
+                try:
+                    if child.is_dir() and not child.is_symlink():
+                        if (child / MANIFEST_NAME).is_file():
+                            found.append(child)
+                except OSError:
+                    continue
+        except OSError:
+            return found
+        return found
+
+    def verify_bundle(
+        self, bundle_dir: Path, *, progress: ProgressCallback, cancel: CancelToken
+    ) -> VerifyReport:
+        from airgap_tui.bundle import verify_bundle
+
+        return verify_bundle(bundle_dir, progress=progress, cancel=cancel)
+
+    def import_bundle(
+        self,
+        request: ImportRequest,
+        engine: Engine,
+        *,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> ImportResult:
+        from airgap_tui.importer import import_bundle
+
+        return import_bundle(request, engine, progress=progress, cancel=cancel)
+
+    def render_snippet(self, registry: str, images: list[tuple[str, str]], major: int) -> str:
+        from airgap_tui.snippet import render_snippet
+
+        return render_snippet(registry, images, major)
+
+    def format_fingerprint(self, fingerprint: str) -> str:
+        from airgap_tui.bundle import format_fingerprint
+
+        return format_fingerprint(fingerprint)
+
+
+@dataclass
+class Services:
+    """Everything the wizard reaches outside itself; built once by `AirgapApp`."""
+
+    domain: Domain = field(default_factory=Domain)
+    engine_factory: Callable[[], Engine] | None = None
+    catalog: Catalog | None = None
+    drives: Callable[[], list[Drive]] | None = None
+    clock: Callable[[], float] = time.monotonic
+    home: Path = field(default_factory=Path.home)
+    config_dir: Path | None = None
+    receipt_dir: Path | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def profiles_dir(self) -> Path:
+        return (self.config_dir or default_config_dir()) / "profiles"
+
+    def expand(self, text: str) -> Path:
+        """A typed path; `~` means the wizard's home (injectable, unlike $HOME)."""
+        text = text.strip()
+        if text == "~" or text.startswith("~/"):
+            return self.home / text[2:]
+        return Path(text)
+
+    def show(self, path: Path) -> str:
+        """A path for the screen, with the home directory written as `~`."""
+        if path == self.home:
+            return "~"
+        if self.home in path.parents:
+            return str(Path("~") / path.relative_to(self.home))
+        return str(path)
+
+    def get_catalog(self) -> Catalog:
+        if self.catalog is None:
+            self.catalog = self.domain.load_catalog()
+        return self.catalog
+
+    def removable_drives(self) -> list[Drive]:
+        return self.drives() if self.drives is not None else self.domain.removable_drives()
+
+    def engine(self) -> Engine:
+        """The Docker engine, connected on first use (from a worker thread) and then shared."""
+        with self._lock:
+            if self._engine is None:
+                factory = self.engine_factory or self.domain.connect_engine
+                self._engine = factory()
+            return self._engine
+
+    def forget_engine(self) -> None:
+        """Drop a cached engine so the next call reconnects (after the operator fixed it)."""
+        with self._lock:
+            self._engine = None

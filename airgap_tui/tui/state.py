@@ -1,0 +1,95 @@
+"""What the operator has chosen so far; each screen reads and writes only its own part.
+
+Credentials live here in memory only: nothing in this object is ever written to disk (a
+profile takes the selection, never a password).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airgap_tui.models import (
+    DEFAULT_GITLAB_MAJOR,
+    DEFAULT_PLATFORM,
+    DEFAULT_SOURCE_PREFIX,
+    Credentials,
+    ImageSpec,
+)
+
+if TYPE_CHECKING:
+    from airgap_tui.bundle import BundleManifest, VerifyReport
+    from airgap_tui.estimate import Estimate
+    from airgap_tui.export import ExportResult
+    from airgap_tui.importer import ImportResult
+
+PATH_EXPORT = "export"
+PATH_IMPORT = "import"
+PATH_SNIPPET = "snippet"
+
+DEFAULT_PART_SIZE = 1024**3
+
+
+@dataclass
+class WizardState:
+    path: str = ""  # PATH_EXPORT / PATH_IMPORT / PATH_SNIPPET
+    # Choose analyzers
+    gitlab_major: int = DEFAULT_GITLAB_MAJOR
+    source_prefix: str = DEFAULT_SOURCE_PREFIX
+    platform: str = DEFAULT_PLATFORM
+    analyzers: list[str] = field(default_factory=list)  # catalog names, in catalog order
+    tags: dict[str, str] = field(default_factory=dict)  # operator's tag per analyzer
+    custom_images: list[str] = field(default_factory=list)  # full references
+    specs: list[ImageSpec] = field(default_factory=list)
+    # Estimate / Destination / Write / Done
+    estimate: Estimate | None = None
+    destination: Path | None = None
+    part_size: int = DEFAULT_PART_SIZE
+    resume: bool = False
+    export_result: ExportResult | None = None
+    # Import
+    bundle_dir: Path | None = None
+    manifest: BundleManifest | None = None
+    verify_report: VerifyReport | None = None
+    # Target registry (snippet and import paths)
+    registry: str = ""
+    credentials: Credentials | None = None
+    ca_file: Path | None = None
+    registry_checked: bool = False
+    import_result: ImportResult | None = None
+
+    def start(self, path: str) -> None:
+        """Begin a path from the Start screen, keeping only what carries over between runs."""
+        keep = WizardState(
+            gitlab_major=self.gitlab_major,
+            source_prefix=self.source_prefix,
+            platform=self.platform,
+            registry=self.registry,
+            ca_file=self.ca_file,
+        )
+        self.__dict__.update(keep.__dict__)
+        self.path = path
+
+    def tag_for(self, analyzer: str, default: str | None) -> str | None:
+        return self.tags.get(analyzer) or default
+
+    @property
+    def bundle_bytes(self) -> int:
+        return self.estimate.bundle_bytes if self.estimate is not None else 0
+
+    def snippet_images(self) -> list[tuple[str, str]]:
+        """(name, tag) of what is (or will be) in the target registry."""
+        if self.path == PATH_IMPORT:
+            if self.import_result is not None:
+                return [(i.name, i.tag) for i in self.import_result.images if i.ok]
+            if self.manifest is not None:
+                return [(i.name, i.tag) for i in self.manifest.images]
+            return []
+        return [(s.name, s.tag) for s in self.specs]
+
+    @property
+    def snippet_major(self) -> int:
+        if self.path == PATH_IMPORT and self.manifest is not None:
+            return self.manifest.gitlab_major or self.gitlab_major
+        return self.gitlab_major

@@ -1,0 +1,90 @@
+"""Analyzers with checkboxes, grouped under category headings, in one keyboard-friendly list.
+
+SelectionList has no headings, so headings are disabled options drawn without a checkbox.
+Values are catalog names, or "custom:<reference>" for custom images.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.strip import Strip
+from textual.widgets import OptionList, SelectionList
+from textual.widgets.option_list import OptionDoesNotExist
+from textual.widgets.selection_list import Selection
+
+if TYPE_CHECKING:
+    from airgap_tui.catalog import Analyzer
+
+HEADING = "@"
+CUSTOM = "custom:"
+
+
+def analyzer_prompt(analyzer: Analyzer, tag: str | None) -> Text:
+    text = Text()
+    text.append(f"{analyzer.name:<26}", style="dim" if analyzer.removed else "")
+    text.append(f" {tag or '—':<10}", style="bold" if tag else "dim")
+    if analyzer.removed:
+        text.append(" removed", style="red")
+        if analyzer.replaced_by:
+            text.append(f" → {analyzer.replaced_by}", style="dim")
+    elif analyzer.deprecated:
+        text.append(" deprecated", style="yellow")
+    elif analyzer.tag is None:
+        text.append(" needs a tag", style="yellow")
+    if analyzer.default and not analyzer.removed:
+        text.append(" default", style="green")
+    return text
+
+
+class AnalyzerList(SelectionList[str]):
+    DEFAULT_CSS = """
+    AnalyzerList { height: 1fr; }
+    """
+
+    def render_line(self, y: int) -> Strip:
+        _, scroll_y = self.scroll_offset
+        try:
+            option = self.get_option_at_index(scroll_y + y)
+        except OptionDoesNotExist:
+            return super().render_line(y)
+        if option.value.startswith(HEADING):
+            return OptionList.render_line(self, y)
+        return super().render_line(y)
+
+    def set_groups(
+        self,
+        groups: list[tuple[str, list[tuple[Text, str, bool, bool]]]],
+    ) -> None:
+        """groups: (heading, [(prompt, value, selected, disabled)]) in display order."""
+        self.clear_options()
+        options: list[Selection[str]] = []
+        for heading, rows in groups:
+            if not rows:
+                continue
+            options.append(
+                Selection(Text(heading, style="bold underline"), HEADING + heading, disabled=True)
+            )
+            for prompt, value, selected, disabled in rows:
+                options.append(Selection(prompt, value, selected, disabled=disabled))
+        self.add_options(options)
+
+    @property
+    def chosen(self) -> list[str]:
+        return [v for v in self.selected if not v.startswith(HEADING)]
+
+    def value_at(self, index: int | None) -> str | None:
+        if index is None:
+            return None
+        try:
+            value = self.get_option_at_index(index).value
+        except OptionDoesNotExist:
+            return None
+        return None if value.startswith(HEADING) else value
+
+    def set_prompt(self, value: str, prompt: Text) -> None:
+        for index, option in enumerate(self.options):
+            if isinstance(option, Selection) and option.value == value:
+                self.replace_option_prompt_at_index(index, prompt)
+                return

@@ -1,0 +1,112 @@
+"""Drive the wizard through each main screen and save an SVG of each into screenshots/.
+
+    python scripts/screenshots.py            # from the repository root; writes screenshots/*.svg
+
+The app is the real AirgapApp, driven by key presses as an operator would; its domain calls
+answer with the fixed data of tests/tui/fakes.py (the same data the snapshot tests use), so the
+pictures are reproducible and show no host names, temporary paths or clocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from textual.widgets import Input  # noqa: E402
+
+from airgap_tui.tui.app import AirgapApp  # noqa: E402
+from tests.tui.fakes import BUNDLE, DRIVES, USB, FixedDomain, fake_engine  # noqa: E402
+from tests.tui.helpers import settle  # noqa: E402
+
+SIZE = (120, 40)
+REGISTRY = "registry.example.com:5000/security-products"
+DEST = f"{USB}/airgap-bundle"
+
+# (file name, actions from the Start screen, domain options, worker groups left running)
+SHOTS: list[tuple[str, tuple[Any, ...], dict[str, Any], tuple[str, ...]]] = [
+    ("01-start", (), {}, ()),
+    ("02-choose-analyzers", ("e", "1", "t"), {}, ()),
+    ("03-estimate", ("e", "1", "ctrl+n"), {}, ()),
+    ("04-destination", ("e", "1", "ctrl+n", "ctrl+n", ("#path", DEST)), {}, ()),
+    (
+        "05-write",
+        ("e", "2", "ctrl+n", "ctrl+n", ("#path", DEST), "ctrl+n"),
+        {"hold": True},
+        ("export",),
+    ),
+    ("06-done", ("e", "1", "ctrl+n", "ctrl+n", ("#path", DEST), "ctrl+n"), {}, ()),
+    ("07-import-choose-bundle", ("i", ("#path", BUNDLE)), {}, ()),
+    ("08-verify", ("i", ("#path", BUNDLE), "ctrl+n"), {}, ()),
+    (
+        "09-target-registry",
+        ("i", ("#path", BUNDLE), "ctrl+n", "ctrl+n", ("#registry", REGISTRY), "ctrl+t"),
+        {},
+        (),
+    ),
+    (
+        "10-load-tag-push",
+        ("i", ("#path", BUNDLE), "ctrl+n", "ctrl+n", ("#registry", REGISTRY), "ctrl+n"),
+        {},
+        (),
+    ),
+    (
+        "11-snippet",
+        ("i", ("#path", BUNDLE), "ctrl+n", "ctrl+n", ("#registry", REGISTRY), "ctrl+n", "ctrl+n"),
+        {},
+        (),
+    ),
+]
+
+
+async def shoot(
+    name: str, actions: tuple[Any, ...], options: dict[str, Any], skip: tuple[str, ...], out: Path
+) -> Path:
+    with tempfile.TemporaryDirectory(prefix="airgap-shots-") as tmp:
+        home = Path(tmp) / "operator"
+        for folder in ("bundles", "Documents", "scans"):
+            (home / folder).mkdir(parents=True)
+        app = AirgapApp(
+            engine_factory=fake_engine,
+            drives=lambda: list(DRIVES),
+            domain=FixedDomain(**options),
+            home=home,
+            clock=lambda: 0.0,
+            receipt_dir=home,
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            for action in actions:
+                if isinstance(action, tuple):
+                    selector, value = action
+                    app.screen.query_one(selector, Input).value = value
+                else:
+                    await pilot.press(action)
+                await settle(pilot, skip=skip)
+            for field in app.screen.query(Input):
+                field.cursor_blink = False
+            await pilot.pause()
+            path = Path(app.save_screenshot(f"{name}.svg", str(out)))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, actions, options, skip in SHOTS:
+        path = asyncio.run(shoot(name, actions, options, skip, args.out))
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

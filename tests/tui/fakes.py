@@ -1,0 +1,310 @@
+"""Fixed data for snapshot tests: the wizard's domain calls answered with constants.
+
+Only screens' *display* is tested with these; anything that claims a transfer (pull, write,
+verify, load, push) is tested against the real engine and registries in test_flows.py. Every
+value is built from the domain's own dataclasses, so a change in their shape breaks here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airgap_tui.bundle import (
+    BundleImage,
+    BundleManifest,
+    BundlePart,
+    ExportJournal,
+    Problem,
+    VerifyReport,
+)
+from airgap_tui.engine import EngineInfo
+from airgap_tui.errors import AuthError, Cancelled, TLSError
+from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
+from airgap_tui.events import (
+    STAGE_LOAD,
+    STAGE_PULL,
+    STAGE_PUSH,
+    STAGE_READBACK,
+    STAGE_SAVE,
+    STAGE_TAG,
+    STAGE_VERIFY,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+)
+from airgap_tui.export import ExportRequest, ExportResult
+from airgap_tui.importer import ImageResult, ImportRequest, ImportResult
+from airgap_tui.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
+from airgap_tui.models import Credentials, ImageSpec
+from airgap_tui.tui.services import Domain
+
+USB = "/media/operator/USB-STICK"
+BUNDLE = f"{USB}/airgap-bundle"
+DRIVES = [
+    Drive(USB, "vfat", "/dev/sdb1", 14_200_000_000, 15_900_000_000),
+    Drive("/media/operator/BACKUP", "exfat", "/dev/sdc1", 912_000_000_000, 1_000_000_000_000),
+]
+ENGINE_INFO = EngineInfo("unix:///var/run/docker.sock", "27.3.1", "1.47", "linux", "amd64")
+FINGERPRINT = "3f9a1c0e" * 8
+MB = 1_000_000
+
+
+class FakeEngine:
+    """Answers `info()` only: the Start screen's status line. Nothing is pulled through it."""
+
+    docker_host = ENGINE_INFO.docker_host
+
+    def info(self) -> EngineInfo:
+        return ENGINE_INFO
+
+    def close(self) -> None:
+        pass
+
+
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+class FakeRegistryClient:
+    def __init__(self, host: str, behaviour: str, credentials: Credentials | None) -> None:
+        self.host, self.behaviour, self.credentials = host, behaviour, credentials
+        self.scheme = "https"
+
+    def ping(self) -> None:
+        if self.behaviour == "auth" and (
+            self.credentials is None or self.credentials.password != "s3cret"
+        ):
+            raise AuthError(f"Registry {self.host}", "it answered 401 Unauthorized", "Log in")
+        if self.behaviour == "tls":
+            raise TLSError(
+                f"Registry {self.host} refused TLS",
+                "certificate signed by unknown CA",
+                f"Give its CA certificate with --ca-file CA.crt; for the Docker engine add the CA "
+                f"to /etc/docker/certs.d/{self.host}/ca.crt",
+            )
+
+    def tags(self, repository: str) -> list[str]:
+        return ["5", "5.1.0", "6", "6.0.1", "6.1.0", "6.10.0", "latest"]
+
+    def close(self) -> None:
+        pass
+
+
+def manifest() -> BundleManifest:
+    images = [
+        BundleImage(
+            "semgrep",
+            "6",
+            "registry.gitlab.com/security-products/semgrep:6",
+            "sha256:" + "1" * 64,
+            size=412 * MB,
+        ),
+        BundleImage(
+            "secrets",
+            "7",
+            "registry.gitlab.com/security-products/secrets:7",
+            "sha256:" + "2" * 64,
+            size=98 * MB,
+        ),
+        BundleImage(
+            "gemnasium",
+            "6",
+            "registry.gitlab.com/security-products/gemnasium:6",
+            "sha256:" + "3" * 64,
+            size=301 * MB,
+        ),
+    ]
+    parts = [
+        BundlePart("images.tar.000", 1024**3 // 4, "a" * 64),
+        BundlePart("images.tar.001", 1024**3 // 4, "b" * 64),
+        BundlePart("images.tar.002", 1024**3 // 4, "c" * 64),
+        BundlePart("images.tar.003", 51_000_000, "d" * 64),
+    ]
+    return BundleManifest(
+        created="2026-11-20T09:30:00Z",
+        source_prefix="registry.gitlab.com/security-products",
+        gitlab_major=18,
+        platform="linux/amd64",
+        images=images,
+        parts=parts,
+    )
+
+
+class FixedDomain(Domain):
+    """The wizard's domain calls with constant answers (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        missing: frozenset[str] = frozenset(),
+        registry: str = "ok",
+        hold: bool = False,
+        bad_parts: frozenset[str] = frozenset(),
+        journal: bool = False,
+        free: int = 14_200_000_000,
+    ) -> None:
+        self.missing, self.registry, self.hold = missing, registry, hold
+        self.bad_parts, self.journal, self.free = bad_parts, journal, free
+        self.requests: list[object] = []
+
+    def removable_drives(self) -> list[Drive]:
+        return list(DRIVES)
+
+    def registry_client(
+        self, host: str, *, credentials: Credentials | None = None, ca_file: Path | None = None
+    ) -> FakeRegistryClient:  # type: ignore[override]
+        return FakeRegistryClient(host, self.registry, credentials)
+
+    def estimate(
+        self,
+        specs: list[ImageSpec],
+        *,
+        platform: str,
+        archive_format: str,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> Estimate:
+        images = []
+        for index, spec in enumerate(specs):
+            if spec.label in self.missing:
+                images.append(
+                    ImageEstimate(
+                        spec,
+                        error=f"{spec.source} does not exist upstream",
+                        available_tags=["5", "6", "6.1.0"],
+                    )
+                )
+                continue
+            layers = [
+                LayerEstimate("sha256:" + "e" * 64, 30 * MB, 80 * MB, shared=True),
+                LayerEstimate(
+                    "sha256:" + f"{index:x}" * 64,
+                    (index + 2) * 40 * MB,
+                    (index + 2) * 95 * MB,
+                    shared=False,
+                ),
+            ]
+            images.append(
+                ImageEstimate(
+                    spec,
+                    download_bytes=sum(x.compressed for x in layers),
+                    unpacked_bytes=sum(x.uncompressed for x in layers),
+                    layers=layers,
+                )
+            )
+        ok = [i for i in images if not i.error]
+        return Estimate(
+            images=images,
+            download_bytes=30 * MB + sum(i.download_bytes - 30 * MB for i in ok),
+            bundle_bytes=80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960,
+            problems=[],
+        )
+
+    def check_destination(self, path: Path, needed_bytes: int) -> DestinationInfo:
+        return DestinationInfo(
+            path=path,
+            existing=Path(USB),
+            mount_point=USB,
+            filesystem="vfat",
+            free=self.free,
+            needed=needed_bytes,
+            fits=self.free >= needed_bytes,
+            writable=True,
+            max_part_size=FAT32_MAX_FILE_SIZE,
+        )
+
+    def partial_export(self, path: Path) -> ExportJournal | None:
+        if not self.journal:
+            return None
+        parts = {p.file: p for p in manifest().parts[:2]}
+        return ExportJournal(path, "key", 1024**3, parts)
+
+    def export_bundle(
+        self,
+        request: ExportRequest,
+        engine: object,
+        *,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        sizes: Estimate | None = None,
+    ) -> ExportResult:
+        self.requests.append(request)
+        for index, spec in enumerate(request.specs):
+            total = (index + 2) * 40 * MB
+            item = str(spec.source)
+            if index == len(request.specs) - 1 and self.hold:
+                progress(Progress(STAGE_PULL, item, total // 3, total, "Downloading"))
+                progress(Progress(STAGE_SAVE, "images.tar.000", 0, None, "waiting for pulls"))
+                while not cancel.wait(0.05):
+                    pass
+                raise Cancelled("Writing the bundle", "cancelled by the operator")
+            progress(Progress(STAGE_PULL, item, total, total, "Downloading"))
+            progress(Progress(STAGE_PULL, item, total, total, "pulled", final=True))
+        size = sum(p.size for p in manifest().parts)
+        progress(Progress(STAGE_SAVE, "images.tar.003", size, size, "written", final=True))
+        progress(Progress(STAGE_READBACK, "images.tar.003", size, size, "ok", final=True))
+        return ExportResult(
+            ok=True,
+            bundle_dir=request.dest,
+            fingerprint=FINGERPRINT,
+            images=[s.label for s in request.specs],
+            bundle_bytes=size,
+            parts_written=[p.file for p in manifest().parts],
+        )
+
+    def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
+        if str(directory) == BUNDLE:
+            return [directory]
+        if str(directory) == USB:
+            return [Path(BUNDLE)]
+        return []
+
+    def read_manifest(self, bundle_dir: Path) -> BundleManifest:
+        return manifest()
+
+    def verify_bundle(
+        self, bundle_dir: Path, *, progress: ProgressCallback, cancel: CancelToken
+    ) -> VerifyReport:
+        m = manifest()
+        problems = []
+        for part in m.parts:
+            ok = part.file not in self.bad_parts
+            message = "ok" if ok else "sha256 mismatch: the file is damaged"
+            if not ok:
+                problems.append(Problem(part.file, message))
+            progress(Progress(STAGE_VERIFY, part.file, part.size, part.size, message, True, ok))
+        return VerifyReport(not problems, m.fingerprint, m, problems, [])
+
+    def import_bundle(
+        self,
+        request: ImportRequest,
+        engine: object,
+        *,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> ImportResult:
+        self.requests.append(request)
+        m = manifest()
+        total = m.total_bytes
+        progress(Progress(STAGE_LOAD, request.bundle_dir.name, total, total, "loaded", True))
+        images = []
+        for index, image in enumerate(m.images):
+            target = f"{request.registry}/{image.name}:{image.tag}"
+            progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
+            progress(Progress(STAGE_PUSH, target, image.size, image.size, "pushed", final=True))
+            images.append(
+                ImageResult(
+                    image.name,
+                    image.tag,
+                    target,
+                    True,
+                    "pushed",
+                    pushed_digest="sha256:" + f"{index + 4}" * 64,
+                )
+            )
+        return ImportResult(True, m.fingerprint, images, verified=False)
+
+    def format_fingerprint(self, fingerprint: str) -> str:
+        from airgap_tui.bundle import format_fingerprint
+
+        return format_fingerprint(fingerprint)

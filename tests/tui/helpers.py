@@ -1,0 +1,37 @@
+"""Waiting for the wizard's workers without sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.worker import WorkerState
+
+ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 4, *, skip: Collection[str] = ()) -> None:
+    """Let the screen's workers finish and their messages land.
+
+    The DirectoryTree's queue loader never finishes (group "_loader"), so "all workers" would
+    wait forever; `skip` names groups left running on purpose (a held export); a cancelled
+    worker raises on wait(), hence return_exceptions.
+    """
+    ignored = {"_loader", *skip}
+    for _ in range(rounds):
+        await pilot.pause()
+        active = [w for w in pilot.app.workers if w.group not in ignored and w.state in ACTIVE]
+        if active:
+            await asyncio.gather(*(w.wait() for w in active), return_exceptions=True)
+    await pilot.pause()
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], rounds: int = 500) -> None:
+    """Process events until `condition` holds (each round yields to the event loop)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause()
+    raise AssertionError("the screen never reached the expected state")
