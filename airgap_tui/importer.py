@@ -47,6 +47,10 @@ class ImportRequest:
     credentials: Credentials | None = None
     ca_file: Path | None = None
     receipt_dir: Path | None = None  # None = current directory
+    # The fingerprint of a full verification the caller has just run (the wizard's Verify
+    # step): the import then does not read every byte twice, yet the receipt says it passed.
+    # Ignored when the bundle on the media no longer has that fingerprint.
+    verified_fingerprint: str | None = None
     # Bounded retries of a push that fails for a reason that may pass (registry restarting,
     # network blip); None = PUSH_ATTEMPTS / PUSH_BACKOFF. Tests shorten the backoff.
     push_attempts: int | None = None
@@ -94,7 +98,9 @@ def import_bundle(
         _run(request, engine, manifest, result, prefix, progress, cancel)
     except Cancelled as exc:
         raise _cancelled(exc, result, len(manifest.images)) from None
-    if not request.verify:
+    if _verified_before(request, manifest):
+        verification = "passed (full check run just before the import)"
+    elif not request.verify and request.verified_fingerprint is None:
         verification = "skipped (--no-verify): parts were hash-checked while loading"
     else:
         verification = "passed" if result.verified else "failed"
@@ -114,6 +120,12 @@ def import_bundle(
     return result
 
 
+def _verified_before(request: ImportRequest, manifest: BundleManifest) -> bool:
+    return request.verified_fingerprint is not None and (
+        request.verified_fingerprint == manifest.fingerprint
+    )
+
+
 def _run(
     request: ImportRequest,
     engine: Engine,
@@ -125,7 +137,10 @@ def _run(
 ) -> None:
     """Verify, then load, tag and push into `result` (nothing is loaded when verify fails)."""
     host, path = split_prefix(request.registry)
-    if request.verify:
+    if _verified_before(request, manifest):
+        result.verified = True
+        result.warnings = unknown_files(request.bundle_dir, manifest)
+    elif request.verify or request.verified_fingerprint is not None:
         report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
         result.verified = report.ok
         result.warnings = list(report.warnings)

@@ -88,6 +88,11 @@ class PushScreen(WizardScreen):
             bundle_dir=self.state.bundle_dir,
             registry=self.state.registry,
             verify=False,  # the Verify step just read every byte; load re-checks each part
+            verified_fingerprint=(
+                self.state.verify_report.fingerprint
+                if self.state.verify_report is not None and self.state.verify_report.ok
+                else None
+            ),
             credentials=self.state.credentials,
             ca_file=self.state.ca_file,
             receipt_dir=self.services.receipt_dir,

@@ -1,0 +1,77 @@
+"""The wizard verifies, then imports: the import must not read every byte twice, yet the
+receipt must say the check passed — and a bundle changed in between is checked again."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from airgap_tui.bundle import read_manifest
+from airgap_tui.engine import Engine
+from airgap_tui.events import STAGE_VERIFY, Progress
+from airgap_tui.importer import ImportRequest, import_bundle
+from tests.harness.engine import EngineHandle
+from tests.harness.registry import RegistryHandle
+from tests.integration.test_faults_support import (  # noqa: F401  (fixtures)
+    bundle,
+    exported,
+    part_files,
+    wipe_engine,
+)
+
+
+def _import(engine: EngineHandle, bundle_dir: Path, registry: str, fp: str, receipts: Path):
+    events: list[Progress] = []
+    client = Engine.connect(engine.docker_host)
+    try:
+        result = import_bundle(
+            ImportRequest(
+                bundle_dir=bundle_dir,
+                registry=registry,
+                verify=False,
+                verified_fingerprint=fp,
+                receipt_dir=receipts,
+            ),
+            client,
+            progress=events.append,
+        )
+    finally:
+        client.close()
+    return result, events
+
+
+def test_a_fresh_verification_is_not_repeated_and_is_recorded(
+    engine: EngineHandle,
+    offline_registry: RegistryHandle,
+    bundle: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    wipe_engine(engine)
+    fingerprint = read_manifest(bundle).fingerprint
+    target = f"{offline_registry.host}/verified-{uuid.uuid4().hex[:8]}"
+    result, events = _import(engine, bundle, target, fingerprint, tmp_path)
+    assert result.ok and result.verified
+    assert not [e for e in events if e.stage == STAGE_VERIFY]
+    assert result.receipt_path is not None
+    receipt = json.loads(result.receipt_path.read_text())
+    assert receipt["verification"]["result"].startswith("passed")
+
+
+def test_a_stale_verification_runs_the_full_check_again(
+    engine: EngineHandle,
+    offline_registry: RegistryHandle,
+    bundle: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    wipe_engine(engine)
+    victim = part_files(bundle)[1]
+    data = bytearray(victim.read_bytes())
+    data[10] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    target = f"{offline_registry.host}/stale-{uuid.uuid4().hex[:8]}"
+    result, events = _import(engine, bundle, target, "0" * 64, tmp_path)
+    assert not result.ok and not result.verified
+    assert [e for e in events if e.stage == STAGE_VERIFY]
+    assert any(victim.name in p for p in result.problems)
+    assert all(i.status == "not loaded" for i in result.images)
