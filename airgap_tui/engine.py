@@ -6,7 +6,9 @@ CancelToken between chunks. Engine errors become EngineError sentences that name
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +151,12 @@ class Engine:
 
     def close(self) -> None:
         self.client.close()
+
+    def insecure_registry(self, host: str) -> bool:
+        """Whether the engine reaches `host` over plain HTTP (its insecure-registries), so our
+        registry client talks to the same registry the same way the push will."""
+        info = self._call("read the engine's registry settings", self.client.info)
+        return registry_is_insecure(host, info.get("RegistryConfig") or {})
 
     # --- images -------------------------------------------------------------------------
     def inspect(self, ref: str) -> ImageDetails | None:
@@ -357,6 +365,31 @@ class Engine:
             f"could not {doing} ({_short(exc)})",
             "Check that the engine is running (docker info) and try again",
         )
+
+
+def registry_is_insecure(host: str, config: dict[str, Any]) -> bool:
+    """Docker's rule: an IndexConfigs entry decides; else an address in InsecureRegistryCIDRs."""
+    entry = (config.get("IndexConfigs") or {}).get(host)
+    if isinstance(entry, dict):
+        return not entry.get("Secure", True)
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    try:
+        addresses = [ipaddress.ip_address(name)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(name, None)
+        except OSError:
+            return False
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for cidr in config.get("InsecureRegistryCIDRs") or []:
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            continue
+        if any(address in network for address in addresses):
+            return True
+    return False
 
 
 def _parse_target(target: str) -> ImageRef:

@@ -154,7 +154,12 @@ def _run(
     else:
         result.warnings = unknown_files(request.bundle_dir, manifest)
 
-    client = RegistryClient(host, credentials=request.credentials, ca_file=request.ca_file)
+    client = RegistryClient(
+        host,
+        credentials=request.credentials,
+        ca_file=request.ca_file,
+        insecure=engine.insecure_registry(host),
+    )
     client.ping()  # a wrong address, TLS or credentials fail here, before anything is loaded
 
     pending: list[BundleImage] = []
