@@ -133,7 +133,7 @@ class Engine:
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
             raise EngineError(
                 f"Docker engine at {host}",
-                f"it is not reachable ({_short(exc)})",
+                f"it is not reachable ({_unreachable_cause(exc)})",
                 "Start Docker (systemctl start docker) or point DOCKER_HOST at a running engine; "
                 "`verify` and `snippet` work without one",
             ) from None
@@ -390,6 +390,18 @@ def registry_is_insecure(host: str, config: dict[str, Any]) -> bool:
         if any(address in network for address in addresses):
             return True
     return False
+
+
+def _unreachable_cause(exc: BaseException) -> str:
+    """Say in plain words why the socket did not answer; the raw text only when unsure."""
+    text = str(exc)
+    if "No such file or directory" in text:
+        return "its socket does not exist"
+    if "Connection refused" in text:
+        return "nothing is listening there"
+    if "Permission denied" in text:
+        return "permission denied on its socket (join the docker group or run as root)"
+    return _short(exc)
 
 
 def _parse_target(target: str) -> ImageRef:
