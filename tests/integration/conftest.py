@@ -12,6 +12,12 @@ import requests
 
 from airgap_tui.cli import main
 from tests.harness.engine import EngineHandle
+from tests.integration.faults_support import (  # noqa: F401  (shared fixtures)
+    bundle,
+    cli_processes,
+    exported,
+    relay,
+)
 
 
 @dataclass

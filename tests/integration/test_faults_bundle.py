@@ -21,11 +21,9 @@ from airgap_tui.bundle import MANIFEST_NAME, read_manifest, write_manifest
 from tests.harness.engine import EngineHandle
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun, registry_tags
-from tests.integration.test_faults_support import (  # noqa: F401  (fixtures)
+from tests.integration.faults_support import (
     IMAGE_NAMES,
-    bundle,
     engine_images,
-    exported,
     part_files,
     tree_state,
 )
@@ -104,7 +102,7 @@ def test_damaged_part_fails_verify_and_import_naming_the_file(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     action, index, says = DAMAGE[damage]
@@ -138,7 +136,7 @@ def test_damage_found_while_loading_without_verify_stops_the_load(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     """--no-verify skips the full check, but parts are still hashed while they stream in."""
@@ -166,7 +164,7 @@ def test_extra_unknown_files_are_a_warning_only(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     (bundle / "README-from-the-copy-tool.txt").write_text("not part of the bundle\n")
@@ -238,7 +236,7 @@ def test_broken_manifest_is_one_clear_error_and_nothing_else_happens(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     """A damaged bundle is an operation failure: exit 1 everywhere, --json says ok: false."""
@@ -289,7 +287,7 @@ def test_hostile_manifest_is_refused_before_anything_outside_is_opened(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
     opened_files: list[str],
 ) -> None:

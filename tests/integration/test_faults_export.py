@@ -27,18 +27,13 @@ from airgap_tui.media import free_bytes
 from tests.harness.engine import EngineHandle
 from tests.harness.images import SeededUpstream
 from tests.integration.conftest import CliRun
-from tests.integration.test_faults_support import (  # noqa: F401  (fixtures)
+from tests.integration.faults_support import (
     CliProcess,
     EngineRelay,
     MiB,
-    bundle,
-    cli_processes,
     export_argv,
     export_with_domain,
-    exported,
     mounted_tmpfs,
-    part_files,
-    relay,
     start_cli,
     wait_for,
 )
@@ -133,7 +128,7 @@ def test_engine_unreachable_is_one_clear_message_and_verify_and_snippet_still_wo
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     seeded_upstream: SeededUpstream,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent")
@@ -217,7 +212,7 @@ def test_missing_image_or_tag_is_named_before_anything_is_written(
 def test_media_too_small_is_refused_up_front_and_nothing_is_written(
     cli: Callable[..., CliRun],
     seeded_upstream: SeededUpstream,
-    exported: Path,  # noqa: F811
+    exported: Path,
     tmp_path: Path,
 ) -> None:
     needed = read_manifest(exported).total_bytes
@@ -238,7 +233,7 @@ def test_media_filling_up_mid_export_is_a_clear_error_and_resumes_after_freeing_
     engine: EngineHandle,
     cli: Callable[..., CliRun],
     seeded_upstream: SeededUpstream,
-    exported: Path,  # noqa: F811
+    exported: Path,
     tmp_path: Path,
 ) -> None:
     """The up-front check passes; then another writer takes the space (a file copied onto the
@@ -283,8 +278,8 @@ def test_export_killed_at_random_points_resumes_and_verifies(
     engine: EngineHandle,
     cli: Callable[..., CliRun],
     seeded_upstream: SeededUpstream,
-    exported: Path,  # noqa: F811
-    cli_processes: list[CliProcess],  # noqa: F811
+    exported: Path,
+    cli_processes: list[CliProcess],
     tmp_path: Path,
 ) -> None:
     """SIGKILL, then the same command again, which must resume. Trials: before any part is
@@ -372,9 +367,9 @@ def test_ctrl_c_during_export_stops_at_a_chunk_boundary_and_resumes(
     engine: EngineHandle,
     cli: Callable[..., CliRun],
     seeded_upstream: SeededUpstream,
-    exported: Path,  # noqa: F811
-    relay: EngineRelay,  # noqa: F811
-    cli_processes: list[CliProcess],  # noqa: F811
+    exported: Path,
+    relay: EngineRelay,
+    cli_processes: list[CliProcess],
     tmp_path: Path,
 ) -> None:
     dest = tmp_path / "bundle"

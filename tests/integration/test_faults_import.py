@@ -29,19 +29,15 @@ from tests.harness.images import SeededUpstream
 from tests.harness.registry import RegistryHandle
 from tests.harness.tls import CA, ENGINE_TLS_HOSTNAME, make_ca, make_server_cert
 from tests.integration.conftest import CliRun, registry_tags
-from tests.integration.test_faults_support import (  # noqa: F401  (fixtures)
+from tests.integration.faults_support import (
     IMAGE_NAMES,
     TAGS,
     CliProcess,
     EngineRelay,
     MiB,
-    bundle,
-    cli_processes,
     engine_images,
     export_argv,
-    exported,
     mounted_tmpfs,
-    relay,
     start_cli,
     tags_with_auth,
     tree_state,
@@ -108,7 +104,7 @@ def test_tls_registry_from_a_private_ca_names_the_ca_file_then_works_with_ca_fil
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     registry_factory: Callable[..., RegistryHandle],
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     other_ca: CA,
     tmp_path: Path,
 ) -> None:
@@ -160,7 +156,7 @@ def test_engine_push_to_a_registry_it_does_not_trust_names_the_engine_ca_file(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     registry_factory: Callable[..., RegistryHandle],
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     other_ca: CA,
     test_ca: CA,
     tmp_path: Path,
@@ -234,7 +230,7 @@ def test_engine_push_to_a_registry_it_does_not_trust_names_the_engine_ca_file(
 def test_registry_stopping_mid_push_is_retried_with_backoff_until_it_is_back(
     clean_engine: EngineHandle,
     registry_factory: Callable[..., RegistryHandle],
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     """The registry stops as the second image is about to be pushed (stopping it while the
@@ -267,7 +263,7 @@ def test_registry_that_stays_down_is_retried_a_bounded_number_of_times_then_resu
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     registry_factory: Callable[..., RegistryHandle],
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -319,9 +315,9 @@ def test_ctrl_c_during_the_load_stops_cleanly_and_the_import_resumes(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
-    relay: EngineRelay,  # noqa: F811
-    cli_processes: list[CliProcess],  # noqa: F811
+    bundle: Path,
+    relay: EngineRelay,
+    cli_processes: list[CliProcess],
     tmp_path: Path,
 ) -> None:
     target, path = _target(offline_registry)
@@ -359,7 +355,7 @@ def test_ctrl_c_during_the_load_stops_cleanly_and_the_import_resumes(
 def test_cancel_token_mid_push_stops_after_the_current_image_and_the_import_resumes(
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     """The wizard's Cancel button: the token is set while the first image is being pushed."""
@@ -457,7 +453,7 @@ def test_receipt_records_fingerprint_digests_verification_and_times(
     clean_engine: EngineHandle,
     seeded_upstream: SeededUpstream,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     manifest = read_manifest(bundle)

@@ -21,13 +21,11 @@ from tests.harness.engine import EngineHandle
 from tests.harness.images import SeededUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun
-from tests.integration.test_faults_support import (  # noqa: F401  (fixtures)
+from tests.integration.faults_support import (
     IMAGE_NAMES,
     TAGS,
-    bundle,
     engine_images,
     export_argv,
-    exported,
     tags_with_auth,
     tree_state,
     wipe_engine,
@@ -122,7 +120,7 @@ def test_password_from_stdin_pushes_and_is_never_written_or_logged(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     auth_registry: AuthRegistry,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     monkeypatch: pytest.MonkeyPatch,
     docker_config_dir: Path,
     logs: pytest.LogCaptureFixture,
@@ -153,7 +151,7 @@ def test_credentials_from_docker_config_push_and_the_config_is_left_alone(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     auth_registry: AuthRegistry,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     monkeypatch: pytest.MonkeyPatch,
     logs: pytest.LogCaptureFixture,
     tmp_path: Path,
@@ -180,7 +178,7 @@ def test_wrong_or_missing_credentials_are_a_clear_error_and_nothing_is_loaded(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     auth_registry: AuthRegistry,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     monkeypatch: pytest.MonkeyPatch,
     docker_config_dir: Path,
     logs: pytest.LogCaptureFixture,
@@ -217,7 +215,7 @@ def test_wrong_or_missing_credentials_are_a_clear_error_and_nothing_is_loaded(
 
 def test_username_without_a_way_to_read_the_password_is_a_usage_error(
     cli: Callable[..., CliRun],
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No terminal to prompt on and no --password-stdin: say how to pass it (never argv)."""

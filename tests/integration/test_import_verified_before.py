@@ -13,9 +13,7 @@ from airgap_tui.events import STAGE_VERIFY, Progress
 from airgap_tui.importer import ImportRequest, import_bundle
 from tests.harness.engine import EngineHandle
 from tests.harness.registry import RegistryHandle
-from tests.integration.test_faults_support import (  # noqa: F401  (fixtures)
-    bundle,
-    exported,
+from tests.integration.faults_support import (
     part_files,
     wipe_engine,
 )
@@ -44,7 +42,7 @@ def _import(engine: EngineHandle, bundle_dir: Path, registry: str, fp: str, rece
 def test_a_fresh_verification_is_not_repeated_and_is_recorded(
     engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     wipe_engine(engine)
@@ -61,7 +59,7 @@ def test_a_fresh_verification_is_not_repeated_and_is_recorded(
 def test_a_stale_verification_runs_the_full_check_again(
     engine: EngineHandle,
     offline_registry: RegistryHandle,
-    bundle: Path,  # noqa: F811
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     wipe_engine(engine)
