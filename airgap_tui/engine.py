@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,9 @@ from airgap_tui.events import (
 from airgap_tui.models import Credentials
 from airgap_tui.reference import ImageRef
 
-CHUNK = 1024 * 1024
+# Export stream read size: with 1 MiB reads the write phase ran 1.3-2x slower than with 256 KiB
+# on a 2-core VM (each chunk is copied several times; 256 KiB copies stay in the CPU cache).
+CHUNK = 256 * 1024
 # Engine 25 (API 1.44) and later write `docker save` as an OCI image layout.
 OCI_SAVE_API = (1, 44)
 
@@ -276,8 +278,13 @@ class Engine:
         item: str = "bundle",
         progress: ProgressCallback = ignore_progress,
         cancel: CancelToken | None = None,
+        on_loaded: Callable[[str], None] | None = None,
     ) -> list[str]:
-        """Stream an archive into `docker load`; returns what the engine says it loaded."""
+        """Stream an archive into `docker load`; returns what the engine says it loaded.
+
+        The engine registers the images one by one once it has the whole archive, and says so
+        as it goes: `on_loaded(name)` runs for each while the rest are still being registered.
+        """
         sent = 0
 
         def body() -> Iterator[bytes]:
@@ -302,6 +309,8 @@ class Engine:
                 for prefix in ("Loaded image:", "Loaded image ID:"):
                     if stream.startswith(prefix):
                         loaded.append(stream[len(prefix) :].strip())
+                        if on_loaded is not None:
+                            on_loaded(loaded[-1])
         except docker.errors.APIError as exc:
             raise self._error("load the bundle", exc) from None
         except requests.RequestException as exc:

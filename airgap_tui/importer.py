@@ -7,6 +7,8 @@ running it again after a fault pushes only what is missing.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,19 +177,20 @@ def _run(
         PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts),
         PUSH_BACKOFF if request.push_backoff is None else max(0.0, request.push_backoff),
     )
-    if pending and any(engine.inspect(img.image_id) is None for img in pending):
-        engine.load(
-            iter_bundle_stream(request.bundle_dir, manifest, progress=progress, cancel=cancel),
-            total=manifest.total_bytes,
-            item=request.bundle_dir.name or str(request.bundle_dir),
-            progress=progress,
-            cancel=cancel,
-        )
-    for img in pending:
+
+    def push(img: BundleImage) -> ImageResult:
         cancel.check("Import")
-        result.images.append(
-            _tag_and_push(img, prefix, engine, client, request.credentials, progress, cancel, retry)
+        return _tag_and_push(
+            img, prefix, engine, client, request.credentials, progress, cancel, retry
         )
+
+    if pending and any(engine.inspect(img.image_id) is None for img in pending):
+        _load_while_pushing(
+            request.bundle_dir, manifest, pending, engine, push, result, progress, cancel
+        )
+    else:
+        for img in pending:
+            result.images.append(push(img))
     order = {(i.name, i.tag): n for n, i in enumerate(manifest.images)}
     result.images.sort(key=lambda r: order.get((r.name, r.tag), 0))
 
@@ -196,6 +199,77 @@ def _run(
 class _Retry:
     attempts: int
     backoff: float  # seconds before the second attempt, doubled after each failure
+
+
+def _load_while_pushing(
+    bundle_dir: Path,
+    manifest: BundleManifest,
+    pending: list[BundleImage],
+    engine: Engine,
+    push: Callable[[BundleImage], ImageResult],
+    result: ImportResult,
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> None:
+    """Push each image as soon as the engine has it, while `docker load` registers the rest.
+
+    The load is disk-bound (unpacking layers) and the push CPU-bound (the engine gzips every
+    layer), so they overlap well. The load runs in a thread; tags and pushes stay in the
+    caller's, one at a time: concurrent pushes of images that share layers, to different
+    repositories, compress the shared layers once each (measured 2x slower in benchmarks/).
+    The engine registers images only once it has the whole archive, so a damaged part still
+    stops everything before the first push; a failed load raises its error, as before.
+    """
+    present: set[int] = set()  # indexes into pending the engine has
+    state = threading.Condition()
+    finished: list[BaseException | None] = []  # the load's outcome, once it has one
+
+    def note_present(_name: str = "") -> None:
+        found = {
+            index
+            for index, img in enumerate(pending)
+            if index not in present and engine.inspect(img.image_id) is not None
+        }
+        with state:
+            present.update(found)
+            state.notify_all()
+
+    def load() -> None:
+        outcome: BaseException | None = None
+        try:
+            note_present()  # images the engine already had need no load
+            engine.load(
+                iter_bundle_stream(bundle_dir, manifest, progress=progress, cancel=cancel),
+                total=manifest.total_bytes,
+                item=bundle_dir.name or str(bundle_dir),
+                progress=progress,
+                cancel=cancel,
+                on_loaded=note_present,
+            )
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome = exc
+        with state:
+            finished.append(outcome)
+            state.notify_all()
+
+    loader = threading.Thread(target=load, name="airgap-tui-load", daemon=True)
+    loader.start()
+    try:
+        for index, img in enumerate(pending):  # in bundle order, each as soon as it is there
+            with state:
+                while index not in present and not finished:
+                    state.wait()
+                failed = finished[0] if finished else None
+            if failed is not None:
+                raise failed
+            result.images.append(push(img))  # not loaded after all: push() reports it
+    except BaseException:
+        cancel.cancel()  # the import is over: stop the load at its next chunk
+        raise
+    finally:
+        loader.join()
+    if finished and finished[0] is not None:
+        raise finished[0]
 
 
 def _cancelled(exc: Cancelled, result: ImportResult, total: int) -> Cancelled:

@@ -285,7 +285,7 @@ def test_export_killed_at_random_points_resumes_and_verifies(
     """SIGKILL, then the same command again, which must resume. Trials: before any part is
     complete; in the middle of a part (its .part file half written); and at random byte offsets
     of the export stream. AIRGAP_FAULT_SEED=<seed> replays a failed run's offsets."""
-    assert CHUNK == MiB  # the CLI reads the engine's stream 1 MiB at a time
+    assert CHUNK == 256 * 1024  # the CLI reads the engine's stream 256 KiB at a time
     seed = os.environ.get("AIRGAP_FAULT_SEED") or secrets.token_hex(4)
     rng = random.Random(f"{seed}-{engine.kind}")
     total = read_manifest(exported).total_bytes
