@@ -234,4 +234,7 @@ class Services:
     def forget_engine(self) -> None:
         """Drop a cached engine so the next call reconnects (after the operator fixed it)."""
         with self._lock:
-            self._engine = None
+            engine, self._engine = self._engine, None
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()

@@ -35,3 +35,33 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], rounds: int
             return
         await pilot.pause()
     raise AssertionError("the screen never reached the expected state")
+
+
+async def settle_until(
+    pilot: Pilot[Any],
+    condition: Callable[[], bool],
+    *,
+    what: str,
+    rounds: int = 100,
+    skip: Collection[str] = (),
+    timeout: float = 900.0,
+) -> None:
+    """settle() until `condition` holds, for steps that wait on real transfers.
+
+    Each round awaits the workers themselves (a pull or push ends when it ends, no sleeping);
+    the timeout only keeps a hung engine from hanging the whole suite.
+    """
+    async with asyncio.timeout(timeout):
+        for _ in range(rounds):
+            if condition():
+                return
+            await settle(pilot, skip=skip)
+    if not condition():
+        raise AssertionError(f"the wizard never reached: {what}")
+
+
+async def type_text(pilot: Pilot[Any], selector: str, text: str) -> None:
+    """Focus an Input on the current screen, empty it and type `text` key by key."""
+    pilot.app.screen.query_one(selector).focus()
+    await pilot.pause()
+    await pilot.press("end", "ctrl+u", *text)

@@ -44,6 +44,7 @@ class WizardScreen(Screen[None]):
     TITLE = ""
     NEXT_LABEL = "Next"
     SHOW_NAV = True
+    _nav: tuple[bool, bool] | None = None
 
     @property
     def wizard(self) -> AirgapApp:
@@ -104,11 +105,14 @@ class WizardScreen(Screen[None]):
         self.app.pop_screen()
 
     def refresh_nav(self) -> None:
+        nav = (self.can_go_next(), self.can_go_back())
         for button in self.query("#next").results(Button):
-            button.disabled = not self.can_go_next()
+            button.disabled = not nav[0]
         for button in self.query("#back").results(Button):
-            button.disabled = not self.can_go_back()
-        self.refresh_bindings()
+            button.disabled = not nav[1]
+        if nav != self._nav:  # the footer rebuilds on every refresh: only when Next/Back change
+            self._nav = nav
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next":

@@ -72,7 +72,14 @@ class AnalyzerList(SelectionList[str]):
 
     @property
     def chosen(self) -> list[str]:
-        return [v for v in self.selected if not v.startswith(HEADING)]
+        """Ticked values in list (catalog) order, not in the order they were ticked: the
+        bundle's image order, and so its fingerprint, must not depend on clicking order."""
+        ticked = set(self.selected)
+        return [
+            o.value
+            for o in self.options
+            if isinstance(o, Selection) and o.value in ticked and not o.value.startswith(HEADING)
+        ]
 
     def value_at(self, index: int | None) -> str | None:
         if index is None:
