@@ -35,6 +35,7 @@ class RegistryScreen(WizardScreen):
         super().__init__()
         self.checked_for: tuple[str, str, str | None] | None = None
         self.next_after_check = False
+        self.next_after_login = False
         self.checking = False
 
     def next_label(self) -> str:
@@ -179,9 +180,11 @@ class RegistryScreen(WizardScreen):
 
     def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
         self.checking = False
-        self.next_after_check = False
+        wanted_next, self.next_after_check = self.next_after_check, False
         status = self.query_one("#registry-status", Static)
         if isinstance(error, AuthError):
+            # Next asked for the check: once the login is accepted, carry on without a 2nd Next.
+            self.next_after_login = wanted_next
             status.update(Text("The registry wants a login.", "yellow"))
             host, _ = split_prefix(self.prefix())
             tried = self.state.credentials
@@ -210,12 +213,14 @@ class RegistryScreen(WizardScreen):
 
     def got_credentials(self, credentials: Credentials | None) -> None:
         if credentials is None:
+            self.next_after_login = False
             self.query_one("#registry-status", Static).update(
                 Text("The registry needs a login: check again (ctrl+t) to enter one.", "yellow")
             )
             return
         self.state.credentials = credentials
         self.show_login()
+        self.next_after_check, self.next_after_login = self.next_after_login, False
         self.action_check()
 
     def show_login(self) -> None:
