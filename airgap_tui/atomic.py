@@ -46,3 +46,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def unlink_durably(path: Path) -> bool:
+    """Remove `path` and make the removal durable; False when it was not there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    fsync_dir(path.parent)
+    return True

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from airgap_tui import __version__
-from airgap_tui.atomic import atomic_write_bytes, fsync_dir, write_all
+from airgap_tui.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
 from airgap_tui.errors import BundleError, MediaError, UsageError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -642,11 +642,7 @@ class ExportJournal:
                     candidates.update(previous.parts)
             journal = cls(directory, selection_key, part_size, candidates)
             journal.save()
-            try:
-                os.unlink(directory / MANIFEST_NAME)
-                fsync_dir(directory)
-            except FileNotFoundError:
-                pass
+            unlink_durably(directory / MANIFEST_NAME)
         except OSError as exc:
             raise _media_error(exc, f"Preparing {directory}", directory, None) from exc
         return journal
@@ -669,11 +665,7 @@ class ExportJournal:
             self.save()
 
     def remove(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            return
-        fsync_dir(self.bundle_dir)
+        unlink_durably(self.path)
 
 
 # --------------------------------------------------------------------------- part writer
@@ -970,14 +962,7 @@ def finish_bundle(
     try:
         removed = remove_stale_parts(directory, (p.file for p in manifest.parts), prefix)
         write_manifest(directory, manifest)
-        if journal is not None:
-            journal.remove()
-        else:
-            try:
-                os.unlink(directory / JOURNAL_NAME)
-                fsync_dir(directory)
-            except FileNotFoundError:
-                pass
+        unlink_durably(journal.path if journal is not None else directory / JOURNAL_NAME)
     except OSError as exc:
         raise _media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc
     return removed
