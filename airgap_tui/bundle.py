@@ -19,7 +19,6 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from airgap_tui.events import (
     ignore_progress,
 )
 from airgap_tui.media import FAT32_MAX_FILE_SIZE, free_bytes, human_size
+from airgap_tui.readback import Readback, TrackedPart
 from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
 
 FORMAT_VERSION = 1
@@ -240,6 +240,8 @@ def parse_size(text: str) -> int:
             "it is not a size",
             "Give a number with an optional unit, e.g. 1GiB, 500MB, 64MiB or 1048576",
         )
+    from fractions import Fraction  # exact "1.5GiB"; loads decimal: not at start-up
+
     value = int(Fraction(match.group(1)) * unit)
     if value > MAX_PART_SIZE:
         raise UsageError(
@@ -680,8 +682,13 @@ class _Sink:
         name: str,
         candidate: BundlePart | None,
         on_diverge: Callable[[str], None],
+        readback: Readback | None = None,
+        part_size: int = 0,
     ) -> None:
         self.directory = directory
+        self.readback = readback
+        self.part_size = part_size
+        self.tracked: TrackedPart | None = None
         self.on_diverge = on_diverge  # the journal must stop vouching for the old file first
         self.name = name
         self.path = directory / name
@@ -723,8 +730,14 @@ class _Sink:
             pass
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
         self.write_fd = os.open(self.tmp, flags, 0o644)
+        self._track()
 
-    def feed(self, data: memoryview) -> None:
+    def _track(self) -> None:
+        """Have every byte written to the new .part file read back behind the writer."""
+        if self.readback is not None:
+            self.tracked = self.readback.track(self.name, self.tmp, self.part_size)
+
+    def feed(self, data: bytes | memoryview) -> None:
         if self.compare_fd is not None:
             if os.pread(self.compare_fd, len(data), self.size) == data:
                 self.hasher.update(data)
@@ -738,6 +751,8 @@ class _Sink:
         write_all(self.write_fd, data)
         self.hasher.update(data)
         self.size += len(data)
+        if self.tracked is not None:
+            self.tracked.wrote(data)
 
     def diverge(self) -> None:
         """Switch to writing: copy the prefix that matched, then the caller continues.
@@ -757,6 +772,7 @@ class _Sink:
                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
                 0o644,
             )
+            self._track()
             check = hashlib.sha256()
             offset = 0
             while offset < matched:
@@ -766,6 +782,8 @@ class _Sink:
                 write_all(self.write_fd, block)
                 check.update(block)
                 offset += len(block)
+                if self.tracked is not None:
+                    self.tracked.wrote(block)
         finally:
             os.close(old_fd)
         if offset != matched or check.digest() != expected:
@@ -794,6 +812,9 @@ class _Sink:
             os.close(fd)
         os.replace(self.tmp, self.path)
         fsync_dir(self.directory)
+        if self.tracked is not None:
+            self.tracked.complete()
+            self.tracked = None
         return BundlePart(self.name, self.size, self.hasher.hexdigest()), False
 
     def abort(self) -> None:
@@ -809,6 +830,9 @@ class _Sink:
                 os.unlink(self.tmp)
             except OSError:
                 pass
+        if self.tracked is not None:
+            self.tracked.abandon()
+            self.tracked = None
         self.compare_fd = self.write_fd = None
 
 
@@ -823,6 +847,10 @@ class PartWriter:
 
     Progress: stage "save", item = part name, done/total = bytes of that part (total is the
     part size, an upper bound for the last part); the final event's message says kept/written.
+
+    With `read_back`, every byte written is re-read from the media behind the writer (see
+    readback.py) and `write()` returns once all of it is checked; what did not match is in
+    `readback_problems`. Kept parts were read from the media while comparing.
     """
 
     def __init__(
@@ -835,6 +863,7 @@ class PartWriter:
         cancel: CancelToken | None = None,
         journal: ExportJournal | None = None,
         expected_bytes: int | None = None,
+        read_back: bool = False,
     ) -> None:
         if not 0 < part_size <= MAX_PART_SIZE:
             raise UsageError(
@@ -855,11 +884,14 @@ class PartWriter:
         self.kept: list[str] = []
         self.written: list[str] = []
         self.bytes_done = 0
+        self.read_back = read_back
+        self.readback_problems: list[Problem] = []
+        self._readback: Readback | None = None
 
     def _open(self, index: int) -> _Sink:
         name = part_name(self.prefix, index)
         candidate = self.journal.parts.get(name) if self.journal else None
-        sink = _Sink(self.directory, name, candidate, self._forget)
+        sink = _Sink(self.directory, name, candidate, self._forget, self._readback, self.part_size)
         if not sink.comparing:
             self._forget(name)
             sink.start_writing()
@@ -892,17 +924,23 @@ class PartWriter:
         """Consume the stream; returns the parts in order. Raises MediaError, Cancelled, …"""
         sink: _Sink | None = None
         doing = f"Writing the bundle to {self.directory}"
+        if self.read_back:
+            self._readback = Readback(progress=self.progress, cancel=self.cancel)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             for chunk in chunks:
                 if self.cancel is not None:
                     self.cancel.check(doing)
-                view = memoryview(chunk)
+                view: bytes | memoryview = chunk
                 while view:
                     if sink is None:
                         sink = self._open(len(self.parts))
                     room = self.part_size - sink.size
-                    piece, view = view[:room], view[room:]
+                    if len(view) <= room:  # the usual case: the chunk itself, not a copy
+                        piece, view = view, b""
+                    else:
+                        view = memoryview(view)
+                        piece, view = view[:room], view[room:]
                     sink.feed(piece)
                     self.bytes_done += len(piece)
                     self._event(sink)
@@ -912,9 +950,13 @@ class PartWriter:
             if sink is not None:
                 self._close(sink)
                 sink = None
+            if self._readback is not None:
+                found = self._readback.finish()
+                self.readback_problems = [Problem(show(n), m) for n, m in found.items()]
         except OSError as exc:
             if sink is not None:
                 sink.abort()
+            self._stop_readback()
             name = sink.name if sink is not None else ""
             still = None
             if self.expected_bytes is not None:
@@ -925,8 +967,14 @@ class PartWriter:
         except BaseException:
             if sink is not None:
                 sink.abort()
+            self._stop_readback()
             raise
         return self.parts
+
+    def _stop_readback(self) -> None:
+        if self._readback is not None:
+            self._readback.abort()
+            self._readback = None
 
 
 def remove_stale_parts(
@@ -1024,9 +1072,15 @@ def _open_dir(directory: Path) -> int:
         ) from exc
 
 
-def _read_chunks(fd: int, size: int, cancel: CancelToken | None, doing: str) -> Iterator[bytes]:
-    """Exactly `size` bytes from fd in chunks; a short or long file raises OSError."""
-    _drop_cache(fd)
+def _read_chunks(
+    fd: int, size: int, cancel: CancelToken | None, doing: str, *, from_media: bool = True
+) -> Iterator[bytes]:
+    """Exactly `size` bytes from fd in chunks; a short or long file raises OSError.
+
+    `from_media` drops the file's cached pages first so the check reads the drive itself.
+    """
+    if from_media:
+        _drop_cache(fd)
     remaining = size
     while remaining:
         if cancel is not None:
@@ -1175,7 +1229,12 @@ def iter_bundle_stream(
             hasher = hashlib.sha256()
             done = 0
             try:
-                for block in _read_chunks(fd, part.size, cancel, f"Reading {directory}"):
+                # Pages a verify just read are welcome here: the hash below guards the bytes,
+                # and a second read from a USB stick would cost as long as the first.
+                chunks = _read_chunks(
+                    fd, part.size, cancel, f"Reading {directory}", from_media=False
+                )
+                for block in chunks:
                     if check_hashes:
                         hasher.update(block)
                     done += len(block)

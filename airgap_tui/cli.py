@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airgap_tui import __version__
-from airgap_tui.archive_size import ArchiveFormat
 from airgap_tui.errors import AirgapError, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.models import (
@@ -26,10 +26,29 @@ from airgap_tui.models import (
     Credentials,
 )
 
+if TYPE_CHECKING:
+    from airgap_tui.archive_size import ArchiveFormat
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own, measuring the terminal with os instead of importing shutil (which loads
+    bz2, lzma and more on every start: argparse builds a formatter for each argument)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
+        try:
+            width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
+        except (ValueError, OSError):
+            width = 80
+        super().__init__(prog, indent_increment, max_help_position, max(width - 2, 20))
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # argparse's default exits 2 too; keep one sentence
         self.print_usage(sys.stderr)
         print(
@@ -350,6 +369,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "parts_kept": result.parts_kept,
                 "readback_ok": result.readback_ok,
                 "problems": result.problems,
+                "seconds": result.seconds,
             }
         )
     else:
@@ -363,6 +383,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{len(result.parts_kept)} kept from an earlier run)"
         )
         print(f"Read-back check: {'passed' if result.readback_ok else 'FAILED'}")
+        if result.seconds:
+            steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items() if k != "checks")
+            print(f"Time: {steps}")
         print(f"Fingerprint: {format_fingerprint(result.fingerprint)}")
         print(f"  full: {result.fingerprint}")
         print(

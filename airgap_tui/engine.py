@@ -11,13 +11,12 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 import requests
 
-from airgap_tui.archive_size import ArchiveFormat
 from airgap_tui.errors import AuthError, EngineError, NotFoundError, RegistryError, TLSError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -30,6 +29,9 @@ from airgap_tui.events import (
 )
 from airgap_tui.models import Credentials
 from airgap_tui.reference import ImageRef
+
+if TYPE_CHECKING:
+    from airgap_tui.archive_size import ArchiveFormat
 
 # Export stream read size: with 1 MiB reads the write phase ran 1.3-2x slower than with 256 KiB
 # on a 2-core VM (each chunk is copied several times; 256 KiB copies stay in the CPU cache).

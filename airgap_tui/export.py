@@ -12,8 +12,10 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,6 @@ from airgap_tui.bundle import (
     PartWriter,
     finish_bundle,
     read_manifest,
-    readback_parts,
 )
 from airgap_tui.engine import Engine, ImageDetails
 from airgap_tui.errors import BundleError, Cancelled, MediaError, NotFoundError, UsageError
@@ -33,9 +34,11 @@ from airgap_tui.estimate import Estimate, default_save_name, estimate
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.media import check_destination, clamp_part_size, filesystem_of, human_size
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
+from airgap_tui.pipeline import prefetch
 from airgap_tui.tarnorm import normalize_tar_stream
 
 DEFAULT_PART_SIZE = 1024**3
+PULLS_AT_ONCE = 4  # images pulled side by side; the engine paces the layer downloads itself
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     estimated_bytes: int = 0
+    # Wall time of each step: "estimate", "pull", "write" (from asking the engine for its
+    # export to the last part read back) and "total"; for the operator's log and benchmarks/.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def export_bundle(
@@ -73,6 +79,7 @@ def export_bundle(
 ) -> ExportResult:
     """Write the bundle; `sizes` skips the estimate when the caller (the wizard) has one."""
     cancel = cancel or CancelToken()
+    clock = _Stopwatch()
     if not request.specs:
         raise UsageError("Export", "no images were chosen", "Name at least one analyzer")
     dest = request.dest.expanduser().absolute()
@@ -85,6 +92,7 @@ def export_bundle(
             progress=progress,
             cancel=cancel,
         )
+        clock.lap("estimate")
     _refuse_missing(sizes)
     _refuse_other_bundle(dest, request.specs)
     warnings: list[str] = []
@@ -95,10 +103,9 @@ def export_bundle(
     check_destination(dest, max(sizes.bundle_bytes - reusable, 0))
 
     with _exclusive(dest):
-        pulled = [
-            engine.pull(spec.source, platform=request.platform, progress=progress, cancel=cancel)
-            for spec in request.specs
-        ]
+        clock.lap("checks")
+        pulled = _pull_all(engine, request, progress, cancel)
+        clock.lap("pull")
         key = _selection_key(request, pulled, info.archive_format, part_size)
         journal = ExportJournal.begin(dest, key, part_size)
         writer = PartWriter(
@@ -108,12 +115,15 @@ def export_bundle(
             cancel=cancel,
             journal=journal,
             expected_bytes=sizes.bundle_bytes,
+            read_back=True,
         )
         names = [default_save_name(spec) for spec in request.specs]
+        stream = prefetch(normalize_tar_stream(engine.export_stream(names, cancel)), name="export")
         try:
-            parts = writer.write(normalize_tar_stream(engine.export_stream(names, cancel)))
-            written = [p for p in parts if p.file in writer.written]
-            problems = readback_parts(dest, written, progress, cancel)
+            with closing(stream):  # stops the reader thread and the engine's stream on error
+                parts = writer.write(stream)
+            problems = writer.readback_problems
+            clock.lap("write")
         except Cancelled as exc:
             raise _cancelled(exc, dest, writer.parts) from None
         result = ExportResult(
@@ -126,6 +136,7 @@ def export_bundle(
             parts_kept=list(writer.kept),
             warnings=warnings,
             estimated_bytes=sizes.bundle_bytes,
+            seconds=clock.laps,
         )
         if problems:
             for problem in problems:
@@ -146,9 +157,54 @@ def export_bundle(
             parts=parts,
         )
         finish_bundle(dest, manifest, journal)
+    result.seconds["total"] = clock.total()
     result.ok = True
     result.fingerprint = manifest.fingerprint
     return result
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self.last, 3)
+        self.last = now
+
+    def total(self) -> float:
+        return round(time.monotonic() - self.start, 3)
+
+
+def _pull_all(
+    engine: Engine, request: ExportRequest, progress: ProgressCallback, cancel: CancelToken
+) -> list[ImageDetails]:
+    """Pull the images side by side (the engine fetches a shared layer once); in spec order.
+
+    Every pull runs to its end before the first failure, in spec order, is raised: the images
+    that did arrive are then in the engine for the next run.
+    """
+    specs = request.specs
+    if len(specs) == 1:
+        return [
+            engine.pull(
+                specs[0].source, platform=request.platform, progress=progress, cancel=cancel
+            )
+        ]
+    with ThreadPoolExecutor(max_workers=min(PULLS_AT_ONCE, len(specs))) as pool:
+        futures = [
+            pool.submit(
+                engine.pull,
+                spec.source,
+                platform=request.platform,
+                progress=progress,
+                cancel=cancel,
+            )
+            for spec in specs
+        ]
+        wait(futures)
+    return [future.result() for future in futures]
 
 
 def _cancelled(exc: Cancelled, dest: Path, parts: list[BundlePart]) -> Cancelled:

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import humanize
 
 from airgap_tui.errors import MediaError
 
@@ -49,6 +46,8 @@ _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 def human_size(n: int) -> str:
     """Decimal units, as drive vendors and file managers print them."""
+    import humanize  # here, not at the top: every command's start-up pays for its import
+
     return str(humanize.naturalsize(n))
 
 
@@ -241,6 +240,8 @@ def _nearest_existing(path: Path) -> Path:
 def _probe_writable(directory: Path) -> str:
     """Create and remove a file; '' when that works, else the reason."""
     try:
+        import tempfile  # loads shutil, bz2, lzma, random: only the write probe needs it
+
         fd, name = tempfile.mkstemp(prefix=".airgap-tui-write-test-", dir=directory)
     except OSError as exc:
         return exc.strerror or str(exc)

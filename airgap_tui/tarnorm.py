@@ -239,6 +239,9 @@ class _Normalizer:
                     pieces.append(self._pax(data) if self.state == _PAX else self._json(data))
                     self.buf.clear()
                     self.remaining = 0
+        only = pieces[0] if len(pieces) == 1 else None
+        if isinstance(only, memoryview) and only.obj is chunk and len(only) == len(chunk):
+            return chunk  # all data, passed on as it came: no copy
         return b"".join(pieces)
 
     def close(self) -> bytes:

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import subprocess
 import sys
 import tarfile
@@ -41,6 +40,7 @@ from airgap_tui.bundle import (
 from airgap_tui.errors import BundleError, Cancelled, MediaError, UsageError
 from airgap_tui.events import CancelToken, Progress
 from airgap_tui.tarnorm import normalize_tar_stream
+from tests.harness.data import chunked, payload
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
@@ -63,15 +63,6 @@ CUSTOM = BundleImage(
     image_id="sha256:" + "5" * 64,
     size=42,
 )
-
-
-def payload(size: int, seed: int = 1) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-def chunked(data: bytes, size: int) -> Iterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
 
 
 def sha(data: bytes) -> str:
@@ -816,6 +807,22 @@ def test_readback_drops_the_page_cache_first(
     monkeypatch.setattr(os, "posix_fadvise", spy)
     assert readback_parts(tmp_path, manifest.parts) == []
     assert advice == [os.POSIX_FADV_DONTNEED] * len(manifest.parts)
+
+
+def test_the_load_stream_keeps_pages_a_verify_just_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verify reads the drive itself; the load that follows may use the page cache (its own
+    hash guards the bytes), so a USB stick is not read a second time at its speed."""
+    data = payload(200 * 1024)
+    manifest = build_bundle(tmp_path, data)
+    advice: list[int] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, off, n, what: advice.append(what))
+    assert verify_bundle(tmp_path).ok
+    assert advice == [os.POSIX_FADV_DONTNEED] * len(manifest.parts)
+    advice.clear()
+    assert b"".join(iter_bundle_stream(tmp_path, manifest)) == data
+    assert advice == []
 
 
 def test_readback_reports_damage(tmp_path: Path) -> None:

@@ -9,17 +9,15 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DirectoryTree, Input, Label, Static
+from textual.containers import Horizontal
+from textual.widgets import Input, Static
 
 from airgap_tui.media import FAT_FILESYSTEMS
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import DestinationChecked, DrivesFound
+from airgap_tui.tui.messages import DestinationChecked
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.state import DEFAULT_PART_SIZE
-from airgap_tui.tui.validators import AbsolutePath
-from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree
-from airgap_tui.tui.widgets.drive_table import DriveTable
+from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
     from airgap_tui.media import DestinationInfo
@@ -40,50 +38,28 @@ class DestinationScreen(WizardScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="dest-main"):
-            with Vertical(id="dest-pick"):
-                drives = DriveTable(id="drives")
-                drives.border_title = "Removable drives (Enter picks one)"
-                yield drives
-                yield Label("Bundle directory (created if missing)", classes="field")
-                yield Input(
-                    value=str(self.state.destination or ""),
-                    id="path",
-                    placeholder="/media/usb/airgap-bundle",
-                    validators=[AbsolutePath()],
-                )
-                tree = DirsOnlyTree(self.wizard.browse_root, home=self.services.home, id="tree")
-                tree.border_title = "Browse"
-                yield tree
+            yield PathPicker(
+                label="Bundle directory (created if missing)",
+                value=str(self.state.destination or ""),
+                browse_root=self.wizard.browse_root,
+                home=self.services.home,
+                find_drives=self.services.removable_drives,
+                on_drive=lambda mount_point: mount_point / BUNDLE_DIR_NAME,
+                id="dest-pick",
+            )
             info = Static("Pick a drive or a directory.", id="dest-info")
             info.border_title = "Will it fit?"
             yield info
 
     def on_mount(self) -> None:
-        self.action_refresh()
-        path_input = self.query_one("#path", Input)
-        if path_input.value:
-            self.check(path_input.value)
-        self.query_one("#drives", DriveTable).focus()
+        picker = self.query_one(PathPicker)
+        if picker.value:
+            self.check(picker.value)
+        picker.focus_drives()
         super().on_mount()
 
     def action_refresh(self) -> None:
-        self.find_drives()
-
-    @work(thread=True, exclusive=True, group="drives", exit_on_error=False)
-    def find_drives(self) -> None:
-        self.post_message(DrivesFound(self.services.removable_drives()))
-
-    def on_drives_found(self, message: DrivesFound) -> None:
-        self.query_one("#drives", DriveTable).show_drives(message.drives)
-
-    @on(DriveTable.Picked)
-    def drive_picked(self, event: DriveTable.Picked) -> None:
-        self.query_one("#path", Input).value = str(event.mount_point / BUNDLE_DIR_NAME)
-
-    @on(DirectoryTree.DirectorySelected, "#tree")
-    def dir_picked(self, event: DirectoryTree.DirectorySelected) -> None:
-        event.stop()
-        self.query_one("#path", Input).value = str(event.path)
+        self.query_one(PathPicker).rescan()
 
     @on(Input.Changed, "#path")
     def path_changed(self, event: Input.Changed) -> None:

@@ -9,17 +9,15 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DirectoryTree, Input, Label, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Static
 
 from airgap_tui.errors import AirgapError
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import DrivesFound, WorkDone
+from airgap_tui.tui.messages import WorkDone
 from airgap_tui.tui.screens.base import WizardScreen
-from airgap_tui.tui.validators import AbsolutePath
-from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree
-from airgap_tui.tui.widgets.drive_table import DriveTable
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
+from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
     from airgap_tui.bundle import BundleManifest
@@ -38,20 +36,14 @@ class ImportBundleScreen(WizardScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="bundle-main"):
-            with Vertical(id="bundle-pick"):
-                drives = DriveTable(id="drives")
-                drives.border_title = "Removable drives (Enter picks one)"
-                yield drives
-                yield Label("Bundle directory (the one holding bundle.yaml)", classes="field")
-                yield Input(
-                    value=str(self.state.bundle_dir or ""),
-                    id="path",
-                    placeholder="/media/usb/airgap-bundle",
-                    validators=[AbsolutePath()],
-                )
-                tree = DirsOnlyTree(self.wizard.browse_root, home=self.services.home, id="tree")
-                tree.border_title = "Browse"
-                yield tree
+            yield PathPicker(
+                label="Bundle directory (the one holding bundle.yaml)",
+                value=str(self.state.bundle_dir or ""),
+                browse_root=self.wizard.browse_root,
+                home=self.services.home,
+                find_drives=self.services.removable_drives,
+                id="bundle-pick",
+            )
             with VerticalScroll(id="bundle-side"):
                 info = Static("Pick a drive or the bundle directory.", id="bundle-info")
                 info.border_title = "What the bundle holds"
@@ -60,31 +52,14 @@ class ImportBundleScreen(WizardScreen):
 
     def on_mount(self) -> None:
         self.query_one("#fingerprint", Fingerprint).display = False
-        self.action_refresh()
-        path_input = self.query_one("#path", Input)
-        if path_input.value:
-            self.look(self.services.expand(path_input.value))
-        self.query_one("#drives", DriveTable).focus()
+        picker = self.query_one(PathPicker)
+        if picker.value:
+            self.look(self.services.expand(picker.value))
+        picker.focus_drives()
         super().on_mount()
 
     def action_refresh(self) -> None:
-        self.find_drives()
-
-    @work(thread=True, exclusive=True, group="drives", exit_on_error=False)
-    def find_drives(self) -> None:
-        self.post_message(DrivesFound(self.services.removable_drives()))
-
-    def on_drives_found(self, message: DrivesFound) -> None:
-        self.query_one("#drives", DriveTable).show_drives(message.drives)
-
-    @on(DriveTable.Picked)
-    def drive_picked(self, event: DriveTable.Picked) -> None:
-        self.query_one("#path", Input).value = str(event.mount_point)
-
-    @on(DirectoryTree.DirectorySelected, "#tree")
-    def dir_picked(self, event: DirectoryTree.DirectorySelected) -> None:
-        event.stop()
-        self.query_one("#path", Input).value = str(event.path)
+        self.query_one(PathPicker).rescan()
 
     @on(Input.Changed, "#path")
     def path_changed(self, event: Input.Changed) -> None:

@@ -3,40 +3,40 @@ row per image."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, RichLog, Static
-from textual.worker import Worker
+from textual.widgets import DataTable, Static
 
-from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
 from airgap_tui.importer import ImportRequest
 from airgap_tui.tui.messages import ProgressUpdate, WorkDone
-from airgap_tui.tui.screens.base import WizardScreen
-from airgap_tui.tui.screens.dialogs import ConfirmDialog
+from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
 if TYPE_CHECKING:
     from airgap_tui.importer import ImportResult
 
 
-class PushScreen(WizardScreen):
+class PushScreen(LongWorkScreen):
     KEY = "push"
     TITLE = "Load, tag, push"
     NEXT_LABEL = "Show snippet"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back / Cancel"),
-        Binding("c", "cancel", "Cancel"),
-    ]
+    CANCEL_QUESTION = (
+        "Stop the import? Images already pushed stay in the registry; running it again "
+        "pushes only what is missing."
+    )
+    CANCEL_YES = "Stop import"
+    CANCEL_NO = "Keep going"
+    STOPPED = (
+        "Stopped at your request. Images already pushed stay in the registry; running "
+        "the import again pushes only what is missing."
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self.token = CancelToken()
-        self.busy = False
         self.result: ImportResult | None = None
         bundle_dir = self.state.bundle_dir
         assert bundle_dir is not None
@@ -62,9 +62,7 @@ class PushScreen(WizardScreen):
         table.border_title = "Result per image"
         yield table
         yield Static("", id="push-summary")
-        log = RichLog(id="log", wrap=True, markup=False, max_lines=2000)
-        log.border_title = "Log"
-        yield log
+        yield self.work_log()
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -82,8 +80,7 @@ class PushScreen(WizardScreen):
 
     def start(self) -> None:
         assert self.state.bundle_dir is not None
-        self.busy = True
-        self.token = CancelToken()
+        token = self.begin_work()
         request = ImportRequest(
             bundle_dir=self.state.bundle_dir,
             registry=self.state.registry,
@@ -98,7 +95,7 @@ class PushScreen(WizardScreen):
             receipt_dir=self.services.receipt_dir,
         )
         self.log_line(f"Importing {self.state.bundle_dir} into {self.state.registry}.")
-        self.run_import(request, self.token)
+        self.run_import(request, token)
 
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def run_import(self, request: ImportRequest, token: CancelToken) -> None:
@@ -132,9 +129,6 @@ class PushScreen(WizardScreen):
         if target in table.rows:
             table.update_cell(target, "status", status)
 
-    def log_line(self, line: str) -> None:
-        self.query_one("#log", RichLog).write(line)
-
     def on_work_done(self, message: WorkDone) -> None:
         if message.kind != "import":
             return
@@ -167,52 +161,6 @@ class PushScreen(WizardScreen):
             summary.append(f"\nReceipt: {result.receipt_path}", "dim")
         self.query_one("#push-summary", Static).update(summary)
         self.refresh_nav()
-
-    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
-        self.busy = False
-        if isinstance(error, Cancelled):
-            self.log_line("Stopped.")
-            self.show_error(
-                "Stopped at your request. Images already pushed stay in the registry; running "
-                "the import again pushes only what is missing."
-            )
-            return
-        super().worker_failed(worker, error)
-
-    # --- cancel -------------------------------------------------------------------------
-    def stop_work(self) -> None:
-        self.token.cancel()
-
-    def action_cancel(self) -> None:
-        if not self.busy or self.token.cancelled:
-            return
-
-        def answered(stop: bool | None) -> None:
-            if stop and self.busy:
-                self.log_line("Cancelling at the next chunk…")
-                self.stop_work()
-
-        self.app.push_screen(
-            ConfirmDialog(
-                "Stop the import? Images already pushed stay in the registry; running it again "
-                "pushes only what is missing.",
-                yes="Stop import",
-                no="Keep going",
-            ),
-            answered,
-        )
-
-    def can_go_back(self) -> bool:
-        return True
-
-    def action_back(self) -> None:
-        if self.busy:
-            self.action_cancel()
-        else:
-            self.app.pop_screen()
-
-    def on_unmount(self) -> None:
-        self.token.cancel()
 
     def can_go_next(self) -> bool:
         return self.result is not None and any(i.ok for i in self.result.images)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.widgets import RichLog
 from textual.worker import Worker
 
 from airgap_tui.errors import Cancelled
@@ -16,27 +14,30 @@ from airgap_tui.events import STAGE_PULL, STAGE_READBACK, STAGE_SAVE, CancelToke
 from airgap_tui.export import ExportRequest
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProgressUpdate, WorkDone
-from airgap_tui.tui.screens.base import WizardScreen
-from airgap_tui.tui.screens.dialogs import ConfirmDialog
+from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
 if TYPE_CHECKING:
     from airgap_tui.export import ExportResult
 
 
-class WriteScreen(WizardScreen):
+class WriteScreen(LongWorkScreen):
     KEY = "write"
     TITLE = "Write"
     NEXT_LABEL = "Done"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back / Cancel"),
-        Binding("c", "cancel", "Cancel"),
-    ]
+    CANCEL_QUESTION = (
+        "Stop writing the bundle? The parts already written stay on the drive, and "
+        "writing to the same directory later resumes from them."
+    )
+    CANCEL_YES = "Stop writing"
+    CANCEL_NO = "Keep writing"
+    STOPPED = (
+        "Stopped at your request. The parts already written stay on the drive: go back "
+        "(Esc), choose the same directory and write again to resume."
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self.token = CancelToken()
-        self.busy = False
         self.result: ExportResult | None = None
         self._last_message: dict[tuple[str, str], str] = {}
 
@@ -47,9 +48,7 @@ class WriteScreen(WizardScreen):
             per_item=[STAGE_PULL],
             id="stages",
         )
-        log = RichLog(id="log", wrap=True, markup=False, max_lines=2000)
-        log.border_title = "Log"
-        yield log
+        yield self.work_log()
 
     def on_mount(self) -> None:
         board = self.query_one("#stages", StageBoard)
@@ -60,14 +59,12 @@ class WriteScreen(WizardScreen):
     def start(self) -> None:
         dest = self.state.destination
         assert dest is not None
-        log = self.query_one("#log", RichLog)
         what = "Resuming" if self.state.resume else "Writing"
-        log.write(
+        self.log_line(
             f"{what} a bundle of {len(self.state.specs)} images to {dest} "
             f"(parts of at most {formatting.size_binary(self.state.part_size)})."
         )
-        self.busy = True
-        self.token = CancelToken()
+        token = self.begin_work()
         request = ExportRequest(
             specs=list(self.state.specs),
             dest=dest,
@@ -76,7 +73,7 @@ class WriteScreen(WizardScreen):
             gitlab_major=self.state.gitlab_major,
             platform=self.state.platform,
         )
-        self.run_export(request, self.token)
+        self.run_export(request, token)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, request: ExportRequest, token: CancelToken) -> None:
@@ -107,9 +104,6 @@ class WriteScreen(WizardScreen):
             self._last_message[key] = text
             self.log_line(f"→ {stage_title(event.stage)} {event.item}")
 
-    def log_line(self, line: str) -> None:
-        self.query_one("#log", RichLog).write(line)
-
     def on_work_done(self, message: WorkDone) -> None:
         if message.kind != "export":
             return
@@ -133,51 +127,9 @@ class WriteScreen(WizardScreen):
         self.refresh_nav()
 
     def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
-        self.busy = False
-        if isinstance(error, Cancelled):
-            self.log_line("Stopped.")
-            self.show_error(
-                "Stopped at your request. The parts already written stay on the drive: go back "
-                "(Esc), choose the same directory and write again to resume."
-            )
-            return
         super().worker_failed(worker, error)
-        self.log_line(Text(f"✗ {self.error_text}", "red").plain)
-
-    # --- cancel -------------------------------------------------------------------------
-    def stop_work(self) -> None:
-        self.token.cancel()
-
-    def action_cancel(self) -> None:
-        if not self.busy or self.token.cancelled:
-            return
-
-        def answered(stop: bool | None) -> None:
-            if stop and self.busy:
-                self.log_line("Cancelling at the next chunk…")
-                self.stop_work()
-
-        self.app.push_screen(
-            ConfirmDialog(
-                "Stop writing the bundle? The parts already written stay on the drive, and "
-                "writing to the same directory later resumes from them.",
-                yes="Stop writing",
-                no="Keep writing",
-            ),
-            answered,
-        )
-
-    def can_go_back(self) -> bool:
-        return True
-
-    def action_back(self) -> None:
-        if self.busy:
-            self.action_cancel()
-        else:
-            self.app.pop_screen()
+        if not isinstance(error, Cancelled):
+            self.log_line(Text(f"✗ {self.error_text}", "red").plain)
 
     def can_go_next(self) -> bool:
         return False
-
-    def on_unmount(self) -> None:
-        self.token.cancel()
