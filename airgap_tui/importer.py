@@ -231,11 +231,15 @@ def _load_while_pushing(
     state = threading.Condition()
     finished: list[BaseException | None] = []  # the load's outcome, once it has one
 
-    def note_present(_name: str = "") -> None:
+    named = _load_names(pending)
+
+    def note_present(name: str = "") -> None:
+        """Which pending images the engine now has: the one just named, else all of them."""
+        candidates = named.get(name) or range(len(pending))
         found = {
             index
-            for index, img in enumerate(pending)
-            if index not in present and engine.inspect(img.image_id) is not None
+            for index in candidates
+            if index not in present and engine.inspect(pending[index].image_id) is not None
         }
         with state:
             present.update(found)
@@ -270,6 +274,18 @@ def _load_while_pushing(
         loader.join()
     if finished and finished[0] is not None:
         raise finished[0]
+
+
+def _load_names(images: list[BundleImage]) -> dict[str, list[int]]:
+    """What `docker load` may print for each image ("Loaded image: NAME"): the name the
+    export saved it under, as given or in Docker Hub's short form, or its ID."""
+    names: dict[str, list[int]] = {}
+    for index, img in enumerate(images):
+        saved = img.source_ref.split("@", 1)[0]
+        short = saved.removeprefix("docker.io/").removeprefix("library/")
+        for name in {saved, short, img.image_id}:
+            names.setdefault(name, []).append(index)
+    return names
 
 
 def push_after(images: list[BundleImage]) -> list[set[int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -201,3 +202,15 @@ def test_a_failed_push_is_a_result_but_a_cancel_stops_everything(
     assert isinstance(run.error, Cancelled)
     assert "b" not in run.pushes.started
     assert [(r.name, r.ok) for r in run.result.images] == [("a", False)]
+
+
+def test_a_loaded_image_is_found_by_the_name_docker_load_prints() -> None:
+    gitlab = replace(
+        image("semgrep", "base"),
+        source_ref="registry.gitlab.com/security-products/semgrep:6@sha256:" + "1" * 64,
+    )
+    hub = replace(image("alpine", "alpine"), source_ref="docker.io/library/alpine:3.20")
+    names = importer._load_names([gitlab, hub])
+    assert names["registry.gitlab.com/security-products/semgrep:6"] == [0]
+    assert names["alpine:3.20"] == [1]  # the engine prints Hub images in their short form
+    assert names["sha256:alpine"] == [1]  # "Loaded image ID: …" for untagged archives
