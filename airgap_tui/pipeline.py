@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_DEPTH = 16
+DEFAULT_DEPTH = 8
 
 
 class _Buffer(Generic[T]):

@@ -28,8 +28,8 @@ from airgap_tui.events import (
     ignore_progress,
 )
 
-SEGMENT = 8 * 1024 * 1024  # bytes per check; the last one is what the export waits for
-AHEAD = 3  # segments handed over but not yet checked before the writer waits
+SEGMENT = 4 * 1024 * 1024  # bytes per check; the last one is what the export waits for
+AHEAD = 2  # segments handed over but not yet checked before the writer waits
 
 
 @dataclass(frozen=True)
