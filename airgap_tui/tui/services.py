@@ -59,11 +59,16 @@ class Domain:
         return removable_drives()
 
     def registry_client(
-        self, host: str, *, credentials: Credentials | None = None, ca_file: Path | None = None
+        self,
+        host: str,
+        *,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
+        insecure: bool | None = None,
     ) -> RegistryClient:
         from airgap_tui.registry import RegistryClient
 
-        return RegistryClient(host, credentials=credentials, ca_file=ca_file)
+        return RegistryClient(host, credentials=credentials, ca_file=ca_file, insecure=insecure)
 
     def estimate(
         self,

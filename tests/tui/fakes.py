@@ -54,8 +54,14 @@ class FakeEngine:
 
     docker_host = ENGINE_INFO.docker_host
 
+    def __init__(self, insecure_hosts: tuple[str, ...] = ()) -> None:
+        self.insecure_hosts = insecure_hosts  # registries the engine reaches by plain HTTP
+
     def info(self) -> EngineInfo:
         return ENGINE_INFO
+
+    def insecure_registry(self, host: str) -> bool:
+        return host in self.insecure_hosts
 
     def close(self) -> None:
         pass
@@ -151,8 +157,14 @@ class FixedDomain(Domain):
         return list(DRIVES)
 
     def registry_client(
-        self, host: str, *, credentials: Credentials | None = None, ca_file: Path | None = None
+        self,
+        host: str,
+        *,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
+        insecure: bool | None = None,
     ) -> FakeRegistryClient:  # type: ignore[override]
+        self.requests.append(("registry_client", host, insecure))
         return FakeRegistryClient(host, self.registry, credentials)
 
     def estimate(

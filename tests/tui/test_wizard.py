@@ -24,7 +24,7 @@ from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
 from tests.tui.conftest import SIZE
-from tests.tui.fakes import BUNDLE, USB, FixedDomain
+from tests.tui.fakes import BUNDLE, USB, FakeEngine, FixedDomain
 from tests.tui.helpers import settle, wait_for
 
 MakeApp = Callable[..., AirgapApp]
@@ -302,6 +302,23 @@ async def test_registry_is_validated_as_typed(make_app: MakeApp) -> None:
         type_into(app, "#registry", REGISTRY)
         await settle(pilot)
         assert next_enabled(app)
+
+
+async def test_registry_check_asks_the_engine_how_it_reaches_the_registry(
+    make_app: MakeApp,
+) -> None:
+    """The push goes through the engine: its insecure-registries (plain HTTP) decide how the
+    wizard checks the registry too, not a guess of its own."""
+    domain = FixedDomain()
+    host = REGISTRY.split("/", 1)[0]
+    app = make_app(domain=domain, engine_factory=lambda: FakeEngine(insecure_hosts=(host,)))
+    async with app.run_test(size=SIZE) as pilot:
+        await go_to_registry(pilot, app)
+        type_into(app, "#registry", REGISTRY)
+        await settle(pilot)
+        await pilot.press("ctrl+n")  # Next checks the connection first
+        await settle(pilot)
+    assert ("registry_client", host, True) in domain.requests
 
 
 async def test_login_dialog_masks_and_keeps_credentials_in_memory(

@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker
 
-from airgap_tui.errors import AuthError, TLSError, UsageError
+from airgap_tui.errors import AirgapError, AuthError, TLSError, UsageError
 from airgap_tui.models import Credentials
 from airgap_tui.reference import split_prefix
 from airgap_tui.tui.messages import WorkDone
@@ -150,7 +150,7 @@ class RegistryScreen(WizardScreen):
         key: tuple[str, str, str | None],
     ) -> None:
         client = self.services.domain.registry_client(
-            host, credentials=credentials, ca_file=ca_file
+            host, credentials=credentials, ca_file=ca_file, insecure=self.engine_insecure(host)
         )
         try:
             client.ping()
@@ -158,6 +158,16 @@ class RegistryScreen(WizardScreen):
         finally:
             client.close()
         self.post_message(WorkDone("registry-ok", (key, host, scheme)))
+
+    def engine_insecure(self, host: str) -> bool | None:
+        """On the import path, the engine's insecure-registries decide HTTP or HTTPS, as they
+        will for its push (the import checks the same way); None = our own default."""
+        if self.state.path != PATH_IMPORT:
+            return None  # the snippet path needs no engine: do not wait for one
+        try:
+            return self.services.engine().insecure_registry(host)
+        except AirgapError:
+            return None  # no engine yet: the push step reports that in its own words
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.kind != "registry-ok":
