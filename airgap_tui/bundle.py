@@ -29,7 +29,6 @@ from airgap_tui.atomic import atomic_write_bytes, fsync_dir, unlink_durably, wri
 from airgap_tui.errors import BundleError, MediaError, UsageError
 from airgap_tui.events import (
     STAGE_LOAD,
-    STAGE_READBACK,
     STAGE_SAVE,
     STAGE_VERIFY,
     CancelToken,
@@ -1143,20 +1142,6 @@ def check_parts(
     finally:
         os.close(dir_fd)
     return problems
-
-
-def readback_parts(
-    bundle_dir: str | os.PathLike[str],
-    parts: Iterable[BundlePart],
-    progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-) -> list[Problem]:
-    """Re-read written parts from the media (sticks lie) and compare their sha256.
-
-    The page cache is dropped per file first, so the bytes come from the drive as far as the
-    kernel can tell; see `_drop_cache` for what that cannot cover.
-    """
-    return check_parts(bundle_dir, parts, progress, cancel, stage=STAGE_READBACK)
 
 
 def unknown_files(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> list[str]:

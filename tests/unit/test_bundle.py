@@ -28,12 +28,12 @@ from airgap_tui.bundle import (
     BundlePart,
     ExportJournal,
     PartWriter,
+    check_parts,
     finish_bundle,
     format_fingerprint,
     iter_bundle_stream,
     parse_size,
     read_manifest,
-    readback_parts,
     verify_bundle,
     write_manifest,
 )
@@ -740,7 +740,7 @@ def test_verify_checks_size_before_hashing(tmp_path: Path, monkeypatch: pytest.M
         return real_read(fd, n)
 
     monkeypatch.setattr(os, "read", spy)
-    problems = readback_parts(tmp_path, manifest.parts[:1])
+    problems = check_parts(tmp_path, manifest.parts[:1])
     assert [p.file for p in problems] == [manifest.parts[0].file]
     assert reads == []
 
@@ -790,14 +790,12 @@ def test_verify_on_read_only_media_writes_nothing(tmpfs: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     report = verify_bundle(tmpfs)
     assert report.ok and report.fingerprint == manifest.fingerprint
-    assert readback_parts(tmpfs, manifest.parts) == []
+    assert check_parts(tmpfs, manifest.parts) == []
     assert b"".join(iter_bundle_stream(tmpfs, read_manifest(tmpfs))) == data
     assert names(tmpfs) == before
 
 
-def test_readback_drops_the_page_cache_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_check_drops_the_page_cache_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = build_bundle(tmp_path, payload(200 * 1024))
     advice: list[int] = []
 
@@ -805,7 +803,7 @@ def test_readback_drops_the_page_cache_first(
         advice.append(what)
 
     monkeypatch.setattr(os, "posix_fadvise", spy)
-    assert readback_parts(tmp_path, manifest.parts) == []
+    assert check_parts(tmp_path, manifest.parts) == []
     assert advice == [os.POSIX_FADV_DONTNEED] * len(manifest.parts)
 
 
@@ -825,16 +823,16 @@ def test_the_load_stream_keeps_pages_a_verify_just_read(
     assert advice == []
 
 
-def test_readback_reports_damage(tmp_path: Path) -> None:
+def test_check_reports_damage(tmp_path: Path) -> None:
     manifest = build_bundle(tmp_path, payload(200 * 1024))
     events: list[Progress] = []
     path = tmp_path / manifest.parts[1].file
     damaged = bytearray(path.read_bytes())
     damaged[-1] ^= 0x80
     path.write_bytes(damaged)
-    problems = readback_parts(tmp_path, manifest.parts, progress=events.append)
+    problems = check_parts(tmp_path, manifest.parts, progress=events.append)
     assert [p.file for p in problems] == [manifest.parts[1].file]
-    assert {e.stage for e in events} == {"readback"}
+    assert {e.stage for e in events} == {"verify"}
     assert [e.ok for e in events if e.final] == [True, False, True, True]
 
 
