@@ -1098,8 +1098,6 @@ def check_parts(
     parts: Iterable[BundlePart],
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
-    *,
-    stage: str = STAGE_VERIFY,
 ) -> list[Problem]:
     """Every part present, the right size (checked before hashing) and the right sha256.
 
@@ -1114,7 +1112,9 @@ def check_parts(
             fd, reason = _open_part(dir_fd, part)
             if fd is None:
                 problems.append(Problem(label, reason))
-                progress(Progress(stage, part.file, 0, part.size, reason, final=True, ok=False))
+                progress(
+                    Progress(STAGE_VERIFY, part.file, 0, part.size, reason, final=True, ok=False)
+                )
                 continue
             hasher = hashlib.sha256()
             done = 0
@@ -1122,7 +1122,7 @@ def check_parts(
                 for block in _read_chunks(fd, part.size, cancel, f"Checking {directory}"):
                     hasher.update(block)
                     done += len(block)
-                    progress(Progress(stage, part.file, done, part.size, "checking"))
+                    progress(Progress(STAGE_VERIFY, part.file, done, part.size, "checking"))
             except OSError as exc:
                 reason = f"read failed ({exc.strerror or exc})"
             finally:
@@ -1136,7 +1136,13 @@ def check_parts(
                 problems.append(Problem(label, reason))
             progress(
                 Progress(
-                    stage, part.file, done, part.size, reason or "ok", final=True, ok=not reason
+                    STAGE_VERIFY,
+                    part.file,
+                    done,
+                    part.size,
+                    reason or "ok",
+                    final=True,
+                    ok=not reason,
                 )
             )
     finally:
@@ -1175,7 +1181,7 @@ def verify_bundle(
     A missing or bad bundle.yaml raises BundleError; bad parts are reported one by one.
     """
     manifest = read_manifest(bundle_dir)
-    problems = check_parts(bundle_dir, manifest.parts, progress, cancel, stage=STAGE_VERIFY)
+    problems = check_parts(bundle_dir, manifest.parts, progress, cancel)
     return VerifyReport(
         ok=not problems,
         fingerprint=manifest.fingerprint,

@@ -186,12 +186,6 @@ def _pull_all(
     that did arrive are then in the engine for the next run.
     """
     specs = request.specs
-    if len(specs) == 1:
-        return [
-            engine.pull(
-                specs[0].source, platform=request.platform, progress=progress, cancel=cancel
-            )
-        ]
     with ThreadPoolExecutor(max_workers=min(PULLS_AT_ONCE, len(specs))) as pool:
         futures = [
             pool.submit(

@@ -122,12 +122,15 @@ class Readback:
     def full(self) -> bool:
         """The next hand-over waits for the check to catch up."""
         with self._cond:
-            return self._held >= AHEAD * self.segment
+            return self._behind()
+
+    def _behind(self) -> bool:
+        return self._held >= AHEAD * self.segment
 
     def submit(self, segment: _Segment) -> None:
         """Queue a segment; waits while the check is `AHEAD` segments behind (memory)."""
         with self._cond:
-            while self._held >= AHEAD * self.segment and not self._stopping:
+            while self._behind() and not self._stopping:
                 self._cond.wait()
             self._queue.append(segment)
             self._held += segment.length
