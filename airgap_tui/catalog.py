@@ -229,6 +229,11 @@ class Catalog:
         entry = self._entries.get(name)
         return dict(sorted(entry.per_major.items())) if entry else {}
 
+    def get_path(self, name: str) -> str | None:
+        """Where `name` is pushed under the registry prefix (what a bundle records)."""
+        entry = self._entries.get(name)
+        return entry.path if entry else None
+
     def category_of(self, name: str) -> str | None:
         entry = self._entries.get(name)
         return entry.category if entry else None

@@ -437,14 +437,21 @@ def _add_dependency_scanning_v2(snippet: _Snippet, chosen: list[_Chosen], prefix
     if scanner is None:
         for item in carried.values():
             snippet.notes.append(
-                f"{item.name}:{item.pushed} is used only by the {_DS_V2_TEMPLATE} resolution "
-                "jobs; carry dependency-scanning too."
+                f"{item.name}:{item.pushed} is used only by the resolution jobs of "
+                f"{_DS_V2_TEMPLATE}, whose analyzer image was not pushed."
             )
         return
     if not scanner.matches and _DS_V2_TEMPLATE in snippet.includes:
-        snippet.include_inputs.setdefault(_DS_V2_TEMPLATE, {})["analyzer_image_version"] = (
-            scanner.pushed
-        )
+        if scanner.expected is not None:  # that major's v2 template is known to take the input
+            snippet.include_inputs.setdefault(_DS_V2_TEMPLATE, {})["analyzer_image_version"] = (
+                scanner.pushed
+            )
+        else:
+            snippet.notes.append(
+                f"The catalog does not know which {scanner.name} tag GitLab {snippet.major}'s "
+                f"{_DS_V2_TEMPLATE} requests: if it is not {scanner.pushed}, give the include "
+                f'inputs: {{analyzer_image_version: "{scanner.pushed}"}}.'
+            )
     snippet.set(
         _DISABLED_RESOLUTION,
         "maven, python, gradle",
