@@ -12,7 +12,7 @@ import yaml
 from airgap_tui.catalog import Catalog, load_catalog
 from airgap_tui.cli import main
 from airgap_tui.errors import CatalogError, UsageError
-from airgap_tui.snippet import ANALYZER_VARIABLES, render_snippet
+from airgap_tui.snippet import ANALYZER_VARIABLES, fips_suffix_variables, render_snippet
 from tests.fixtures.templates.excerpts import load_excerpts
 
 REGISTRY = "registry.local:5000/analyzers"
@@ -422,3 +422,13 @@ def test_gitlab_19_settings_are_comments_to_check() -> None:
     assert '# GITLAB_ADVANCED_SAST_CPP_ENABLED: "true"' in text
     only_dast = _load(render_snippet(REGISTRY, [("dast", "6")], 19))
     assert only_dast == {"variables": {}}
+
+
+@pytest.mark.parametrize("major", [15, 16, 17, 18])
+def test_every_fips_image_has_a_way_to_reach_its_variant(catalog: Catalog, major: int) -> None:
+    for analyzer in catalog.analyzers(major, include_removed=False):
+        suffixes = fips_suffix_variables(analyzer.name, major)
+        if analyzer.name == "container-scanning":
+            assert analyzer.fips and not suffixes  # CS_ANALYZER_IMAGE carries the suffix
+        else:
+            assert analyzer.fips == bool(suffixes), analyzer.name
