@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -49,9 +50,35 @@ STATUSES = (STATUS_CURRENT, STATUS_DEPRECATED, STATUS_REMOVED)
 PRESET_DEFAULT = "default"
 PRESET_ALL_CURRENT = "all-current"
 
+KIND_IMAGE = "image"
+KIND_ARTIFACT = "artifact"  # an OCI artifact (e.g. Trivy's Java DB): carried, never run
+KINDS = (KIND_IMAGE, KIND_ARTIFACT)
+FIPS_SUFFIX = "-fips"
+LIMITS_ALL = "all"
+
 _FIX = "The packaged catalog is damaged: reinstall airgap-tui or report this as a bug"
-_ENTRY_KEYS = {"name", "category", "path", "source", "majors", "replaced_by", "prefix_based"}
-_MAJOR_KEYS = {"tag", "status", "default", "note"}
+_ENTRY_KEYS = {
+    "name",
+    "category",
+    "path",
+    "source",
+    "majors",
+    "replaced_by",
+    "prefix_based",
+    "fips",
+    "kind",
+    "source_ref",
+}
+_MAJOR_KEYS = {"tag", "status", "default", "note", "source", "enable"}
+_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+
+
+def split_fips(tag: str) -> tuple[str, bool]:
+    """`6-fips` -> ("6", True): GitLab's templates add the suffix themselves, so the base tag is
+    what a version variable may hold and the suffix goes into the suffix variable."""
+    if tag.endswith(FIPS_SUFFIX) and len(tag) > len(FIPS_SUFFIX):
+        return tag[: -len(FIPS_SUFFIX)], True
+    return tag, False
 
 
 @dataclass(frozen=True)
@@ -74,15 +101,41 @@ class Analyzer:
     major: int = 0
     replaced_by: str | None = None
     prefix_based: bool = True  # False: the template ignores SECURE_ANALYZERS_PREFIX
-    source: str = ""
+    source: str = ""  # where the entry comes from (template, issue)
+    tag_source: str = ""  # where this major's tag is stated (fixture, MR, issue)
+    fips: bool = False  # a `<tag>-fips` variant exists and the templates can append it
+    kind: str = KIND_IMAGE
+    source_ref: str | None = None  # full repository it is pulled from, when not under the prefix
+    enable: tuple[tuple[str, str], ...] = ()  # variables without which the job never runs
 
     @property
     def needs_tag(self) -> bool:
         return self.tag is None and not self.removed
 
     @property
+    def fips_tag(self) -> str | None:
+        """The FIPS variant's tag for this major, when there is one."""
+        return f"{self.tag}{FIPS_SUFFIX}" if self.tag and self.fips else None
+
+    @property
+    def why_no_tag(self) -> str:
+        """Why `tag` is None, in words (empty when there is a tag)."""
+        if self.tag is not None:
+            return ""
+        return self.note or ("removed" if self.removed else "no tag known")
+
+    @property
     def label(self) -> str:
         return f"{self.name}:{self.tag}" if self.tag else self.name
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Something a registry prefix cannot fix (a fixed host, a setting outside .gitlab-ci.yml)."""
+
+    id: str
+    applies_to: tuple[str, ...]  # catalog names; empty = every selection
+    text: str
 
 
 @dataclass(frozen=True)
@@ -94,21 +147,32 @@ class _Entry:
     replaced_by: str | None
     prefix_based: bool
     per_major: Mapping[int, Analyzer]
+    fips: bool = False
+    kind: str = KIND_IMAGE
+    source_ref: str | None = None
 
 
 @dataclass(frozen=True)
 class _Major:
     complete: bool
     note: str
+    reads: Mapping[str, str]  # variable -> evidence that this major's templates read it
 
 
 class Catalog:
     """The analyzer catalog; build it with `load_catalog()` or `parse_catalog(text)`."""
 
-    def __init__(self, entries: list[_Entry], majors: Mapping[int, _Major]) -> None:
+    def __init__(
+        self,
+        entries: list[_Entry],
+        majors: Mapping[int, _Major],
+        limits: list[Limit] | None = None,
+    ) -> None:
         self._entries = {entry.name: entry for entry in entries}
         self._by_path = {entry.path: entry for entry in entries}
+        self._by_ref = {entry.source_ref: entry for entry in entries if entry.source_ref}
         self._majors = dict(sorted(majors.items()))
+        self._limits = list(limits or [])
 
     # ---------------------------------------------------------------- listing
     @property
@@ -132,6 +196,24 @@ class Catalog:
     def major_note(self, major: int) -> str:
         return self._major(major).note
 
+    def reads(self, major: int) -> dict[str, str]:
+        """Variables GitLab `major`'s templates read, each with its evidence (see analyzers.yaml).
+
+        The snippet sets only these; anything else would be a setting nobody reads.
+        """
+        return dict(self._major(major).reads)
+
+    def limits(self, names: Iterable[str] | None = None) -> list[Limit]:
+        """What the prefix cannot fix for a selection (`None`: every limit)."""
+        if names is None:
+            return list(self._limits)
+        chosen = set(names)
+        return [
+            limit
+            for limit in self._limits
+            if not limit.applies_to or chosen.intersection(limit.applies_to)
+        ]
+
     def analyzers(self, major: int, *, include_removed: bool = True) -> list[Analyzer]:
         """Images listed for `major` in catalog order; removed ones stay so the UI can warn."""
         self._major(major)
@@ -146,6 +228,11 @@ class Catalog:
         """Every major the catalog has a fact for, e.g. to say when an image was removed."""
         entry = self._entries.get(name)
         return dict(sorted(entry.per_major.items())) if entry else {}
+
+    def get_path(self, name: str) -> str | None:
+        """Where `name` is pushed under the registry prefix (what a bundle records)."""
+        entry = self._entries.get(name)
+        return entry.path if entry else None
 
     def category_of(self, name: str) -> str | None:
         entry = self._entries.get(name)
@@ -167,7 +254,11 @@ class Catalog:
         `default`: what the stock templates run without opt-in; one key per category: its current
         images plus deprecated ones still run by default; `all-current`: every current image.
         """
-        usable = [a for a in self.analyzers(major, include_removed=False) if a.tag]
+        usable = [
+            a
+            for a in self.analyzers(major, include_removed=False)
+            if a.tag and a.kind == KIND_IMAGE
+        ]
         presets: dict[str, list[str]] = {PRESET_DEFAULT: [a.name for a in usable if a.default]}
         for category in CATEGORIES:
             members = [
@@ -182,14 +273,21 @@ class Catalog:
 
     # ---------------------------------------------------------------- resolving
     def resolve(
-        self, spec: str, major: int, source_prefix: str = DEFAULT_SOURCE_PREFIX
+        self,
+        spec: str,
+        major: int,
+        source_prefix: str = DEFAULT_SOURCE_PREFIX,
+        *,
+        fips: bool = False,
     ) -> ImageSpec:
         """Turn what the operator typed into the image to pull and the name to push.
 
-        `semgrep` takes the tag GitLab `major` requests; `semgrep:5` keeps the given tag even
-        for a major where the image is removed (operators may run an older GitLab); anything
-        starting with a registry host is a custom image, pushed under its repository path
-        (or, under `source_prefix`, under its path relative to it, like a catalog image).
+        `semgrep` takes the tag GitLab `major` requests (its `-fips` variant with `fips=True`,
+        where one exists); `semgrep:5` keeps the given tag even for a major where the image is
+        removed (operators may run an older GitLab); `semgrep:6-fips` is accepted only for images
+        with a FIPS variant. Anything starting with a registry host is a custom image, pushed
+        under its repository path (or, under `source_prefix`, under its path relative to it, like
+        a catalog image).
         """
         text = spec.strip()
         if not text:
@@ -203,8 +301,18 @@ class Catalog:
             raise self._unknown(name)
         if colon:
             validate_tag(tag, ref=text)
+            if split_fips(tag)[1] and not entry.fips:
+                raise CatalogError(
+                    f"Analyzer {text!r}",
+                    f"{entry.name} has no FIPS variant that GitLab's templates use "
+                    "(they never append -fips to it)",
+                    f"Drop the -fips suffix: {entry.name}:{split_fips(tag)[0]}",
+                )
             return self._catalog_spec(entry, tag, source_prefix)
-        return self._catalog_spec(entry, self._catalog_tag(entry, major), source_prefix)
+        tag = self._catalog_tag(entry, major)
+        if fips and entry.fips:
+            tag += FIPS_SUFFIX
+        return self._catalog_spec(entry, tag, source_prefix)
 
     def _catalog_tag(self, entry: _Entry, major: int) -> str:
         if major not in self._majors:
@@ -232,11 +340,16 @@ class Catalog:
             raise CatalogError(what, f"it is removed: {analyzer.note}", _sentence_case(step))
         if analyzer.tag is None:
             cause = f"the catalog has no tag for it ({analyzer.note})"
+            if not self._majors[major].complete:
+                cause += f"; its GitLab {major} data is partial"
             raise CatalogError(what, cause, explicit)
         return analyzer.tag
 
     def _catalog_spec(self, entry: _Entry, tag: str, source_prefix: str) -> ImageSpec:
-        source = parse_reference(f"{_normalise_prefix(source_prefix)}/{entry.path}:{tag}")
+        if entry.source_ref:  # not published under GitLab's prefix (e.g. ghcr.io/aquasecurity)
+            source = parse_reference(f"{entry.source_ref}:{tag}")
+        else:
+            source = parse_reference(f"{_normalise_prefix(source_prefix)}/{entry.path}:{tag}")
         return ImageSpec(name=entry.path, tag=tag, source=source, analyzer=entry.name)
 
     def _resolve_custom(self, text: str, source_prefix: str) -> ImageSpec:
@@ -251,6 +364,9 @@ class Catalog:
         name = ref.repository
         prefix = _normalise_prefix(source_prefix)
         under = f"{ref.registry}/{ref.repository}"
+        known = self._by_ref.get(under)
+        if known is not None and ref.tag and not ref.digest:
+            return self._catalog_spec(known, ref.tag, source_prefix)
         if under.startswith(prefix + "/"):
             name = under[len(prefix) + 1 :]
         return ImageSpec(name=name, tag=ref.tag, source=ref, analyzer=self.by_path(name))
@@ -338,7 +454,8 @@ def parse_catalog(text: str, origin: str = "analyzers.yaml") -> Catalog:
                 f"replaced_by names {entry.replaced_by!r}, which is not in the catalog",
                 _FIX,
             )
-    return Catalog(entries, majors)
+    limits = _parse_limits(data.get("limits", []), origin, names)
+    return Catalog(entries, majors, limits)
 
 
 def _where(name: str, origin: str) -> str:
@@ -354,10 +471,50 @@ def _parse_majors(raw: object, origin: str) -> dict[int, _Major]:
             raise CatalogError(f"Catalog {origin}", f"major {key!r} is malformed", _FIX)
         complete = value.get("complete", True)
         note = value.get("note", "")
-        if not isinstance(complete, bool) or not isinstance(note, str):
+        reads = value.get("reads", {})
+        if (
+            not isinstance(complete, bool)
+            or not isinstance(note, str)
+            or not isinstance(reads, dict)
+            or set(value) - {"complete", "note", "reads"}
+        ):
             raise CatalogError(f"Catalog {origin}", f"major {key!r} is malformed", _FIX)
-        majors[key] = _Major(complete=complete, note=note.strip())
+        for variable, evidence in reads.items():
+            if not isinstance(variable, str) or not _VARIABLE.match(variable):
+                raise CatalogError(
+                    f"Catalog {origin}", f"major {key}: {variable!r} is not a variable name", _FIX
+                )
+            if not isinstance(evidence, str) or not evidence.strip():
+                raise CatalogError(
+                    f"Catalog {origin}", f"major {key}: {variable} has no evidence", _FIX
+                )
+        majors[key] = _Major(
+            complete=complete,
+            note=note.strip(),
+            reads={var: " ".join(ev.split()) for var, ev in reads.items()},
+        )
     return majors
+
+
+def _parse_limits(raw: object, origin: str, names: set[str]) -> list[Limit]:
+    if not isinstance(raw, list):
+        raise CatalogError(f"Catalog {origin}", "'limits' is not a list", _FIX)
+    limits: list[Limit] = []
+    for index, item in enumerate(raw):
+        where = f"Catalog {origin}, limit #{index + 1}"
+        if not isinstance(item, dict) or set(item) != {"id", "applies_to", "text"}:
+            raise CatalogError(where, "it needs exactly id, applies_to and text", _FIX)
+        ident, applies, text = item["id"], item["applies_to"], item["text"]
+        if not isinstance(ident, str) or not isinstance(text, str) or not text.strip():
+            raise CatalogError(where, "id and text must be non-empty strings", _FIX)
+        if applies == LIMITS_ALL:
+            targets: tuple[str, ...] = ()
+        elif isinstance(applies, list) and applies and all(n in names for n in applies):
+            targets = tuple(applies)
+        else:
+            raise CatalogError(where, f"applies_to must be {LIMITS_ALL!r} or catalog names", _FIX)
+        limits.append(Limit(id=ident, applies_to=targets, text=" ".join(text.split())))
+    return limits
 
 
 def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Major]) -> _Entry:
@@ -389,10 +546,24 @@ def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Maj
         raise fail("the name would be read as a custom image reference")
     replaced_by = raw.get("replaced_by")
     prefix_based = raw.get("prefix_based", True)
+    fips = raw.get("fips", False)
+    kind = raw.get("kind", KIND_IMAGE)
+    source_ref = raw.get("source_ref")
     if replaced_by is not None and not isinstance(replaced_by, str):
         raise fail("replaced_by must be a catalog name")
-    if not isinstance(prefix_based, bool):
-        raise fail("prefix_based must be true or false")
+    if not isinstance(prefix_based, bool) or not isinstance(fips, bool):
+        raise fail("prefix_based and fips must be true or false")
+    if kind not in KINDS:
+        raise fail(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if source_ref is not None:
+        if not isinstance(source_ref, str):
+            raise fail("source_ref must be host/repository")
+        try:
+            ref = parse_reference(f"{source_ref}:x")
+        except UsageError as exc:
+            raise fail(f"source_ref: {exc.cause}") from exc
+        if f"{ref.registry}/{ref.repository}" != source_ref or ref.registry == "docker.io":
+            raise fail("source_ref must be a registry host and repository, without a tag")
     raw_majors = raw.get("majors")
     if not isinstance(raw_majors, dict) or not raw_majors:
         raise fail("majors must be a non-empty mapping")
@@ -401,6 +572,7 @@ def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Maj
         if not isinstance(major, int) or isinstance(major, bool) or major not in majors:
             raise fail(f"major {major!r} is not one of the catalog's majors")
         tag, status, note, default = _parse_major_fact(major, fact, fail)
+        tag_source, enable = _parse_major_extras(major, fact, tag, fail)
         per_major[major] = Analyzer(
             name=name,
             category=category,
@@ -415,6 +587,11 @@ def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Maj
             replaced_by=replaced_by,
             prefix_based=prefix_based,
             source=source.strip(),
+            tag_source=tag_source,
+            fips=fips,
+            kind=kind,
+            source_ref=source_ref,
+            enable=enable,
         )
     return _Entry(
         name=name,
@@ -424,7 +601,32 @@ def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Maj
         replaced_by=replaced_by,
         prefix_based=prefix_based,
         per_major=per_major,
+        fips=fips,
+        kind=kind,
+        source_ref=source_ref,
     )
+
+
+def _parse_major_extras(
+    major: int, fact: dict[str, object], tag: str | None, fail: Callable[[str], CatalogError]
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(tag source, opt-in variables): every tag names where it is stated, never guessed."""
+    source = fact.get("source", "")
+    if not isinstance(source, str):
+        raise fail(f"GitLab {major}: source must be a string")
+    if tag is not None and not source.strip():
+        raise fail(f"GitLab {major}: tag {tag!r} needs a source (template fixture, MR or issue)")
+    enable = fact.get("enable", {})
+    if not isinstance(enable, dict):
+        raise fail(f"GitLab {major}: enable must map variables to values")
+    pairs: list[tuple[str, str]] = []
+    for variable, value in enable.items():
+        if not isinstance(variable, str) or not _VARIABLE.match(variable):
+            raise fail(f"GitLab {major}: enable key {variable!r} is not a variable name")
+        if not isinstance(value, str):
+            raise fail(f"GitLab {major}: enable value for {variable} must be a quoted string")
+        pairs.append((variable, value))
+    return " ".join(source.split()), tuple(pairs)
 
 
 def _parse_major_fact(
@@ -444,8 +646,8 @@ def _parse_major_fact(
         raise fail(f"GitLab {major}: note must be a string")
     note = note.strip()
     if status == STATUS_REMOVED:
-        if fact.get("tag") is not None or fact.get("default", False):
-            raise fail(f"GitLab {major}: a removed image has no tag and is never default")
+        if fact.get("tag") is not None or fact.get("default", False) or fact.get("enable"):
+            raise fail(f"GitLab {major}: a removed image has no tag, opt-in or default")
         if not note:
             raise fail(f"GitLab {major}: a removed image needs a note saying since when")
         return None, status, note, False

@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--registry", required=True, help="host[:port][/path] the images are in")
     p.add_argument("--bundle", type=Path, help="take the analyzers from this bundle")
+    p.add_argument(
+        "--fips", action="store_true", help="analyzer names alone take their -fips variant"
+    )
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
     return parser
 
@@ -212,16 +215,26 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             f"Use one of {', '.join(map(str, catalog.majors))}",
         )
     rows = [a for a in catalog.analyzers(args.gitlab) if args.all or not a.removed]
+    limits = catalog.limits()
     if args.json:
         _print_json(
             {
                 "gitlab": args.gitlab,
+                "complete": catalog.is_complete(args.gitlab),
+                "note": catalog.major_note(args.gitlab),
                 "analyzers": [
                     {
                         "name": a.name,
                         "category": a.category,
                         "path": a.path,
                         "tag": a.tag,
+                        "why_no_tag": a.why_no_tag or None,
+                        "tag_source": a.tag_source or None,
+                        "fips_tag": a.fips_tag,
+                        "kind": a.kind,
+                        "source_ref": a.source_ref,
+                        "prefix_based": a.prefix_based,
+                        "enable": dict(a.enable),
                         "status": a.status,
                         "deprecated": a.deprecated,
                         "removed": a.removed,
@@ -230,14 +243,24 @@ def cmd_catalog(args: argparse.Namespace) -> int:
                     }
                     for a in rows
                 ],
+                "limits": [
+                    {"id": x.id, "applies_to": list(x.applies_to) or "all", "text": x.text}
+                    for x in limits
+                ],
             }
         )
         return EXIT_OK
     width = max((len(a.name) for a in rows), default=10)
     print(f"Analyzers for GitLab {args.gitlab} (pulled as <source-prefix>/<path>:<tag>):")
+    if not catalog.is_complete(args.gitlab):
+        print(f"  {catalog.major_note(args.gitlab)}")
     for a in rows:
         flag = " (removed)" if a.removed else " (deprecated)" if a.deprecated else ""
-        print(f"  {a.name:<{width}}  {a.tag or '?':<6} {a.category:<20} {a.note}{flag}".rstrip())
+        tag = f"{a.tag}{'+fips' if a.fips_tag else ''}" if a.tag else "?"
+        print(f"  {a.name:<{width}}  {tag:<7} {a.category:<20} {a.note}{flag}".rstrip())
+    print("Tags marked +fips also exist as <tag>-fips. What the registry prefix cannot fix:")
+    for x in limits:
+        print(f"  - {x.text}")
     return EXIT_OK
 
 
@@ -524,7 +547,9 @@ def cmd_snippet(args: argparse.Namespace) -> int:
         major = args.gitlab or manifest.gitlab_major or DEFAULT_GITLAB_MAJOR
     elif args.analyzers:
         catalog = load_catalog()
-        specs = [catalog.resolve(s, major, DEFAULT_SOURCE_PREFIX) for s in args.analyzers]
+        specs = [
+            catalog.resolve(s, major, DEFAULT_SOURCE_PREFIX, fips=args.fips) for s in args.analyzers
+        ]
         images = [(s.name, s.tag) for s in specs]
     else:
         raise UsageError("snippet", "no analyzers given", "Name analyzers or pass --bundle DIR")

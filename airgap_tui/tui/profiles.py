@@ -29,6 +29,7 @@ class Profile:
     custom_images: list[str] = field(default_factory=list)
     source_prefix: str = ""
     platform: str = ""
+    fips: bool = False  # a FIPS instance (the -fips variants)
 
 
 def check_name(name: str) -> str:
@@ -54,6 +55,8 @@ def save_profile(directory: Path, profile: Profile) -> Path:
         data["source_prefix"] = profile.source_prefix
     if profile.platform:
         data["platform"] = profile.platform
+    if profile.fips:
+        data["fips"] = True
     text = "# airgap-tui profile (a selection of images; no credentials)\n" + yaml.safe_dump(
         data, sort_keys=False
     )
@@ -94,6 +97,7 @@ def load_profile(directory: Path, name: str) -> Profile:
         or not all(isinstance(k, str) and isinstance(v, str | int) for k, v in analyzers.items())
         or not isinstance(custom, list)
         or not all(isinstance(c, str) for c in custom)
+        or not isinstance(data.get("fips", False), bool)
     ):
         raise broken
     return Profile(
@@ -103,4 +107,5 @@ def load_profile(directory: Path, name: str) -> Profile:
         custom_images=list(custom),
         source_prefix=str(data.get("source_prefix") or ""),
         platform=str(data.get("platform") or ""),
+        fips=bool(data.get("fips", False)),
     )

@@ -36,6 +36,7 @@ class WizardState:
     path: str = ""  # PATH_EXPORT / PATH_IMPORT / PATH_SNIPPET
     # Choose analyzers
     gitlab_major: int = DEFAULT_GITLAB_MAJOR
+    fips: bool = False  # a FIPS instance: take the -fips variants where they exist
     source_prefix: str = DEFAULT_SOURCE_PREFIX
     platform: str = DEFAULT_PLATFORM
     analyzers: list[str] = field(default_factory=list)  # catalog names, in catalog order
@@ -63,6 +64,7 @@ class WizardState:
         """Begin a path from the Start screen, keeping only what carries over between runs."""
         keep = WizardState(
             gitlab_major=self.gitlab_major,
+            fips=self.fips,
             source_prefix=self.source_prefix,
             platform=self.platform,
             registry=self.registry,

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 import yaml
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Select, Switch
 
 from airgap_tui.errors import RegistryError
 from airgap_tui.tui.app import AirgapApp
+from airgap_tui.tui.profiles import Profile, load_profile, save_profile
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog, CredentialsDialog
@@ -109,11 +110,46 @@ async def test_an_analyzer_without_a_known_tag_blocks_next(make_app: MakeApp) ->
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
-        screen.listing.select("dependency-scanning")  # GitLab 18 gives it no tag
+        screen.query_one("#major", Select).value = 19  # no 19.x template checked: no tags
         await settle(pilot)
-        assert screen.missing_tags() == ["dependency-scanning"]
+        screen.listing.select("semgrep")
+        await settle(pilot)
+        assert screen.missing_tags() == ["semgrep"]
         assert not next_enabled(app)
-        assert "Type a tag for dependency-scanning" in str(screen.query_one("#summary").render())
+        assert "Type a tag for semgrep" in str(screen.query_one("#summary").render())
+
+
+async def test_fips_switch_picks_fips_variants_and_profiles_keep_it(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e", "2")  # preset: sast
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AnalyzersScreen)
+        await pilot.click("#fips")
+        await settle(pilot)
+        assert app.state.fips
+        tags = {s.analyzer: s.tag for s in screen.build_specs()}
+        assert tags["semgrep"] == "6-fips" and tags["gitlab-advanced-sast"] == "2-fips"
+        assert tags["spotbugs"] == "5"  # no FIPS variant: the plain image
+        assert "semgrep:6-fips" in str(screen.query_one("#summary").render())
+        await pilot.click("#fips")
+        await settle(pilot)
+        assert {s.tag for s in screen.build_specs()} & {"6-fips", "2-fips"} == set()
+        screen.apply_profile(Profile("p", 18, {"semgrep": "6-fips", "kics": "5"}, fips=True))
+        await settle(pilot)
+        assert app.state.fips and screen.query_one("#fips", Switch).value
+        assert app.state.tags == {"kics": "5"}  # 6-fips is the FIPS default, not an override
+        assert [s.label for s in screen.build_specs()] == ["semgrep:6-fips", "kics:5"]
+
+
+def test_profiles_keep_the_fips_choice(tmp_path: Path) -> None:
+    save_profile(tmp_path, Profile("fips", 18, {"semgrep": "6-fips"}, fips=True))
+    save_profile(tmp_path, Profile("plain", 18, {"semgrep": "6"}))
+    assert load_profile(tmp_path, "fips").fips
+    assert not load_profile(tmp_path, "plain").fips
+    assert "fips" not in yaml.safe_load((tmp_path / "plain.yaml").read_text())
 
 
 async def test_custom_images_are_validated_then_added(make_app: MakeApp) -> None:

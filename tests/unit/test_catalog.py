@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -9,15 +11,19 @@ import yaml
 
 from airgap_tui.catalog import (
     CATEGORIES,
+    KIND_ARTIFACT,
     PRESET_ALL_CURRENT,
     PRESET_DEFAULT,
     Catalog,
     load_catalog,
     parse_catalog,
+    split_fips,
 )
+from airgap_tui.cli import main
 from airgap_tui.errors import CatalogError, UsageError
 from airgap_tui.models import DEFAULT_SOURCE_PREFIX
 from airgap_tui.reference import ImageRef
+from tests.fixtures.templates.excerpts import Excerpt, load_excerpts
 
 DATA = Path(__file__).resolve().parents[2] / "airgap_tui" / "data" / "analyzers.yaml"
 MIRROR = "127.0.0.1:5000/mirror"
@@ -40,7 +46,7 @@ def test_loads_every_major_and_category(catalog: Catalog) -> None:
     assert catalog.categories == list(CATEGORIES)
     assert all(catalog.is_complete(m) for m in (15, 16, 17, 18))
     assert not catalog.is_complete(19)
-    assert "clangsa" in catalog.major_note(19)
+    assert "C/C++" in catalog.major_note(19)
 
 
 @pytest.mark.parametrize(
@@ -95,11 +101,23 @@ def test_removed_and_deprecated_are_flagged(catalog: Catalog) -> None:
 
 def test_images_absent_where_the_reference_has_no_fact(catalog: Catalog) -> None:
     assert catalog.get("gitlab-advanced-sast", 16) is None
-    assert catalog.get("semgrep", 19) is None
     assert catalog.get("no-such-thing", 18) is None
-    kics = catalog.get("kics", 15)
-    assert kics is not None and kics.tag is None and kics.needs_tag
-    assert list(catalog.history("gitlab-advanced-sast")) == [17, 18]
+    assert catalog.get("dependency-scanning", 17) is None
+    assert list(catalog.history("gitlab-advanced-sast")) == [17, 18, 19]
+    license_16 = catalog.get("license-finder", 16)
+    assert license_16 is not None and license_16.needs_tag and "16.x" in license_16.why_no_tag
+
+
+def test_gitlab_19_lists_what_18_runs_without_guessing_tags(catalog: Catalog) -> None:
+    """No 19.x template was in the sources: 18's images stay listed, each saying why no tag."""
+    for analyzer in catalog.analyzers(18, include_removed=False):
+        later = catalog.get(analyzer.name, 19)
+        if analyzer.kind == KIND_ARTIFACT or analyzer.name.startswith("ds-resolution-"):
+            continue
+        assert later is not None, analyzer.name
+        if later.tag is None:
+            assert later.needs_tag and later.why_no_tag.startswith("Not checked"), later.name
+    assert {a.name for a in catalog.analyzers(19) if a.tag} == {"clangsa", "next-gen-sast"}
 
 
 def test_every_listed_analyzer_is_consistent(catalog: Catalog) -> None:
@@ -171,8 +189,10 @@ def test_removed_analyzer_says_since_when_and_replacement(catalog: Catalog) -> N
     ("spec", "major", "needle"),
     [
         ("gitlab-advanced-sast", 16, "first appears in GitLab 17"),
-        ("kics", 15, "kics:<tag>"),
+        ("license-finder", 16, "license-finder:<tag>"),
         ("semgrep", 19, "partial"),
+        ("kubesec:6-fips", 18, "no FIPS variant"),
+        ("dependency-scanning", 17, "first appears in GitLab 18"),
         ("semgrep", 14, "only knows GitLab 15, 16, 17, 18, 19"),
         ("registry.example.com/team/tool", 18, "no tag"),
         ("team/tool:1.2", 18, "registry host"),
@@ -267,6 +287,18 @@ def _broken(change: str) -> dict[str, object]:
         semgrep["path"] = "Semgrep"
     elif change == "null-tag-without-note":
         _majors(semgrep)[18]["tag"] = None
+    elif change == "tag-without-source":
+        del _majors(semgrep)[18]["source"]
+    elif change == "enable-not-a-variable":
+        _majors(semgrep)[18]["enable"] = {"scan-it": "true"}
+    elif change == "enable-on-removed":
+        _majors(semgrep)[18] = {"status": "removed", "note": "x", "enable": {"X_Y": "1"}}
+    elif change == "fips-not-bool":
+        semgrep["fips"] = "yes"
+    elif change == "kind":
+        semgrep["kind"] = "helm-chart"
+    elif change == "source-ref-with-tag":
+        semgrep["source_ref"] = "ghcr.io/example/semgrep:1"
     return data
 
 
@@ -283,11 +315,42 @@ def _broken(change: str) -> dict[str, object]:
         "missing-default",
         "bad-path",
         "null-tag-without-note",
+        "tag-without-source",
+        "enable-not-a-variable",
+        "enable-on-removed",
+        "fips-not-bool",
+        "kind",
+        "source-ref-with-tag",
     ],
 )
 def test_malformed_entry_names_the_entry(change: str) -> None:
     with pytest.raises(CatalogError, match="'semgrep'"):
         parse_catalog(yaml.safe_dump(_broken(change)))
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ("limit-unknown-name", "applies_to"),
+        ("limit-no-text", "text"),
+        ("reads-bad-name", "not a variable name"),
+        ("reads-no-evidence", "no evidence"),
+    ],
+)
+def test_malformed_limits_and_reads_are_refused(change: str, needle: str) -> None:
+    data = _raw()
+    limits, majors = data["limits"], data["majors"]
+    assert isinstance(limits, list) and isinstance(majors, dict)
+    if change == "limit-unknown-name":
+        limits[0]["applies_to"] = ["no-such-image"]
+    elif change == "limit-no-text":
+        limits[0]["text"] = " "
+    elif change == "reads-bad-name":
+        majors[18]["reads"]["lower"] = "fixture 18/Jobs-SAST.yml"
+    elif change == "reads-no-evidence":
+        majors[18]["reads"]["SAST_IMAGE_SUFFIX"] = ""
+    with pytest.raises(CatalogError, match=needle):
+        parse_catalog(yaml.safe_dump(data))
 
 
 def test_duplicate_entry_is_refused() -> None:
@@ -308,3 +371,217 @@ def test_malformed_file_is_refused(text: str) -> None:
 def test_unmodified_data_round_trips_through_parse() -> None:
     again = parse_catalog(yaml.safe_dump(_raw()))
     assert again.presets(18) == load_catalog().presets(18)
+
+
+# ------------------------------------------------------------------ against GitLab's templates
+EXCERPTS = load_excerpts()
+FIXTURE_REF = re.compile(r"fixture (\d+/[\w.-]+\.yml)")
+
+
+def _excerpt(file: str) -> Excerpt:
+    return next(e for e in EXCERPTS if e.file == file)
+
+
+def test_every_major_with_templates_has_excerpts() -> None:
+    assert {e.major for e in EXCERPTS} == {15, 16, 17, 18}
+    assert len(EXCERPTS) >= 20
+
+
+@pytest.mark.parametrize("excerpt", EXCERPTS, ids=lambda e: e.file)
+def test_excerpt_names_repository_path_commit_and_major(excerpt: Excerpt) -> None:
+    header = excerpt.header
+    assert set(header) == {"repository", "path", "commit", "major", "tag-check"}
+    assert re.fullmatch(r"[\w.-]+/[\w.-]+", header["repository"])
+    assert re.fullmatch(
+        r"lib/gitlab/ci/templates/(Jobs|Security)/[\w.-]+\.gitlab-ci\.yml", header["path"]
+    )
+    assert re.fullmatch(r"[0-9a-f]{40}", header["commit"])
+    assert excerpt.major == int(excerpt.file.split("/")[0])
+    assert "(" in header["major"], "say why this commit belongs to that major"
+    if not excerpt.tag_check:
+        assert "(" in header["tag-check"], "say why the tags are not the catalog's"
+    assert excerpt.images, "an excerpt keeps at least one image line"
+
+
+@pytest.mark.parametrize("excerpt", [e for e in EXCERPTS if e.tag_check], ids=lambda e: e.file)
+def test_catalog_equals_the_template(catalog: Catalog, excerpt: Excerpt) -> None:
+    for path, tag in excerpt.images.items():
+        name = catalog.by_path(path)
+        assert name is not None, f"{excerpt.file}: {path} is not in the catalog"
+        analyzer = catalog.get(name, excerpt.major)
+        assert analyzer is not None and not analyzer.removed, f"{excerpt.file}: {name}"
+        assert analyzer.tag == tag, f"{excerpt.file}: {name} is {tag}, catalog {analyzer.tag}"
+
+
+@pytest.mark.parametrize("excerpt", [e for e in EXCERPTS if not e.tag_check], ids=lambda e: e.file)
+def test_catalog_says_why_it_differs_from_a_superseded_template(
+    catalog: Catalog, excerpt: Excerpt
+) -> None:
+    for path, tag in excerpt.images.items():
+        name = catalog.by_path(path)
+        assert name is not None
+        analyzer = catalog.get(name, excerpt.major)
+        assert analyzer is not None and analyzer.tag != tag
+        assert excerpt.file in analyzer.note, f"{name} {excerpt.major} should name {excerpt.file}"
+
+
+def test_every_tag_names_its_source_and_cited_fixtures_hold(catalog: Catalog) -> None:
+    cited: set[str] = set()
+    for major in catalog.majors:
+        for analyzer in catalog.analyzers(major):
+            if analyzer.tag is None:
+                assert analyzer.why_no_tag, f"{analyzer.name} {major}"
+                continue
+            assert analyzer.tag_source, f"{analyzer.name} {major} has no source"
+            for file in FIXTURE_REF.findall(analyzer.tag_source):
+                excerpt = _excerpt(file)
+                cited.add(file)
+                assert excerpt.major == major and excerpt.tag_check
+                assert excerpt.images.get(analyzer.path) == analyzer.tag, (analyzer.name, file)
+    assert cited == {e.file for e in EXCERPTS if e.tag_check}, "every checked excerpt is cited"
+
+
+@pytest.mark.parametrize("major", [15, 16, 17, 18, 19])
+def test_reads_are_backed_by_the_majors_templates(catalog: Catalog, major: int) -> None:
+    """A variable is "read by GitLab N" only with evidence; fixture evidence is checked here."""
+    reads = catalog.reads(major)
+    for variable, evidence in reads.items():
+        assert evidence.strip()
+        if evidence.startswith("fixture "):
+            excerpt = _excerpt(evidence.removeprefix("fixture ").split()[0])
+            assert excerpt.major == major
+            assert variable in excerpt.variables, f"{excerpt.file} does not read {variable}"
+    if major != 19:
+        assert reads["SECURE_ANALYZERS_PREFIX"].startswith("fixture ")
+    else:
+        assert reads == {}
+
+
+def test_fips_and_opt_ins_match_the_templates(catalog: Catalog) -> None:
+    # SAST_IMAGE_SUFFIX is in the image name of exactly these SAST jobs.
+    for excerpt in (_excerpt("17/Jobs-SAST.yml"), _excerpt("18/Jobs-SAST.yml")):
+        with_suffix = {
+            path
+            for line in excerpt.body
+            for path in re.findall(r"/([\w-]+):\$SAST_ANALYZER_IMAGE_TAG\$SAST_IMAGE_SUFFIX", line)
+        }
+        fips = {a.name for a in catalog.analyzers(excerpt.major) if a.fips and a.category == "sast"}
+        assert with_suffix == fips
+    advanced = catalog.get("gitlab-advanced-sast", 18)
+    assert advanced is not None and dict(advanced.enable) == {
+        "GITLAB_ADVANCED_SAST_ENABLED": "true"
+    }
+    kubesec = catalog.get("kubesec", 17)
+    assert kubesec is not None and dict(kubesec.enable) == {"SCAN_KUBERNETES_MANIFESTS": "true"}
+    mobsf = catalog.get("mobsf", 15)
+    assert mobsf is not None and dict(mobsf.enable) == {"SAST_EXPERIMENTAL_FEATURES": "true"}
+    clangsa = catalog.get("clangsa", 18)
+    assert clangsa is not None and "GITLAB_ADVANCED_SAST_CPP_ENABLED" in dict(clangsa.enable)
+    for major in (15, 17, 18):
+        for analyzer in catalog.analyzers(major, include_removed=False):
+            for variable in dict(analyzer.enable):
+                assert variable in catalog.reads(major), (analyzer.name, major, variable)
+
+
+def test_dependency_scanning_v2_and_its_resolution_images(catalog: Catalog) -> None:
+    ds = catalog.get("dependency-scanning", 18)
+    assert ds is not None and ds.tag == "1" and "package metadata" in ds.note
+    resolution = {
+        a.name: (a.path, a.tag)
+        for a in catalog.analyzers(18)
+        if a.name.startswith("ds-resolution-")
+    }
+    assert resolution == {
+        "ds-resolution-maven": ("dependency-resolution/ubi9/openjdk-21", "1"),
+        "ds-resolution-python": (
+            "dependency-resolution/ubi9/python-312-minimal-with-piptools-7",
+            "9",
+        ),
+        "ds-resolution-gradle": ("dependency-resolution/ubi9/openjdk-17-with-gradle-8", "1"),
+    }
+    spec = catalog.resolve("ds-resolution-python", 18)
+    assert str(spec.source) == (
+        "registry.gitlab.com/security-products/dependency-resolution/ubi9/"
+        "python-312-minimal-with-piptools-7:9"
+    )
+
+
+# ------------------------------------------------------------------ FIPS, artifacts, limits
+def test_fips_variants(catalog: Catalog) -> None:
+    assert split_fips("6-fips") == ("6", True) and split_fips("6") == ("6", False)
+    assert split_fips("-fips") == ("-fips", False)
+    assert catalog.resolve("semgrep", 18, MIRROR, fips=True).tag == "6-fips"
+    assert catalog.resolve("kubesec", 18, MIRROR, fips=True).tag == "6"  # none exists
+    spec = catalog.resolve("secrets:7-fips", 18, MIRROR)
+    assert (spec.name, spec.tag, str(spec.source)) == (
+        "secrets",
+        "7-fips",
+        f"{MIRROR}/secrets:7-fips",
+    )
+    cs = catalog.get("container-scanning", 18)
+    assert cs is not None and cs.fips_tag == "8-fips"
+    with pytest.raises(CatalogError, match="kubesec:6"):
+        catalog.resolve("kubesec:6-fips", 18)
+
+
+def test_trivy_java_db_is_an_artifact_with_its_own_source(catalog: Catalog) -> None:
+    entry = catalog.get("trivy-java-db", 18)
+    assert entry is not None and entry.kind == KIND_ARTIFACT and not entry.prefix_based
+    spec = catalog.resolve("trivy-java-db", 18, MIRROR)  # the source prefix does not apply
+    assert spec.source == ImageRef("ghcr.io", "aquasecurity/trivy-java-db", "1")
+    assert (spec.name, spec.tag, spec.analyzer) == ("trivy-java-db", "1", "trivy-java-db")
+    typed = catalog.resolve("ghcr.io/aquasecurity/trivy-java-db:1", 18, MIRROR)
+    assert typed == spec
+    for names in catalog.presets(18).values():
+        assert "trivy-java-db" not in names  # presets carry images; the exporter must opt in
+
+
+def test_limits_name_what_the_prefix_cannot_fix(catalog: Catalog) -> None:
+    ids = {limit.id for limit in catalog.limits()}
+    assert ids == {
+        "dast-runner-validation",
+        "container-scanning-for-registry",
+        "on-demand-dast",
+        "scan-execution-policies",
+    }
+    assert [x.id for x in catalog.limits(["semgrep"])] == ["scan-execution-policies"]
+    dast = {x.id for x in catalog.limits(["dast-runner-validation", "dast"])}
+    assert dast == {"dast-runner-validation", "on-demand-dast", "scan-execution-policies"}
+    text = next(x.text for x in catalog.limits() if x.id == "dast-runner-validation")
+    assert "fixed host" in text and "pull_policy" in text
+
+
+# ------------------------------------------------------------------ CLI contract
+def _catalog_json(capsys: pytest.CaptureFixture[str], major: int) -> dict[str, object]:
+    assert main(["catalog", "--json", "--gitlab", str(major)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("major", [15, 16, 17, 18, 19])
+def test_catalog_json_gives_a_tag_or_says_why_not(
+    capsys: pytest.CaptureFixture[str], major: int
+) -> None:
+    data = _catalog_json(capsys, major)
+    rows = data["analyzers"]
+    assert isinstance(rows, list) and rows
+    for row in rows:
+        assert (row["tag"] is None) == bool(row["why_no_tag"]), row["name"]
+        if row["tag"] is not None:
+            assert row["tag_source"], row["name"]
+    if major == 18:
+        assert all(row["tag"] for row in rows), "every image GitLab 18 runs has a tag"
+        semgrep = next(r for r in rows if r["name"] == "semgrep")
+        assert (
+            semgrep["fips_tag"] == "6-fips" and semgrep["tag_source"] == "fixture 18/Jobs-SAST.yml"
+        )
+    assert data["complete"] == (major != 19)
+    limits = data["limits"]
+    assert isinstance(limits, list) and len(limits) == 4
+
+
+def test_catalog_text_lists_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "--gitlab", "18"]) == 0
+    out = capsys.readouterr().out
+    assert "semgrep" in out and "6+fips" in out and "dast-runner-validation is pulled" in out

@@ -10,7 +10,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets import (
+    Button,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    SelectionList,
+    Static,
+    Switch,
+)
 from textual.widgets.option_list import Option
 
 from airgap_tui.catalog import CATEGORY_LABELS
@@ -72,6 +81,8 @@ class AnalyzersScreen(WizardScreen):
                 allow_blank=False,
                 id="major",
             )
+            yield Switch(value=self.state.fips, id="fips", tooltip="Take the -fips variants")
+            yield Label("FIPS instance", id="fips-label")
             yield Static("", id="presets")
         with Horizontal(id="choose-main"):
             yield AnalyzerList(id="analyzers")
@@ -109,6 +120,12 @@ class AnalyzersScreen(WizardScreen):
     def analyzer(self, name: str) -> Analyzer | None:
         return self.catalog.get(name, self.major) if self.catalog else None
 
+    def default_tag(self, analyzer: Analyzer | None) -> str | None:
+        """The catalog's tag, or its -fips variant on a FIPS instance where one exists."""
+        if analyzer is None:
+            return None
+        return (analyzer.fips_tag if self.state.fips else None) or analyzer.tag
+
     def presets(self) -> list[tuple[str, list[str]]]:
         return (
             list(self.catalog.presets(self.major).items())[: len(PRESET_KEYS)]
@@ -125,7 +142,7 @@ class AnalyzersScreen(WizardScreen):
         for category, members in by_category.items():
             rows = [
                 (
-                    analyzer_prompt(a, self.state.tag_for(a.name, a.tag)),
+                    analyzer_prompt(a, self.state.tag_for(a.name, self.default_tag(a))),
                     a.name,
                     a.name in chosen and not a.removed,
                     a.removed,
@@ -163,8 +180,7 @@ class AnalyzersScreen(WizardScreen):
     def missing_tags(self) -> list[str]:
         missing = []
         for name in self.chosen_names():
-            analyzer = self.analyzer(name)
-            if self.state.tag_for(name, analyzer.tag if analyzer else None) is None:
+            if self.state.tag_for(name, self.default_tag(self.analyzer(name))) is None:
                 missing.append(name)
         return missing
 
@@ -179,8 +195,7 @@ class AnalyzersScreen(WizardScreen):
         else:
             labels = []
             for name in names:
-                analyzer = self.analyzer(name)
-                tag = self.state.tag_for(name, analyzer.tag if analyzer else None)
+                tag = self.state.tag_for(name, self.default_tag(self.analyzer(name)))
                 labels.append(f"{name}:{tag or '?'}")
             labels.extend(customs)
             text.append(f"{count} image{'s' if count != 1 else ''} selected: ", "bold")
@@ -216,7 +231,7 @@ class AnalyzersScreen(WizardScreen):
             with tag_input.prevent(Input.Changed):
                 tag_input.value = ""
             return
-        tag = self.state.tag_for(analyzer.name, analyzer.tag)
+        tag = self.state.tag_for(analyzer.name, self.default_tag(analyzer))
         text = Text()
         text.append(analyzer.name, "bold")
         text.append(f"  {CATEGORY_LABELS.get(analyzer.category, analyzer.category)}\n")
@@ -228,6 +243,8 @@ class AnalyzersScreen(WizardScreen):
         else:
             text.append("Current")
         text.append(f" · GitLab {self.major} asks for tag {analyzer.tag or '(none known)'}")
+        if analyzer.fips_tag:
+            text.append(f" ({analyzer.fips_tag} on FIPS)")
         text.append(" · runs by default" if analyzer.default else "")
         if analyzer.note:
             text.append(f"\n{analyzer.note}", "italic")
@@ -247,13 +264,15 @@ class AnalyzersScreen(WizardScreen):
         value = event.value.strip()
         if not value or not event.validation_result.is_valid:
             self.state.tags.pop(analyzer.name, None)
-        elif value == analyzer.tag:
+        elif value == self.default_tag(analyzer):
             self.state.tags.pop(analyzer.name, None)
         else:
             self.state.tags[analyzer.name] = value
         self.listing.set_prompt(
             analyzer.name,
-            analyzer_prompt(analyzer, self.state.tag_for(analyzer.name, analyzer.tag)),
+            analyzer_prompt(
+                analyzer, self.state.tag_for(analyzer.name, self.default_tag(analyzer))
+            ),
         )
         self.update_summary()
 
@@ -372,12 +391,15 @@ class AnalyzersScreen(WizardScreen):
             self.state.gitlab_major = profile.gitlab_major
             with self.prevent(Select.Changed):
                 self.query_one("#major", Select).value = profile.gitlab_major
+        self.state.fips = profile.fips
+        with self.prevent(Switch.Changed):
+            self.query_one("#fips", Switch).value = profile.fips
         known = {a.name: a for a in self.analyzers()}
         unknown = [n for n in profile.analyzers if n not in known]
         self.state.tags = {
             name: tag
             for name, tag in profile.analyzers.items()
-            if name in known and tag != known[name].tag
+            if name in known and tag != self.default_tag(known[name])
         }
         for ref in profile.custom_images:
             if ref not in self.customs:
@@ -391,6 +413,13 @@ class AnalyzersScreen(WizardScreen):
                 f"Profile {profile.name}: {', '.join(unknown)} are not in the catalog for "
                 f"GitLab {self.major}, so they were left out."
             )
+
+    @on(Switch.Changed, "#fips")
+    def fips_changed(self, event: Switch.Changed) -> None:
+        """Pick the -fips variants (or drop them); tags typed by hand stay as typed."""
+        self.state.fips = event.value
+        self.rebuild(set(self.listing.chosen))
+        self.show_detail()
 
     @on(Select.Changed, "#major")
     def major_changed(self, event: Select.Changed) -> None:
@@ -412,8 +441,7 @@ class AnalyzersScreen(WizardScreen):
         specs: list[ImageSpec] = []
         seen: set[str] = set()
         for name in self.chosen_names():
-            analyzer = self.analyzer(name)
-            tag = self.state.tag_for(name, analyzer.tag if analyzer else None)
+            tag = self.state.tag_for(name, self.default_tag(self.analyzer(name)))
             spec = self.catalog.resolve(f"{name}:{tag}", self.major, self.state.source_prefix)
             if spec.label not in seen:
                 seen.add(spec.label)

@@ -102,6 +102,7 @@ class DoneScreen(WizardScreen):
             custom_images=list(self.state.custom_images),
             source_prefix=self.state.source_prefix,
             platform=self.state.platform,
+            fips=self.state.fips,
         )
         self.write_profile(profile)
 
