@@ -159,7 +159,14 @@ class AirgapApp(App[int]):
         )
 
 
-def run_wizard() -> int:
-    """Open the wizard in this terminal; the exit code says how it ended."""
-    result = AirgapApp().run()
+def run_wizard(
+    *,
+    source_prefix: str = DEFAULT_SOURCE_PREFIX,
+    platform: str = DEFAULT_PLATFORM,
+    gitlab_major: int = DEFAULT_GITLAB_MAJOR,
+) -> int:
+    """Open the wizard in this terminal on this source; the exit code says how it ended."""
+    result = AirgapApp(
+        source_prefix=source_prefix, platform=platform, gitlab_major=gitlab_major
+    ).run()
     return result if isinstance(result, int) else 0
