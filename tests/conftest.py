@@ -21,7 +21,6 @@ from tests.harness.images import STANDARD_IMAGES, SeededUpstream, seed_registry 
 from tests.harness.registry import RegistryHandle, start_registry  # noqa: E402
 from tests.harness.tls import CA, ENGINE_TLS_HOSTNAME, make_ca  # noqa: E402
 
-
 # What makes a test an integration test: where it lives, or a fixture it uses.
 INTEGRATION_PATHS = ("tests/integration/", "tests/tui/test_flows.py")
 INTEGRATION_FIXTURES = frozenset(
