@@ -1023,6 +1023,22 @@ def _proxy_shown(session: requests.Session, url: str) -> str:
     return redact_url(proxy) if proxy else "(unknown)"
 
 
+def proxy_for(url: str) -> tuple[str, str] | None:
+    """(environment variable, proxy address without credentials) requests will use for `url`;
+    None when it connects directly (no proxy set, or NO_PROXY covers the host)."""
+    import os
+
+    proxies = requests.utils.get_environ_proxies(url)
+    scheme = urlsplit(url).scheme
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    for name in (f"{scheme}_proxy", f"{scheme}_proxy".upper(), "all_proxy", "ALL_PROXY"):
+        if os.environ.get(name) == proxy:
+            return name, redact_url(proxy)
+    return "proxy", redact_url(proxy)
+
+
 def redact_url(url: str) -> str:
     """`url` with any user:password removed, so a proxy address can be shown and logged."""
     parts = urlsplit(url if "://" in url else f"http://{url}")

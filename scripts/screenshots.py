@@ -22,8 +22,8 @@ if str(ROOT) not in sys.path:
 
 from textual.widgets import Input  # noqa: E402
 
-from airgap_tui.tui.app import AirgapApp  # noqa: E402
-from tests.tui.fakes import BUNDLE, DRIVES, USB, FixedDomain, fake_engine  # noqa: E402
+from tests.tui.conftest import fixed_app  # noqa: E402
+from tests.tui.fakes import BUNDLE, USB, FixedDomain  # noqa: E402
 from tests.tui.helpers import settle  # noqa: E402
 
 SIZE = (120, 40)
@@ -73,14 +73,7 @@ async def shoot(
         home = Path(tmp) / "operator"
         for folder in ("bundles", "Documents", "scans"):
             (home / folder).mkdir(parents=True)
-        app = AirgapApp(
-            engine_factory=fake_engine,
-            drives=lambda: list(DRIVES),
-            domain=FixedDomain(**options),
-            home=home,
-            clock=lambda: 0.0,
-            receipt_dir=home,
-        )
+        app = fixed_app(home, domain=FixedDomain(**options))
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             for action in actions:

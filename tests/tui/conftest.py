@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from airgap_tui.tui.app import AirgapApp
-from tests.tui.fakes import DRIVES, FixedDomain, fake_engine
+from airgap_tui.tui.services import Services
+from tests.tui.fakes import FixedDomain
 
 SIZE = (120, 40)
+SMALL = (80, 24)  # jump hosts and consoles: every screen must stay usable at this size
 
 
 @pytest.fixture
@@ -23,20 +25,29 @@ def home(tmp_path: Path) -> Path:
     return root
 
 
+APP_OPTIONS = ("source_prefix", "platform", "gitlab_major", "state")
+
+
+def fixed_app(home: Path, **kwargs: Any) -> AirgapApp:
+    """The wizard on fixed data and a still clock, with `home` as its home directory."""
+    app_options = {k: kwargs.pop(k) for k in APP_OPTIONS if k in kwargs}
+    options: dict[str, Any] = {
+        "domain": FixedDomain(),
+        "home": home,
+        "clock": lambda: 0.0,
+        "receipt_dir": home,
+        "config_dir": home / ".config" / "airgap-tui",
+    }
+    options.update(kwargs)
+    return AirgapApp(Services(**options), **app_options)
+
+
 @pytest.fixture
 def make_app(home: Path) -> Callable[..., AirgapApp]:
-    """AirgapApp with fixed data; keyword arguments override (domain=FixedDomain(...), ...)."""
+    """AirgapApp with fixed data: `domain=FixedDomain(...)` and other Services fields
+    override; source_prefix/platform/gitlab_major/state go to the app."""
 
     def make(**kwargs: Any) -> AirgapApp:
-        options: dict[str, Any] = {
-            "engine_factory": fake_engine,
-            "drives": lambda: list(DRIVES),
-            "domain": FixedDomain(),
-            "home": home,
-            "clock": lambda: 0.0,
-            "receipt_dir": home,
-        }
-        options.update(kwargs)
-        return AirgapApp(**options)
+        return fixed_app(home, **kwargs)
 
     return make

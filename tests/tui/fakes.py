@@ -7,6 +7,7 @@ value is built from the domain's own dataclasses, so a change in their shape bre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from airgap_tui.bundle import (
@@ -18,7 +19,7 @@ from airgap_tui.bundle import (
     VerifyReport,
 )
 from airgap_tui.engine import EngineInfo
-from airgap_tui.errors import AuthError, Cancelled, TLSError
+from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
 from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -36,6 +37,8 @@ from airgap_tui.export import ExportRequest, ExportResult
 from airgap_tui.importer import ImageResult, ImportRequest, ImportResult
 from airgap_tui.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
 from airgap_tui.models import Credentials, ImageSpec
+from airgap_tui.plan import DestinationPlan
+from airgap_tui.registry import UNREACHABLE_NEXT_STEP, RegistryUnreachable
 from airgap_tui.tui.services import Domain
 
 USB = "/media/operator/USB-STICK"
@@ -148,13 +151,23 @@ class FixedDomain(Domain):
         bad_parts: frozenset[str] = frozenset(),
         journal: bool = False,
         free: int = 14_200_000_000,
+        unreachable: bool = False,
+        proxy: tuple[str, str] | None = None,
+        engine: Callable[[], FakeEngine] = fake_engine,
     ) -> None:
         self.missing, self.registry, self.hold = missing, registry, hold
         self.bad_parts, self.journal, self.free = bad_parts, journal, free
+        self.unreachable, self.proxy, self.engine = unreachable, proxy, engine
         self.requests: list[object] = []
+
+    def connect_engine(self) -> FakeEngine:  # type: ignore[override]
+        return self.engine()
 
     def removable_drives(self) -> list[Drive]:
         return list(DRIVES)
+
+    def source_proxy(self, host: str) -> tuple[str, str] | None:
+        return self.proxy  # fixed: the developer's own proxy variables never show
 
     def registry_client(
         self,
@@ -178,12 +191,24 @@ class FixedDomain(Domain):
     ) -> Estimate:
         images = []
         for index, spec in enumerate(specs):
+            if self.unreachable:
+                failure = RegistryUnreachable(
+                    f"Can't reach {spec.source.registry}",
+                    f"the name {spec.source.registry} does not resolve",
+                    UNREACHABLE_NEXT_STEP,
+                )
+                images.append(ImageEstimate(spec, error=failure.sentence(), failure=failure))
+                continue
             if spec.label in self.missing:
+                missing = NotFoundError(
+                    f"Image {spec.source}", "this tag does not exist upstream", available=["5"]
+                )
                 images.append(
                     ImageEstimate(
                         spec,
-                        error=f"{spec.source} does not exist upstream",
+                        error=missing.sentence(),
                         available_tags=["5", "6", "6.1.0"],
+                        failure=missing,
                     )
                 )
                 continue
@@ -212,24 +237,36 @@ class FixedDomain(Domain):
             problems=[],
         )
 
-    def check_destination(self, path: Path, needed_bytes: int) -> DestinationInfo:
-        return DestinationInfo(
+    def plan_destination(
+        self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int
+    ) -> DestinationPlan:
+        journal = None
+        if self.journal:
+            parts = {p.file: p for p in manifest().parts[:2]}
+            journal = ExportJournal(path, "key", 1024**3, parts)
+        reusable = journal.done_bytes if journal else 0
+        needed = max(needed_bytes - reusable, 0)
+        info = DestinationInfo(
             path=path,
             existing=Path(USB),
             mount_point=USB,
             filesystem="vfat",
             free=self.free,
-            needed=needed_bytes,
-            fits=self.free >= needed_bytes,
+            needed=needed,
+            fits=self.free >= needed,
             writable=True,
             max_part_size=FAT32_MAX_FILE_SIZE,
         )
-
-    def partial_export(self, path: Path) -> ExportJournal | None:
-        if not self.journal:
-            return None
-        parts = {p.file: p for p in manifest().parts[:2]}
-        return ExportJournal(path, "key", 1024**3, parts)
+        return DestinationPlan(
+            path=path,
+            info=info,
+            part_size=min(part_size, FAT32_MAX_FILE_SIZE),
+            part_size_note=None,
+            journal=journal,
+            existing=None,
+            other_images=False,
+            reusable=reusable,
+        )
 
     def export_bundle(
         self,

@@ -27,6 +27,7 @@ from airgap_tui.catalog import load_catalog
 from airgap_tui.cli import main as cli_main
 from airgap_tui.engine import Engine
 from airgap_tui.estimate import Estimate, estimate
+from airgap_tui.media import Drive
 from airgap_tui.tui import formatting
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
@@ -41,6 +42,7 @@ from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
+from airgap_tui.tui.services import Domain, Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from tests.harness.engine import EngineHandle
 from tests.harness.images import SeededUpstream
@@ -62,7 +64,7 @@ _BUNDLES: dict[tuple[str, str], Path] = {}  # (engine, upstream) -> pristine CLI
 
 @pytest.fixture
 def connect(engine: EngineHandle) -> Iterator[Callable[[], Engine]]:
-    """The wizard's engine_factory for the session engine; every engine it opened is closed."""
+    """Connects the wizard to the session engine; every engine it opened is closed."""
     opened: list[Engine] = []
 
     def factory() -> Engine:
@@ -88,15 +90,18 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 def make_app(
     connect: Callable[[], Engine], dirs: dict[str, Path], seeded_upstream: SeededUpstream
 ) -> Callable[[], AirgapApp]:
+    class SessionDomain(Domain):
+        """The real domain on the session engine, with no removable drives plugged in."""
+
+        def connect_engine(self) -> Engine:
+            return connect()
+
+        def removable_drives(self) -> list[Drive]:
+            return []
+
     def make() -> AirgapApp:
-        return AirgapApp(
-            engine_factory=connect,
-            drives=lambda: [],
-            source_prefix=seeded_upstream.prefix,
-            gitlab_major=18,
-            home=dirs["home"],
-            receipt_dir=dirs["receipts"],
-        )
+        services = Services(domain=SessionDomain(), home=dirs["home"], receipt_dir=dirs["receipts"])
+        return AirgapApp(services, source_prefix=seeded_upstream.prefix, gitlab_major=18)
 
     return make
 

@@ -72,7 +72,7 @@ def test_start_engine_unreachable(snap_compare: Any, make_app: Callable[..., Air
             "Start Docker (systemctl start docker) or point DOCKER_HOST at a running engine",
         )
 
-    assert snap(snap_compare, make_app(engine_factory=broken))
+    assert snap(snap_compare, make_app(domain=FixedDomain(engine=broken)))
 
 
 def test_analyzers_with_preset(snap_compare: Any, make_app: Callable[..., AirgapApp]) -> None:

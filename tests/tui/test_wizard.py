@@ -309,9 +309,9 @@ async def test_registry_check_asks_the_engine_how_it_reaches_the_registry(
 ) -> None:
     """The push goes through the engine: its insecure-registries (plain HTTP) decide how the
     wizard checks the registry too, not a guess of its own."""
-    domain = FixedDomain()
     host = REGISTRY.split("/", 1)[0]
-    app = make_app(domain=domain, engine_factory=lambda: FakeEngine(insecure_hosts=(host,)))
+    domain = FixedDomain(engine=lambda: FakeEngine(insecure_hosts=(host,)))
+    app = make_app(domain=domain)
     async with app.run_test(size=SIZE) as pilot:
         await go_to_registry(pilot, app)
         type_into(app, "#registry", REGISTRY)
