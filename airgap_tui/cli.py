@@ -213,7 +213,7 @@ def _open_wizard(args: argparse.Namespace) -> int:
         options["gitlab_major"] = args.wizard_gitlab
     if args.wizard_platform is not None:
         options["platform"] = validate_platform(args.wizard_platform)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not _has_terminal():
         build_parser().print_usage(sys.stderr)
         print(
             "airgap-tui: no command given and no terminal to open the wizard in. "
@@ -224,6 +224,11 @@ def _open_wizard(args: argparse.Namespace) -> int:
     from airgap_tui.tui.app import run_wizard
 
     return int(run_wizard(**options))
+
+
+def _has_terminal() -> bool:
+    """The wizard needs a terminal on both ends; in CI or a pipe there is none."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _refuse_wizard_options(args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,20 @@ def fixed_app(home: Path, **kwargs: Any) -> AirgapApp:
 
 
 @pytest.fixture
-def make_app(home: Path) -> Callable[..., AirgapApp]:
+def make_app(home: Path) -> Iterator[Callable[..., AirgapApp]]:
     """AirgapApp with fixed data: `domain=FixedDomain(...)` and other Services fields
-    override; source_prefix/platform/gitlab_major/state go to the app."""
+    override; source_prefix/platform/gitlab_major/state go to the app. At the end of the test
+    every worker thread those apps ran a transfer in has ended (a snapshot of a held export
+    leaves one running when the app closes)."""
+    apps: list[AirgapApp] = []
 
     def make(**kwargs: Any) -> AirgapApp:
-        return fixed_app(home, **kwargs)
+        app = fixed_app(home, **kwargs)
+        apps.append(app)
+        return app
 
-    return make
+    yield make
+    for app in apps:
+        domain = app.services.domain
+        if isinstance(domain, FixedDomain):
+            domain.finish()

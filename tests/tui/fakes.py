@@ -7,6 +7,7 @@ value is built from the domain's own dataclasses, so a change in their shape bre
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,6 +160,16 @@ class FixedDomain(Domain):
         self.bad_parts, self.journal, self.free = bad_parts, journal, free
         self.unreachable, self.proxy, self.engine = unreachable, proxy, engine
         self.requests: list[object] = []
+        self.threads: list[threading.Thread] = []  # the worker threads that ran a transfer
+        self.released = threading.Event()  # ends a held export even if nobody cancels it
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Release held work and wait for every worker thread that ran it: a test must not
+        end while a thread it started still runs."""
+        self.released.set()
+        for thread in self.threads:
+            thread.join(timeout)
+            assert not thread.is_alive(), f"worker thread {thread.name} did not end"
 
     def connect_engine(self) -> FakeEngine:  # type: ignore[override]
         return self.engine()
@@ -232,8 +243,10 @@ class FixedDomain(Domain):
         ok = [i for i in images if not i.error]
         return Estimate(
             images=images,
-            download_bytes=30 * MB + sum(i.download_bytes - 30 * MB for i in ok),
-            bundle_bytes=80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960,
+            download_bytes=(30 * MB + sum(i.download_bytes - 30 * MB for i in ok)) if ok else 0,
+            bundle_bytes=(80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960)
+            if ok
+            else 0,
             problems=[],
         )
 
@@ -278,13 +291,14 @@ class FixedDomain(Domain):
         sizes: Estimate | None = None,
     ) -> ExportResult:
         self.requests.append(request)
+        self.threads.append(threading.current_thread())
         for index, spec in enumerate(request.specs):
             total = (index + 2) * 40 * MB
             item = str(spec.source)
             if index == len(request.specs) - 1 and self.hold:
                 progress(Progress(STAGE_PULL, item, total // 3, total, "Downloading"))
                 progress(Progress(STAGE_SAVE, "images.tar.000", 0, None, "waiting for pulls"))
-                while not cancel.wait(0.05):
+                while not cancel.wait(0.05) and not self.released.is_set():
                     pass
                 raise Cancelled("Writing the bundle", "cancelled by the operator")
             progress(Progress(STAGE_PULL, item, total, total, "Downloading"))

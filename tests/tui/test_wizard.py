@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
-from textual.widgets import Button, Input
+from textual.widgets import Button, DataTable, Input, Static
 
 from airgap_tui.errors import RegistryError
+from airgap_tui.events import STAGE_TAG
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
@@ -23,12 +24,22 @@ from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
+from airgap_tui.tui.widgets.stage_board import StageBoard
 from tests.tui.conftest import SIZE
 from tests.tui.fakes import BUNDLE, USB, FakeEngine, FixedDomain
-from tests.tui.helpers import settle, wait_for
+from tests.tui.helpers import (
+    DEST,
+    REGISTRY,
+    TO_DESTINATION,
+    TO_ESTIMATE,
+    TO_HELD_WRITE,
+    TO_VERIFY,
+    settle,
+    wait_for,
+    walk,
+)
 
 MakeApp = Callable[..., AirgapApp]
-REGISTRY = "registry.example.com:5000/security-products"
 
 
 def type_into(app: AirgapApp, selector: str, value: str) -> None:
@@ -59,31 +70,32 @@ async def test_escape_goes_back_and_paths_open_their_first_step(make_app: MakeAp
 async def test_next_needs_a_selection_and_presets_select(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         assert not next_enabled(app)
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.screen is screen  # Next is refused with nothing chosen
-        await pilot.press("1")  # preset "default"
-        await settle(pilot)
-        default = app.services.get_catalog().presets(18)["default"]
-        assert screen.chosen_names() == default
+        await walk(pilot, "1")  # preset "default"
+        presets = app.services.get_catalog().presets(18)
+        assert screen.chosen_names() == presets["default"]
         assert next_enabled(app)
-        await pilot.press("x")
-        await settle(pilot)
+        await walk(pilot, "3")  # a second preset adds to the first, it does not replace it
+        wanted = set(presets["default"]) | set(presets["secret-detection"])
+        assert set(screen.chosen_names()) == wanted
+        assert "gitlab-advanced-sast" not in wanted
+        screen.listing.select("gitlab-advanced-sast")  # ticked by hand: kept by a preset too
+        await walk(pilot, "1")
+        assert "gitlab-advanced-sast" in screen.chosen_names()
+        await walk(pilot, "x")
         assert screen.chosen_names() == []
 
 
 async def test_typing_digits_in_the_tag_box_does_not_fire_presets(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         assert screen.current == "semgrep"
@@ -104,9 +116,7 @@ async def test_typing_digits_in_the_tag_box_does_not_fire_presets(make_app: Make
 async def test_an_analyzer_without_a_known_tag_blocks_next(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         screen.listing.select("dependency-scanning")  # GitLab 18 gives it no tag
@@ -119,9 +129,7 @@ async def test_an_analyzer_without_a_known_tag_blocks_next(make_app: MakeApp) ->
 async def test_custom_images_are_validated_then_added(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         type_into(app, "#custom", "scanner:1.2")  # no registry host
@@ -142,9 +150,7 @@ async def test_custom_images_are_validated_then_added(make_app: MakeApp) -> None
 async def test_missing_image_blocks_next_on_estimate(make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(missing=frozenset({"secrets:7"})))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "1", "ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_ESTIMATE)
         assert isinstance(app.screen, EstimateScreen)
         assert app.state.estimate is not None
         assert not next_enabled(app)
@@ -160,9 +166,7 @@ class FailingEstimate(FixedDomain):
 async def test_a_worker_failure_is_one_sentence_in_the_screen(make_app: MakeApp) -> None:
     app = make_app(domain=FailingEstimate())
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "1", "ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_ESTIMATE)
         screen = app.screen
         assert isinstance(screen, EstimateScreen)
         assert screen.error_text == (
@@ -178,17 +182,11 @@ async def test_destination_blocks_next_when_it_will_not_fit(
 ) -> None:
     app = make_app(domain=FixedDomain(free=free))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "1", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_DESTINATION)
         assert isinstance(app.screen, DestinationScreen)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
+        await walk(pilot, DEST)
         assert next_enabled(app) is fits
-        await pilot.press("ctrl+n")
-        await settle(pilot, skip=("export",))
+        await walk(pilot, "ctrl+n")  # waits for the (unheld) export too
         assert isinstance(app.screen, DoneScreen if fits else DestinationScreen)
 
 
@@ -196,15 +194,7 @@ async def test_cancel_asks_first_then_stops_the_writer(make_app: MakeApp) -> Non
     domain = FixedDomain(hold=True)
     app = make_app(domain=domain)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "2", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot, skip=("export",))
+        await walk(pilot, *TO_HELD_WRITE, skip=("export",))
         write = app.screen
         assert isinstance(write, WriteScreen) and write.busy
         await pilot.press("escape")
@@ -226,18 +216,9 @@ async def test_cancel_asks_first_then_stops_the_writer(make_app: MakeApp) -> Non
 async def test_profile_round_trip(make_app: MakeApp, home: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "3")  # preset: secret-detection
-        await settle(pilot)
+        await walk(pilot, "e", "3")  # preset: secret-detection
         chosen = app.screen.chosen_names()  # type: ignore[attr-defined]
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
+        await walk(pilot, "ctrl+n", "ctrl+n", DEST, "ctrl+n")
         assert isinstance(app.screen, DoneScreen)
         type_into(app, "#profile-name", "monthly")
         await pilot.click("#save-profile")
@@ -260,29 +241,16 @@ async def test_profile_round_trip(make_app: MakeApp, home: Path) -> None:
 
 
 async def go_to_registry(pilot: Any, app: AirgapApp) -> None:
-    await settle(pilot)
-    await pilot.press("i")
-    await settle(pilot)
-    type_into(app, "#path", BUNDLE)
-    await settle(pilot)
-    await pilot.press("ctrl+n")
-    await settle(pilot)
+    await walk(pilot, *TO_VERIFY)
     assert isinstance(app.screen, VerifyScreen)
-    await pilot.press("ctrl+n")
-    await settle(pilot)
+    await walk(pilot, "ctrl+n")
     assert isinstance(app.screen, RegistryScreen)
 
 
 async def test_bad_part_stops_the_import_at_verify(make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(bad_parts=frozenset({"images.tar.002"})))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("i")
-        await settle(pilot)
-        type_into(app, "#path", BUNDLE)
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_VERIFY)
         screen = app.screen
         assert isinstance(screen, VerifyScreen)
         assert "images.tar.002" in screen.error_text and "Nothing was loaded" in screen.error_text
@@ -387,9 +355,7 @@ async def test_import_pushes_then_snippet_saves_and_copies(make_app: MakeApp, ho
 async def test_snippet_path_skips_estimate_and_bundle(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("s", "2", "ctrl+n")
-        await settle(pilot)
+        await walk(pilot, "s", "2", "ctrl+n")
         assert isinstance(app.screen, RegistryScreen)
         type_into(app, "#registry", "registry.local:5000/analyzers")
         await settle(pilot)
@@ -404,15 +370,7 @@ async def test_snippet_path_skips_estimate_and_bundle(make_app: MakeApp) -> None
 async def test_quit_while_writing_asks_then_cancels(make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(hold=True))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "2", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot, skip=("export",))
+        await walk(pilot, *TO_HELD_WRITE, skip=("export",))
         write = app.screen
         assert isinstance(write, WriteScreen)
         await pilot.press("ctrl+q")
@@ -422,3 +380,75 @@ async def test_quit_while_writing_asks_then_cancels(make_app: MakeApp) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: write.token.cancelled)
     assert app.return_value == 130
+
+
+async def test_the_source_is_shown_edited_validated_and_used(make_app: MakeApp) -> None:
+    mirror = "harbor.example.com/gitlab/security-products"
+    app = make_app(source_prefix=mirror)  # as `airgap-tui --source-prefix …` opens it
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e", "1")
+        screen = app.screen
+        assert isinstance(screen, AnalyzersScreen)
+        assert screen.query_one("#source", Input).value == mirror
+        await walk(pilot, ("#source", "security-products"))  # a Docker Hub user, not a host
+        assert "does not look like a registry host" in screen.error_text
+        assert not next_enabled(app)
+        await walk(pilot, ("#source", "nexus.example.com:8443/gitlab/"))
+        assert screen.error_text == "" and next_enabled(app)
+        assert app.state.source_prefix == "nexus.example.com:8443/gitlab"
+        await walk(pilot, "ctrl+n")
+        assert isinstance(app.screen, EstimateScreen)
+        assert all(
+            str(s.source).startswith("nexus.example.com:8443/gitlab/") for s in app.state.specs
+        )
+
+
+async def test_a_proxy_from_the_environment_is_said_on_screen(make_app: MakeApp) -> None:
+    domain = FixedDomain(proxy=("HTTPS_PROXY", "http://proxy.example.com:3128"))
+    app = make_app(domain=domain)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e")
+        summary = str(app.screen.query_one("#summary").render())
+        assert "Pulling through the proxy http://proxy.example.com:3128 (HTTPS_PROXY)" in summary
+
+
+async def test_a_profile_brings_its_source_back(make_app: MakeApp, home: Path) -> None:
+    profiles = home / ".config" / "airgap-tui" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "mirror.yaml").write_text(
+        "version: 1\ngitlab_major: 18\nanalyzers: {secrets: '7'}\n"
+        "source_prefix: nexus.example.com/gitlab\n"
+    )
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e", "p", "enter")
+        assert app.state.source_prefix == "nexus.example.com/gitlab"
+        assert app.screen.query_one("#source", Input).value == "nexus.example.com/gitlab"
+
+
+async def test_an_unreachable_source_is_said_once_and_never_as_missing(make_app: MakeApp) -> None:
+    app = make_app(domain=FixedDomain(unreachable=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, *TO_ESTIMATE)
+        screen = app.screen
+        assert isinstance(screen, EstimateScreen) and screen.result is not None
+        table = screen.query_one("#estimate-table", DataTable)
+        statuses = {str(table.get_cell(i.spec.label, "status")) for i in screen.result.images}
+        assert statuses == {"unreachable"}
+        totals = str(screen.query_one("#totals", Static).render())
+        assert totals.count("Can't reach registry.gitlab.com") == 1
+        assert "MISSING" not in totals and "pick a tag" not in totals
+        assert not next_enabled(app)
+
+
+async def test_the_tag_stage_counts_every_image(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await go_to_registry(pilot, app)
+        await walk(pilot, ("#registry", REGISTRY), "ctrl+n")
+        push = app.screen
+        assert isinstance(push, PushScreen) and push.result is not None
+        line = push.query_one("#stages", StageBoard).line(STAGE_TAG)
+        assert line is not None and line.finished and line.ok
+        assert str(line.stats.render()).startswith(f"✓ {len(push.targets())} ")
+        assert len(push.targets()) == 3

@@ -112,6 +112,28 @@ class DestinationScreen(WizardScreen):
             text.append("Free some space or choose a bigger drive.\n")
         else:
             text.append("✓ It fits.\n", "bold green")
+        if plan.other_images and plan.existing is not None:
+            held = ", ".join(f"{i.name}:{i.tag}" for i in plan.existing.images)
+            text.append("✗ ", "bold red")
+            text.append(
+                f"This directory already holds a complete bundle of other images ({held}). "
+                "It may be the only copy: choose another directory.\n"
+            )
+        elif plan.journal is not None:
+            journal = plan.journal
+            text.append("↻ Resume: ", "bold cyan")
+            text.append(
+                "this directory holds an unfinished bundle "
+                f"({formatting.count(len(journal.parts), 'part')}, "
+                f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
+                "comes out byte-identical is kept, the rest is written again.\n"
+            )
+        elif plan.existing is not None:
+            text.append("↻ ", "bold cyan")
+            text.append(
+                "A complete bundle of these images is already here; writing again keeps every "
+                "part that comes out byte-identical.\n"
+            )
         text.append("\nParts: ", "bold")
         largest = formatting.size_binary(plan.part_size)
         text.append(f"the bundle is written as files of at most {largest}")
@@ -128,28 +150,6 @@ class DestinationScreen(WizardScreen):
             )
         if plan.part_size_note:
             text.append(f"\n{plan.part_size_note}", "dim")
-        if plan.other_images and plan.existing is not None:
-            held = ", ".join(f"{i.name}:{i.tag}" for i in plan.existing.images)
-            text.append("\n\n✗ ", "bold red")
-            text.append(
-                f"This directory already holds a complete bundle of other images ({held}). "
-                "It may be the only copy: choose another directory."
-            )
-        elif plan.journal is not None:
-            journal = plan.journal
-            text.append("\n\n↻ Resume: ", "bold cyan")
-            text.append(
-                "this directory holds an unfinished bundle "
-                f"({formatting.count(len(journal.parts), 'part')}, "
-                f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
-                "comes out byte-identical is kept, the rest is written again."
-            )
-        elif plan.existing is not None:
-            text.append("\n\n↻ ", "bold cyan")
-            text.append(
-                "A complete bundle of these images is already here; writing again keeps every "
-                "part that comes out byte-identical."
-            )
         return text
 
     def can_go_next(self) -> bool:
