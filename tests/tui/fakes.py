@@ -160,16 +160,16 @@ class FixedDomain(Domain):
         self.bad_parts, self.journal, self.free = bad_parts, journal, free
         self.unreachable, self.proxy, self.engine = unreachable, proxy, engine
         self.requests: list[object] = []
-        self.threads: list[threading.Thread] = []  # the worker threads that ran a transfer
         self.released = threading.Event()  # ends a held export even if nobody cancels it
+        self._running = 0  # transfers started and not yet returned (worker threads are pooled)
+        self._idle = threading.Condition()
 
     def finish(self, timeout: float = 30.0) -> None:
-        """Release held work and wait for every worker thread that ran it: a test must not
-        end while a thread it started still runs."""
+        """Release held work and wait until every transfer a worker started has returned: a
+        test must not end while work it started still runs in a thread."""
         self.released.set()
-        for thread in self.threads:
-            thread.join(timeout)
-            assert not thread.is_alive(), f"worker thread {thread.name} did not end"
+        with self._idle:
+            assert self._idle.wait_for(lambda: self._running == 0, timeout), "work still runs"
 
     def connect_engine(self) -> FakeEngine:  # type: ignore[override]
         return self.engine()
@@ -291,7 +291,18 @@ class FixedDomain(Domain):
         sizes: Estimate | None = None,
     ) -> ExportResult:
         self.requests.append(request)
-        self.threads.append(threading.current_thread())
+        with self._idle:
+            self._running += 1
+        try:
+            return self._export(request, progress, cancel)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _export(
+        self, request: ExportRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> ExportResult:
         for index, spec in enumerate(request.specs):
             total = (index + 2) * 40 * MB
             item = str(spec.source)
