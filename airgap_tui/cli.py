@@ -247,6 +247,11 @@ def _fail(args: argparse.Namespace, exc: AirgapError) -> None:
         _print_json({"ok": False, "error": exc.sentence(), "kind": type(exc).__name__})
 
 
+def _count(n: int, noun: str) -> str:
+    """`1 part`, `2 parts`: never "1 parts"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _print_json(data: dict[str, Any]) -> None:
     print(json.dumps(data, indent=2, default=str))
 
@@ -460,7 +465,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"airgap-tui: {problem}", file=sys.stderr)
         print(
             f"Bundle: {result.bundle_dir} ({humanize.naturalsize(result.bundle_bytes)}, "
-            f"{len(result.images)} images; {len(result.parts_written)} parts written, "
+            f"{_count(len(result.images), 'image')}; "
+            f"{_count(len(result.parts_written), 'part')} written, "
             f"{len(result.parts_kept)} kept from an earlier run)"
         )
         print(f"Read-back check: {'passed' if result.readback_ok else 'FAILED'}")

@@ -61,6 +61,18 @@ def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
 
 
 @pytest.fixture(autouse=True)
+def _fresh_unreachable_memo() -> Iterator[None]:
+    """The registry client remembers unreachable hosts for the process; a port one test
+    left closed must not fail another test that reuses it."""
+    from airgap_tui import registry
+
+    registry.forget_unreachable()
+    registry._answered.clear()
+    yield
+    registry.forget_unreachable()
+
+
+@pytest.fixture(autouse=True)
 def _no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     """Snapshots are recorded with colour; NO_COLOR in a developer's shell would change them."""
     monkeypatch.delenv("NO_COLOR", raising=False)

@@ -15,22 +15,12 @@ from typing import Any
 
 import pytest
 
-from airgap_tui import registry as registry_module
 from airgap_tui.catalog import load_catalog
 from airgap_tui.cli import main as cli_main
 from airgap_tui.estimate import estimate
 from airgap_tui.registry import RegistryClient, RegistryUnreachable, forget_unreachable
 
 NEXT = "check the network or proxy, or set a mirror."
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memo() -> Iterator[None]:
-    forget_unreachable()
-    registry_module._answered.clear()
-    yield
-    forget_unreachable()
-    registry_module._answered.clear()
 
 
 def closed_port() -> int:
