@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
+from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 
 from airgap_tui.errors import RegistryError
 from airgap_tui.events import STAGE_TAG
 from airgap_tui.tui.app import AirgapApp
+from airgap_tui.tui.messages import DestinationChecked, EstimateDone, ExportDone
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog, CredentialsDialog
@@ -31,6 +33,7 @@ from tests.tui.helpers import (
     DEST,
     REGISTRY,
     TO_DESTINATION,
+    TO_DONE,
     TO_ESTIMATE,
     TO_HELD_WRITE,
     TO_VERIFY,
@@ -452,3 +455,55 @@ async def test_the_tag_stage_counts_every_image(make_app: MakeApp) -> None:
         assert line is not None and line.finished and line.ok
         assert str(line.stats.render()).startswith(f"✓ {len(push.targets())} ")
         assert len(push.targets()) == 3
+
+
+async def test_workers_report_with_typed_messages(make_app: MakeApp) -> None:
+    """Each worker posts one message type whose field holds its result (no kind + Any)."""
+    seen: list[Message] = []
+    app = make_app()
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await walk(pilot, *TO_DONE)
+        assert isinstance(app.screen, DoneScreen)
+    typed = (EstimateDone, DestinationChecked, ExportDone)
+    results = list({id(m): m for m in seen if isinstance(m, typed)}.values())  # bubbled once
+    assert [type(m) for m in results] == [EstimateDone, DestinationChecked, ExportDone]
+    estimate, checked, export = results
+    assert isinstance(estimate, EstimateDone) and estimate.estimate is app.state.estimate
+    assert isinstance(checked, DestinationChecked) and checked.plan.usable
+    assert isinstance(export, ExportDone) and export.result is app.state.export_result
+    assert not any(type(m).__name__ == "WorkDone" for m in seen)
+
+
+class Recording(FixedDomain):
+    """Counts the calls that leave the process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def connect_engine(self) -> FakeEngine:
+        self.calls.append("engine")
+        return super().connect_engine()
+
+    def removable_drives(self) -> list[Any]:
+        self.calls.append("drives")
+        return super().removable_drives()
+
+    def load_catalog(self) -> Any:
+        self.calls.append("catalog")
+        return super().load_catalog()
+
+
+async def test_everything_outside_comes_through_the_one_services_object(
+    make_app: MakeApp,
+) -> None:
+    domain = Recording()
+    app = make_app(domain=domain)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e", "1")
+        assert app.services.domain is domain
+        assert {"engine", "drives", "catalog"} <= set(domain.calls)
+        assert domain.calls.count("catalog") == 1  # loaded once, then kept by Services
+        start = next(s for s in app.screen_stack if isinstance(s, StartScreen))
+        engine_text = str(start.query_one("#engine", Static).render())
+        assert "Docker 27.3.1" in engine_text  # the injected engine's answer, not a real one
