@@ -469,11 +469,15 @@ class AnalyzersScreen(WizardScreen):
             names.append(f"{name}:{self.state.tag_for(name, analyzer.tag if analyzer else None)}")
         return names + self.chosen_customs()
 
+    def build_specs(self) -> list[ImageSpec]:
+        """The images to pull, by the same rule as `airgap-tui export NAME:TAG …` (plan.py)."""
+        return self.services.domain.resolve_selection(
+            self.selection(), self.major, self.state.source_prefix
+        )
+
     def go_next(self) -> None:
         try:
-            specs = self.services.domain.resolve_selection(
-                self.selection(), self.major, self.state.source_prefix
-            )
+            specs = self.build_specs()
         except AirgapError as exc:
             self.show_error(exc.sentence())
             return
