@@ -44,6 +44,10 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, max(width - 2, 20))
 
 
+class _RawFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    """Keeps the top-level description's and examples' line breaks."""
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
@@ -51,16 +55,60 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:  # argparse's default exits 2 too; keep one sentence
         self.print_usage(sys.stderr)
-        print(
-            f"airgap-tui: {message}. See `airgap-tui {self.prog.split()[-1]} --help`.",
-            file=sys.stderr,
-        )
+        print(f"airgap-tui: {message}. See `{self.prog} --help`.", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
+DESCRIPTION = """\
+Move GitLab's security-scanner images (SAST, secret detection, dependency and container
+scanning, DAST…) into an air-gapped network on removable media: pick analyzers, see the size,
+write a checked bundle to a drive on the connected host; verify it and push it into your
+registry on the offline host; print the .gitlab-ci.yml variables that point GitLab at it.
+
+With no command, in a terminal, it opens the wizard (the options below set its source)."""
+
+EPILOG = """\
+examples:
+  airgap-tui                                    the wizard
+  airgap-tui --source-prefix harbor.example.com/gitlab/security-products
+                                                the wizard, pulling through a mirror
+  airgap-tui estimate semgrep secrets          sizes, nothing downloaded
+  airgap-tui export semgrep secrets --to /media/usb/airgap-bundle
+  airgap-tui import /media/usb/airgap-bundle --registry registry.local:5000/analyzers
+  airgap-tui snippet --registry registry.local:5000/analyzers --bundle /media/usb/airgap-bundle
+
+HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for the source registry.
+Exit codes: 0 done, 1 the operation failed, 2 bad input, 130 stopped."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="airgap-tui", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="airgap-tui",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_RawFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"airgap-tui {__version__}")
+    wizard = parser.add_argument_group("wizard options (no command)")
+    wizard.add_argument(
+        "--source-prefix",
+        dest="wizard_source_prefix",
+        metavar="P",
+        help=f"where to pull analyzers from, e.g. a mirror (default {DEFAULT_SOURCE_PREFIX})",
+    )
+    wizard.add_argument(
+        "--gitlab",
+        dest="wizard_gitlab",
+        type=int,
+        metavar="MAJOR",
+        help=f"GitLab major version (default {DEFAULT_GITLAB_MAJOR})",
+    )
+    wizard.add_argument(
+        "--platform",
+        dest="wizard_platform",
+        metavar="PLATFORM",
+        help=f"image platform (default {DEFAULT_PLATFORM})",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser, *, major: bool = True, source: bool = False) -> None:
@@ -135,22 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list:
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            from airgap_tui.tui.app import run_wizard
-
-            return int(run_wizard())
-        build_parser().print_help(sys.stderr)
-        print(
-            "\nairgap-tui: no command given and no terminal to open the wizard in.", file=sys.stderr
-        )
-        return EXIT_USAGE
     args = build_parser().parse_args(args_list)
-    if args.command is None:
-        build_parser().print_help(sys.stderr)
-        return EXIT_USAGE
-    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
+        if args.command is None:
+            return _open_wizard(args)
+        _refuse_wizard_options(args)
+        handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
         return handler(args)
     except AirgapError as exc:
         _fail(args, exc)
@@ -160,10 +198,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+WIZARD_OPTIONS = (
+    ("wizard_source_prefix", "--source-prefix"),
+    ("wizard_gitlab", "--gitlab"),
+    ("wizard_platform", "--platform"),
+)
+
+
+def _open_wizard(args: argparse.Namespace) -> int:
+    """The wizard on the source the options name; they are checked before it opens."""
+    from airgap_tui.plan import validate_platform, validate_source_prefix
+
+    options: dict[str, Any] = {}
+    if args.wizard_source_prefix is not None:
+        options["source_prefix"] = validate_source_prefix(args.wizard_source_prefix)
+    if args.wizard_gitlab is not None:
+        options["gitlab_major"] = args.wizard_gitlab
+    if args.wizard_platform is not None:
+        options["platform"] = validate_platform(args.wizard_platform)
+    if not _has_terminal():
+        build_parser().print_usage(sys.stderr)
+        print(
+            "airgap-tui: no command given and no terminal to open the wizard in. "
+            "See `airgap-tui --help`.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from airgap_tui.tui.app import run_wizard
+
+    return int(run_wizard(**options))
+
+
+def _has_terminal() -> bool:
+    """The wizard needs a terminal on both ends; in CI or a pipe there is none."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _refuse_wizard_options(args: argparse.Namespace) -> None:
+    for dest, flag in WIZARD_OPTIONS:
+        if getattr(args, dest) is not None:
+            raise UsageError(
+                f"{flag} before the command",
+                "options before a command set up the wizard",
+                f"Put it after the command: airgap-tui {args.command} {flag} …",
+            )
+
+
 def _fail(args: argparse.Namespace, exc: AirgapError) -> None:
     print(f"airgap-tui: {exc.sentence()}", file=sys.stderr)
     if getattr(args, "json", False):
         _print_json({"ok": False, "error": exc.sentence(), "kind": type(exc).__name__})
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 part`, `2 parts`: never "1 parts"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _print_json(data: dict[str, Any]) -> None:
@@ -266,16 +355,10 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def _specs(args: argparse.Namespace) -> list[Any]:
     from airgap_tui.catalog import load_catalog
+    from airgap_tui.plan import resolve_selection, validate_source_prefix
 
-    catalog = load_catalog()
-    specs = [catalog.resolve(s, args.gitlab, args.source_prefix) for s in args.analyzers]
-    seen: set[str] = set()
-    unique = []
-    for spec in specs:
-        if spec.label not in seen:
-            seen.add(spec.label)
-            unique.append(spec)
-    return unique
+    prefix = validate_source_prefix(args.source_prefix)
+    return resolve_selection(load_catalog(), args.analyzers, args.gitlab, prefix)
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
@@ -333,6 +416,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                         "unpacked_bytes": i.unpacked_bytes,
                         "layers": len(i.layers),
                         "shared_layers": sum(1 for x in i.layers if x.shared),
+                        "status": i.status,
                         "error": i.error,
                         "available_tags": i.available_tags,
                     }
@@ -342,8 +426,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
     else:
         for i in result.images:
-            if i.error:
+            if i.status == "missing":
                 print(f"  {i.spec.label:<32} MISSING: {i.error}")
+            elif i.error:  # no answer, a login, TLS: said once below, not per image
+                print(f"  {i.spec.label:<32} {i.status}")
             else:
                 print(
                     f"  {i.spec.label:<32} download {humanize.naturalsize(i.download_bytes):>10}"
@@ -357,8 +443,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
             f"({result.bundle_bytes} bytes)"
         )
-    for i in missing:
-        print(f"airgap-tui: {i.error}", file=sys.stderr)
+    for error in dict.fromkeys(i.error for i in missing if i.error):  # once per registry
+        print(f"airgap-tui: {error}", file=sys.stderr)
     return EXIT_FAILED if missing else EXIT_OK
 
 
@@ -402,7 +488,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"airgap-tui: {problem}", file=sys.stderr)
         print(
             f"Bundle: {result.bundle_dir} ({humanize.naturalsize(result.bundle_bytes)}, "
-            f"{len(result.images)} images; {len(result.parts_written)} parts written, "
+            f"{_count(len(result.images), 'image')}; "
+            f"{_count(len(result.parts_written), 'part')} written, "
             f"{len(result.parts_kept)} kept from an earlier run)"
         )
         print(f"Read-back check: {'passed' if result.readback_ok else 'FAILED'}")

@@ -45,6 +45,7 @@ class RichProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._throttle.close()  # the last update of every bar is drawn before they stop
         self._bars.__exit__(exc_type, exc, tb)
 
     def __call__(self, event: events.Progress) -> None:

@@ -73,12 +73,25 @@ class ImageEstimate:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def status(self) -> str:
+        """ok, missing (the registry answered: no such image or tag), unreachable (no answer
+        at all: the tag may well exist), or failed (login, TLS, a broken manifest)."""
+        if self.error is None:
+            return "ok"
+        if isinstance(self.failure, RegistryUnreachable):
+            return "unreachable"
+        if isinstance(self.failure, NotFoundError):
+            return "missing"
+        return "failed"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,
             "tag": self.spec.tag,
             "source": str(self.spec.source),
             "ok": self.ok,
+            "status": self.status,
             "error": self.error,
             "available_tags": list(self.available_tags),
             "manifest_digest": self.manifest_digest,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Stages an operator sees, in the order they happen.
 STAGE_ESTIMATE = "estimate"
@@ -42,25 +42,95 @@ def ignore_progress(_event: Progress) -> None:
     """A callback for callers that do not show progress."""
 
 
-@dataclass
 class Throttle:
-    """Forwards at most `rate` events per second per (stage, item); final events always pass."""
+    """Forwards at most `rate` events per second per (stage, item), and never loses the last.
 
-    callback: ProgressCallback
-    rate: float = 10.0
-    _last: dict[tuple[str, str], float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    An event that arrives too soon is held, not dropped: a newer one replaces it, and it is
+    sent when its interval is over (from a timer thread) if nothing newer went out first, or
+    at `flush()`. So a bar that stops moving shows where the stream really stopped, not where
+    it was a tenth of a second earlier. Final events always pass at once, after anything held
+    for the same item. Use it as a context manager to flush when the work ends.
+    """
+
+    def __init__(
+        self,
+        callback: ProgressCallback,
+        rate: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.callback = callback
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], Progress] = {}
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        # Held while deciding *and* delivering, so events of one item never overtake.
+        self._lock = threading.RLock()
 
     def __call__(self, event: Progress) -> None:
         key = (event.stage, event.item)
-        now = time.monotonic()
         with self._lock:
+            now = self._clock()
             last = self._last.get(key)
-            due = last is None or now - last >= 1.0 / self.rate
-            if not (due or event.final):
+            if event.final or last is None or now - last >= self.interval:
+                self._held.pop(key, None)
+                self._last[key] = now
+                self.callback(event)
                 return
-            self._last[key] = now
-        self.callback(event)
+            self._held[key] = event
+            self._schedule(last + self.interval - now)
+
+    def flush(self) -> None:
+        """Send every held event now (the work is over, or the screen wants it current)."""
+        with self._lock:
+            held, self._held = self._held, {}
+            now = self._clock()
+            for key, event in held.items():
+                self._last[key] = now
+                self.callback(event)
+
+    def close(self) -> None:
+        """Flush, and stop the timer: nothing is sent after this."""
+        with self._lock:
+            self.flush()
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def __enter__(self) -> Throttle:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _schedule(self, delay: float) -> None:
+        if self._timer is not None or self._closed:
+            return
+        timer = threading.Timer(max(delay, 0.0), self._due)
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def _due(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed:
+                return
+            now = self._clock()
+            later: list[float] = []
+            for key, event in list(self._held.items()):
+                wait = self._last.get(key, now) + self.interval - now
+                if wait <= 0:
+                    del self._held[key]
+                    self._last[key] = now
+                    self.callback(event)
+                else:
+                    later.append(wait)
+            if later:
+                self._schedule(min(later))
 
 
 class CancelToken:

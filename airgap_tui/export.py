@@ -26,15 +26,15 @@ from airgap_tui.bundle import (
     ExportJournal,
     PartWriter,
     finish_bundle,
-    read_manifest,
 )
 from airgap_tui.engine import Engine, ImageDetails
-from airgap_tui.errors import BundleError, Cancelled, MediaError, NotFoundError, UsageError
+from airgap_tui.errors import Cancelled, MediaError, NotFoundError, UsageError
 from airgap_tui.estimate import Estimate, default_save_name, estimate
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
-from airgap_tui.media import check_destination, clamp_part_size, filesystem_of, human_size
+from airgap_tui.media import human_size
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
 from airgap_tui.pipeline import prefetch
+from airgap_tui.plan import plan_destination
 from airgap_tui.tarnorm import normalize_tar_stream
 
 DEFAULT_PART_SIZE = 1024**3
@@ -94,13 +94,12 @@ def export_bundle(
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
-    _refuse_other_bundle(dest, request.specs)
-    warnings: list[str] = []
-    part_size, warning = clamp_part_size(request.part_size, filesystem_of(dest))
-    if warning:
-        warnings.append(warning)
-    reusable = _reusable_bytes(dest)
-    check_destination(dest, max(sizes.bundle_bytes - reusable, 0))
+    plan = plan_destination(dest, sizes.bundle_bytes, request.specs, request.part_size)
+    refusal = plan.refusal()
+    if refusal is not None:
+        raise refusal
+    warnings = [plan.part_size_note] if plan.part_size_note else []
+    part_size = plan.part_size
 
     with _exclusive(dest):
         clock.lap("checks")
@@ -236,33 +235,6 @@ def _refuse_missing(sizes: Estimate) -> None:
         "Fix the names or tags (airgap-tui tags NAME lists them); nothing was written",
         available=missing[0].available_tags,
     )
-
-
-def _refuse_other_bundle(dest: Path, specs: list[ImageSpec]) -> None:
-    """Never overwrite a complete bundle of other images: it may be the only copy."""
-    try:
-        existing = read_manifest(dest)
-    except BundleError:
-        return
-    have = sorted((i.name, i.tag) for i in existing.images)
-    want = sorted((s.name, s.tag) for s in specs)
-    if have != want:
-        held = ", ".join(f"{n}:{t}" for n, t in have)
-        raise UsageError(
-            f"Destination {dest}",
-            f"it already holds a complete bundle of other images ({held})",
-            "Choose another directory, or delete that bundle first if you no longer need it",
-        )
-
-
-def _reusable_bytes(dest: Path) -> int:
-    journal = ExportJournal.load(dest) if dest.is_dir() else None
-    if journal is not None:
-        return journal.done_bytes
-    try:
-        return read_manifest(dest).total_bytes
-    except BundleError:
-        return 0
 
 
 @contextmanager

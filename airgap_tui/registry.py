@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -51,7 +52,47 @@ _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class RegistryUnreachable(RegistryError):
-    """No HTTP answer at all (refused, reset, timeout, DNS): true for every image on the host."""
+    """No HTTP answer at all (refused, reset, timeout, DNS): true for every image on the host.
+
+    Said as one sentence, "can't reach HOST: cause; check the network or proxy, or set a
+    mirror", the same for every image and every call, so an operator reads it once."""
+
+    def sentence(self) -> str:
+        text = f"{self.what}: {self.cause}"
+        if self.next_step:
+            text += f"; {self.next_step}"
+        return text if text.endswith(".") else text + "."
+
+
+UNREACHABLE_NEXT_STEP = "check the network or proxy, or set a mirror"
+UNREACHABLE_MEMO_SECONDS = 30.0
+CONNECT_TIMEOUT = 5.0  # a TCP connect that takes longer is a dropped packet, not a slow link
+
+# Hosts that gave no answer at all, so every later call in this process fails at once with the
+# same sentence instead of waiting for the same timeout again; origins that did answer once are
+# never memoised (a registry that restarts mid-run is retried instead). Keyed by host name (DNS)
+# or by scheme://host:port (refused, connect timeout, proxy).
+_unreachable: dict[str, tuple[RegistryUnreachable, float]] = {}
+_answered: set[str] = set()
+_memo_lock = threading.Lock()
+
+
+def forget_unreachable() -> None:
+    """Forget every host found unreachable (the operator fixed the network or asked again)."""
+    with _memo_lock:
+        _unreachable.clear()
+
+
+def _memoised(keys: tuple[str, ...]) -> RegistryUnreachable | None:
+    now = time.monotonic()
+    with _memo_lock:
+        for key in keys:
+            found = _unreachable.get(key)
+            if found is not None:
+                if found[1] > now:
+                    return found[0]
+                del _unreachable[key]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -849,11 +890,21 @@ class RegistryClient:
         params: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> requests.Response:
-        """Send with bounded retries (5xx, resets) for idempotent methods; maps TLS/conn errors."""
+        """Send with bounded retries (5xx, resets) for idempotent methods; maps TLS/conn errors.
+
+        A name that does not resolve, a refused connection, a connect timeout or a failing
+        proxy is not retried: the next try would fail the same way. It is remembered for the
+        host, so the next call fails at once with the same sentence."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        keys = (origin, parts.hostname or parts.netloc)
         attempts = (self.retries + 1) if retry and method in ("GET", "HEAD") else 1
         for attempt in range(attempts):
             if self.cancel is not None:
                 self.cancel.check(f"Talking to registry {self.host}")
+            known = _memoised(keys)
+            if known is not None:
+                raise known
             last = attempt == attempts - 1
             try:
                 resp = self._session.request(
@@ -863,7 +914,7 @@ class RegistryClient:
                     params=params,
                     auth=auth,
                     stream=True,
-                    timeout=self.timeout,
+                    timeout=(min(self.timeout, CONNECT_TIMEOUT), self.timeout),
                     allow_redirects=True,
                 )
             except requests.exceptions.SSLError as exc:
@@ -873,10 +924,18 @@ class RegistryClient:
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
+                error, key = self._connection_error(exc, parts)
+                if key is not None:
+                    with _memo_lock:
+                        if origin not in _answered:
+                            _unreachable[key] = (error, time.monotonic() + UNREACHABLE_MEMO_SECONDS)
+                    raise error from None
                 if last:
-                    raise self._connection_error(exc) from None
+                    raise error from None
                 self._sleep(attempt)
                 continue
+            with _memo_lock:
+                _answered.add(origin)
             if resp.status_code in RETRY_STATUSES and not last:
                 resp.close()
                 self._sleep(attempt)
@@ -918,23 +977,75 @@ class RegistryClient:
             f"{DEFAULT_CERTS_DIR}/{self.host}/ca.crt",
         )
 
-    def _connection_error(self, exc: BaseException) -> RegistryUnreachable:
-        text = " ".join(str(e) for e in _walk_causes(exc)).lower()
-        if "refused" in text:
-            cause = "the connection was refused (is the registry running on that port?)"
-        elif (
+    def _connection_error(
+        self, exc: BaseException, url: SplitResult
+    ) -> tuple[RegistryUnreachable, str | None]:
+        """The error in one sentence, and the memo key when retrying cannot help."""
+        causes = list(_walk_causes(exc))
+        text = " ".join(str(e) for e in causes).lower()
+        name = url.hostname or url.netloc
+        origin = f"{url.scheme}://{url.netloc}"
+        key: str | None = origin
+        if isinstance(exc, requests.exceptions.ProxyError):
+            proxy = _proxy_shown(self._session, urlunsplit(url))
+            cause = f"the proxy {proxy} did not pass the connection on"
+        elif any(isinstance(e, socket.gaierror) for e in causes) or (
             "name or service not known" in text
             or "nodename nor servname" in text
-            or ("failed to resolve" in text)
+            or "failed to resolve" in text
+            or "temporary failure in name resolution" in text
         ):
-            cause = "the host name does not resolve"
+            cause = f"the name {name} does not resolve"
+            key = name
+        elif "refused" in text or any(isinstance(e, ConnectionRefusedError) for e in causes):
+            cause = f"the connection to {url.netloc} was refused"
+            if is_loopback_host(self.host):
+                cause += " (is the registry running on that port?)"
+        elif isinstance(exc, requests.exceptions.ConnectTimeout):
+            wait = min(self.timeout, CONNECT_TIMEOUT)
+            cause = f"{url.netloc} did not accept a connection within {wait:g} s"
         elif "timed out" in text or isinstance(exc, requests.exceptions.Timeout):
             cause = f"it did not answer within {self.timeout:g} s"
+            key = None
         else:
             cause = "the connection failed or was reset"
-        return RegistryUnreachable(
-            f"Registry {self.host}", cause, "Check the address and that the registry is up"
-        )
+            key = None
+        # A token service on another host is named as itself, not as the registry.
+        shown = self.host if url.netloc in (self.host, "") else url.netloc
+        return RegistryUnreachable(f"Can't reach {shown}", cause, UNREACHABLE_NEXT_STEP), key
+
+
+def _proxy_shown(session: requests.Session, url: str) -> str:
+    """The proxy requests uses for `url`, without any user:password in it."""
+    proxies = requests.utils.get_environ_proxies(url) if session.trust_env else {}
+    scheme = urlsplit(url).scheme
+    proxy = proxies.get(scheme) or proxies.get("all") or ""
+    return redact_url(proxy) if proxy else "(unknown)"
+
+
+def proxy_for(url: str) -> tuple[str, str] | None:
+    """(environment variable, proxy address without credentials) requests will use for `url`;
+    None when it connects directly (no proxy set, or NO_PROXY covers the host)."""
+    import os
+
+    proxies = requests.utils.get_environ_proxies(url)
+    scheme = urlsplit(url).scheme
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    for name in (f"{scheme}_proxy", f"{scheme}_proxy".upper(), "all_proxy", "ALL_PROXY"):
+        if os.environ.get(name) == proxy:
+            return name, redact_url(proxy)
+    return "proxy", redact_url(proxy)
+
+
+def redact_url(url: str) -> str:
+    """`url` with any user:password removed, so a proxy address can be shown and logged."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from textual.widgets import Input  # noqa: E402
 
-from airgap_tui.tui.app import AirgapApp  # noqa: E402
-from tests.tui.fakes import BUNDLE, DRIVES, USB, FixedDomain, fake_engine  # noqa: E402
-from tests.tui.helpers import settle  # noqa: E402
+from tests.tui.conftest import SMALL, fixed_app  # noqa: E402
+from tests.tui.fakes import BUNDLE, USB, FixedDomain  # noqa: E402
+from tests.tui.helpers import still, walk  # noqa: E402
 
 SIZE = (120, 40)
 REGISTRY = "registry.example.com:5000/security-products"
@@ -67,34 +66,33 @@ SHOTS: list[tuple[str, tuple[Any, ...], dict[str, Any], tuple[str, ...]]] = [
 
 
 async def shoot(
-    name: str, actions: tuple[Any, ...], options: dict[str, Any], skip: tuple[str, ...], out: Path
+    name: str,
+    actions: tuple[Any, ...],
+    options: dict[str, Any],
+    skip: tuple[str, ...],
+    out: Path,
+    size: tuple[int, int] = SIZE,
 ) -> Path:
     with tempfile.TemporaryDirectory(prefix="airgap-shots-") as tmp:
         home = Path(tmp) / "operator"
         for folder in ("bundles", "Documents", "scans"):
             (home / folder).mkdir(parents=True)
-        app = AirgapApp(
-            engine_factory=fake_engine,
-            drives=lambda: list(DRIVES),
-            domain=FixedDomain(**options),
-            home=home,
-            clock=lambda: 0.0,
-            receipt_dir=home,
-        )
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            for action in actions:
-                if isinstance(action, tuple):
-                    selector, value = action
-                    app.screen.query_one(selector, Input).value = value
-                else:
-                    await pilot.press(action)
-                await settle(pilot, skip=skip)
-            for field in app.screen.query(Input):
-                field.cursor_blink = False
+        domain = FixedDomain(**options)
+        app = fixed_app(home, domain=domain)
+        async with app.run_test(size=size) as pilot:
+            await walk(pilot, *actions, skip=skip)
+            still(pilot)
             await pilot.pause()
             path = Path(app.save_screenshot(f"{name}.svg", str(out)))
+        domain.finish()  # a held export's thread ends before the next shot
     return path
+
+
+# The same wizard in an 80x24 terminal (jump hosts, consoles).
+SMALL_SHOTS: list[tuple[str, tuple[Any, ...], dict[str, Any], tuple[str, ...]]] = [
+    ("12-choose-analyzers-80x24", ("e", "1"), {}, ()),
+    ("13-write-80x24", SHOTS[4][1], {"hold": True}, ("export",)),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, actions, options, skip in SHOTS:
         path = asyncio.run(shoot(name, actions, options, skip, args.out))
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    for name, actions, options, skip in SMALL_SHOTS:
+        path = asyncio.run(shoot(name, actions, options, skip, args.out, SMALL))
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return 0
 

@@ -21,6 +21,34 @@ from tests.harness.images import STANDARD_IMAGES, SeededUpstream, seed_registry 
 from tests.harness.registry import RegistryHandle, start_registry  # noqa: E402
 from tests.harness.tls import CA, ENGINE_TLS_HOSTNAME, make_ca  # noqa: E402
 
+# What makes a test an integration test: where it lives, or a fixture it uses.
+INTEGRATION_PATHS = ("tests/integration/", "tests/tui/test_flows.py")
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "engine",
+        "clean_engine",
+        "upstream_registry",
+        "offline_registry",
+        "seeded_upstream",
+        "registry_factory",
+        "test_ca",
+    }
+)
+ROOT_FIXTURES = frozenset({"tmpfs"})  # mounts a real filesystem
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by directory and by fixture, so `-m "not integration"` needs no root or Docker."""
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & ROOT_FIXTURES:
+            item.add_marker(pytest.mark.root)
+            item.add_marker(pytest.mark.integration)
+        if where.startswith(INTEGRATION_PATHS) or fixtures & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
@@ -30,6 +58,18 @@ def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         mp.setenv("DOCKER_CONFIG", str(config))
         mp.delenv("DOCKER_HOST", raising=False)
         yield config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_unreachable_memo() -> Iterator[None]:
+    """The registry client remembers unreachable hosts for the process; a port one test
+    left closed must not fail another test that reuses it."""
+    from airgap_tui import registry
+
+    registry.forget_unreachable()
+    registry._answered.clear()
+    yield
+    registry.forget_unreachable()
 
 
 @pytest.fixture(autouse=True)

@@ -1,30 +1,26 @@
-"""The wizard application: holds the state and the injected services, and routes between steps.
+"""The wizard application: holds the state and the services, and routes between steps.
 
-Everything outside the process (engine, drives, registries, clock, config dir) comes in through
-the constructor, so tests point it at the real test engine and registries, and snapshot tests at
-fixed data, without patching anything.
+Everything outside the process (engine, drives, registries, catalog, clock, config dir) comes
+in through one object, `Services` (its `domain` answers every outside call), so tests point
+the wizard at the real test engine and registries, or at fixed data, without patching.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from airgap_tui.models import DEFAULT_GITLAB_MAJOR, DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX
+from airgap_tui.tui import routes
+from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog
-from airgap_tui.tui.services import Domain, Services
+from airgap_tui.tui.services import Services
 from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET, WizardState
-
-if TYPE_CHECKING:
-    from airgap_tui.catalog import Catalog
-    from airgap_tui.engine import Engine
-    from airgap_tui.media import Drive
 
 
 class AirgapApp(App[int]):
@@ -36,68 +32,48 @@ class AirgapApp(App[int]):
 
     def __init__(
         self,
+        services: Services | None = None,
         *,
-        engine_factory: Callable[[], Engine] | None = None,
-        catalog: Catalog | None = None,
-        drives: Callable[[], list[Drive]] | None = None,
-        domain: Domain | None = None,
         source_prefix: str = DEFAULT_SOURCE_PREFIX,
         platform: str = DEFAULT_PLATFORM,
         gitlab_major: int = DEFAULT_GITLAB_MAJOR,
-        home: Path | None = None,
-        browse_root: Path | None = None,
-        config_dir: Path | None = None,
-        receipt_dir: Path | None = None,
-        clock: Callable[[], float] = time.monotonic,
         state: WizardState | None = None,
     ) -> None:
-        """
-        engine_factory: connects to Docker (default: DOCKER_HOST / the local socket).
-        catalog: the analyzer catalog (default: the packaged one).
-        drives: lists removable drives (default: /proc/self/mountinfo).
-        domain: the domain calls; a subclass may feed fixed data to snapshot tests.
-        home: where snippet files are offered to be saved (default: ~).
-        browse_root: where the directory trees start (default: home).
-        config_dir: profiles go under config_dir/profiles (default: home/.config/airgap-tui).
-        receipt_dir: where import receipts go (default: the current directory).
-        clock: monotonic seconds, for rates and time left.
-        state: a prepared wizard state (tests start later screens with it).
-        """
+        """services: the one way in for everything outside (default: the real ones).
+        source_prefix, platform, gitlab_major: where the analyzers come from (CLI options).
+        state: a prepared wizard state (tests start later screens with it)."""
         super().__init__()
-        if config_dir is None and home is not None:
-            config_dir = home / ".config" / "airgap-tui"
-        home = home or Path.home()
-        self.services = Services(
-            domain=domain or Domain(),
-            engine_factory=engine_factory,
-            catalog=catalog,
-            drives=drives,
-            clock=clock,
-            home=home,
-            config_dir=config_dir,
-            receipt_dir=receipt_dir,
-        )
-        self.browse_root = browse_root or home
+        self.services = services or Services()
         self.state = state or WizardState(
             source_prefix=source_prefix, platform=platform, gitlab_major=gitlab_major
         )
 
+    @property
+    def browse_root(self) -> Path:
+        return self.services.browse_root or self.services.home
+
     def get_default_screen(self) -> Screen[None]:
-        from airgap_tui.tui.screens.start import StartScreen
+        return routes.START()
 
-        return StartScreen()
-
-    # --- routing ------------------------------------------------------------------------
+    # --- routing (one table: routes.ROUTES) ---------------------------------------------
     def begin(self, path: str) -> None:
         """Start one of the three paths from the Start screen."""
-        from airgap_tui.tui.screens.analyzers import AnalyzersScreen
-        from airgap_tui.tui.screens.import_bundle import ImportBundleScreen
-
         self.state.start(path)
-        if path == PATH_IMPORT:
-            self.push_screen(ImportBundleScreen())
+        self.push_screen(routes.first_step(path).screen())
+
+    def advance(self, current: WizardScreen) -> None:
+        """Go to the step after `current` on the path being walked."""
+        step = routes.next_step(self.state.path, current.KEY)
+        if step is None:
+            self.start_over()
+        elif step.replaces_previous:
+            self.switch_screen(step.screen())
         else:
-            self.push_screen(AnalyzersScreen())
+            self.push_screen(step.screen())
+
+    def position(self, key: str) -> tuple[str, int, int] | None:
+        """(path title, step number, steps) of step `key` on the current path."""
+        return routes.position(self.state.path, key)
 
     async def action_start_over(self) -> None:
         while len(self.screen_stack) > 1:
@@ -159,7 +135,14 @@ class AirgapApp(App[int]):
         )
 
 
-def run_wizard() -> int:
-    """Open the wizard in this terminal; the exit code says how it ended."""
-    result = AirgapApp().run()
+def run_wizard(
+    *,
+    source_prefix: str = DEFAULT_SOURCE_PREFIX,
+    platform: str = DEFAULT_PLATFORM,
+    gitlab_major: int = DEFAULT_GITLAB_MAJOR,
+) -> int:
+    """Open the wizard in this terminal on this source; the exit code says how it ended."""
+    result = AirgapApp(
+        source_prefix=source_prefix, platform=platform, gitlab_major=gitlab_major
+    ).run()
     return result if isinstance(result, int) else 0

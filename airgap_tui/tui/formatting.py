@@ -18,6 +18,11 @@ def size_binary(n: int) -> str:
     return str(humanize.naturalsize(n, binary=True))
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 part`, `3 parts`: never "1 parts"."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
 def rate(bytes_per_second: float | None) -> str:
     if not bytes_per_second or bytes_per_second <= 0:
         return "—"

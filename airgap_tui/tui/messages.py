@@ -1,22 +1,29 @@
 """Messages worker threads post to their screen (`post_message` is thread-safe).
 
 Workers never touch a widget: they post one of these and the screen's handler, running on the
-event loop, updates the display. Progress arrives already throttled (events.Throttle).
+event loop, updates the display. One type per result, so a handler's argument says what it
+holds and mypy checks it. Progress arrives already throttled (events.Throttle).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from airgap_tui.events import Progress
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, ExportJournal
-    from airgap_tui.media import DestinationInfo, Drive
+    from airgap_tui.bundle import BundleManifest, VerifyReport
+    from airgap_tui.engine import EngineInfo
+    from airgap_tui.estimate import Estimate
+    from airgap_tui.export import ExportResult
+    from airgap_tui.importer import ImportResult
+    from airgap_tui.media import Drive
+    from airgap_tui.plan import DestinationPlan
+    from airgap_tui.tui.profiles import Profile
 
 
 @dataclass
@@ -26,6 +33,7 @@ class ProgressUpdate(Message):
     event: Progress
 
 
+# --- Start ---------------------------------------------------------------------------------
 @dataclass
 class DrivesFound(Message):
     drives: list[Drive]
@@ -35,10 +43,11 @@ class DrivesFound(Message):
 class EngineStatus(Message):
     """Result of connecting to the engine: `info` on success, else the error sentence."""
 
-    info: Any | None
+    info: EngineInfo | None
     error: str = ""
 
 
+# --- Choose analyzers ----------------------------------------------------------------------
 @dataclass
 class TagsFetched(Message):
     analyzer: str
@@ -46,16 +55,77 @@ class TagsFetched(Message):
 
 
 @dataclass
-class DestinationChecked(Message):
-    path: Path
-    info: DestinationInfo
-    journal: ExportJournal | None
-    existing: BundleManifest | None = None
+class ProfileLoaded(Message):
+    profile: Profile
+
+
+# --- Prepare a bundle ----------------------------------------------------------------------
+@dataclass
+class EstimateDone(Message):
+    estimate: Estimate
 
 
 @dataclass
-class WorkDone(Message):
-    """A worker's result for its screen (what `kind` means is up to the screen)."""
+class DestinationChecked(Message):
+    plan: DestinationPlan
 
-    kind: str
-    result: Any = None
+
+@dataclass
+class ExportDone(Message):
+    result: ExportResult
+
+
+@dataclass
+class ProfileSaved(Message):
+    path: Path
+
+
+# --- Import a bundle -----------------------------------------------------------------------
+@dataclass
+class BundleFound(Message):
+    path: Path
+    manifest: BundleManifest
+
+
+@dataclass
+class BundleUnreadable(Message):
+    path: Path
+    sentence: str
+
+
+@dataclass
+class BundleCandidates(Message):
+    """No bundle.yaml in `path`; these directories below it hold one."""
+
+    path: Path
+    candidates: list[Path]
+
+
+@dataclass
+class VerifyDone(Message):
+    report: VerifyReport
+
+
+@dataclass
+class RegistryChecked(Message):
+    """The registry answered; `key` is what the check was for (address, user, CA)."""
+
+    key: tuple[str, str, str | None]
+    host: str
+    scheme: str
+
+
+@dataclass
+class ImportDone(Message):
+    result: ImportResult
+
+
+# --- CI snippet ----------------------------------------------------------------------------
+@dataclass
+class SnippetSaved(Message):
+    path: Path
+
+
+@dataclass
+class SnippetFileExists(Message):
+    path: Path

@@ -1,9 +1,10 @@
-"""The domain calls the wizard makes, gathered in one injectable object.
+"""Everything the wizard reaches outside itself, in one injectable object.
 
-Screens never import a domain module for work: they call `app.services`. The real app gets
-the defaults below; tests and the screenshot script swap single pieces (a fixed drive list, a
-test engine, a clock that does not move) through `AirgapApp(...)` so what ends up on screen is
-deterministic, while transfer still goes through the real domain functions.
+Screens never import a domain module for work: they call `app.services`. One way in: the app
+takes a `Services`; its `domain` answers every call that leaves the process (engine, drives,
+catalog, registries, media), and its plain fields say where and when (home, config dir,
+clock). Tests and the screenshot script pass a `Domain` subclass (fixed data, or the real test
+engine) and a clock that does not move, so what ends up on screen is deterministic.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airgap_tui.archive_size import ArchiveFormat
-    from airgap_tui.bundle import BundleManifest, ExportJournal, VerifyReport
+    from airgap_tui.bundle import BundleManifest, VerifyReport
     from airgap_tui.catalog import Catalog
     from airgap_tui.engine import Engine
     from airgap_tui.estimate import Estimate
     from airgap_tui.events import CancelToken, ProgressCallback
     from airgap_tui.export import ExportRequest, ExportResult
     from airgap_tui.importer import ImportRequest, ImportResult
-    from airgap_tui.media import DestinationInfo, Drive
+    from airgap_tui.media import Drive
     from airgap_tui.models import Credentials, ImageSpec
+    from airgap_tui.plan import DestinationPlan
     from airgap_tui.registry import RegistryClient
 
 
@@ -57,6 +59,25 @@ class Domain:
         from airgap_tui.media import removable_drives
 
         return removable_drives()
+
+    def source_proxy(self, host: str) -> tuple[str, str] | None:
+        """The proxy (variable, address without credentials) used to reach `host`, if any."""
+        from airgap_tui.registry import proxy_for
+
+        return proxy_for(f"https://{host}/v2/")
+
+    def forget_unreachable(self) -> None:
+        """The operator asks again: hosts found unreachable get another try."""
+        from airgap_tui.registry import forget_unreachable
+
+        forget_unreachable()
+
+    def resolve_selection(
+        self, names: list[str], major: int, source_prefix: str
+    ) -> list[ImageSpec]:
+        from airgap_tui.plan import resolve_selection
+
+        return resolve_selection(self.load_catalog(), names, major, source_prefix)
 
     def registry_client(
         self,
@@ -89,21 +110,13 @@ class Domain:
             cancel=cancel,
         )
 
-    def check_destination(self, path: Path, needed_bytes: int) -> DestinationInfo:
-        from airgap_tui.media import check_destination
+    def plan_destination(
+        self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int
+    ) -> DestinationPlan:
+        """The same rules the CLI's export applies (fits, reusable, another bundle there)."""
+        from airgap_tui.plan import plan_destination
 
-        return check_destination(path, needed_bytes, strict=False)
-
-    def clamp_part_size(self, part_size: int, filesystem: str) -> tuple[int, str | None]:
-        from airgap_tui.media import clamp_part_size
-
-        return clamp_part_size(part_size, filesystem)
-
-    def partial_export(self, path: Path) -> ExportJournal | None:
-        """The resume journal an interrupted export left in `path`, if any."""
-        from airgap_tui.bundle import ExportJournal
-
-        return ExportJournal.load(path)
+        return plan_destination(path, needed_bytes, specs, part_size)
 
     def export_bundle(
         self,
@@ -117,18 +130,6 @@ class Domain:
         from airgap_tui.export import export_bundle
 
         return export_bundle(request, engine, progress=progress, cancel=cancel, sizes=sizes)
-
-    def existing_bundle(self, path: Path) -> BundleManifest | None:
-        """A complete bundle already in `path` (export refuses to overwrite other images)."""
-        from airgap_tui.bundle import MANIFEST_NAME
-        from airgap_tui.errors import BundleError
-
-        if not (path / MANIFEST_NAME).is_file():
-            return None
-        try:
-            return self.read_manifest(path)
-        except BundleError:
-            return None
 
     def read_manifest(self, bundle_dir: Path) -> BundleManifest:
         from airgap_tui.bundle import read_manifest
@@ -188,16 +189,15 @@ class Domain:
 
 @dataclass
 class Services:
-    """Everything the wizard reaches outside itself; built once by `AirgapApp`."""
+    """The one injection point: `AirgapApp(Services(domain=..., home=..., clock=...))`."""
 
     domain: Domain = field(default_factory=Domain)
-    engine_factory: Callable[[], Engine] | None = None
-    catalog: Catalog | None = None
-    drives: Callable[[], list[Drive]] | None = None
-    clock: Callable[[], float] = time.monotonic
-    home: Path = field(default_factory=Path.home)
-    config_dir: Path | None = None
-    receipt_dir: Path | None = None
+    clock: Callable[[], float] = time.monotonic  # monotonic seconds, for rates and time left
+    home: Path = field(default_factory=Path.home)  # `~` on screen; snippet files go here
+    config_dir: Path | None = None  # profiles under it (default: $XDG_CONFIG_HOME/airgap-tui)
+    receipt_dir: Path | None = None  # import receipts (default: the current directory)
+    browse_root: Path | None = None  # where directory trees start (default: home)
+    _catalog: Catalog | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -221,19 +221,18 @@ class Services:
         return str(path)
 
     def get_catalog(self) -> Catalog:
-        if self.catalog is None:
-            self.catalog = self.domain.load_catalog()
-        return self.catalog
+        if self._catalog is None:
+            self._catalog = self.domain.load_catalog()
+        return self._catalog
 
     def removable_drives(self) -> list[Drive]:
-        return self.drives() if self.drives is not None else self.domain.removable_drives()
+        return self.domain.removable_drives()
 
     def engine(self) -> Engine:
         """The Docker engine, connected on first use (from a worker thread) and then shared."""
         with self._lock:
             if self._engine is None:
-                factory = self.engine_factory or self.domain.connect_engine
-                self._engine = factory()
+                self._engine = self.domain.connect_engine()
             return self._engine
 
     def forget_engine(self) -> None:

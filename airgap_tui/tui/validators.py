@@ -27,6 +27,19 @@ class RegistryPrefix(Validator):
         return self.success()
 
 
+class SourcePrefix(Validator):
+    """Where analyzers are pulled from: the rule `airgap-tui --source-prefix` applies."""
+
+    def validate(self, value: str) -> ValidationResult:
+        from airgap_tui.plan import validate_source_prefix
+
+        try:
+            validate_source_prefix(value)
+        except UsageError as exc:
+            return self.failure(exc.sentence())
+        return self.success()
+
+
 class ImageTag(Validator):
     def validate(self, value: str) -> ValidationResult:
         try:

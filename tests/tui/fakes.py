@@ -7,6 +7,8 @@ value is built from the domain's own dataclasses, so a change in their shape bre
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from airgap_tui.bundle import (
@@ -18,7 +20,7 @@ from airgap_tui.bundle import (
     VerifyReport,
 )
 from airgap_tui.engine import EngineInfo
-from airgap_tui.errors import AuthError, Cancelled, TLSError
+from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
 from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -36,6 +38,8 @@ from airgap_tui.export import ExportRequest, ExportResult
 from airgap_tui.importer import ImageResult, ImportRequest, ImportResult
 from airgap_tui.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
 from airgap_tui.models import Credentials, ImageSpec
+from airgap_tui.plan import DestinationPlan
+from airgap_tui.registry import UNREACHABLE_NEXT_STEP, RegistryUnreachable
 from airgap_tui.tui.services import Domain
 
 USB = "/media/operator/USB-STICK"
@@ -148,13 +152,33 @@ class FixedDomain(Domain):
         bad_parts: frozenset[str] = frozenset(),
         journal: bool = False,
         free: int = 14_200_000_000,
+        unreachable: bool = False,
+        proxy: tuple[str, str] | None = None,
+        engine: Callable[[], FakeEngine] = fake_engine,
     ) -> None:
         self.missing, self.registry, self.hold = missing, registry, hold
         self.bad_parts, self.journal, self.free = bad_parts, journal, free
+        self.unreachable, self.proxy, self.engine = unreachable, proxy, engine
         self.requests: list[object] = []
+        self.released = threading.Event()  # ends a held export even if nobody cancels it
+        self._running = 0  # transfers started and not yet returned (worker threads are pooled)
+        self._idle = threading.Condition()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Release held work and wait until every transfer a worker started has returned: a
+        test must not end while work it started still runs in a thread."""
+        self.released.set()
+        with self._idle:
+            assert self._idle.wait_for(lambda: self._running == 0, timeout), "work still runs"
+
+    def connect_engine(self) -> FakeEngine:  # type: ignore[override]
+        return self.engine()
 
     def removable_drives(self) -> list[Drive]:
         return list(DRIVES)
+
+    def source_proxy(self, host: str) -> tuple[str, str] | None:
+        return self.proxy  # fixed: the developer's own proxy variables never show
 
     def registry_client(
         self,
@@ -178,12 +202,24 @@ class FixedDomain(Domain):
     ) -> Estimate:
         images = []
         for index, spec in enumerate(specs):
+            if self.unreachable:
+                failure = RegistryUnreachable(
+                    f"Can't reach {spec.source.registry}",
+                    f"the name {spec.source.registry} does not resolve",
+                    UNREACHABLE_NEXT_STEP,
+                )
+                images.append(ImageEstimate(spec, error=failure.sentence(), failure=failure))
+                continue
             if spec.label in self.missing:
+                missing = NotFoundError(
+                    f"Image {spec.source}", "this tag does not exist upstream", available=["5"]
+                )
                 images.append(
                     ImageEstimate(
                         spec,
-                        error=f"{spec.source} does not exist upstream",
+                        error=missing.sentence(),
                         available_tags=["5", "6", "6.1.0"],
+                        failure=missing,
                     )
                 )
                 continue
@@ -207,29 +243,43 @@ class FixedDomain(Domain):
         ok = [i for i in images if not i.error]
         return Estimate(
             images=images,
-            download_bytes=30 * MB + sum(i.download_bytes - 30 * MB for i in ok),
-            bundle_bytes=80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960,
+            download_bytes=(30 * MB + sum(i.download_bytes - 30 * MB for i in ok)) if ok else 0,
+            bundle_bytes=(80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960)
+            if ok
+            else 0,
             problems=[],
         )
 
-    def check_destination(self, path: Path, needed_bytes: int) -> DestinationInfo:
-        return DestinationInfo(
+    def plan_destination(
+        self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int
+    ) -> DestinationPlan:
+        journal = None
+        if self.journal:
+            parts = {p.file: p for p in manifest().parts[:2]}
+            journal = ExportJournal(path, "key", 1024**3, parts)
+        reusable = journal.done_bytes if journal else 0
+        needed = max(needed_bytes - reusable, 0)
+        info = DestinationInfo(
             path=path,
             existing=Path(USB),
             mount_point=USB,
             filesystem="vfat",
             free=self.free,
-            needed=needed_bytes,
-            fits=self.free >= needed_bytes,
+            needed=needed,
+            fits=self.free >= needed,
             writable=True,
             max_part_size=FAT32_MAX_FILE_SIZE,
         )
-
-    def partial_export(self, path: Path) -> ExportJournal | None:
-        if not self.journal:
-            return None
-        parts = {p.file: p for p in manifest().parts[:2]}
-        return ExportJournal(path, "key", 1024**3, parts)
+        return DestinationPlan(
+            path=path,
+            info=info,
+            part_size=min(part_size, FAT32_MAX_FILE_SIZE),
+            part_size_note=None,
+            journal=journal,
+            existing=None,
+            other_images=False,
+            reusable=reusable,
+        )
 
     def export_bundle(
         self,
@@ -241,13 +291,25 @@ class FixedDomain(Domain):
         sizes: Estimate | None = None,
     ) -> ExportResult:
         self.requests.append(request)
+        with self._idle:
+            self._running += 1
+        try:
+            return self._export(request, progress, cancel)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _export(
+        self, request: ExportRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> ExportResult:
         for index, spec in enumerate(request.specs):
             total = (index + 2) * 40 * MB
             item = str(spec.source)
             if index == len(request.specs) - 1 and self.hold:
                 progress(Progress(STAGE_PULL, item, total // 3, total, "Downloading"))
                 progress(Progress(STAGE_SAVE, "images.tar.000", 0, None, "waiting for pulls"))
-                while not cancel.wait(0.05):
+                while not cancel.wait(0.05) and not self.released.is_set():
                     pass
                 raise Cancelled("Writing the bundle", "cancelled by the operator")
             progress(Progress(STAGE_PULL, item, total, total, "Downloading"))

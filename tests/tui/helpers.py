@@ -7,7 +7,10 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 from textual.worker import WorkerState
+
+from tests.tui.fakes import BUNDLE, USB
 
 ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
 
@@ -65,3 +68,37 @@ async def type_text(pilot: Pilot[Any], selector: str, text: str) -> None:
     pilot.app.screen.query_one(selector).focus()
     await pilot.pause()
     await pilot.press("end", "ctrl+u", *text)
+
+
+# --------------------------------------------------------------------------- walking the wizard
+# An action is a key to press, or (selector, value) to type into an Input of the screen.
+Action = str | tuple[str, str]
+
+REGISTRY = "registry.example.com:5000/security-products"
+TO_ESTIMATE: tuple[Action, ...] = ("e", "1", "ctrl+n")  # preset 1 (default analyzers)
+TO_DESTINATION: tuple[Action, ...] = (*TO_ESTIMATE, "ctrl+n")
+DEST: Action = ("#path", f"{USB}/airgap-bundle")
+TO_DONE: tuple[Action, ...] = (*TO_DESTINATION, DEST, "ctrl+n")
+TO_HELD_WRITE: tuple[Action, ...] = ("e", "2", "ctrl+n", "ctrl+n", DEST, "ctrl+n")  # hold=True
+TO_IMPORT: tuple[Action, ...] = ("i", ("#path", BUNDLE))
+TO_VERIFY: tuple[Action, ...] = (*TO_IMPORT, "ctrl+n")
+TO_REGISTRY: tuple[Action, ...] = (*TO_VERIFY, "ctrl+n")
+TO_PUSH: tuple[Action, ...] = (*TO_REGISTRY, ("#registry", REGISTRY), "ctrl+n")
+
+
+async def walk(pilot: Pilot[Any], *actions: Action, skip: Collection[str] = ()) -> None:
+    """Do `actions` from where the wizard is, settling after each (and before the first)."""
+    await settle(pilot, skip=skip)
+    for action in actions:
+        if isinstance(action, tuple):
+            selector, value = action
+            pilot.app.screen.query_one(selector, Input).value = value
+        else:
+            await pilot.press(action)
+        await settle(pilot, skip=skip)
+
+
+def still(pilot: Pilot[Any]) -> None:
+    """No blinking cursor on screen: a snapshot must not depend on when it was taken."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False

@@ -27,6 +27,7 @@ from airgap_tui.catalog import load_catalog
 from airgap_tui.cli import main as cli_main
 from airgap_tui.engine import Engine
 from airgap_tui.estimate import Estimate, estimate
+from airgap_tui.media import Drive
 from airgap_tui.tui import formatting
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
@@ -41,6 +42,7 @@ from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
+from airgap_tui.tui.services import Domain, Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from tests.harness.engine import EngineHandle
 from tests.harness.images import SeededUpstream
@@ -62,7 +64,7 @@ _BUNDLES: dict[tuple[str, str], Path] = {}  # (engine, upstream) -> pristine CLI
 
 @pytest.fixture
 def connect(engine: EngineHandle) -> Iterator[Callable[[], Engine]]:
-    """The wizard's engine_factory for the session engine; every engine it opened is closed."""
+    """Connects the wizard to the session engine; every engine it opened is closed."""
     opened: list[Engine] = []
 
     def factory() -> Engine:
@@ -88,15 +90,18 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 def make_app(
     connect: Callable[[], Engine], dirs: dict[str, Path], seeded_upstream: SeededUpstream
 ) -> Callable[[], AirgapApp]:
+    class SessionDomain(Domain):
+        """The real domain on the session engine, with no removable drives plugged in."""
+
+        def connect_engine(self) -> Engine:
+            return connect()
+
+        def removable_drives(self) -> list[Drive]:
+            return []
+
     def make() -> AirgapApp:
-        return AirgapApp(
-            engine_factory=connect,
-            drives=lambda: [],
-            source_prefix=seeded_upstream.prefix,
-            gitlab_major=18,
-            home=dirs["home"],
-            receipt_dir=dirs["receipts"],
-        )
+        services = Services(domain=SessionDomain(), home=dirs["home"], receipt_dir=dirs["receipts"])
+        return AirgapApp(services, source_prefix=seeded_upstream.prefix, gitlab_major=18)
 
     return make
 
@@ -315,6 +320,46 @@ async def test_export_flow_writes_a_verified_bundle(
     assert fingerprint.grouped == format_fingerprint(manifest.fingerprint)
     assert str(dest) in summary
     assert not list(dest.glob("*.part")) and not (dest / ".airgap-export.json").exists()
+
+
+async def test_the_cli_and_the_wizard_estimate_the_same_selection(
+    make_app: Callable[[], AirgapApp],
+    engine: EngineHandle,
+    seeded_upstream: SeededUpstream,
+) -> None:
+    """One set of rules for both fronts: the same selection resolves to the same images and
+    the same sizes, whether typed on the command line or ticked in the wizard. (The same
+    bundle from both waits for the registry-native exporter: bundle format 2.)"""
+    out = io.StringIO()
+    argv = ["estimate", "semgrep", "secrets", "--source-prefix", seeded_upstream.prefix, "--json"]
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setenv("DOCKER_HOST", engine.docker_host)
+        assert cli_main(argv) == 0, out.getvalue()
+    from_cli = json.loads(out.getvalue())
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press("3", "space")  # preset 3 (secret detection), then tick semgrep
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EstimateScreen)
+        await settle_until(pilot, lambda: screen.result is not None, what="the estimate")
+        from_wizard = screen.result
+    assert from_wizard is not None and from_wizard.ok
+
+    def rows(images: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        keys = ("name", "tag", "source", "download_bytes", "unpacked_bytes", "status")
+        return [tuple(image[k] for k in keys) for image in images]
+
+    assert rows(from_cli["images"]) == rows([i.to_dict() for i in from_wizard.images])
+    assert [i["layers"] for i in from_cli["images"]] == [len(i.layers) for i in from_wizard.images]
+    assert from_cli["download_bytes"] == from_wizard.download_bytes
+    assert from_cli["bundle_bytes"] == from_wizard.bundle_bytes
 
 
 # --------------------------------------------------------------------------- import

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
-from textual.widgets import Button, Input, Select, Switch
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Select, Static, Switch
 
 from airgap_tui.errors import RegistryError
+from airgap_tui.events import STAGE_TAG
 from airgap_tui.tui.app import AirgapApp
+from airgap_tui.tui.messages import DestinationChecked, EstimateDone, ExportDone
 from airgap_tui.tui.profiles import Profile, load_profile, save_profile
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
@@ -24,12 +27,23 @@ from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
+from airgap_tui.tui.widgets.stage_board import StageBoard
 from tests.tui.conftest import SIZE
 from tests.tui.fakes import BUNDLE, USB, FakeEngine, FixedDomain
-from tests.tui.helpers import settle, wait_for
+from tests.tui.helpers import (
+    DEST,
+    REGISTRY,
+    TO_DESTINATION,
+    TO_DONE,
+    TO_ESTIMATE,
+    TO_HELD_WRITE,
+    TO_VERIFY,
+    settle,
+    wait_for,
+    walk,
+)
 
 MakeApp = Callable[..., AirgapApp]
-REGISTRY = "registry.example.com:5000/security-products"
 
 
 def type_into(app: AirgapApp, selector: str, value: str) -> None:
@@ -60,31 +74,32 @@ async def test_escape_goes_back_and_paths_open_their_first_step(make_app: MakeAp
 async def test_next_needs_a_selection_and_presets_select(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         assert not next_enabled(app)
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.screen is screen  # Next is refused with nothing chosen
-        await pilot.press("1")  # preset "default"
-        await settle(pilot)
-        default = app.services.get_catalog().presets(18)["default"]
-        assert screen.chosen_names() == default
+        await walk(pilot, "1")  # preset "default"
+        presets = app.services.get_catalog().presets(18)
+        assert screen.chosen_names() == presets["default"]
         assert next_enabled(app)
-        await pilot.press("x")
-        await settle(pilot)
+        await walk(pilot, "3")  # a second preset adds to the first, it does not replace it
+        wanted = set(presets["default"]) | set(presets["secret-detection"])
+        assert set(screen.chosen_names()) == wanted
+        assert "gitlab-advanced-sast" not in wanted
+        screen.listing.select("gitlab-advanced-sast")  # ticked by hand: kept by a preset too
+        await walk(pilot, "1")
+        assert "gitlab-advanced-sast" in screen.chosen_names()
+        await walk(pilot, "x")
         assert screen.chosen_names() == []
 
 
 async def test_typing_digits_in_the_tag_box_does_not_fire_presets(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         assert screen.current == "semgrep"
@@ -105,9 +120,7 @@ async def test_typing_digits_in_the_tag_box_does_not_fire_presets(make_app: Make
 async def test_an_analyzer_without_a_known_tag_blocks_next(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         screen.query_one("#major", Select).value = 19  # no 19.x template checked: no tags
@@ -155,9 +168,7 @@ def test_profiles_keep_the_fips_choice(tmp_path: Path) -> None:
 async def test_custom_images_are_validated_then_added(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await walk(pilot, "e")
         screen = app.screen
         assert isinstance(screen, AnalyzersScreen)
         type_into(app, "#custom", "scanner:1.2")  # no registry host
@@ -178,9 +189,7 @@ async def test_custom_images_are_validated_then_added(make_app: MakeApp) -> None
 async def test_missing_image_blocks_next_on_estimate(make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(missing=frozenset({"secrets:7"})))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "1", "ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_ESTIMATE)
         assert isinstance(app.screen, EstimateScreen)
         assert app.state.estimate is not None
         assert not next_enabled(app)
@@ -196,9 +205,7 @@ class FailingEstimate(FixedDomain):
 async def test_a_worker_failure_is_one_sentence_in_the_screen(make_app: MakeApp) -> None:
     app = make_app(domain=FailingEstimate())
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "1", "ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_ESTIMATE)
         screen = app.screen
         assert isinstance(screen, EstimateScreen)
         assert screen.error_text == (
@@ -214,17 +221,11 @@ async def test_destination_blocks_next_when_it_will_not_fit(
 ) -> None:
     app = make_app(domain=FixedDomain(free=free))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "1", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_DESTINATION)
         assert isinstance(app.screen, DestinationScreen)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
+        await walk(pilot, DEST)
         assert next_enabled(app) is fits
-        await pilot.press("ctrl+n")
-        await settle(pilot, skip=("export",))
+        await walk(pilot, "ctrl+n")  # waits for the (unheld) export too
         assert isinstance(app.screen, DoneScreen if fits else DestinationScreen)
 
 
@@ -232,15 +233,7 @@ async def test_cancel_asks_first_then_stops_the_writer(make_app: MakeApp) -> Non
     domain = FixedDomain(hold=True)
     app = make_app(domain=domain)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "2", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot, skip=("export",))
+        await walk(pilot, *TO_HELD_WRITE, skip=("export",))
         write = app.screen
         assert isinstance(write, WriteScreen) and write.busy
         await pilot.press("escape")
@@ -262,18 +255,9 @@ async def test_cancel_asks_first_then_stops_the_writer(make_app: MakeApp) -> Non
 async def test_profile_round_trip(make_app: MakeApp, home: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "3")  # preset: secret-detection
-        await settle(pilot)
+        await walk(pilot, "e", "3")  # preset: secret-detection
         chosen = app.screen.chosen_names()  # type: ignore[attr-defined]
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
+        await walk(pilot, "ctrl+n", "ctrl+n", DEST, "ctrl+n")
         assert isinstance(app.screen, DoneScreen)
         type_into(app, "#profile-name", "monthly")
         await pilot.click("#save-profile")
@@ -296,29 +280,16 @@ async def test_profile_round_trip(make_app: MakeApp, home: Path) -> None:
 
 
 async def go_to_registry(pilot: Any, app: AirgapApp) -> None:
-    await settle(pilot)
-    await pilot.press("i")
-    await settle(pilot)
-    type_into(app, "#path", BUNDLE)
-    await settle(pilot)
-    await pilot.press("ctrl+n")
-    await settle(pilot)
+    await walk(pilot, *TO_VERIFY)
     assert isinstance(app.screen, VerifyScreen)
-    await pilot.press("ctrl+n")
-    await settle(pilot)
+    await walk(pilot, "ctrl+n")
     assert isinstance(app.screen, RegistryScreen)
 
 
 async def test_bad_part_stops_the_import_at_verify(make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(bad_parts=frozenset({"images.tar.002"})))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("i")
-        await settle(pilot)
-        type_into(app, "#path", BUNDLE)
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
+        await walk(pilot, *TO_VERIFY)
         screen = app.screen
         assert isinstance(screen, VerifyScreen)
         assert "images.tar.002" in screen.error_text and "Nothing was loaded" in screen.error_text
@@ -345,9 +316,9 @@ async def test_registry_check_asks_the_engine_how_it_reaches_the_registry(
 ) -> None:
     """The push goes through the engine: its insecure-registries (plain HTTP) decide how the
     wizard checks the registry too, not a guess of its own."""
-    domain = FixedDomain()
     host = REGISTRY.split("/", 1)[0]
-    app = make_app(domain=domain, engine_factory=lambda: FakeEngine(insecure_hosts=(host,)))
+    domain = FixedDomain(engine=lambda: FakeEngine(insecure_hosts=(host,)))
+    app = make_app(domain=domain)
     async with app.run_test(size=SIZE) as pilot:
         await go_to_registry(pilot, app)
         type_into(app, "#registry", REGISTRY)
@@ -423,9 +394,7 @@ async def test_import_pushes_then_snippet_saves_and_copies(make_app: MakeApp, ho
 async def test_snippet_path_skips_estimate_and_bundle(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("s", "2", "ctrl+n")
-        await settle(pilot)
+        await walk(pilot, "s", "2", "ctrl+n")
         assert isinstance(app.screen, RegistryScreen)
         type_into(app, "#registry", "registry.local:5000/analyzers")
         await settle(pilot)
@@ -440,15 +409,7 @@ async def test_snippet_path_skips_estimate_and_bundle(make_app: MakeApp) -> None
 async def test_quit_while_writing_asks_then_cancels(make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(hold=True))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("e", "2", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        type_into(app, "#path", f"{USB}/airgap-bundle")
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot, skip=("export",))
+        await walk(pilot, *TO_HELD_WRITE, skip=("export",))
         write = app.screen
         assert isinstance(write, WriteScreen)
         await pilot.press("ctrl+q")
@@ -458,3 +419,127 @@ async def test_quit_while_writing_asks_then_cancels(make_app: MakeApp) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: write.token.cancelled)
     assert app.return_value == 130
+
+
+async def test_the_source_is_shown_edited_validated_and_used(make_app: MakeApp) -> None:
+    mirror = "harbor.example.com/gitlab/security-products"
+    app = make_app(source_prefix=mirror)  # as `airgap-tui --source-prefix …` opens it
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e", "1")
+        screen = app.screen
+        assert isinstance(screen, AnalyzersScreen)
+        assert screen.query_one("#source", Input).value == mirror
+        await walk(pilot, ("#source", "security-products"))  # a Docker Hub user, not a host
+        assert "does not look like a registry host" in screen.error_text
+        assert not next_enabled(app)
+        await walk(pilot, ("#source", "nexus.example.com:8443/gitlab/"))
+        assert screen.error_text == "" and next_enabled(app)
+        assert app.state.source_prefix == "nexus.example.com:8443/gitlab"
+        await walk(pilot, "ctrl+n")
+        assert isinstance(app.screen, EstimateScreen)
+        assert all(
+            str(s.source).startswith("nexus.example.com:8443/gitlab/") for s in app.state.specs
+        )
+
+
+async def test_a_proxy_from_the_environment_is_said_on_screen(make_app: MakeApp) -> None:
+    domain = FixedDomain(proxy=("HTTPS_PROXY", "http://proxy.example.com:3128"))
+    app = make_app(domain=domain)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e")
+        summary = str(app.screen.query_one("#summary").render())
+        assert "Pulling through the proxy http://proxy.example.com:3128 (HTTPS_PROXY)" in summary
+
+
+async def test_a_profile_brings_its_source_back(make_app: MakeApp, home: Path) -> None:
+    profiles = home / ".config" / "airgap-tui" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "mirror.yaml").write_text(
+        "version: 1\ngitlab_major: 18\nanalyzers: {secrets: '7'}\n"
+        "source_prefix: nexus.example.com/gitlab\n"
+    )
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e", "p", "enter")
+        assert app.state.source_prefix == "nexus.example.com/gitlab"
+        assert app.screen.query_one("#source", Input).value == "nexus.example.com/gitlab"
+
+
+async def test_an_unreachable_source_is_said_once_and_never_as_missing(make_app: MakeApp) -> None:
+    app = make_app(domain=FixedDomain(unreachable=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, *TO_ESTIMATE)
+        screen = app.screen
+        assert isinstance(screen, EstimateScreen) and screen.result is not None
+        table = screen.query_one("#estimate-table", DataTable)
+        statuses = {str(table.get_cell(i.spec.label, "status")) for i in screen.result.images}
+        assert statuses == {"unreachable"}
+        totals = str(screen.query_one("#totals", Static).render())
+        assert totals.count("Can't reach registry.gitlab.com") == 1
+        assert "MISSING" not in totals and "pick a tag" not in totals
+        assert not next_enabled(app)
+
+
+async def test_the_tag_stage_counts_every_image(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await go_to_registry(pilot, app)
+        await walk(pilot, ("#registry", REGISTRY), "ctrl+n")
+        push = app.screen
+        assert isinstance(push, PushScreen) and push.result is not None
+        line = push.query_one("#stages", StageBoard).line(STAGE_TAG)
+        assert line is not None and line.finished and line.ok
+        assert str(line.stats.render()).startswith(f"✓ {len(push.targets())} ")
+        assert len(push.targets()) == 3
+
+
+async def test_workers_report_with_typed_messages(make_app: MakeApp) -> None:
+    """Each worker posts one message type whose field holds its result (no kind + Any)."""
+    seen: list[Message] = []
+    app = make_app()
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await walk(pilot, *TO_DONE)
+        assert isinstance(app.screen, DoneScreen)
+    typed = (EstimateDone, DestinationChecked, ExportDone)
+    results = list({id(m): m for m in seen if isinstance(m, typed)}.values())  # bubbled once
+    assert [type(m) for m in results] == [EstimateDone, DestinationChecked, ExportDone]
+    estimate, checked, export = results
+    assert isinstance(estimate, EstimateDone) and estimate.estimate is app.state.estimate
+    assert isinstance(checked, DestinationChecked) and checked.plan.usable
+    assert isinstance(export, ExportDone) and export.result is app.state.export_result
+    assert not any(type(m).__name__ == "WorkDone" for m in seen)
+
+
+class Recording(FixedDomain):
+    """Counts the calls that leave the process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def connect_engine(self) -> FakeEngine:
+        self.calls.append("engine")
+        return super().connect_engine()
+
+    def removable_drives(self) -> list[Any]:
+        self.calls.append("drives")
+        return super().removable_drives()
+
+    def load_catalog(self) -> Any:
+        self.calls.append("catalog")
+        return super().load_catalog()
+
+
+async def test_everything_outside_comes_through_the_one_services_object(
+    make_app: MakeApp,
+) -> None:
+    domain = Recording()
+    app = make_app(domain=domain)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e", "1")
+        assert app.services.domain is domain
+        assert {"engine", "drives", "catalog"} <= set(domain.calls)
+        assert domain.calls.count("catalog") == 1  # loaded once, then kept by Services
+        start = next(s for s in app.screen_stack if isinstance(s, StartScreen))
+        engine_text = str(start.query_one("#engine", Static).render())
+        assert "Docker 27.3.1" in engine_text  # the injected engine's answer, not a real one

@@ -1,4 +1,5 @@
-"""Choose analyzers: GitLab major, grouped checkboxes, one-key presets, tags, custom images."""
+"""Choose analyzers: GitLab major, the source registry, grouped checkboxes, one-key presets
+that add to the selection, tags, custom images."""
 
 from __future__ import annotations
 
@@ -21,16 +22,17 @@ from textual.widgets import (
     Switch,
 )
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
 from airgap_tui.catalog import CATEGORY_LABELS
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
-from airgap_tui.tui.messages import TagsFetched, WorkDone
+from airgap_tui.tui import formatting
+from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
 from airgap_tui.tui.profiles import Profile, load_profile
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ProfilePicker
-from airgap_tui.tui.state import PATH_SNIPPET
-from airgap_tui.tui.validators import CustomImage, ImageTag
+from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
 from airgap_tui.tui.widgets.analyzer_list import CUSTOM, AnalyzerList, analyzer_prompt
 
 if TYPE_CHECKING:
@@ -83,7 +85,14 @@ class AnalyzersScreen(WizardScreen):
             )
             yield Switch(value=self.state.fips, id="fips", tooltip="Take the -fips variants")
             yield Label("FIPS instance", id="fips-label")
-            yield Static("", id="presets")
+            yield Label("Source", id="source-label")
+            yield Input(
+                value=self.state.source_prefix,
+                id="source",
+                placeholder="registry host[:port]/path the analyzers are pulled from",
+                validators=[SourcePrefix()],
+            )
+        yield Static("", id="presets")
         with Horizontal(id="choose-main"):
             yield AnalyzerList(id="analyzers")
             with Vertical(id="detail"):
@@ -103,6 +112,8 @@ class AnalyzersScreen(WizardScreen):
         yield Static("", id="summary")
 
     def on_mount(self) -> None:
+        source = self.query_one("#source", Input)
+        source.validate(source.value)
         self.rebuild(set(self.state.analyzers) | {CUSTOM + c for c in self.state.custom_images})
         if self.catalog_error:
             self.show_error(self.catalog_error)
@@ -161,10 +172,10 @@ class AnalyzersScreen(WizardScreen):
                 if listing.options[target].disabled:
                     target = first
                 listing.highlighted = target
-        keys = " · ".join(
-            f"[b]{PRESET_KEYS[i]}[/b] {name}" for i, (name, _) in enumerate(self.presets())
+        keys = " ".join(
+            f"[b]{PRESET_KEYS[i]}[/b]:{name}" for i, (name, _) in enumerate(self.presets())
         )
-        self.query_one("#presets", Static).update(f"Presets: {keys} · [b]x[/b] clear")
+        self.query_one("#presets", Static).update(f"Presets add {keys} · [b]x[/b]:clear all")
         self.update_summary()
 
     @property
@@ -185,26 +196,39 @@ class AnalyzersScreen(WizardScreen):
         return missing
 
     def update_summary(self) -> None:
+        """What to fix first (it must not scroll away on a short screen), then the selection."""
         names, customs = self.chosen_names(), self.chosen_customs()
         count = len(names) + len(customs)
-        text = Text()
+        lines: list[Text] = []
         if self.catalog and not self.catalog.is_complete(self.major):
-            text.append(f"GitLab {self.major}: {self.catalog.major_note(self.major)}\n", "yellow")
+            note = self.catalog.major_note(self.major)
+            lines.append(Text(f"GitLab {self.major}: {note}", "yellow"))
+        missing = self.missing_tags()
+        if missing:
+            lines.append(
+                Text(
+                    f"Type a tag for {', '.join(missing)} (no known tag for GitLab {self.major}).",
+                    "yellow",
+                )
+            )
+        proxy = self.services.domain.source_proxy(self.source_host())
+        if proxy is not None:
+            name, address = proxy
+            lines.append(Text(f"Pulling through the proxy {address} ({name}).", "dim"))
         if not count:
-            text.append("Nothing selected yet: tick analyzers with space, or press a preset key.")
+            lines.append(
+                Text("Nothing selected yet: tick analyzers with space, or press a preset key.")
+            )
         else:
             labels = []
             for name in names:
                 tag = self.state.tag_for(name, self.default_tag(self.analyzer(name)))
                 labels.append(f"{name}:{tag or '?'}")
             labels.extend(customs)
-            text.append(f"{count} image{'s' if count != 1 else ''} selected: ", "bold")
-            text.append(", ".join(labels))
-        missing = self.missing_tags()
-        if missing:
-            text.append(f"\nType a tag for {', '.join(missing)} (no known tag for GitLab ")
-            text.append(f"{self.major}).")
-        self.query_one("#summary", Static).update(text)
+            selected = Text(f"{formatting.count(count, 'image')} selected: ", "bold")
+            selected.append(", ".join(labels), "not bold")
+            lines.append(selected)
+        self.query_one("#summary", Static).update(Text("\n").join(lines))
         self.refresh_nav()
 
     # --- detail panel -------------------------------------------------------------------
@@ -276,6 +300,25 @@ class AnalyzersScreen(WizardScreen):
         )
         self.update_summary()
 
+    # --- source -------------------------------------------------------------------------
+    def source_host(self) -> str:
+        return self.state.source_prefix.split("/", 1)[0]
+
+    @on(Input.Changed, "#source")
+    def source_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            self.show_error(" ".join(event.validation_result.failure_descriptions))
+            self.refresh_nav()
+            return
+        self.clear_error()
+        prefix = event.value.strip().rstrip("/")
+        if prefix != self.state.source_prefix:
+            self.state.source_prefix = prefix
+            self.upstream.clear()  # tags came from the old source
+            self.show_detail()
+        self.update_summary()
+
     # --- upstream tags ------------------------------------------------------------------
     def action_fetch_tags(self) -> None:
         name = self.current
@@ -291,12 +334,20 @@ class AnalyzersScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="tags", exit_on_error=False)
     def fetch_tags(self, name: str, spec: ImageSpec) -> None:
+        self.services.domain.forget_unreachable()  # asked again: try again
         client = self.services.domain.registry_client(spec.source.api_host)
         try:
             tags = client.tags(spec.source.repository)
         finally:
             client.close()
         self.post_message(TagsFetched(name, sorted(tags, key=tag_sort_key, reverse=True)))
+
+    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
+        if worker.group == "tags":
+            upstream = self.query_one("#upstream-tags", OptionList)
+            upstream.clear_options()
+            upstream.add_option(Option(Text("No answer (see above)", "red"), disabled=True))
+        super().worker_failed(worker, error)
 
     def on_tags_fetched(self, message: TagsFetched) -> None:
         self.upstream[message.analyzer] = message.tags
@@ -323,8 +374,7 @@ class AnalyzersScreen(WizardScreen):
         if index >= len(presets):
             return
         _, members = presets[index]
-        chosen = set(members) | {CUSTOM + c for c in self.chosen_customs()}
-        self.rebuild(chosen)
+        self.rebuild(set(self.listing.chosen) | set(members))
 
     def action_clear(self) -> None:
         self.rebuild(set())
@@ -379,14 +429,17 @@ class AnalyzersScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
     def read_profile(self, name: str) -> None:
-        self.post_message(WorkDone("profile", load_profile(self.services.profiles_dir, name)))
+        self.post_message(ProfileLoaded(load_profile(self.services.profiles_dir, name)))
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind == "profile":
-            self.apply_profile(message.result)
+    def on_profile_loaded(self, message: ProfileLoaded) -> None:
+        self.apply_profile(message.profile)
 
     def apply_profile(self, profile: Profile) -> None:
         self.clear_error()
+        if profile.source_prefix:
+            self.query_one("#source", Input).value = profile.source_prefix  # validated there
+        if profile.platform:
+            self.state.platform = profile.platform
         if self.catalog and profile.gitlab_major in self.catalog.majors:
             self.state.gitlab_major = profile.gitlab_major
             with self.prevent(Select.Changed):
@@ -434,24 +487,22 @@ class AnalyzersScreen(WizardScreen):
     def can_go_next(self) -> bool:
         if self.catalog is None or not self.query("#analyzers"):
             return False
-        return bool(self.listing.chosen) and not self.missing_tags()
+        source_ok = self.query_one("#source", Input).is_valid
+        return bool(self.listing.chosen) and not self.missing_tags() and source_ok
 
-    def build_specs(self) -> list[ImageSpec]:
-        assert self.catalog is not None
-        specs: list[ImageSpec] = []
-        seen: set[str] = set()
+    def selection(self) -> list[str]:
+        """What is ticked, as the CLI would be given it: `name:tag`, then custom references."""
+        names = []
         for name in self.chosen_names():
             tag = self.state.tag_for(name, self.default_tag(self.analyzer(name)))
-            spec = self.catalog.resolve(f"{name}:{tag}", self.major, self.state.source_prefix)
-            if spec.label not in seen:
-                seen.add(spec.label)
-                specs.append(spec)
-        for ref in self.chosen_customs():
-            spec = self.catalog.resolve(ref, self.major, self.state.source_prefix)
-            if spec.label not in seen:
-                seen.add(spec.label)
-                specs.append(spec)
-        return specs
+            names.append(f"{name}:{tag}")
+        return names + self.chosen_customs()
+
+    def build_specs(self) -> list[ImageSpec]:
+        """The images to pull, by the same rule as `airgap-tui export NAME:TAG …` (plan.py)."""
+        return self.services.domain.resolve_selection(
+            self.selection(), self.major, self.state.source_prefix
+        )
 
     def go_next(self) -> None:
         try:
@@ -463,11 +514,4 @@ class AnalyzersScreen(WizardScreen):
         self.state.custom_images = self.chosen_customs()
         self.state.specs = specs
         self.state.estimate = None
-        if self.state.path == PATH_SNIPPET:
-            from airgap_tui.tui.screens.registry import RegistryScreen
-
-            self.app.push_screen(RegistryScreen())
-        else:
-            from airgap_tui.tui.screens.estimate import EstimateScreen
-
-            self.app.push_screen(EstimateScreen())
+        self.wizard.advance(self)

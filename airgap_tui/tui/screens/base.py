@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Footer, Input, Select, Static
 from textual.worker import Worker, WorkerState
 
 from airgap_tui.events import Progress, Throttle
 from airgap_tui.tui.formatting import describe_error
 from airgap_tui.tui.messages import ProgressUpdate
-from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET
 from airgap_tui.tui.widgets.error_banner import ErrorBanner
 
 if TYPE_CHECKING:
@@ -23,16 +24,11 @@ if TYPE_CHECKING:
     from airgap_tui.tui.services import Services
     from airgap_tui.tui.state import WizardState
 
-PATH_TITLES = {
-    PATH_EXPORT: "Prepare a bundle",
-    PATH_IMPORT: "Import a bundle",
-    PATH_SNIPPET: "CI snippet",
-}
-PATH_STEPS = {
-    PATH_EXPORT: ["analyzers", "estimate", "destination", "write", "done"],
-    PATH_IMPORT: ["import-bundle", "verify", "registry", "push", "snippet"],
-    PATH_SNIPPET: ["analyzers", "registry", "snippet"],
-}
+
+# Below these, the screens switch to their narrow / short layout (app.tcss: .-narrow, .-short):
+# 80x24 is common on jump hosts and consoles.
+NARROW_BELOW = 100
+SHORT_BELOW = 32
 
 
 class WizardScreen(Screen[None]):
@@ -40,7 +36,7 @@ class WizardScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("ctrl+n", "next", "Next"),
     ]
-    KEY = ""  # this step's name in PATH_STEPS
+    KEY = ""  # this step's name in the routing table (tui/routes.py)
     TITLE = ""
     NEXT_LABEL = "Next"
     SHOW_NAV = True
@@ -77,19 +73,34 @@ class WizardScreen(Screen[None]):
         return self.NEXT_LABEL
 
     def heading(self) -> str:
-        path = self.state.path
-        steps = PATH_STEPS.get(path, [])
         parts = ["airgap-tui"]
-        if path in PATH_TITLES:
-            parts.append(PATH_TITLES[path])
-        if self.KEY in steps:
-            parts.append(f"{steps.index(self.KEY) + 1}/{len(steps)} {self.TITLE}")
+        where = self.wizard.position(self.KEY) if self.KEY else None
+        if where is not None:
+            title, number, steps = where
+            parts.append(title)
+            if number:
+                parts.append(f"{number}/{steps} {self.TITLE}")
+            elif self.TITLE:
+                parts.append(self.TITLE)
         elif self.TITLE:
             parts.append(self.TITLE)
         return " › ".join(parts)
 
     def on_mount(self) -> None:
+        self.fit_to(self.app.size)
         self.refresh_nav()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_to(event.size)
+
+    def fit_to(self, size: Size) -> None:
+        """Narrow and short terminals: side panels shrink, fields and buttons lose borders."""
+        short = size.height < SHORT_BELOW
+        self.set_class(size.width < NARROW_BELOW, "-narrow")
+        self.set_class(short, "-short")
+        for widget in self.query("Input, Select, Button"):
+            if isinstance(widget, Input | Select | Button):
+                widget.compact = short
 
     # --- navigation ---------------------------------------------------------------------
     def can_go_next(self) -> bool:
@@ -99,7 +110,8 @@ class WizardScreen(Screen[None]):
         return len(self.app.screen_stack) > 1
 
     def go_next(self) -> None:
-        """Move on; each step decides where to."""
+        """Move on to the next step of the path (tui/routes.py says which)."""
+        self.wizard.advance(self)
 
     def go_back(self) -> None:
         self.app.pop_screen()
@@ -142,7 +154,10 @@ class WizardScreen(Screen[None]):
 
     # --- progress -----------------------------------------------------------------------
     def progress_sink(self, rate: float = 8.0) -> Throttle:
-        """A domain progress callback: throttled in the worker, then posted (thread-safe)."""
+        """A domain progress callback: throttled in the worker, then posted (thread-safe).
+
+        Use it as `with self.progress_sink() as progress:` around the domain call, so the
+        last update is posted before the worker posts its result."""
 
         def post(event: Progress) -> None:
             self.post_message(ProgressUpdate(event))

@@ -1,4 +1,7 @@
-"""Destination: a drive or directory for the bundle; blocks Next when it will not fit."""
+"""Destination: a drive or directory for the bundle; blocks Next when it will not fit.
+
+The verdict is `plan.plan_destination`, the same the CLI's export applies: this screen only
+says it in words."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from airgap_tui.tui.state import DEFAULT_PART_SIZE
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
-    from airgap_tui.media import DestinationInfo
+    from airgap_tui.plan import DestinationPlan
 
 BUNDLE_DIR_NAME = "airgap-bundle"
 
@@ -33,8 +36,7 @@ class DestinationScreen(WizardScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.checked: DestinationChecked | None = None
-        self.resume_matches = False
+        self.checked: DestinationPlan | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="dest-main"):
@@ -77,31 +79,23 @@ class DestinationScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def check_destination(self, path: Path, needed: int) -> None:
-        journal = existing = None
-        if path.is_dir():
-            journal = self.services.domain.partial_export(path)
-            existing = self.services.domain.existing_bundle(path)
-        # Parts already on the media are rewritten in place or kept: they need no new space.
-        reusable = journal.done_bytes if journal else existing.total_bytes if existing else 0
-        info = self.services.domain.check_destination(path, max(needed - reusable, 0))
-        self.post_message(DestinationChecked(path, info, journal, existing))
+        plan = self.services.domain.plan_destination(
+            path, needed, list(self.state.specs), DEFAULT_PART_SIZE
+        )
+        self.post_message(DestinationChecked(plan))
 
     def on_destination_checked(self, message: DestinationChecked) -> None:
+        plan = message.plan
         current = self.services.expand(self.query_one("#path", Input).value)
-        if message.path != current:
+        if plan.path != current.expanduser().absolute():
             return  # an answer for a path the operator has since changed
-        self.checked = message
-        part_size, clamp_note = self.services.domain.clamp_part_size(
-            DEFAULT_PART_SIZE, message.info.filesystem
-        )
-        self.state.part_size = min(part_size, message.info.max_part_size)
-        self.resume_matches = message.journal is not None or (
-            message.existing is not None and not self.other_images(message)
-        )
-        self.query_one("#dest-info", Static).update(self.describe(message.info, clamp_note))
+        self.checked = plan
+        self.state.part_size = plan.part_size
+        self.query_one("#dest-info", Static).update(self.describe(plan))
         self.refresh_nav()
 
-    def describe(self, info: DestinationInfo, clamp_note: str | None) -> Text:
+    def describe(self, plan: DestinationPlan) -> Text:
+        info = plan.info
         text = Text()
         text.append("Filesystem: ", "bold")
         text.append(f"{info.filesystem} (mounted at {info.mount_point})\n")
@@ -118,8 +112,30 @@ class DestinationScreen(WizardScreen):
             text.append("Free some space or choose a bigger drive.\n")
         else:
             text.append("✓ It fits.\n", "bold green")
+        if plan.other_images and plan.existing is not None:
+            held = ", ".join(f"{i.name}:{i.tag}" for i in plan.existing.images)
+            text.append("✗ ", "bold red")
+            text.append(
+                f"This directory already holds a complete bundle of other images ({held}). "
+                "It may be the only copy: choose another directory.\n"
+            )
+        elif plan.journal is not None:
+            journal = plan.journal
+            text.append("↻ Resume: ", "bold cyan")
+            text.append(
+                "this directory holds an unfinished bundle "
+                f"({formatting.count(len(journal.parts), 'part')}, "
+                f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
+                "comes out byte-identical is kept, the rest is written again.\n"
+            )
+        elif plan.existing is not None:
+            text.append("↻ ", "bold cyan")
+            text.append(
+                "A complete bundle of these images is already here; writing again keeps every "
+                "part that comes out byte-identical.\n"
+            )
         text.append("\nParts: ", "bold")
-        largest = formatting.size_binary(self.state.part_size)
+        largest = formatting.size_binary(plan.part_size)
         text.append(f"the bundle is written as files of at most {largest}")
         if info.filesystem in FAT_FILESYSTEMS:
             text.append(
@@ -132,48 +148,15 @@ class DestinationScreen(WizardScreen):
                 ", small enough for any FAT32 stick should the bundle be copied on; each part "
                 "has its own checksum."
             )
-        if clamp_note:
-            text.append(f"\n{clamp_note}", "dim")
-        checked = self.checked
-        if checked is not None and checked.existing is not None and self.other_images(checked):
-            held = ", ".join(f"{i.name}:{i.tag}" for i in checked.existing.images)
-            text.append("\n\n✗ ", "bold red")
-            text.append(
-                f"This directory already holds a complete bundle of other images ({held}). "
-                "It may be the only copy: choose another directory."
-            )
-        elif checked is not None and checked.journal is not None:
-            journal = checked.journal
-            text.append("\n\n↻ Resume: ", "bold cyan")
-            text.append(
-                f"this directory holds an unfinished bundle ({len(journal.parts)} parts, "
-                f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
-                "comes out byte-identical is kept, the rest is written again."
-            )
-        elif checked is not None and checked.existing is not None:
-            text.append("\n\n↻ ", "bold cyan")
-            text.append(
-                "A complete bundle of these images is already here; writing again keeps every "
-                "part that comes out byte-identical."
-            )
+        if plan.part_size_note:
+            text.append(f"\n{plan.part_size_note}", "dim")
         return text
 
-    def other_images(self, checked: DestinationChecked) -> bool:
-        if checked.existing is None:
-            return False
-        have = sorted((i.name, i.tag) for i in checked.existing.images)
-        return have != sorted((s.name, s.tag) for s in self.state.specs)
-
     def can_go_next(self) -> bool:
-        if self.checked is None:
-            return False
-        info = self.checked.info
-        return info.fits and info.writable and not self.other_images(self.checked)
+        return self.checked is not None and self.checked.usable
 
     def go_next(self) -> None:
-        from airgap_tui.tui.screens.write import WriteScreen
-
         assert self.checked is not None
         self.state.destination = self.checked.path
-        self.state.resume = self.resume_matches
-        self.app.push_screen(WriteScreen())
+        self.state.resume = self.checked.resumes
+        self.wizard.advance(self)

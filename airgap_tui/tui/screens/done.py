@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Static
 
 from airgap_tui.errors import UsageError
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import WorkDone
+from airgap_tui.tui.messages import ProfileSaved
 from airgap_tui.tui.profiles import Profile, check_name, save_profile
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
@@ -35,7 +35,9 @@ class DoneScreen(WizardScreen):
         summary.append(f"{result.bundle_dir}\n")
         summary.append("Size: ", "bold")
         parts = len(result.parts_written) + len(result.parts_kept)
-        summary.append(f"{formatting.size(result.bundle_bytes)} in {parts} parts")
+        summary.append(
+            f"{formatting.size(result.bundle_bytes)} in {formatting.count(parts, 'part')}"
+        )
         if result.parts_kept:
             summary.append(f" ({len(result.parts_kept)} kept from an earlier run)")
         summary.append("\nImages: ", "bold")
@@ -109,13 +111,12 @@ class DoneScreen(WizardScreen):
     @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
     def write_profile(self, profile: Profile) -> None:
         path = save_profile(self.services.profiles_dir, profile)
-        self.post_message(WorkDone("profile-saved", path))
+        self.post_message(ProfileSaved(path))
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind == "profile-saved":
-            self.query_one("#profile-note", Static).update(
-                Text(
-                    f"✓ Saved {self.services.show(message.result)}. Load it next time with p "
-                    "on Choose analyzers."
-                )
+    def on_profile_saved(self, message: ProfileSaved) -> None:
+        self.query_one("#profile-note", Static).update(
+            Text(
+                f"✓ Saved {self.services.show(message.path)}. Load it next time with p "
+                "on Choose analyzers."
             )
+        )

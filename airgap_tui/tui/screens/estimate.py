@@ -13,12 +13,12 @@ from textual.widgets import DataTable, Static
 from airgap_tui.errors import AirgapError
 from airgap_tui.events import CancelToken
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import ProgressUpdate, WorkDone
+from airgap_tui.tui.messages import EstimateDone, ProgressUpdate
 from airgap_tui.tui.screens.base import WizardScreen
 
 if TYPE_CHECKING:
     from airgap_tui.archive_size import ArchiveFormat
-    from airgap_tui.estimate import Estimate
+    from airgap_tui.estimate import Estimate, ImageEstimate
 
 COLUMNS = ("image", "download", "media", "layers", "shared", "status")
 
@@ -45,7 +45,8 @@ class EstimateScreen(WizardScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#estimate-table", DataTable)
-        table.add_column("Image", key="image", width=44)
+        widest = max((len(spec.label) for spec in self.state.specs), default=12)
+        table.add_column("Image", key="image", width=min(max(widest, 12), 44))
         table.add_column("Download", key="download", width=10)
         table.add_column("On media", key="media", width=10)
         table.add_column("Layers", key="layers", width=6)
@@ -80,14 +81,16 @@ class EstimateScreen(WizardScreen):
             archive_format = "oci" if found == "oci" else "docker-archive"
         except AirgapError:
             self.services.forget_engine()  # the estimate still helps; Write will say it
-        result = self.services.domain.estimate(
-            list(self.state.specs),
-            platform=self.state.platform,
-            archive_format=archive_format,
-            progress=self.progress_sink(),
-            cancel=cancel,
-        )
-        self.post_message(WorkDone("estimate", result))
+        self.services.domain.forget_unreachable()  # a new estimate asks every registry again
+        with self.progress_sink() as progress:
+            result = self.services.domain.estimate(
+                list(self.state.specs),
+                platform=self.state.platform,
+                archive_format=archive_format,
+                progress=progress,
+                cancel=cancel,
+            )
+        self.post_message(EstimateDone(result))
 
     def row_key(self, item: str) -> str | None:
         for spec in self.state.specs:
@@ -100,7 +103,9 @@ class EstimateScreen(WizardScreen):
         key = self.row_key(event.item)
         if key is None or self.result is not None:
             return
-        if event.message:
+        if event.final and not event.ok:
+            status = "failed"  # which way, and why, is said once when the estimate is done
+        elif event.message:
             status = event.message
         elif event.total:
             status = f"sizing layers {event.done}/{event.total}"
@@ -109,28 +114,17 @@ class EstimateScreen(WizardScreen):
         style = "" if event.ok else "red"
         self.query_one("#estimate-table", DataTable).update_cell(key, "status", Text(status, style))
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind != "estimate":
-            return
-        result: Estimate = message.result
+    def on_estimate_done(self, message: EstimateDone) -> None:
+        result = message.estimate
         self.result = result
         self.state.estimate = result
         table = self.query_one("#estimate-table", DataTable)
-        missing = 0
         for image in result.images:
             key = image.spec.label
             if image.error:
-                missing += 1
-                status = Text(f"MISSING: {image.error}", "red")
-                if image.available_tags:
-                    shown = ", ".join(image.available_tags[:8])
-                    more = len(image.available_tags) - 8
-                    status.append(
-                        f" Tags that exist: {shown}" + (f" (+{more})" if more > 0 else "")
-                    )
                 for column in ("download", "media"):
                     table.update_cell(key, column, "—")
-                table.update_cell(key, "status", status, update_width=True)
+                table.update_cell(key, "status", self.status_cell(image), update_width=True)
                 continue
             shared = sum(1 for layer in image.layers if layer.shared)
             table.update_cell(key, "download", formatting.size(image.download_bytes))
@@ -138,30 +132,46 @@ class EstimateScreen(WizardScreen):
             table.update_cell(key, "layers", str(len(image.layers)))
             table.update_cell(key, "shared", str(shared))
             table.update_cell(key, "status", Text("ok", "green"))
+        self.query_one("#totals", Static).update(self.totals(result))
+        self.refresh_nav()
+
+    @staticmethod
+    def status_cell(image: ImageEstimate) -> Text:
+        if image.status == "missing":
+            status = Text("MISSING", "bold red")
+            if image.available_tags:
+                shown = ", ".join(image.available_tags[:8])
+                more = len(image.available_tags) - 8
+                status.append(f" tags: {shown}" + (f" (+{more})" if more > 0 else ""), "red")
+            return status
+        return Text(image.status, "bold red")  # unreachable / failed: the sentence is below
+
+    @staticmethod
+    def totals(result: Estimate) -> Text:
         totals = Text()
-        totals.append(f"{len(result.images)} images · ", "bold")
+        totals.append(f"{formatting.count(len(result.images), 'image')} · ", "bold")
         totals.append(f"Download {formatting.size(result.download_bytes)} · ")
         totals.append(f"Bundle on the media {formatting.size(result.bundle_bytes)}", "bold")
         totals.append(" (shared layers once)")
-        for image in result.images:
-            if image.error:
-                tags = ", ".join(image.available_tags[:12]) or "none"
-                totals.append(
-                    f"\n✗ {image.spec.label}: {image.error}. Tags that exist: {tags}", "red"
-                )
+        missing = [i for i in result.images if i.status == "missing"]
+        for image in missing:
+            tags = ", ".join(image.available_tags[:12]) or "none"
+            totals.append(f"\n✗ {image.spec.label}: {image.error} Tags that exist: {tags}", "red")
         if missing:
             totals.append(
-                f"\n{missing} image{'s are' if missing > 1 else ' is'} missing upstream. Go back "
-                "(Esc) and pick a tag that exists, or untick it.",
+                f"\n{formatting.count(len(missing), 'image')} missing upstream. Go back (Esc) "
+                "and pick a tag that exists, or untick it.",
                 "red",
             )
-        self.query_one("#totals", Static).update(totals)
-        self.refresh_nav()
+        # Unreachable registries, logins, TLS: one sentence per cause, not one per image.
+        others = [i for i in result.images if i.error and i.status != "missing"]
+        for sentence in dict.fromkeys(i.error for i in others if i.error):
+            count = sum(1 for i in others if i.error == sentence)
+            totals.append(f"\n✗ {sentence}", "red")
+            totals.append(f" ({formatting.count(count, 'image')})", "dim")
+        if others:
+            totals.append("\nPress r to estimate again once it is fixed.", "red")
+        return totals
 
     def can_go_next(self) -> bool:
         return self.result is not None and not any(i.error for i in self.result.images)
-
-    def go_next(self) -> None:
-        from airgap_tui.tui.screens.destination import DestinationScreen
-
-        self.app.push_screen(DestinationScreen())

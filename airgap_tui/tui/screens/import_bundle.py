@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 
 from airgap_tui.errors import AirgapError
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import WorkDone
+from airgap_tui.tui.messages import BundleCandidates, BundleFound, BundleUnreadable
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.tui.widgets.path_picker import PathPicker
@@ -83,39 +83,43 @@ class ImportBundleScreen(WizardScreen):
             try:
                 manifest = self.services.domain.read_manifest(path)
             except AirgapError as exc:
-                self.post_message(WorkDone("manifest-error", (path, exc.sentence())))
+                self.post_message(BundleUnreadable(path, exc.sentence()))
                 return
-            self.post_message(WorkDone("manifest", (path, manifest)))
+            self.post_message(BundleFound(path, manifest))
         else:
-            self.post_message(WorkDone("candidates", (path, candidates)))
+            self.post_message(BundleCandidates(path, candidates))
 
     def current_path(self) -> Path:
         return self.services.expand(self.query_one("#path", Input).value)
 
-    def on_work_done(self, message: WorkDone) -> None:
-        path, payload = message.result
+    def on_bundle_unreadable(self, message: BundleUnreadable) -> None:
+        if message.path == self.current_path():
+            self.query_one("#bundle-info", Static).update(Text(message.sentence, "red"))
+            self.refresh_nav()
+
+    def on_bundle_candidates(self, message: BundleCandidates) -> None:
+        path = message.path
         if path != self.current_path():
             return
-        info = self.query_one("#bundle-info", Static)
-        if message.kind == "manifest-error":
-            info.update(Text(payload, "red"))
-        elif message.kind == "candidates":
-            text = Text()
-            if payload:
-                text.append(f"No bundle.yaml in {path}. Bundles found below it:\n", "yellow")
-                for candidate in payload:
-                    text.append(f"  {candidate}\n")
-                text.append("Pick one in the tree or type its path.", "dim")
-            else:
-                text.append(
-                    f"No bundle in {path} (no bundle.yaml here or one level below). An "
-                    "interrupted export writes bundle.yaml last: finish it on the connected host.",
-                    "yellow",
-                )
-            info.update(text)
-        elif message.kind == "manifest":
-            self.show_manifest(path, payload)
+        text = Text()
+        if message.candidates:
+            text.append(f"No bundle.yaml in {path}. Bundles found below it:\n", "yellow")
+            for candidate in message.candidates:
+                text.append(f"  {candidate}\n")
+            text.append("Pick one in the tree or type its path.", "dim")
+        else:
+            text.append(
+                f"No bundle in {path} (no bundle.yaml here or one level below). An "
+                "interrupted export writes bundle.yaml last: finish it on the connected host.",
+                "yellow",
+            )
+        self.query_one("#bundle-info", Static).update(text)
         self.refresh_nav()
+
+    def on_bundle_found(self, message: BundleFound) -> None:
+        if message.path == self.current_path():
+            self.show_manifest(message.path, message.manifest)
+            self.refresh_nav()
 
     def show_manifest(self, path: Path, manifest: BundleManifest) -> None:
         self.manifest, self.loaded_from = manifest, path
@@ -126,7 +130,8 @@ class ImportBundleScreen(WizardScreen):
         text.append(f"{manifest.source_prefix} for GitLab {manifest.gitlab_major or '?'}")
         text.append(f" ({manifest.platform})\n")
         text.append("Size: ", "bold")
-        text.append(f"{formatting.size(manifest.total_bytes)} in {len(manifest.parts)} parts\n")
+        parts = formatting.count(len(manifest.parts), "part")
+        text.append(f"{formatting.size(manifest.total_bytes)} in {parts}\n")
         text.append(f"Images ({len(manifest.images)}):\n", "bold")
         for image in manifest.images:
             text.append(f"  {image.name}:{image.tag}", "")
@@ -142,9 +147,7 @@ class ImportBundleScreen(WizardScreen):
         return self.manifest is not None
 
     def go_next(self) -> None:
-        from airgap_tui.tui.screens.verify import VerifyScreen
-
         self.state.bundle_dir = self.loaded_from
         self.state.manifest = self.manifest
         self.state.verify_report = None
-        self.app.push_screen(VerifyScreen())
+        self.wizard.advance(self)

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from airgap_tui.events import STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
 from airgap_tui.importer import ImportRequest
-from airgap_tui.tui.messages import ProgressUpdate, WorkDone
+from airgap_tui.tui.messages import ImportDone, ProgressUpdate
 from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
@@ -56,6 +56,7 @@ class PushScreen(LongWorkScreen):
             order=[STAGE_LOAD, STAGE_TAG, STAGE_PUSH],
             per_item=[STAGE_PUSH],
             units={STAGE_TAG: "items"},
+            counted=[STAGE_TAG],
             id="stages",
         )
         table: DataTable[str | Text] = DataTable(id="results", cursor_type="row")
@@ -75,6 +76,7 @@ class PushScreen(LongWorkScreen):
         board = self.query_one("#stages", StageBoard)
         board.prepare(STAGE_LOAD, [self.load_item])
         board.prepare(STAGE_PUSH, self.targets())
+        board.expect(STAGE_TAG, len(self.targets()))
         self.start()
         super().on_mount()
 
@@ -100,13 +102,11 @@ class PushScreen(LongWorkScreen):
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def run_import(self, request: ImportRequest, token: CancelToken) -> None:
         engine = self.services.engine()
-        result = self.services.domain.import_bundle(
-            request,
-            engine,
-            progress=self.progress_sink(),
-            cancel=token,
-        )
-        self.post_message(WorkDone("import", result))
+        with self.progress_sink() as progress:
+            result = self.services.domain.import_bundle(
+                request, engine, progress=progress, cancel=token
+            )
+        self.post_message(ImportDone(result))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         event = message.event
@@ -129,11 +129,9 @@ class PushScreen(LongWorkScreen):
         if target in table.rows:
             table.update_cell(target, "status", status)
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind != "import":
-            return
+    def on_import_done(self, message: ImportDone) -> None:
         self.busy = False
-        result: ImportResult = message.result
+        result = message.result
         self.result = result
         self.state.import_result = result
         table = self.query_one("#results", DataTable)
@@ -164,8 +162,3 @@ class PushScreen(LongWorkScreen):
 
     def can_go_next(self) -> bool:
         return self.result is not None and any(i.ok for i in self.result.images)
-
-    def go_next(self) -> None:
-        from airgap_tui.tui.screens.snippet import SnippetScreen
-
-        self.app.push_screen(SnippetScreen())

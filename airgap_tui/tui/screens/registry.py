@@ -17,7 +17,7 @@ from textual.worker import Worker
 from airgap_tui.errors import AirgapError, AuthError, TLSError, UsageError
 from airgap_tui.models import Credentials
 from airgap_tui.reference import split_prefix
-from airgap_tui.tui.messages import WorkDone
+from airgap_tui.tui.messages import RegistryChecked
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import CredentialsDialog
 from airgap_tui.tui.state import PATH_IMPORT
@@ -157,7 +157,7 @@ class RegistryScreen(WizardScreen):
             scheme = client.scheme
         finally:
             client.close()
-        self.post_message(WorkDone("registry-ok", (key, host, scheme)))
+        self.post_message(RegistryChecked(key, host, scheme))
 
     def engine_insecure(self, host: str) -> bool | None:
         """On the import path, the engine's insecure-registries decide HTTP or HTTPS, as they
@@ -169,10 +169,8 @@ class RegistryScreen(WizardScreen):
         except AirgapError:
             return None  # no engine yet: the push step reports that in its own words
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind != "registry-ok":
-            return
-        key, host, scheme = message.result
+    def on_registry_checked(self, message: RegistryChecked) -> None:
+        key, host, scheme = message.key, message.host, message.scheme
         self.checking = False
         if key != self.key():
             return
@@ -251,15 +249,8 @@ class RegistryScreen(WizardScreen):
             return
         self.state.registry = self.prefix()
         self.state.ca_file = self.ca_file()
-        if self.state.path == PATH_IMPORT:
-            if self.checked_for != self.key():
-                self.next_after_check = True
-                self.action_check()
-                return
-            from airgap_tui.tui.screens.push import PushScreen
-
-            self.app.push_screen(PushScreen())
-        else:
-            from airgap_tui.tui.screens.snippet import SnippetScreen
-
-            self.app.push_screen(SnippetScreen())
+        if self.state.path == PATH_IMPORT and self.checked_for != self.key():
+            self.next_after_check = True  # the push needs a registry that answers
+            self.action_check()
+            return
+        self.wizard.advance(self)

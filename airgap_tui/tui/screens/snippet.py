@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Static
 
 from airgap_tui.atomic import atomic_write_bytes
 from airgap_tui.errors import AirgapError, MediaError
-from airgap_tui.tui.messages import WorkDone
+from airgap_tui.tui.messages import SnippetFileExists, SnippetSaved
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog
 from airgap_tui.tui.validators import AbsolutePath
@@ -104,7 +104,7 @@ class SnippetScreen(WizardScreen):
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def save(self, path: Path, overwrite: bool) -> None:
         if path.exists() and not overwrite:
-            self.post_message(WorkDone("exists", path))
+            self.post_message(SnippetFileExists(path))
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,25 +115,26 @@ class SnippetScreen(WizardScreen):
                 f"it could not be written ({exc.strerror or exc})",
                 "Choose another path",
             ) from None
-        self.post_message(WorkDone("saved", path))
+        self.post_message(SnippetSaved(path))
 
-    def on_work_done(self, message: WorkDone) -> None:
-        status = self.query_one("#save-status", Static)
-        if message.kind == "saved":
-            status.update(Text(f"✓ Saved to {self.services.show(message.result)}", "green"))
-        elif message.kind == "exists":
-            path: Path = message.result
+    def on_snippet_saved(self, message: SnippetSaved) -> None:
+        self.query_one("#save-status", Static).update(
+            Text(f"✓ Saved to {self.services.show(message.path)}", "green")
+        )
 
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.save(path, overwrite=True)
+    def on_snippet_file_exists(self, message: SnippetFileExists) -> None:
+        path = message.path
 
-            self.app.push_screen(
-                ConfirmDialog(
-                    f"{self.services.show(path)} exists. Replace it?", yes="Replace", no="Keep it"
-                ),
-                answered,
-            )
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.save(path, overwrite=True)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                f"{self.services.show(path)} exists. Replace it?", yes="Replace", no="Keep it"
+            ),
+            answered,
+        )
 
     def go_next(self) -> None:
-        self.wizard.start_over()
+        self.wizard.start_over()  # the last step of both paths that show it

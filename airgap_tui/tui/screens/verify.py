@@ -14,7 +14,7 @@ from textual.worker import Worker
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_VERIFY, CancelToken
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import ProgressUpdate, WorkDone
+from airgap_tui.tui.messages import ProgressUpdate, VerifyDone
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.tui.widgets.stage_board import StageBoard
@@ -39,7 +39,7 @@ class VerifyScreen(WizardScreen):
         manifest = self.state.manifest
         assert manifest is not None
         yield Static(
-            f"Reading every byte of {len(manifest.parts)} parts "
+            f"Reading every byte of {formatting.count(len(manifest.parts), 'part')} "
             f"({formatting.size(manifest.total_bytes)}) from {self.state.bundle_dir} and "
             "comparing their sha256. Nothing is loaded into Docker in this step.",
             id="verify-intro",
@@ -75,26 +75,27 @@ class VerifyScreen(WizardScreen):
     @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
     def run_verify(self, token: CancelToken) -> None:
         assert self.state.bundle_dir is not None
-        report = self.services.domain.verify_bundle(
-            self.state.bundle_dir,
-            progress=self.progress_sink(),
-            cancel=token,
-        )
-        self.post_message(WorkDone("verify", report))
+        with self.progress_sink() as progress:
+            report = self.services.domain.verify_bundle(
+                self.state.bundle_dir, progress=progress, cancel=token
+            )
+        self.post_message(VerifyDone(report))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         self.query_one("#parts", StageBoard).apply(message.event)
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind != "verify":
-            return
+    def on_verify_done(self, message: VerifyDone) -> None:
         self.busy = False
-        report: VerifyReport = message.result
+        report = message.report
         self.report = report
         self.state.verify_report = report
         result = self.query_one("#verify-result", Static)
         if report.ok:
-            text = Text(f"✓ All {len(report.manifest.parts)} parts match.", "bold green")
+            parts = len(report.manifest.parts)
+            text = Text(
+                "✓ The part matches." if parts == 1 else f"✓ All {parts} parts match.",
+                "bold green",
+            )
             for warning in report.warnings:
                 text.append(f"\n! {warning}", "yellow")
             result.update(text)
@@ -105,7 +106,8 @@ class VerifyScreen(WizardScreen):
             fingerprint.display = True
         else:
             bad = ", ".join(p.file for p in report.problems)
-            result.update(Text(f"✗ {len(report.problems)} bad part(s): {bad}", "bold red"))
+            count = formatting.count(len(report.problems), "bad part")
+            result.update(Text(f"✗ {count}: {bad}", "bold red"))
             details = "; ".join(str(p) for p in report.problems)
             self.show_error(
                 f"Verification failed: {details}. Nothing was loaded. Copy those parts again "
@@ -132,8 +134,3 @@ class VerifyScreen(WizardScreen):
 
     def can_go_next(self) -> bool:
         return self.report is not None and self.report.ok
-
-    def go_next(self) -> None:
-        from airgap_tui.tui.screens.registry import RegistryScreen
-
-        self.app.push_screen(RegistryScreen())

@@ -13,7 +13,7 @@ from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_PULL, STAGE_READBACK, STAGE_SAVE, CancelToken
 from airgap_tui.export import ExportRequest
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import ProgressUpdate, WorkDone
+from airgap_tui.tui.messages import ExportDone, ProgressUpdate
 from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
@@ -78,14 +78,11 @@ class WriteScreen(LongWorkScreen):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, request: ExportRequest, token: CancelToken) -> None:
         engine = self.services.engine()
-        result = self.services.domain.export_bundle(
-            request,
-            engine,
-            progress=self.progress_sink(),
-            cancel=token,
-            sizes=self.state.estimate,
-        )
-        self.post_message(WorkDone("export", result))
+        with self.progress_sink() as progress:
+            result = self.services.domain.export_bundle(
+                request, engine, progress=progress, cancel=token, sizes=self.state.estimate
+            )
+        self.post_message(ExportDone(result))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         event = message.event
@@ -104,18 +101,14 @@ class WriteScreen(LongWorkScreen):
             self._last_message[key] = text
             self.log_line(f"→ {stage_title(event.stage)} {event.item}")
 
-    def on_work_done(self, message: WorkDone) -> None:
-        if message.kind != "export":
-            return
+    def on_export_done(self, message: ExportDone) -> None:
         self.busy = False
-        result: ExportResult = message.result
+        result = message.result
         self.result = result
         self.state.export_result = result
         if result.ok:
             self.log_line(f"Bundle complete: {result.bundle_dir}")
-            from airgap_tui.tui.screens.done import DoneScreen
-
-            self.app.switch_screen(DoneScreen())
+            self.wizard.advance(self)  # Done replaces this screen (tui/routes.py)
             return
         for problem in result.problems:
             self.log_line(f"✗ {problem}")

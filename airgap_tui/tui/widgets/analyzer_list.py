@@ -23,8 +23,9 @@ CUSTOM = "custom:"
 
 def analyzer_prompt(analyzer: Analyzer, tag: str | None) -> Text:
     text = Text()
-    text.append(f"{analyzer.name:<26}", style="dim" if analyzer.removed else "")
-    text.append(f" {tag or '—':<10}", style="bold" if tag else "dim")
+    # The name and tag first, in fixed columns: they must stay visible on an 80-column screen.
+    text.append(f"{analyzer.name:<24}", style="dim" if analyzer.removed else "")
+    text.append(f" {tag or '—':<9}", style="bold" if tag else "dim")
     if analyzer.removed:
         text.append(" removed", style="red")
         if analyzer.replaced_by:

@@ -28,7 +28,10 @@ def stage_title(stage: str) -> str:
 
 
 class StageBoard(VerticalScroll):
-    """One group per stage in pipeline order; a line per item for `per_item` stages."""
+    """One group per stage in pipeline order; a line per item for `per_item` stages.
+
+    A `counted` stage (tagging: one tiny step per image) gets one line that counts the
+    images done, "✓ 5 tagged", rather than showing whichever image finished last."""
 
     DEFAULT_CSS = """
     StageBoard { height: auto; max-height: 18; }
@@ -44,6 +47,7 @@ class StageBoard(VerticalScroll):
         order: Collection[str],
         per_item: Collection[str] = (),
         units: dict[str, str] | None = None,
+        counted: Collection[str] = (),
         short: Callable[[str], str] = lambda item: item.rsplit("/", 1)[-1],
         id: str | None = None,
     ) -> None:
@@ -53,6 +57,9 @@ class StageBoard(VerticalScroll):
         self._order = list(order)
         self._per_item = set(per_item)
         self._units = units or {}
+        self._counted = set(counted)
+        self._finished: dict[str, dict[str, bool]] = {}  # counted stage -> item -> ok
+        self._expected: dict[str, int] = {}
         self._lines: dict[tuple[str, str], StageProgress] = {}
 
     def compose(self) -> ComposeResult:
@@ -68,8 +75,13 @@ class StageBoard(VerticalScroll):
     def lines(self) -> dict[tuple[str, str], StageProgress]:
         return dict(self._lines)
 
+    def expect(self, stage: str, count: int) -> None:
+        """A counted stage is done when `count` items have finished."""
+        self._expected[stage] = count
+
     def reset(self) -> None:
         """Forget every line (a re-run starts from waiting lines again)."""
+        self._finished.clear()
         for widget in self._lines.values():
             widget.remove()
         self._lines.clear()
@@ -82,11 +94,25 @@ class StageBoard(VerticalScroll):
             self._ensure(stage, item)
 
     def apply(self, event: Progress) -> StageProgress:
+        if event.stage in self._counted:
+            event = self._count(event)
         widget = self._ensure(event.stage, event.item)
         if event.stage not in self._per_item and event.item:
             widget.title_label.update(f"{stage_title(event.stage)}: {event.item}")
         widget.apply(event)
         return widget
+
+    def _count(self, event: Progress) -> Progress:
+        """Fold one item's event into the stage's count of finished items."""
+        finished = self._finished.setdefault(event.stage, {})
+        if event.final:
+            finished[event.item] = event.ok
+        expected = self._expected.get(event.stage)
+        failed = sum(1 for ok in finished.values() if not ok)
+        message = f"{failed} failed" if failed else event.message
+        done = len(finished)
+        all_done = expected is not None and done >= expected
+        return Progress(event.stage, "", done, expected, message, final=all_done, ok=not failed)
 
     def _key(self, stage: str, item: str) -> tuple[str, str]:
         return (stage, item if stage in self._per_item else "")
