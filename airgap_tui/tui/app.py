@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 
 
 class AirgapApp(App[int]):
-    CSS_PATH = "app.tcss"
+    # Read through importlib.resources, not CSS_PATH: Textual opens CSS_PATH as a real file,
+    # and in the carried airgap-tui.pyz the stylesheet lives inside the zip.
+    CSS = resources.files("airgap_tui.tui").joinpath("app.tcss").read_text(encoding="utf-8")
     TITLE = "airgap-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
