@@ -56,7 +56,7 @@ LICENCE_NAMES = ("LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS")
 CHUNK = 1024 * 1024
 
 # Rough deflate ratios (measured on textual/rich/pygments/docker/requests) for tool_size().
-_SOURCE_RATIO, _BYTECODE_RATIO, _DATA_RATIO = 0.29, 0.49, 0.45
+_SOURCE_RATIO, _BYTECODE_RATIO, _DATA_RATIO = 0.26, 0.46, 0.37
 _ENTRY_OVERHEAD = 76  # local header 30 + central directory 46, plus the name twice
 
 
@@ -262,6 +262,13 @@ def _walk_packages(dist: metadata.Distribution, dist_name: str) -> tuple[list[Me
             continue
         for location in spec.submodule_search_locations:
             base = Path(location)
+            if not base.is_dir():  # e.g. inside airgap-tui.pyz itself: nothing to walk
+                raise ToolError(
+                    f"Python package {top} (of {dist_name})",
+                    f"it is not installed as files ({location})",
+                    "Write the tool from an installed airgap-tui (pip install airgap-tui), "
+                    "or export with --no-tool",
+                )
             for path in sorted(base.rglob("*")):
                 relative = path.relative_to(base).parts
                 if not path.is_file() or any(p.startswith(".") for p in relative):
@@ -481,8 +488,9 @@ def write_tool(
     return its name, size and sha256 for bundle.yaml. An identical file already there is kept.
     `create` makes `dest_dir` (and its parents) when missing."""
     directory = Path(dest_dir)
-    _check_directory(directory, create)
+    _check_directory(directory, create=False, missing_ok=create)
     data = build_tool(root=root, progress=progress, cancel=cancel)
+    _check_directory(directory, create=create)
     info = ToolInfo(TOOL_FILE, len(data), hashlib.sha256(data).hexdigest())
     target = directory / TOOL_FILE
     if _same_file(target, data):
@@ -504,7 +512,7 @@ def write_tool(
     return info
 
 
-def _check_directory(directory: Path, create: bool) -> None:
+def _check_directory(directory: Path, *, create: bool, missing_ok: bool = False) -> None:
     if directory.exists() and not directory.is_dir():
         raise MediaError(
             str(directory), "it is a file, not a directory", "Choose a directory for the tool"
@@ -518,7 +526,7 @@ def _check_directory(directory: Path, create: bool) -> None:
                 f"it could not be created ({exc.strerror or exc})",
                 "Choose a directory on writable media",
             ) from exc
-    if not directory.is_dir():
+    if not directory.is_dir() and not missing_ok:
         raise MediaError(
             str(directory),
             "it does not exist or is not a directory",

@@ -115,6 +115,16 @@ def test_version_and_snippet_match_the_installed_command(
     assert snippet.stdout == capsys.readouterr().out
 
 
+def test_the_carried_tool_cannot_rebuild_itself_and_says_so(
+    carried_tool: Path, tmp_path: Path
+) -> None:
+    run = _run(carried_tool, "tool", "--out", tmp_path / "again", tmp_path=tmp_path)
+    assert run.returncode == 1
+    assert "it is not installed as files" in run.stderr
+    assert "Write the tool from an installed airgap-tui" in run.stderr
+    assert not (tmp_path / "again").exists()
+
+
 def test_every_module_comes_from_the_archive_and_the_fallbacks_import(
     carried_tool: Path, tmp_path: Path
 ) -> None:

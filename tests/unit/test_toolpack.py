@@ -140,3 +140,9 @@ def test_the_cli_names_a_destination_that_is_not_a_directory(
     err = capsys.readouterr().err
     assert f"{target}: it is a file, not a directory" in err
     assert not (tmp_path / TOOL_FILE).exists()
+
+
+def test_a_missing_destination_is_named_before_anything_is_built(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="does not exist or is not a directory"):
+        write_tool(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
