@@ -422,8 +422,11 @@ out.flush()
             env={"PYTHONHASHSEED": "0"},
         )
         assert self._process.stdin is not None
-        with self._process.stdin as stdin:
-            stdin.write(self._request)
+        try:
+            with self._process.stdin as stdin:
+                stdin.write(self._request)
+        except BrokenPipeError:
+            pass  # it died at once: the first read says why
         return self
 
     def next(self, arcname: str) -> bytes:
@@ -438,8 +441,8 @@ out.flush()
         data = stream.read(size)
         if len(data) != size:
             assert self._process is not None and self._process.stderr is not None
-            self._process.wait()
             last = self._process.stderr.read().decode("utf-8", "replace").strip() or "?"
+            self._process.wait()
             raise ToolError(
                 "Compiling the carried tool",
                 f"the compiler process stopped early ({last.splitlines()[-1]})",

@@ -3,6 +3,7 @@ python3 in tests/integration/test_zipapp.py."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,12 @@ def test_a_missing_destination_is_named_before_anything_is_built(tmp_path: Path)
     with pytest.raises(MediaError, match="does not exist or is not a directory"):
         write_tool(tmp_path / "missing")
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_compiler_that_dies_is_an_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    with pytest.raises(ToolError, match="the compiler process stopped early"):
+        write_tool(tmp_path)
+    assert list(tmp_path.iterdir()) == []
