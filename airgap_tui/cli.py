@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--fips", action="store_true", help="analyzer names alone take their -fips variant"
     )
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
+
+    p = sub.add_parser("tool", help="write airgap-tui.pyz, this tool for an offline host")
+    common(p, major=False)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write it")
     return parser
 
 
@@ -648,6 +652,21 @@ def cmd_snippet(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tool(args: argparse.Namespace) -> int:
+    from airgap_tui.toolpack import write_tool
+
+    with _cancel_on_sigint() as cancel, _progress(args) as progress:
+        info = write_tool(args.out, progress=progress, cancel=cancel, create=True)
+    path = args.out / info.file
+    if args.json:
+        _print_json({"ok": True, "file": str(path), "size": info.size, "sha256": info.sha256})
+    else:
+        print(f"Wrote {path} ({info.size} bytes)")
+        print(f"sha256: {info.sha256}")
+        print(f"On the offline host, check the sha256 first, then: python3 {path} --help")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "catalog": cmd_catalog,
     "tags": cmd_tags,
@@ -656,6 +675,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "verify": cmd_verify,
     "import": cmd_import,
     "snippet": cmd_snippet,
+    "tool": cmd_tool,
 }
 
 if __name__ == "__main__":  # pragma: no cover

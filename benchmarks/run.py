@@ -47,8 +47,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from tests.harness.cleanpy import clean_env, clean_python  # noqa: E402
 from tests.harness.engine import EngineHandle, EngineKind, start_engine  # noqa: E402
 from tests.harness.images import FakeImage, seed_registry  # noqa: E402
+from tests.harness.pty import run_until_text  # noqa: E402
 from tests.harness.registry import RegistryHandle, start_registry  # noqa: E402
 from tests.harness.synthetic import (  # noqa: E402
     analyzer_set,
@@ -550,8 +552,95 @@ def run_size(
             f"error {err:+.3%}; baseline column: bytes written",
         )
     )
+    run_carried_tool(bench, result, ours_dir, parts_bytes, repeats, log)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def run_carried_tool(
+    bench: Bench,
+    result: SizeResult,
+    bundle: Path,
+    parts_bytes: int,
+    repeats: int,
+    log: Callable[[str], None],
+) -> None:
+    """Issue 12, airgap-tui.pyz (written by the installed command's `tool --out`): its size,
+    the wizard's first screen on a pty and verify throughput, each against the installed
+    command, the archive run by a python3 with nothing installed (tests/harness/cleanpy.py)."""
+    s = result.samples
+    root = bench.workdir / result.size / "carried-tool"
+    home, tmp = root / "no-home", root / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    made = bench.airgap("tool", "--out", root, "--json")
+    tool = Path(made.json["file"])
+    size = tool.stat().st_size
+    env = clean_env(home, tmp, DOCKER_HOST=bench.env.get("DOCKER_HOST", ""))
+    contenders = {"installed": [str(bench.command)], "zipapp": [*clean_python(), str(tool)]}
+
+    def screen(who: str) -> Callable[[], None]:
+        def step() -> None:
+            settle(bench.drop_caches)
+            shown = run_until_text(contenders[who], "Import a bundle", env=env, cwd=root)
+            s.setdefault(f"first_screen_{who}", []).append(shown.seconds)
+
+        return step
+
+    def verify(who: str) -> Callable[[], None]:
+        def step() -> None:
+            settle(bench.drop_caches)
+            r = run([*contenders[who], "verify", bundle, "--json"], env)
+            if not r.json["ok"]:
+                raise BenchError(f"verify through the {who} command failed: {r.out}")
+            s.setdefault(f"verify_{who}", []).append(r.seconds)
+
+        return step
+
+    for rep in range(max(repeats, 3)):
+        log(f"  carried tool: first screen {rep + 1}/{max(repeats, 3)}")
+        _alternate(rep, screen("installed"), screen("zipapp"))
+    for rep in range(repeats):
+        log(f"  carried tool: verify {rep + 1}/{repeats}")
+        _alternate(rep, verify("installed"), verify("zipapp"))
+    med = {k: statistics.median(v) for k, v in s.items()}
+    cache = "cache dropped" if bench.drop_caches else "warm cache"
+    result.rows.append(
+        Row(
+            "airgap-tui.pyz size (MB)",
+            "—",
+            f"{size / MB:.2f}",
+            None,
+            "≤ 15 MB",
+            size <= 15 * MB,
+            "built from the installed distribution by `airgap-tui tool`",
+        )
+    )
+    installed, zipapp = med["first_screen_installed"], med["first_screen_zipapp"]
+    result.rows.append(
+        Row(
+            "wizard's first screen via airgap-tui.pyz (s)",
+            f"{installed:.2f}",
+            f"{zipapp:.2f}",
+            zipapp / installed,
+            "≤ 1.5 s",
+            zipapp <= 1.5,
+            f"`{' '.join(clean_python())} airgap-tui.pyz` on a pty, {cache}; "
+            "baseline: the installed command",
+        )
+    )
+    installed_tp = _mbps(parts_bytes, med["verify_installed"])
+    zipapp_tp = _mbps(parts_bytes, med["verify_zipapp"])
+    result.rows.append(
+        Row(
+            "verify throughput via airgap-tui.pyz (MB/s)",
+            f"{installed_tp:.1f}",
+            f"{zipapp_tp:.1f}",
+            zipapp_tp / installed_tp,
+            "≥ 0.90×",
+            zipapp_tp / installed_tp >= 0.90,
+            f"baseline: the installed command; {cache}",
+        )
+    )
 
 
 def _loaded_ref(output: str) -> str:

@@ -8,6 +8,7 @@ the wizard at the real test engine and registries, or at fixed data, without pat
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,7 +25,9 @@ from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET, WizardS
 
 
 class AirgapApp(App[int]):
-    CSS_PATH = "app.tcss"
+    # Read through importlib.resources, not CSS_PATH: Textual opens CSS_PATH as a real file,
+    # and in the carried airgap-tui.pyz the stylesheet lives inside the zip.
+    CSS = resources.files("airgap_tui.tui").joinpath("app.tcss").read_text(encoding="utf-8")
     TITLE = "airgap-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),

@@ -56,7 +56,7 @@ class DoneScreen(WizardScreen):
         steps.append(", choose ")
         steps.append("Import a bundle", "bold")
         steps.append(f" and pick the {result.bundle_dir.name} directory on the drive.\n")
-        steps.append("3. Check that the fingerprint it shows reads the same as above.\n")
+        steps.append("3. Compare the fingerprint with this one BEFORE running the carried tool.\n")
         steps.append("Without the wizard: ", "dim")
         steps.append(
             f"airgap-tui import <mount point>/{result.bundle_dir.name} "
