@@ -105,11 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, major=False)
     p.add_argument("bundle", type=Path)
 
-    p = sub.add_parser("import", help="verify, load, tag and push a bundle")
+    p = sub.add_parser("import", help="verify a bundle and push it to a registry")
     common(p, major=False)
     p.add_argument("bundle", type=Path)
     p.add_argument("--registry", required=True, help="host[:port][/path] to push to")
-    p.add_argument("--no-verify", action="store_true", help="skip the full check before loading")
+    p.add_argument("--no-verify", action="store_true", help="skip the full check before pushing")
+    p.add_argument(
+        "--via-docker",
+        action="store_true",
+        help="load into Docker, tag and push with it (digests change); default: straight to "
+        "the registry, every upstream digest kept, no Docker needed",
+    )
     p.add_argument("--username")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for the target registry")
@@ -455,7 +461,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     split_prefix(args.registry)
     credentials = _read_credentials(args)
-    engine = Engine.connect()
+    engine = Engine.connect() if args.via_docker else None
     request = ImportRequest(
         bundle_dir=args.bundle,
         registry=args.registry,
@@ -463,6 +469,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         credentials=credentials,
         ca_file=args.ca_file,
         receipt_dir=args.receipt_dir,
+        via_docker=args.via_docker,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = import_bundle(request, engine, progress=progress, cancel=cancel)
@@ -472,7 +479,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"airgap-tui: {problem}", file=sys.stderr)
     if result.problems:
         print(
-            "airgap-tui: the bundle failed verification; nothing was loaded or pushed. "
+            "airgap-tui: the bundle failed verification; nothing was pushed. "
             "Copy the named parts again from the connected host.",
             file=sys.stderr,
         )
@@ -488,6 +495,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
+                "route": result.route,
                 "images": [vars(i) for i in result.images],
             }
         )
@@ -497,8 +505,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"({'verified' if result.verified else 'NOT verified'})"
         )
         for i in result.images:
-            mark = "ok  " if i.ok else "FAIL"
-            detail = i.error or i.pushed_digest
+            mark = "ok  " if i.ok else ("skip" if i.settled else "FAIL")
+            detail = i.error or i.note or i.pushed_digest
+            if i.ok and not i.digest_kept:
+                detail += f" (upstream {i.source_digest})"
             print(f"  {mark} {i.target:<50} {i.status} {detail}")
         if result.receipt_path:
             print(f"Receipt: {result.receipt_path}")
