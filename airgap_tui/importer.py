@@ -10,15 +10,16 @@ what is missing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airgap_tui import bundle as parts_check
 from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle import unknown_files, verify_bundle
-from airgap_tui.bundle_manifest import BundleImage, BundleManifest, read_manifest
+from airgap_tui.bundle_manifest import KNOWN_FILES, BundleImage, BundleManifest, read_manifest, show
 from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
@@ -169,23 +170,20 @@ def _run(
 ) -> None:
     """Verify, then push into `result` (nothing is pushed or loaded when verify fails)."""
     host, path = split_prefix(request.registry)
+    result.warnings = unknown_files(request.bundle_dir, manifest)
     if _verified_before(request, manifest):
         result.verified = True
-        result.warnings = unknown_files(request.bundle_dir, manifest)
     elif request.verify or request.verified_fingerprint is not None:
-        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
-        result.verified = report.ok
-        result.warnings = list(report.warnings)
-        if not report.ok:
-            result.problems = [f"{p.file}: {p.message}" for p in report.problems]
+        problems = check_parts(request.bundle_dir, manifest, progress, cancel)
+        result.verified = not problems
+        if problems:
+            result.problems = problems
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
             result.images = [
                 _result(img, prefix, status, error="bundle failed verification")
                 for img in manifest.images
             ]
             return
-    else:
-        result.warnings = unknown_files(request.bundle_dir, manifest)
 
     attempts = PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts)
     backoff = PUSH_BACKOFF if request.push_backoff is None else max(0.0, request.push_backoff)
@@ -294,3 +292,31 @@ def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> Imag
         kind=img.kind,
         error=error,
     )
+
+
+def check_parts(
+    bundle_dir: Path, manifest: BundleManifest, progress: ProgressCallback, cancel: CancelToken
+) -> list[str]:
+    """Every part present, of its size and sha256 (bundle.check_parts); the problems found."""
+    parts = [parts_check.BundlePart(p.file, p.size, p.sha256) for p in manifest.parts]
+    return [str(p) for p in parts_check.check_parts(bundle_dir, parts, progress, cancel)]
+
+
+def unknown_files(bundle_dir: Path, manifest: BundleManifest) -> list[str]:
+    """Warnings for files the manifest does not list (they are ignored, never read)."""
+    known = KNOWN_FILES | {part.file for part in manifest.parts}
+    if manifest.tool is not None:
+        known |= {manifest.tool.file}
+    try:
+        listing = sorted(os.listdir(bundle_dir))
+    except OSError as exc:
+        return [f"the directory could not be listed ({exc.strerror or exc})"]
+    warnings = []
+    for name in listing:
+        if name in known:
+            continue
+        if name.endswith(".part"):
+            warnings.append(f"{show(name)}: left over from an interrupted write (safe to delete)")
+        else:
+            warnings.append(f"{show(name)}: a file the bundle does not list (ignored)")
+    return warnings

@@ -191,7 +191,9 @@ class _ImagePusher:
         if errors:
             raise errors[0]
 
-    def _collect(self, future: Future[str], outcome: PushOutcome, errors: list[AirgapError]) -> None:
+    def _collect(
+        self, future: Future[str], outcome: PushOutcome, errors: list[AirgapError]
+    ) -> None:
         try:
             how = future.result()
         except Cancelled:

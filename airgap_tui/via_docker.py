@@ -10,15 +10,15 @@ image waits for the push that first carries a layer it shares (the engine then m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle import iter_bundle_stream
 from airgap_tui.bundle_manifest import KIND_ARTIFACT, BundleImage, BundleManifest
 from airgap_tui.engine import Engine
 from airgap_tui.errors import (
@@ -29,7 +29,14 @@ from airgap_tui.errors import (
     RegistryError,
     TLSError,
 )
-from airgap_tui.events import STAGE_PUSH, STAGE_TAG, CancelToken, Progress, ProgressCallback
+from airgap_tui.events import (
+    STAGE_LOAD,
+    STAGE_PUSH,
+    STAGE_TAG,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+)
 from airgap_tui.models import Credentials
 from airgap_tui.registry import INDEX_TYPES, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, RegistryClient
 
@@ -216,7 +223,7 @@ def _load_while_pushing(
         try:
             note_present()  # images the engine already had need no load
             engine.load(
-                iter_bundle_stream(bundle_dir, manifest, progress=progress, cancel=cancel),
+                parts_stream(bundle_dir, manifest, progress=progress, cancel=cancel),
                 total=manifest.total_bytes,
                 item=bundle_dir.name or str(bundle_dir),
                 progress=progress,
@@ -240,6 +247,30 @@ def _load_while_pushing(
         loader.join()
     if finished and finished[0] is not None:
         raise finished[0]
+
+
+def parts_stream(
+    bundle_dir: Path, manifest: BundleManifest, *, progress: ProgressCallback, cancel: CancelToken
+) -> Iterator[bytes]:
+    """The parts concatenated (the docker-archive), each part hashed on the way: a mismatch
+    raises at that part's end, so the engine never gets a whole archive from a bad bundle."""
+    with PartsReader(bundle_dir, manifest.parts, cancel=cancel) as reader:
+        offset = 0
+        for part in manifest.parts:
+            hasher = hashlib.sha256()
+            done = 0
+            for block in reader.read_range(offset, part.size):
+                hasher.update(block)
+                done += len(block)
+                progress(Progress(STAGE_LOAD, part.file, done, part.size, "reading"))
+                yield block
+            if hasher.hexdigest() != part.sha256:
+                raise BundleError(
+                    f"Part {part.file} in {bundle_dir}",
+                    "sha256 mismatch: the file is damaged",
+                    "Copy the bundle again from the connected side",
+                )
+            offset += part.size
 
 
 def load_names(images: list[DockerImage]) -> dict[str, list[int]]:
