@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from airgap_tui.blob_reader import PartsReader
 from airgap_tui.bundle_manifest import BundleImage, BundleManifest
-from airgap_tui.errors import AirgapError, BundleError, Cancelled
+from airgap_tui.errors import AirgapError, BundleError, Cancelled, RegistryError
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress, ProgressCallback
 from airgap_tui.registry import (
     BLOB_MOUNTED,
@@ -25,6 +25,7 @@ from airgap_tui.registry import (
     BLOB_UPLOADED,
     MAX_MANIFEST_BYTES,
     RegistryClient,
+    RetryCallback,
 )
 
 IMAGES_AT_ONCE = 3
@@ -258,7 +259,9 @@ class _ImagePusher:
                 self.progress(Progress(STAGE_BLOB, item, sent, size))
                 yield chunk
 
-        how = self.client.push_blob(repo, digest, size, body, mount_from=mount_from)
+        how = self.client.push_blob(
+            repo, digest, size, body, mount_from=mount_from, on_retry=self._retried(item)
+        )
         if how != BLOB_UPLOADED:
             meter.add(size - sent)
         self.progress(Progress(STAGE_BLOB, item, size, size, how, final=True))
@@ -269,7 +272,18 @@ class _ImagePusher:
         if blob is None:
             raise BundleError(f"Manifest {digest}", "the bundle does not hold it")
         body = self.reader.read_blob(blob, MAX_MANIFEST_BYTES)
-        return self.client.put_manifest(repo, reference, body, blob.media_type)
+        item = f"{repo}@{digest[:19]}"
+        return self.client.put_manifest(
+            repo, reference, body, blob.media_type, on_retry=self._retried(item)
+        )
+
+    def _retried(self, item: str) -> RetryCallback:
+        def say(attempt: int, delay: float, error: RegistryError) -> None:
+            self.progress(
+                Progress(STAGE_BLOB, item, message=f"retry {attempt} in {delay:g}s: {error.cause}")
+            )
+
+        return say
 
 
 class _Meter:

@@ -1012,9 +1012,11 @@ class RegistryClient:
         open_body: BodyFactory,
         *,
         mount_from: str | None = None,
+        on_retry: RetryCallback | None = None,
     ) -> str:
         """HEAD, else mount from `mount_from`, else upload; retried (bounded) while the cause
-        may pass (5xx, refused or reset connection), never on a 4xx.
+        may pass (5xx, refused or reset connection), never on a 4xx. `on_retry(attempt,
+        delay, error)` hears of each retry before its back-off.
 
         Returns what happened: "present", "mounted" or "uploaded"."""
 
@@ -1029,9 +1031,17 @@ class RegistryClient:
             self.upload_blob(repository, digest, size, open_body, location=location)
             return BLOB_UPLOADED
 
-        return self._push_retried(once)
+        return self._push_retried(once, on_retry)
 
-    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+    def put_manifest(
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        media_type: str,
+        *,
+        on_retry: RetryCallback | None = None,
+    ) -> str:
         """PUT the original manifest bytes under `reference`; returns the digest, which is
         checked to be the sha256 of those bytes (the digest the source registry had)."""
         sep = "@" if reference.startswith("sha256:") else ":"
@@ -1060,15 +1070,17 @@ class RegistryClient:
                 )
             return digest
 
-        return self._push_retried(once)
+        return self._push_retried(once, on_retry)
 
-    def _push_retried(self, once: Callable[[], str]) -> str:
+    def _push_retried(self, once: Callable[[], str], on_retry: RetryCallback | None) -> str:
         for attempt in range(self.retries + 1):
             try:
                 return once()
-            except (RegistryUnreachable, _ServerError):
+            except (RegistryUnreachable, _ServerError) as exc:
                 if attempt == self.retries:
                     raise
+                if on_retry is not None:
+                    on_retry(attempt + 1, self.backoff * (2**attempt), exc)
                 self._sleep(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1225,6 +1237,7 @@ BLOB_PRESENT = "present"
 BLOB_MOUNTED = "mounted"
 BLOB_UPLOADED = "uploaded"
 BodyFactory = Callable[[], Iterable[bytes]]
+RetryCallback = Callable[[int, float, RegistryError], None]
 _EMPTY_BODY = {"Content-Length": "0"}
 
 

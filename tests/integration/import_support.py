@@ -154,10 +154,15 @@ def _split(tar: bytes, out: Path, part_size: int) -> list[BundlePart]:
     return parts
 
 
-def served_digest(url: str, repository: str, tag: str, media_type: str) -> str:
+def served_digest(
+    url: str, repository: str, tag: str, media_type: str, *, verify: str | Path | bool = True
+) -> str:
     """The digest a registry serves for repository:tag, asked with that media type only."""
     resp = requests.get(
-        f"{url}/v2/{repository}/manifests/{tag}", headers={"Accept": media_type}, timeout=30
+        f"{url}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": media_type},
+        timeout=30,
+        verify=str(verify) if isinstance(verify, Path) else verify,
     )
     resp.raise_for_status()
     assert resp.headers["Content-Type"].split(";")[0] == media_type
