@@ -166,7 +166,7 @@ class Domain:
     def import_bundle(
         self,
         request: ImportRequest,
-        engine: Engine,
+        engine: Engine | None,
         *,
         progress: ProgressCallback,
         cancel: CancelToken,

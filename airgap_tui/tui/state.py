@@ -57,6 +57,9 @@ class WizardState:
     credentials: Credentials | None = None
     ca_file: Path | None = None
     registry_checked: bool = False
+    via_docker: bool = (
+        False  # import: load into Docker, tag, push (default: straight, digests kept)
+    )
     import_result: ImportResult | None = None
 
     def start(self, path: str) -> None:

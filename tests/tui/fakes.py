@@ -298,12 +298,15 @@ class FixedDomain(Domain):
         self.requests.append(request)
         m = manifest()
         total = m.total_bytes
-        progress(Progress(STAGE_LOAD, request.bundle_dir.name, total, total, "loaded", True))
+        if request.via_docker:
+            progress(Progress(STAGE_LOAD, request.bundle_dir.name, total, total, "loaded", True))
         images = []
         for index, image in enumerate(m.images):
             target = f"{request.registry}/{image.name}:{image.tag}"
-            progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
+            if request.via_docker:
+                progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
             progress(Progress(STAGE_PUSH, target, image.size, image.size, "pushed", final=True))
+            digest = "sha256:" + f"{index + 4}" * 64
             images.append(
                 ImageResult(
                     image.name,
@@ -311,7 +314,9 @@ class FixedDomain(Domain):
                     target,
                     True,
                     "pushed",
-                    pushed_digest="sha256:" + f"{index + 4}" * 64,
+                    source_digest=digest,
+                    pushed_digest=digest,
+                    digest_kept=not request.via_docker,
                 )
             )
         return ImportResult(True, m.fingerprint, images, verified=False)
