@@ -15,13 +15,14 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from airgap_tui.dockerconfig import credentials_for
@@ -48,6 +49,28 @@ MAX_TAG_PAGES = 1000
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+STREAM_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """A manifest or index exactly as the registry sent it: the bundle carries these bytes."""
+
+    data: bytes
+    media_type: str
+    digest: str
+
+
+def _wrong_bytes(what: str, got: str) -> RegistryError:
+    return RegistryError(
+        what,
+        "the bytes the registry (or a proxy in front of it) sent do not match the digest "
+        f"(got {got})",
+        "Nothing of it was kept: run the export again; if this repeats, check the registry "
+        "and the proxy between this host and it",
+    )
 
 
 class RegistryUnreachable(RegistryError):
@@ -610,6 +633,113 @@ class RegistryClient:
         if not length.isdigit():
             raise RegistryError(what, "the registry did not say how big the blob is")
         return int(length)
+
+    # -- export: raw manifests and checked blob streams ----------------------------------------
+    # The bundle carries the registry's own bytes, so these keep manifests as sent (bytes and
+    # media type) and check every blob's sha256 while it streams.
+
+    def raw_manifest(self, repository: str, reference: str) -> RawManifest:
+        """The manifest or index `reference` names, as the registry sent it (digest checked)."""
+        sep = "@" if reference.startswith("sha256:") else ":"
+        what = f"Image {self.host}/{repository}{sep}{reference}"
+        body, media_type, digest = self._get_manifest(repository, reference, what)
+        return RawManifest(body, media_type or MEDIA_DOCKER_MANIFEST, digest)
+
+    def blob_bytes(self, repository: str, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+        """A small blob (a config) whole, checked against its digest."""
+        what = f"Blob {digest} of {self.host}/{repository}"
+        _validate_digest(digest, what)
+        resp = self._request(
+            "GET", f"/v2/{repository}/blobs/{digest}", scope=_pull_scope(repository)
+        )
+        with resp:
+            if resp.status_code == 404:
+                raise NotFoundError(what, "the registry does not have this blob")
+            self._raise_for(resp, what)
+            body = _read_limited(resp, limit, what)
+        got = "sha256:" + hashlib.sha256(body).hexdigest()
+        if got != digest:
+            raise _wrong_bytes(what, got)
+        return body
+
+    def blob_stream(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        *,
+        start: int = 0,
+        hasher: Any = None,
+        chunk_size: int = STREAM_CHUNK,
+    ) -> Generator[bytes, None, None]:
+        """The blob's bytes from `start` on, its sha256 checked at the end.
+
+        `hasher` (hashlib.sha256) already holds the first `start` bytes when resuming: they are
+        on the media, and the rest comes with `Range: bytes=start-` (206). A dropped connection
+        resumes the same way, up to `retries` times. More bytes than `size`, too few, or a wrong
+        sha256 raise RegistryError naming the registry, repository, digest and what came.
+        """
+        what = f"Blob {digest} of {self.host}/{repository}"
+        _validate_digest(digest, what)
+        if hasher is None:
+            if start:
+                raise ValueError("resuming a blob stream needs the hasher of its first bytes")
+            hasher = hashlib.sha256()
+        path = f"/v2/{repository}/blobs/{digest}"
+        position = start
+        failures = 0
+        while position < size:
+            headers = {"Accept-Encoding": "identity"}
+            if position:
+                headers["Range"] = f"bytes={position}-"
+            resp = self._request("GET", path, scope=_pull_scope(repository), headers=headers)
+            with resp:
+                if resp.status_code == 404:
+                    raise NotFoundError(what, "the registry does not have this blob")
+                self._raise_for(resp, what)
+                skip = 0
+                if resp.status_code == 200:
+                    skip = position  # a server that ignores Range sends it all: drop what we have
+                elif resp.status_code != 206 or not resp.headers.get(
+                    "Content-Range", ""
+                ).startswith(f"bytes {position}-"):
+                    raise RegistryError(
+                        what, f"unexpected answer HTTP {resp.status_code} to a blob request"
+                    )
+                try:
+                    for chunk in resp.raw.stream(chunk_size, decode_content=False):
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                            if not chunk:
+                                continue
+                        if position + len(chunk) > size:
+                            raise RegistryError(
+                                what,
+                                f"the registry sent more than the {size} bytes its manifest gives",
+                                "Check the registry and any proxy in front of it",
+                            )
+                        hasher.update(chunk)
+                        position += len(chunk)
+                        yield chunk
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                    failures += 1
+                    if failures > self.retries:
+                        raise self._connection_error(exc) from None
+                    self._sleep(failures - 1)
+                    continue
+            if position < size:
+                failures += 1
+                if failures > self.retries:
+                    raise RegistryError(
+                        what,
+                        f"the registry ended the blob after {position} of {size} bytes",
+                        "Run the export again: it resumes where it stopped",
+                    )
+                self._sleep(failures - 1)
+        got = "sha256:" + hasher.hexdigest()
+        if got != digest:
+            raise _wrong_bytes(what, got)
 
     # -- internals ------------------------------------------------------------------------------
 
