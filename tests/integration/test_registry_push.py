@@ -9,6 +9,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from airgap_tui.registry import (
     RegistryUnreachable,
 )
 from tests.harness.registry import RegistryHandle
+from tests.integration.test_registry import TokenService, serve
 
 MakeRegistry = Callable[..., RegistryHandle]
 SECRET = "Push-secret-pa55word"
@@ -252,3 +254,39 @@ def test_a_registry_that_stays_away_is_named_after_bounded_retries(
     with pytest.raises(RegistryUnreachable) as info:
         client.push_blob("sec/app", _digest(blob), len(blob), _chunks(blob))
     assert handle.host in info.value.sentence() and "refused" in info.value.sentence()
+
+
+def test_bearer_tokens_carry_push_scopes_and_both_repositories_for_a_mount(
+    registry_factory: MakeRegistry, tmp_path: Path
+) -> None:
+    service = TokenService(tmp_path, {"ci": SECRET})
+    with serve(service.handle) as token_url:
+        handle = registry_factory(
+            "token",
+            config_overrides={
+                "auth": {
+                    "token": {
+                        "realm": f"{token_url}/token",
+                        "service": "airgap-tui-test-registry",
+                        "issuer": "airgap-tui-test-issuer",
+                        "rootcertbundle": str(service.bundle),
+                    }
+                }
+            },
+        )
+        client = _client(handle.host, credentials=Credentials("ci", SECRET))
+        manifest, _blobs = _image(client, "sec/one")
+        assert client.put_manifest("sec/one", "1", manifest, MEDIA_OCI_MANIFEST) == (
+            _digest(manifest)
+        )
+        blob = _layer("token-mounted")
+        client.push_blob("sec/one", _digest(blob), len(blob), _chunks(blob))
+        body = _chunks(blob)
+        got = client.push_blob("sec/two", _digest(blob), len(blob), body, mount_from="sec/one")
+
+    assert got == BLOB_MOUNTED and body.opened == []  # type: ignore[attr-defined]
+    scopes = [r["query"].get("scope") for r in service.requests if r["auth"]]
+    assert ["repository:sec/one:pull,push"] in scopes
+    assert ["repository:sec/two:pull,push", "repository:sec/one:pull"] in scopes
+    for token in service.issued:
+        assert token not in repr(client)
