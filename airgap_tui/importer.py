@@ -10,12 +10,16 @@ what is missing.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from airgap_tui import bundle as parts_check
 from airgap_tui.blob_reader import PartsReader
@@ -190,6 +194,8 @@ def _run(
     insecure = request.insecure
     if insecure is None and request.via_docker and engine is not None:
         insecure = engine.insecure_registry(host)  # reach it the way the engine's push does
+    elif insecure is None:
+        insecure = insecure_in_daemon_json(host)
     client = RegistryClient(
         host,
         credentials=request.credentials,
@@ -320,3 +326,39 @@ def unknown_files(bundle_dir: Path, manifest: BundleManifest) -> list[str]:
         else:
             warnings.append(f"{show(name)}: a file the bundle does not list (ignored)")
     return warnings
+
+
+DOCKER_DAEMON_JSON = Path("/etc/docker/daemon.json")
+
+
+def insecure_in_daemon_json(host: str, path: Path = DOCKER_DAEMON_JSON) -> bool | None:
+    """True when the host's Docker settings list `host` (or a CIDR holding its address) under
+    insecure-registries: an offline host that pushes to a plain-HTTP registry has said so
+    there, and the straight route reads it without an engine. None = our default (loopback)."""
+    try:
+        with path.open("rb") as f:
+            data = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+    entries = data.get("insecure-registries") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return None
+    names = {str(e) for e in entries if isinstance(e, str) and "/" not in e}
+    if host in names:
+        return True
+    networks = []
+    for entry in entries:
+        if isinstance(entry, str) and "/" in entry:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                continue
+    if not networks:
+        return None
+    name = urlsplit(f"//{host}").hostname or host
+    try:
+        infos = socket.getaddrinfo(name, None)
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    except (OSError, ValueError):
+        return None
+    return True if any(a in n for a in addresses for n in networks) else None
