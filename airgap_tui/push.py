@@ -76,7 +76,7 @@ class _Ledger:
 
 def push_images(
     client: RegistryClient,
-    bundle_dir_reader: PartsReader,
+    reader: PartsReader,
     manifest: BundleManifest,
     repository: Callable[[BundleImage], str],
     *,
@@ -93,9 +93,7 @@ def push_images(
         ThreadPoolExecutor(BLOBS_AT_ONCE, thread_name_prefix="airgap-tui-blob") as blob_pool,
         ThreadPoolExecutor(IMAGES_AT_ONCE, thread_name_prefix="airgap-tui-image") as image_pool,
     ):
-        pusher = _ImagePusher(
-            client, bundle_dir_reader, manifest, ledger, blob_pool, progress, cancel
-        )
+        pusher = _ImagePusher(client, reader, manifest, ledger, blob_pool, progress, cancel)
         futures = [image_pool.submit(pusher.push, img, repository(img)) for img in images]
         try:
             outcomes = [f.result() for f in futures]
@@ -128,7 +126,7 @@ class _ImagePusher:
     def push(self, img: BundleImage, repo: str) -> PushOutcome:
         target = f"{self.client.host}/{repo}:{img.tag}"
         outcome = PushOutcome(img.name, img.tag, repo, img.digest)
-        sizes = {d: self._size(d) for d in img.blobs}
+        sizes = {d: self._size(d) for d in img.blobs}  # the parser checked each is known
         outcome.blobs = [{"digest": d, "size": s} for d, s in sizes.items()]
         meter = _Meter(target, sum(sizes.values()), self.progress)
         try:
@@ -182,12 +180,16 @@ class _ImagePusher:
         errors: list[AirgapError] = []
         for future in mine:
             self._collect(future, outcome, errors)
+        if errors:
+            raise errors[0]  # the image cannot be complete: leave its other blobs to a re-run
+        later: list[Future[str]] = []
         for digest, shared in theirs:
             holder = self._wait(shared)
             mount_from = holder if holder is not None and holder != repo else None
-            future = self.blob_pool.submit(
-                self._one, repo, digest, sizes[digest], meter, mount_from
+            later.append(
+                self.blob_pool.submit(self._one, repo, digest, sizes[digest], meter, mount_from)
             )
+        for future in later:
             self._collect(future, outcome, errors)
         if errors:
             raise errors[0]
