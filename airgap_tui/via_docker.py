@@ -26,6 +26,7 @@ from airgap_tui.errors import (
     AuthError,
     BundleError,
     Cancelled,
+    EngineError,
     RegistryError,
     TLSError,
 )
@@ -154,6 +155,7 @@ def import_via_docker(
                 progress(Progress(STAGE_PUSH, target, message=ARTIFACT_NOTE, final=True))
             else:
                 images.append(plan(reader, manifest, img))
+    _check_engine_reads_layers(engine, manifest, images)
     pending: list[DockerImage] = []
     for image in images:
         repo = repository(_as_bundle(manifest, image))
@@ -179,6 +181,36 @@ def import_via_docker(
     order = {(i.name, i.tag): n for n, i in enumerate(manifest.images)}
     outcomes.sort(key=lambda r: order.get((r.name, r.tag), 0))
     return outcomes
+
+
+ZSTD_ENGINE = (23, 0)  # the first Docker Engine that loads zstd-compressed layers
+
+
+def _check_engine_reads_layers(
+    engine: Engine, manifest: BundleManifest, images: list[DockerImage]
+) -> None:
+    """An engine that cannot read a layer's compression fails the whole `docker load` with
+    "invalid tar header"; say which image and what to do before anything is loaded."""
+    zstd = [
+        image
+        for image in images
+        if any("zstd" in manifest.blob(layer).media_type for layer in image.layers)
+    ]
+    if not zstd:
+        return
+    version = engine.info().version
+    try:
+        major_minor = tuple(int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return  # an unknown version string: let the engine answer for itself
+    if major_minor < ZSTD_ENGINE:
+        names = ", ".join(f"{i.name}:{i.tag}" for i in zstd)
+        raise EngineError(
+            f"Docker Engine {version}",
+            f"it cannot load zstd-compressed layers, which {names} use; nothing was loaded",
+            "Import without --via-docker (straight to the registry, no engine needed), "
+            "or use Docker Engine 23.0 or newer",
+        )
 
 
 def _as_bundle(manifest: BundleManifest, image: DockerImage) -> BundleImage:

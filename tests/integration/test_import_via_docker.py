@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle_manifest import KIND_ARTIFACT
+from airgap_tui.bundle_manifest import KIND_ARTIFACT, read_manifest
 from airgap_tui.engine import Engine
+from airgap_tui.errors import EngineError
 from airgap_tui.importer import ImportRequest, import_bundle
 from airgap_tui.registry import RegistryClient
 from tests.harness.engine import EngineHandle
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun
+from tests.integration.faults_support import engine_images
 from tests.integration.import_support import write_bundle
 
 MakeRegistry = Callable[..., RegistryHandle]
@@ -108,3 +110,36 @@ def test_cli_import_via_docker_json(
         row = rows[name]
         assert row["ok"] and row["status"] == "pushed"
         assert set(row) >= {"source_digest", "pushed_digest", "digest_kept", "blobs", "target"}
+
+
+def test_an_engine_that_cannot_read_zstd_layers_is_named_before_anything_is_loaded(
+    clean_engine: EngineHandle,
+    native_upstream: NativeUpstream,
+    registry_factory: MakeRegistry,
+    tmp_path: Path,
+) -> None:
+    """kics carries a zstd layer: Engine 20.10 (bookworm) refuses it with a clear sentence and
+    loads nothing; Engine 26.1 (trixie) loads and pushes it."""
+    out = tmp_path / "bundle"
+    write_bundle(native_upstream, out, names=["kics", "semgrep"])
+    assert any("zstd" in b.media_type for b in read_manifest(out).blobs), (
+        "the harness has no zstd layer (install zstd)"
+    )
+    handle = registry_factory("offline")
+    request = ImportRequest(
+        bundle_dir=out, registry=handle.host, receipt_dir=tmp_path, via_docker=True
+    )
+    engine = Engine.connect(clean_engine.docker_host)
+    try:
+        if clean_engine.kind == "bookworm":
+            with pytest.raises(EngineError) as refused:
+                import_bundle(request, engine)
+            sentence = refused.value.sentence()
+            assert "cannot load zstd-compressed layers, which kics:6 use" in sentence
+            assert "Import without --via-docker" in sentence
+            assert engine_images(clean_engine) == []
+        else:
+            result = import_bundle(request, engine)
+            assert result.ok and [i.status for i in result.images] == ["pushed"] * 2
+    finally:
+        engine.close()
