@@ -455,13 +455,17 @@ def _read_credentials(args: argparse.Namespace) -> Credentials | None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from airgap_tui.bundle import format_fingerprint
-    from airgap_tui.engine import Engine
+    from airgap_tui.events import STAGE_BLOB, Progress
     from airgap_tui.importer import ImportRequest, import_bundle
     from airgap_tui.reference import split_prefix
 
     split_prefix(args.registry)
     credentials = _read_credentials(args)
-    engine = Engine.connect() if args.via_docker else None
+    engine = None
+    if args.via_docker:  # the straight route never loads the docker SDK
+        from airgap_tui.engine import Engine
+
+        engine = Engine.connect()
     request = ImportRequest(
         bundle_dir=args.bundle,
         registry=args.registry,
@@ -472,7 +476,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         via_docker=args.via_docker,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        result = import_bundle(request, engine, progress=progress, cancel=cancel)
+
+        def per_image(event: Progress) -> None:
+            """One bar per image; its blobs (a bar each would be dozens) only when retried."""
+            if event.stage != STAGE_BLOB:
+                progress(event)
+            elif event.message.startswith("retry") and not args.json:
+                print(f"airgap-tui: {event.item}: {event.message}", file=sys.stderr)
+
+        result = import_bundle(request, engine, progress=per_image, cancel=cancel)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
