@@ -241,12 +241,13 @@ def test_a_registry_that_wants_a_login_is_named_and_config_json_credentials_work
 def test_media_too_small_is_refused_up_front_and_nothing_is_written(
     cli_no_engine: Callable[..., CliRun],
     native_upstream: NativeUpstream,
-    exported: Path,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
     tmp_path: Path,
 ) -> None:
-    needed = read_manifest(exported).total_bytes
+    needed = pristine.total_bytes
     with mounted_tmpfs(tmp_path / "stick", "2m") as stick:
-        run = cli_no_engine(*export_argv(native_upstream, stick / "bundle"))
+        run = cli_no_engine(*export_argv(native_upstream, stick / "bundle", host=relay.host))
         assert run.code == 1
         assert run.json["kind"] == "MediaError"
         error = run.json["error"]
