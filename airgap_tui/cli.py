@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airgap_tui import __version__
 from airgap_tui.errors import AirgapError, UsageError
@@ -25,9 +25,6 @@ from airgap_tui.models import (
     DEFAULT_SOURCE_PREFIX,
     Credentials,
 )
-
-if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -63,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"airgap-tui {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    def common(p: argparse.ArgumentParser, *, major: bool = True, source: bool = False) -> None:
+    def common(
+        p: argparse.ArgumentParser,
+        *,
+        major: bool = True,
+        source: bool = False,
+        several_platforms: bool = False,
+    ) -> None:
         p.add_argument("--json", action="store_true", help="print one machine-readable result")
         if major:
             p.add_argument(
@@ -80,7 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="P",
                 help="where analyzers are pulled from (default %(default)s)",
             )
-            p.add_argument("--platform", default=DEFAULT_PLATFORM)
+            if several_platforms:
+                p.add_argument(
+                    "--platform",
+                    action="append",
+                    metavar="OS/ARCH",
+                    help=f"platform to carry (default {DEFAULT_PLATFORM}); repeat it to carry "
+                    "each image's index with those platforms",
+                )
+            else:
+                p.add_argument("--platform", default=DEFAULT_PLATFORM)
             p.add_argument("--ca-file", type=Path, help="CA certificate for the source registry")
 
     p = sub.add_parser("catalog", help="list the analyzers and their tags per GitLab major")
@@ -92,11 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyzer")
 
     p = sub.add_parser("estimate", help="sizes before downloading anything")
-    common(p, source=True)
+    common(p, source=True, several_platforms=True)
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
 
-    p = sub.add_parser("export", help="pull the images and write a bundle to the media")
-    common(p, source=True)
+    p = sub.add_parser(
+        "export", help="download the images from their registry and write a bundle to the media"
+    )
+    common(p, source=True, several_platforms=True)
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
     p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
     p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
@@ -275,19 +289,19 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine_format() -> ArchiveFormat:
-    """The layout the local engine's `docker save` writes, if an engine is reachable."""
-    from airgap_tui.engine import Engine
-    from airgap_tui.errors import EngineError
+def _platforms(args: argparse.Namespace) -> list[str]:
+    chosen: list[str] = args.platform or [DEFAULT_PLATFORM]
+    return list(dict.fromkeys(chosen))
 
-    try:
-        engine = Engine.connect(timeout=10)
-    except EngineError:
-        return "oci"
-    try:
-        return engine.info().archive_format
-    finally:
-        engine.close()
+
+def _client_factory(args: argparse.Namespace, cancel: Any = None) -> Any:
+    """Registry clients for the sources: config.json credentials, --ca-file, proxy env."""
+    from airgap_tui.registry import RegistryClient
+
+    def make(host: str) -> RegistryClient:
+        return RegistryClient(host, ca_file=args.ca_file, cancel=cancel)
+
+    return make
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -298,7 +312,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     specs = _specs(args)
     with _progress(args) as progress:
         result = estimate(
-            specs, platform=args.platform, archive_format=_engine_format(), progress=progress
+            specs,
+            platforms=_platforms(args),
+            progress=progress,
+            client_factory=_client_factory(args),
         )
     missing = [i for i in result.images if i.error]
     if args.json:
@@ -307,13 +324,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 "ok": not missing,
                 "download_bytes": result.download_bytes,
                 "bundle_bytes": result.bundle_bytes,
+                "platforms": result.platforms,
                 "images": [
                     {
                         "name": i.spec.name,
                         "tag": i.spec.tag,
                         "source": str(i.spec.source),
+                        "kind": i.kind,
+                        "digest": i.manifest_digest,
                         "download_bytes": i.download_bytes,
-                        "unpacked_bytes": i.unpacked_bytes,
+                        "media_bytes": i.media_bytes,
                         "layers": len(i.layers),
                         "shared_layers": sum(1 for x in i.layers if x.shared),
                         "error": i.error,
@@ -330,7 +350,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"  {i.spec.label:<32} download {humanize.naturalsize(i.download_bytes):>10}"
-                    f"   on media {humanize.naturalsize(i.unpacked_bytes):>10}"
+                    f"   on media {humanize.naturalsize(i.media_bytes):>10}"
                 )
         print(
             f"Download: {humanize.naturalsize(result.download_bytes)} "
@@ -338,8 +358,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
         print(
             f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
-            f"({result.bundle_bytes} bytes)"
+            f"({result.bundle_bytes} bytes, exact)"
         )
+    for problem in result.problems:
+        if not any(problem == i.error for i in missing):
+            print(f"airgap-tui: warning: {problem}", file=sys.stderr)
     for i in missing:
         print(f"airgap-tui: {i.error}", file=sys.stderr)
     return EXIT_FAILED if missing else EXIT_OK
@@ -347,22 +370,27 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.bundle import format_fingerprint, parse_size
-    from airgap_tui.engine import Engine
     from airgap_tui.export import ExportRequest, export_bundle
 
     part_size = parse_size(args.part_size)
     specs = _specs(args)
-    engine = Engine.connect()
+    platforms = _platforms(args)
     request = ExportRequest(
         specs=specs,
         dest=args.to,
         part_size=part_size,
         source_prefix=args.source_prefix,
         gitlab_major=args.gitlab,
-        platform=args.platform,
+        platform=platforms[0],
+        platforms=tuple(platforms),
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        result = export_bundle(request, engine, progress=progress, cancel=cancel)
+        result = export_bundle(
+            request,
+            progress=progress,
+            cancel=cancel,
+            client_factory=_client_factory(args, cancel),
+        )
     if args.json:
         _print_json(
             {
@@ -370,11 +398,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "fingerprint": result.fingerprint,
                 "bundle": str(result.bundle_dir),
                 "bundle_bytes": result.bundle_bytes,
+                "downloaded_bytes": result.downloaded_bytes,
                 "images": result.images,
                 "parts_written": result.parts_written,
                 "parts_kept": result.parts_kept,
                 "readback_ok": result.readback_ok,
                 "problems": result.problems,
+                "warnings": result.warnings,
                 "seconds": result.seconds,
             }
         )
@@ -383,6 +413,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         for problem in result.problems:
             print(f"airgap-tui: {problem}", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"airgap-tui: warning: {warning}", file=sys.stderr)
         print(
             f"Bundle: {result.bundle_dir} ({humanize.naturalsize(result.bundle_bytes)}, "
             f"{len(result.images)} images; {len(result.parts_written)} parts written, "
@@ -402,7 +434,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airgap_tui.bundle import format_fingerprint, verify_bundle
+    from airgap_tui.bundle import format_fingerprint
+    from airgap_tui.verify import verify_bundle
 
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         report = verify_bundle(args.bundle, progress=progress, cancel=cancel)

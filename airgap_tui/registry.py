@@ -722,10 +722,16 @@ class RegistryClient:
                         hasher.update(chunk)
                         position += len(chunk)
                         yield chunk
-                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
                     failures += 1
                     if failures > self.retries:
-                        raise self._connection_error(exc) from None
+                        raise RegistryError(
+                            what,
+                            f"the connection broke {failures} times while downloading it "
+                            f"({position} of {size} bytes arrived)",
+                            "Check the registry and the network, then run the export again: "
+                            "it resumes where it stopped",
+                        ) from None
                     self._sleep(failures - 1)
                     continue
             if position < size:

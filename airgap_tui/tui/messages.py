@@ -15,7 +15,8 @@ from textual.message import Message
 from airgap_tui.events import Progress
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, ExportJournal
+    from airgap_tui.bundle import ExportJournal
+    from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.media import DestinationInfo, Drive
 
 

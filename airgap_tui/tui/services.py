@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
     from airgap_tui.bundle import BundleManifest, ExportJournal, VerifyReport
+    from airgap_tui.bundle_manifest import BundleManifest as BundleManifest2
     from airgap_tui.catalog import Catalog
     from airgap_tui.engine import Engine
     from airgap_tui.estimate import Estimate
@@ -75,19 +75,12 @@ class Domain:
         specs: list[ImageSpec],
         *,
         platform: str,
-        archive_format: ArchiveFormat,
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> Estimate:
         from airgap_tui.estimate import estimate
 
-        return estimate(
-            specs,
-            platform=platform,
-            archive_format=archive_format,
-            progress=progress,
-            cancel=cancel,
-        )
+        return estimate(specs, platforms=[platform], progress=progress, cancel=cancel)
 
     def check_destination(self, path: Path, needed_bytes: int) -> DestinationInfo:
         from airgap_tui.media import check_destination
@@ -108,25 +101,25 @@ class Domain:
     def export_bundle(
         self,
         request: ExportRequest,
-        engine: Engine,
         *,
         progress: ProgressCallback,
         cancel: CancelToken,
         sizes: Estimate | None = None,
     ) -> ExportResult:
+        """Straight from the source registries: no engine."""
         from airgap_tui.export import export_bundle
 
-        return export_bundle(request, engine, progress=progress, cancel=cancel, sizes=sizes)
+        return export_bundle(request, progress=progress, cancel=cancel, sizes=sizes)
 
-    def existing_bundle(self, path: Path) -> BundleManifest | None:
+    def existing_bundle(self, path: Path) -> BundleManifest2 | None:
         """A complete bundle already in `path` (export refuses to overwrite other images)."""
-        from airgap_tui.bundle import MANIFEST_NAME
+        from airgap_tui.bundle_manifest import MANIFEST_NAME, read_manifest
         from airgap_tui.errors import BundleError
 
         if not (path / MANIFEST_NAME).is_file():
             return None
         try:
-            return self.read_manifest(path)
+            return read_manifest(path)
         except BundleError:
             return None
 

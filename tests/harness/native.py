@@ -145,37 +145,37 @@ class NativeImageSpec:
     platforms: tuple[str, ...] = ("linux/amd64",)  # index: one manifest per platform
 
 
-_BASE = LayerSpec("base-os", 600_000)
-_PY = LayerSpec("python-runtime", 300_000)
+_BASE = LayerSpec("base-os", 1_600_000)
+_PY = LayerSpec("python-runtime", 800_000)
 
 NATIVE_IMAGES: tuple[NativeImageSpec, ...] = (
     NativeImageSpec(
-        f"{SOURCE_PATH}/semgrep", "6", (_BASE, _PY, LayerSpec("semgrep-bin", 400_000)), "docker"
+        f"{SOURCE_PATH}/semgrep", "6", (_BASE, _PY, LayerSpec("semgrep-bin", 1_000_000)), "docker"
     ),
     NativeImageSpec(
-        f"{SOURCE_PATH}/secrets", "7", (_BASE, LayerSpec("gitleaks", 250_000)), "docker"
+        f"{SOURCE_PATH}/secrets", "7", (_BASE, LayerSpec("gitleaks", 600_000)), "docker"
     ),
     NativeImageSpec(
         f"{SOURCE_PATH}/gemnasium",
         "6",
-        (_BASE, _PY, LayerSpec("gemnasium-bin", 200_000, "none")),
+        (_BASE, _PY, LayerSpec("gemnasium-bin", 400_000, "none")),
         "oci",
     ),
     NativeImageSpec(
         f"{SOURCE_PATH}/kics",
         "6",
-        (_BASE, LayerSpec("kics-bin", 300_000, "zstd" if HAVE_ZSTD else "gzip")),
+        (_BASE, LayerSpec("kics-bin", 700_000, "zstd" if HAVE_ZSTD else "gzip")),
         "oci",
     ),
     NativeImageSpec(
         f"{SOURCE_PATH}/container-scanning",
         "8",
-        (_BASE, LayerSpec("trivy-bin", 250_000)),
+        (_BASE, LayerSpec("trivy-bin", 600_000)),
         "index",
         ("linux/amd64", "linux/arm64"),
     ),
     NativeImageSpec(
-        "aquasecurity/trivy-java-db", "1", (LayerSpec("javadb", 500_000),), "artifact", ()
+        "aquasecurity/trivy-java-db", "1", (LayerSpec("javadb", 800_000),), "artifact", ()
     ),
 )
 

@@ -172,7 +172,6 @@ class FixedDomain(Domain):
         specs: list[ImageSpec],
         *,
         platform: str,
-        archive_format: str,
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> Estimate:
@@ -188,27 +187,21 @@ class FixedDomain(Domain):
                 )
                 continue
             layers = [
-                LayerEstimate("sha256:" + "e" * 64, 30 * MB, 80 * MB, shared=True),
-                LayerEstimate(
-                    "sha256:" + f"{index:x}" * 64,
-                    (index + 2) * 40 * MB,
-                    (index + 2) * 95 * MB,
-                    shared=False,
-                ),
+                LayerEstimate("sha256:" + "e" * 64, 30 * MB, shared=True),
+                LayerEstimate("sha256:" + f"{index:x}" * 64, (index + 2) * 40 * MB, shared=False),
             ]
+            download = sum(x.compressed for x in layers)
             images.append(
                 ImageEstimate(
-                    spec,
-                    download_bytes=sum(x.compressed for x in layers),
-                    unpacked_bytes=sum(x.uncompressed for x in layers),
-                    layers=layers,
+                    spec, download_bytes=download, media_bytes=download + 4_096, layers=layers
                 )
             )
         ok = [i for i in images if not i.error]
+        download = 30 * MB + sum(i.download_bytes - 30 * MB for i in ok)
         return Estimate(
             images=images,
-            download_bytes=30 * MB + sum(i.download_bytes - 30 * MB for i in ok),
-            bundle_bytes=80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960,
+            download_bytes=download,
+            bundle_bytes=download + 4_096 * len(ok) + 40_960,
             problems=[],
         )
 
@@ -234,7 +227,6 @@ class FixedDomain(Domain):
     def export_bundle(
         self,
         request: ExportRequest,
-        engine: object,
         *,
         progress: ProgressCallback,
         cancel: CancelToken,

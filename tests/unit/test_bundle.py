@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +37,6 @@ from airgap_tui.bundle import (
 )
 from airgap_tui.errors import BundleError, Cancelled, MediaError, UsageError
 from airgap_tui.events import CancelToken, Progress
-from airgap_tui.tarnorm import normalize_tar_stream
 from tests.harness.data import chunked, payload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -381,7 +378,7 @@ def test_rerunning_a_finished_export_keeps_its_parts(tmp_path: Path) -> None:
     data = payload(200 * 1024)
     first = build_bundle(tmp_path, data)
     before = {p.file: identity(tmp_path / p.file) for p in first.parts}
-    journal = ExportJournal.begin(tmp_path, "any key", 64 * 1024)
+    journal = ExportJournal.begin(tmp_path, "any key", 64 * 1024, finished=first.parts)
     assert not (tmp_path / MANIFEST_NAME).exists()  # no complete-looking bundle while rewriting
     assert journal.done_bytes == len(data)
     writer = PartWriter(tmp_path, part_size=64 * 1024, journal=journal)
@@ -391,6 +388,26 @@ def test_rerunning_a_finished_export_keeps_its_parts(tmp_path: Path) -> None:
     second = manifest_for(writer.parts)
     finish_bundle(tmp_path, second, journal)
     assert second.fingerprint == first.fingerprint
+
+
+def test_writer_continues_after_kept_parts_without_their_bytes(tmp_path: Path) -> None:
+    """A resume that does not regenerate the kept parts: the stream starts after them."""
+    data = payload(200 * 1024)
+    first = build_bundle(tmp_path, data)
+    kept = first.parts[:2]
+    before = {p.file: identity(tmp_path / p.file) for p in kept}
+    (tmp_path / first.parts[2].file).unlink()
+    journal = ExportJournal.begin(tmp_path, KEY, 64 * 1024, finished=kept)
+    writer = PartWriter(tmp_path, part_size=64 * 1024, journal=journal, kept=kept)
+    start = sum(p.size for p in kept)
+    parts = writer.write(chunked(data[start:], 10_000))
+    assert parts == first.parts
+    assert writer.kept == [p.file for p in kept] and writer.written == [
+        "images.tar.002",
+        "images.tar.003",
+    ]
+    assert {p.file: identity(tmp_path / p.file) for p in kept} == before
+    assert writer.bytes_done == len(data)
 
 
 def test_begin_retires_bundle_yaml_even_without_resume(tmp_path: Path) -> None:
@@ -432,51 +449,6 @@ def test_journal_round_trip(tmp_path: Path) -> None:
     assert loaded.parts == journal.parts and loaded.part_size == 10
     journal.remove()
     assert ExportJournal.load(tmp_path) is None
-
-
-def engine_like_archive(now: int) -> bytes:
-    """An archive whose headers carry the time of the export, as Docker 25+ writes them."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for i in range(6):
-            data = payload(50_000 + i, seed=i)
-            info = tarfile.TarInfo(f"blobs/sha256/{sha(data)}")
-            info.size, info.mtime = len(data), now
-            tar.addfile(info, io.BytesIO(data))
-        index = tarfile.TarInfo("index.json")
-        index.size, index.mtime = 2, now
-        tar.addfile(index, io.BytesIO(b"{}"))
-    return buf.getvalue()
-
-
-def test_normalised_re_export_resumes_after_a_lost_part(tmp_path: Path) -> None:
-    """The export pipeline: engine stream -> tarnorm -> parts; a later run reproduces them."""
-    first = engine_like_archive(now=1_700_000_000)
-    second = engine_like_archive(now=1_800_000_000)
-    assert first != second
-    part_size = 64 * 1024
-    journal = ExportJournal.begin(tmp_path, KEY, part_size)
-    writer = PartWriter(tmp_path, part_size=part_size, journal=journal)
-    writer.write(normalize_tar_stream(chunked(first, 10_000)))
-    complete = manifest_for(writer.parts)
-    (tmp_path / "images.tar.002").unlink()  # lost, as after a crash or a deleted file
-    before = {
-        p.file: identity(tmp_path / p.file) for p in writer.parts if p.file != "images.tar.002"
-    }
-
-    writer = PartWriter(tmp_path, part_size=part_size, journal=journal)
-    writer.write(normalize_tar_stream(chunked(second, 7_777)))
-    assert writer.written == ["images.tar.002"]
-    assert writer.kept == sorted(before)
-    assert {name: identity(tmp_path / name) for name in before} == before
-    resumed = manifest_for(writer.parts)
-    assert resumed.fingerprint == complete.fingerprint
-    finish_bundle(tmp_path, resumed, journal)
-    assert verify_bundle(tmp_path).ok
-    loaded = b"".join(iter_bundle_stream(tmp_path, resumed))
-    with tarfile.open(fileobj=io.BytesIO(loaded)) as tar:
-        assert tar.getnames()[-1] == "index.json"
-        assert {m.mtime for m in tar.getmembers()} == {0}
 
 
 # --------------------------------------------------------------------------- manifest

@@ -21,7 +21,6 @@ import pytest
 
 from airgap_tui.dockerconfig import credentials_for, normalize_host
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError
-from airgap_tui.estimate import size_from_isize, zstd_content_size
 from airgap_tui.models import Credentials
 from airgap_tui.registry import (
     MEDIA_DOCKER_MANIFEST,
@@ -516,46 +515,3 @@ def test_basic_auth_uses_credentials_from_the_lookup_once() -> None:
         client.ping()
     assert lookups == [host]
     assert [r.get("Authorization") is None for r in seen] == [True, False, False]
-
-
-# ----------------------------------------------------------------------------------------------
-# Uncompressed sizes from a few bytes of a layer
-
-GIB = 1 << 30
-
-
-def test_isize_is_the_size_below_4_gib() -> None:
-    assert size_from_isize(102_400, 184) == (102_400, True)  # very compressible: still exact
-    assert size_from_isize(5000, 5030) == (5000, True)  # stored blocks: gzip slightly larger
-
-
-def test_isize_wraps_past_4_gib() -> None:
-    # 5 GiB of tar compressed to 3 GiB: ISIZE says 1 GiB, the compressed size says "more".
-    assert size_from_isize(1 * GIB, 3 * GIB) == (5 * GIB, False)
-
-
-def test_isize_of_real_gzip_streams() -> None:
-    import gzip
-    import struct
-
-    for data in (b"", b"x" * 70_000, os.urandom(10_000)):
-        blob = gzip.compress(data)
-        isize = struct.unpack("<I", blob[-4:])[0]
-        assert size_from_isize(isize, len(blob)) == (len(data), True)
-
-
-def _zstd(descriptor: int, *rest: int) -> bytes:
-    return bytes([0x28, 0xB5, 0x2F, 0xFD, descriptor, *rest])
-
-
-def test_zstd_frame_content_size() -> None:
-    assert zstd_content_size(_zstd(0x20, 200)) == 200  # single segment, 1-byte size
-    assert zstd_content_size(_zstd(0x40, 0x58, 0x10, 0x00)) == 0x10 + 256  # 2 bytes, +256
-    # 4-byte size after a window byte and a 1-byte dictionary ID
-    assert zstd_content_size(_zstd(0x81, 0x58, 0x07, *(123_456_789).to_bytes(4, "little"))) == (
-        123_456_789
-    )
-    assert zstd_content_size(_zstd(0xE0, *(6 * GIB).to_bytes(8, "little"))) == 6 * GIB
-    assert zstd_content_size(_zstd(0x00, 0x58)) is None  # size not recorded
-    assert zstd_content_size(b"\x1f\x8b\x08\x00\x00\x00") is None  # gzip, not zstd
-    assert zstd_content_size(_zstd(0xE0, 1, 2)) is None  # truncated header

@@ -10,14 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from airgap_tui.errors import AirgapError
 from airgap_tui.events import CancelToken
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProgressUpdate, WorkDone
 from airgap_tui.tui.screens.base import WizardScreen
 
 if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
     from airgap_tui.estimate import Estimate
 
 COLUMNS = ("image", "download", "media", "layers", "shared", "status")
@@ -74,16 +72,9 @@ class EstimateScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def run_estimate(self, cancel: CancelToken) -> None:
-        archive_format: ArchiveFormat = "docker-archive"
-        try:
-            found = self.services.engine().info().archive_format
-            archive_format = "oci" if found == "oci" else "docker-archive"
-        except AirgapError:
-            self.services.forget_engine()  # the estimate still helps; Write will say it
         result = self.services.domain.estimate(
             list(self.state.specs),
             platform=self.state.platform,
-            archive_format=archive_format,
             progress=self.progress_sink(),
             cancel=cancel,
         )
@@ -134,7 +125,7 @@ class EstimateScreen(WizardScreen):
                 continue
             shared = sum(1 for layer in image.layers if layer.shared)
             table.update_cell(key, "download", formatting.size(image.download_bytes))
-            table.update_cell(key, "media", formatting.size(image.unpacked_bytes))
+            table.update_cell(key, "media", formatting.size(image.media_bytes))
             table.update_cell(key, "layers", str(len(image.layers)))
             table.update_cell(key, "shared", str(shared))
             table.update_cell(key, "status", Text("ok", "green"))

@@ -77,10 +77,8 @@ class WriteScreen(LongWorkScreen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, request: ExportRequest, token: CancelToken) -> None:
-        engine = self.services.engine()
         result = self.services.domain.export_bundle(
             request,
-            engine,
             progress=self.progress_sink(),
             cancel=token,
             sizes=self.state.estimate,
