@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from airgap_tui import bundle as parts_check
 from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle_manifest import KNOWN_FILES, BundleImage, BundleManifest, read_manifest, show
+from airgap_tui.bundle import files_not_listed
+from airgap_tui.bundle_manifest import BundleImage, BundleManifest, read_manifest
 from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
@@ -32,6 +31,7 @@ from airgap_tui.push import push_images
 from airgap_tui.receipt import write_receipt
 from airgap_tui.reference import split_prefix
 from airgap_tui.registry import RegistryClient
+from airgap_tui.verify import verify_bundle
 
 if TYPE_CHECKING:
     from airgap_tui.engine import Engine
@@ -174,14 +174,14 @@ def _run(
 ) -> None:
     """Verify, then push into `result` (nothing is pushed or loaded when verify fails)."""
     host, path = split_prefix(request.registry)
-    result.warnings = unknown_files(request.bundle_dir, manifest)
+    result.warnings = files_not_listed(request.bundle_dir, _listed(manifest))
     if _verified_before(request, manifest):
         result.verified = True
     elif request.verify or request.verified_fingerprint is not None:
-        problems = check_parts(request.bundle_dir, manifest, progress, cancel)
-        result.verified = not problems
-        if problems:
-            result.problems = problems
+        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
+        result.verified = report.ok and report.fingerprint == manifest.fingerprint
+        if not report.ok:
+            result.problems = [str(problem) for problem in report.problems]
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
             result.images = [
                 _result(img, prefix, status, error="bundle failed verification")
@@ -300,32 +300,11 @@ def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> Imag
     )
 
 
-def check_parts(
-    bundle_dir: Path, manifest: BundleManifest, progress: ProgressCallback, cancel: CancelToken
-) -> list[str]:
-    """Every part present, of its size and sha256 (bundle.check_parts); the problems found."""
-    parts = [parts_check.BundlePart(p.file, p.size, p.sha256) for p in manifest.parts]
-    return [str(p) for p in parts_check.check_parts(bundle_dir, parts, progress, cancel)]
-
-
-def unknown_files(bundle_dir: Path, manifest: BundleManifest) -> list[str]:
-    """Warnings for files the manifest does not list (they are ignored, never read)."""
-    known = KNOWN_FILES | {part.file for part in manifest.parts}
-    if manifest.tool is not None:
-        known |= {manifest.tool.file}
-    try:
-        listing = sorted(os.listdir(bundle_dir))
-    except OSError as exc:
-        return [f"the directory could not be listed ({exc.strerror or exc})"]
-    warnings = []
-    for name in listing:
-        if name in known:
-            continue
-        if name.endswith(".part"):
-            warnings.append(f"{show(name)}: left over from an interrupted write (safe to delete)")
-        else:
-            warnings.append(f"{show(name)}: a file the bundle does not list (ignored)")
-    return warnings
+def _listed(manifest: BundleManifest) -> list[str]:
+    """The files a bundle lists: its parts and the carried tool."""
+    return [part.file for part in manifest.parts] + (
+        [manifest.tool.file] if manifest.tool is not None else []
+    )
 
 
 DOCKER_DAEMON_JSON = Path("/etc/docker/daemon.json")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, ExportJournal, VerifyReport
+    from airgap_tui.bundle import ExportJournal
     from airgap_tui.bundle_manifest import BundleManifest as BundleManifest2
     from airgap_tui.catalog import Catalog
     from airgap_tui.engine import Engine
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from airgap_tui.media import DestinationInfo, Drive
     from airgap_tui.models import Credentials, ImageSpec
     from airgap_tui.registry import RegistryClient
+    from airgap_tui.verify import VerifyReport
 
 
 def default_config_dir() -> Path:
@@ -123,8 +124,8 @@ class Domain:
         except BundleError:
             return None
 
-    def read_manifest(self, bundle_dir: Path) -> BundleManifest:
-        from airgap_tui.bundle import read_manifest
+    def read_manifest(self, bundle_dir: Path) -> BundleManifest2:
+        from airgap_tui.bundle_manifest import read_manifest
 
         return read_manifest(bundle_dir)
 
@@ -152,7 +153,7 @@ class Domain:
     def verify_bundle(
         self, bundle_dir: Path, *, progress: ProgressCallback, cancel: CancelToken
     ) -> VerifyReport:
-        from airgap_tui.bundle import verify_bundle
+        from airgap_tui.verify import verify_bundle
 
         return verify_bundle(bundle_dir, progress=progress, cancel=cancel)
 

@@ -19,10 +19,11 @@ from airgap_tui.models import (
 )
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, VerifyReport
+    from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.estimate import Estimate
     from airgap_tui.export import ExportResult
     from airgap_tui.importer import ImportResult
+    from airgap_tui.verify import VerifyReport
 
 PATH_EXPORT = "export"
 PATH_IMPORT = "import"

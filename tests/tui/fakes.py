@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airgap_tui.bundle import (
-    BundleImage,
-    BundleManifest,
-    BundlePart,
-    ExportJournal,
-    Problem,
-    VerifyReport,
-)
+from airgap_tui.bundle import ExportJournal, Problem
+from airgap_tui.bundle_manifest import BundleBlob, BundleImage, BundleManifest, BundlePart
 from airgap_tui.engine import EngineInfo
 from airgap_tui.errors import AuthError, Cancelled, TLSError
 from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
@@ -37,6 +31,7 @@ from airgap_tui.importer import ImageResult, ImportRequest, ImportResult
 from airgap_tui.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
 from airgap_tui.models import Credentials, ImageSpec
 from airgap_tui.tui.services import Domain
+from airgap_tui.verify import VerifyReport
 
 USB = "/media/operator/USB-STICK"
 BUNDLE = f"{USB}/airgap-bundle"
@@ -47,6 +42,8 @@ DRIVES = [
 ENGINE_INFO = EngineInfo("unix:///var/run/docker.sock", "27.3.1", "1.47", "linux", "amd64")
 FINGERPRINT = "3f9a1c0e" * 8
 MB = 1_000_000
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 class FakeEngine:
@@ -97,29 +94,29 @@ class FakeRegistryClient:
 
 
 def manifest() -> BundleManifest:
-    images = [
-        BundleImage(
-            "semgrep",
-            "6",
-            "registry.gitlab.com/security-products/semgrep:6",
-            "sha256:" + "1" * 64,
-            size=412 * MB,
-        ),
-        BundleImage(
-            "secrets",
-            "7",
-            "registry.gitlab.com/security-products/secrets:7",
-            "sha256:" + "2" * 64,
-            size=98 * MB,
-        ),
-        BundleImage(
-            "gemnasium",
-            "6",
-            "registry.gitlab.com/security-products/gemnasium:6",
-            "sha256:" + "3" * 64,
-            size=301 * MB,
-        ),
-    ]
+    """Three images, one layer blob each (their sizes are what the screens show)."""
+    sizes = {"semgrep": 412 * MB, "secrets": 98 * MB, "gemnasium": 301 * MB}
+    tags = {"semgrep": "6", "secrets": "7", "gemnasium": "6"}
+    images: list[BundleImage] = []
+    blobs: list[BundleBlob] = []
+    offset = 3 * 1024
+    for n, (name, size) in enumerate(sizes.items(), start=1):
+        top, layer = "sha256:" + f"{n}" * 64, "sha256:" + f"{n + 6}" * 64
+        for digest, length, media in ((top, 500, OCI_MANIFEST), (layer, size, OCI_LAYER)):
+            blobs.append(BundleBlob(digest, length, media, offset + 512))
+            offset += 512 + -(-length // 512) * 512
+        images.append(
+            BundleImage(
+                name=name,
+                tag=tags[name],
+                source_ref=f"registry.gitlab.com/security-products/{name}:{tags[name]}",
+                digest=top,
+                media_type=OCI_MANIFEST,
+                platform="linux/amd64",
+                blobs=[layer],
+                analyzer=name,
+            )
+        )
     parts = [
         BundlePart("images.tar.000", 1024**3 // 4, "a" * 64),
         BundlePart("images.tar.001", 1024**3 // 4, "b" * 64),
@@ -130,10 +127,15 @@ def manifest() -> BundleManifest:
         created="2026-11-20T09:30:00Z",
         source_prefix="registry.gitlab.com/security-products",
         gitlab_major=18,
-        platform="linux/amd64",
+        platforms=["linux/amd64"],
         images=images,
+        blobs=blobs,
         parts=parts,
     )
+
+
+def image_size(m: BundleManifest, image: BundleImage) -> int:
+    return sum(m.blob(digest).size for digest in image.blobs)
 
 
 class FixedDomain(Domain):
@@ -297,7 +299,8 @@ class FixedDomain(Domain):
             target = f"{request.registry}/{image.name}:{image.tag}"
             if request.via_docker:
                 progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
-            progress(Progress(STAGE_PUSH, target, image.size, image.size, "pushed", final=True))
+            size = image_size(m, image)
+            progress(Progress(STAGE_PUSH, target, size, size, "pushed", final=True))
             digest = "sha256:" + f"{index + 4}" * 64
             images.append(
                 ImageResult(
