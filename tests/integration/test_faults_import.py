@@ -2,8 +2,8 @@
 registry behind a private CA, a registry that goes away mid-push, Ctrl-C / Cancel during an
 import, a bundle on read-only media, and the receipt an import leaves behind.
 
-The straight-to-registry route runs with DOCKER_HOST pointing at a socket that does not exist:
-it must never need an engine.
+The straight-to-registry route runs through `cli_no_engine` (DOCKER_HOST at a socket nobody
+listens on): it must never need an engine.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from airgap_tui.bundle_manifest import BundleManifest, read_manifest
-from airgap_tui.cli import main
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress
 from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
@@ -47,7 +46,6 @@ from tests.integration.faults_support import (
 from tests.integration.import_support import served_digest, write_bundle
 
 NAMES = ["semgrep", "secrets", "gemnasium"]
-NO_ENGINE = "unix:///nonexistent/airgap-tui-test/docker.sock"
 
 
 @pytest.fixture
@@ -56,22 +54,6 @@ def bundle(native_upstream: NativeUpstream, tmp_path: Path) -> Path:
     out = tmp_path / "bundle"
     write_bundle(native_upstream, out, names=NAMES)
     return out
-
-
-@pytest.fixture
-def cli_no_engine(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., CliRun]:
-    """`airgap-tui …` in-process with no Docker engine anywhere."""
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
-
-    def run(*argv: str) -> CliRun:
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return CliRun(code, captured.out, captured.err)
-
-    return run
 
 
 def _target(registry: RegistryHandle | str, label: str = "imp") -> tuple[str, str]:
