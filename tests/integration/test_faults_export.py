@@ -380,6 +380,8 @@ def _stop_mid_blob(
     assert process.proc.poll() is None, process.err_text()
     last = f"images.tar.{boundary // MiB - 1:03d}"
     wait_for(lambda: last in _journaled(dest), f"{last} complete and journaled")
+    writing = dest / f"images.tar.{boundary // MiB:03d}.part"
+    wait_for(lambda: writing.exists() and writing.stat().st_size > 0, f"{writing.name} begun")
     process.proc.send_signal(sig)
     if sig == signal.SIGINT:
         wait_for(
