@@ -572,7 +572,7 @@ def cmd_snippet(args: argparse.Namespace) -> int:
         )
     major = args.gitlab or DEFAULT_GITLAB_MAJOR
     if args.bundle:
-        from airgap_tui.bundle import read_manifest
+        from airgap_tui.bundle_manifest import read_manifest
 
         manifest = read_manifest(args.bundle)
         images = [(i.name, i.tag) for i in manifest.images]

@@ -368,31 +368,25 @@ def _finished_parts(dest: Path, layout: Layout, part_size: int) -> list[BundlePa
 def _kept_prefix(
     dest: Path, journal: ExportJournal, part_size: int, total: int, cancel: CancelToken
 ) -> list[BundlePart]:
-    """Complete parts 000, 001, … the journal vouches for, re-hashed from the media.
+    """Complete parts 000, 001, … the journal vouches for, each re-hashed from the media.
 
-    Only an unbroken run from the first part is kept without regenerating it; a part after a
-    gap stays a candidate the writer compares byte for byte.
+    Only an unbroken run from the first part is kept without regenerating it. A part that
+    fails its check is forgotten; parts after it stay candidates that the writer compares
+    byte for byte with the regenerated stream (kept if equal, never trusted blindly).
     """
-    candidates: list[BundlePart] = []
+    kept: list[BundlePart] = []
     offset = 0
     while True:
-        part = journal.parts.get(part_name(DEFAULT_PREFIX, len(candidates)))
+        part = journal.parts.get(part_name(DEFAULT_PREFIX, len(kept)))
         if part is None or offset + part.size > total:
             break
         if part.size != part_size and offset + part.size != total:
             break
-        candidates.append(part)
-        offset += part.size
-    if not candidates:
-        return []
-    problems = {p.file for p in check_parts(dest, candidates, cancel=cancel)}
-    kept: list[BundlePart] = []
-    for part in candidates:
-        if part.file in problems:
+        if check_parts(dest, [part], cancel=cancel):
+            journal.forget(part.file)
             break
         kept.append(part)
-    for part in candidates[len(kept) :]:
-        journal.forget(part.file)
+        offset += part.size
     return kept
 
 

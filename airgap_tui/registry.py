@@ -581,45 +581,6 @@ class RegistryClient:
             raise RegistryError(what, "the blob does not match its digest")
         return _loads_object(body, what)
 
-    def blob_tail(
-        self, repository: str, digest: str, n: int = 4, *, size: int | None = None
-    ) -> bytes:
-        """The last `n` bytes of a blob, never reading the whole blob.
-
-        Asks for a suffix range first; a server that ignores it gets an explicit range (which
-        needs the size); a server that ignores that too is an error, because reading a layer
-        of gigabytes to learn four bytes is never what the operator wants.
-        """
-        what = f"Layer {digest[:19]} of {self.host}/{repository}"
-        _validate_digest(digest, what)
-        path = f"/v2/{repository}/blobs/{digest}"
-        scope = _pull_scope(repository)
-        data = self._ranged(path, scope, f"bytes=-{n}", what, n, suffix=True)
-        if data is not None:
-            return data
-        if size is None:
-            size = self.blob_size(repository, digest)
-        if size < n:
-            raise RegistryError(what, f"the blob has only {size} bytes")
-        data = self._ranged(path, scope, f"bytes={size - n}-{size - 1}", what, n, suffix=False)
-        if data is not None:
-            return data
-        raise RegistryError(
-            what,
-            "the registry (or a proxy in front of it) ignores HTTP Range requests",
-            "Estimate without this registry, or let the proxy pass Range headers",
-        )
-
-    def blob_head(self, repository: str, digest: str, n: int) -> bytes:
-        """The first `n` bytes of a blob (e.g. a zstd frame header); None-free: errors raise."""
-        what = f"Layer {digest[:19]} of {self.host}/{repository}"
-        _validate_digest(digest, what)
-        path = f"/v2/{repository}/blobs/{digest}"
-        data = self._ranged(path, _pull_scope(repository), f"bytes=0-{n - 1}", what, n, False)
-        if data is None:
-            raise RegistryError(what, "the registry ignores HTTP Range requests")
-        return data
-
     def blob_size(self, repository: str, digest: str) -> int:
         what = f"Layer {digest[:19]} of {self.host}/{repository}"
         resp = self._request(
@@ -748,27 +709,6 @@ class RegistryClient:
             raise _wrong_bytes(what, got)
 
     # -- internals ------------------------------------------------------------------------------
-
-    def _ranged(
-        self, path: str, scope: str, range_value: str, what: str, n: int, suffix: bool
-    ) -> bytes | None:
-        """Bytes of a 206 answer, or None when the server sent the whole blob instead."""
-        headers = {"Range": range_value, "Accept-Encoding": "identity"}
-        resp = self._request("GET", path, scope=scope, headers=headers)
-        with resp:
-            if resp.status_code == 404:
-                raise NotFoundError(what, "the registry does not have this blob")
-            if resp.status_code == 416:
-                raise RegistryError(what, "the blob is smaller than the bytes asked for")
-            if resp.status_code == 200:
-                return None  # closing without reading: the body is the whole blob
-            self._raise_for(resp, what)
-            if resp.status_code != 206:
-                raise RegistryError(what, f"unexpected HTTP {resp.status_code} for a range request")
-            data = resp.raw.read(n + 1, decode_content=False)
-        if len(data) != n:
-            raise RegistryError(what, f"asked for {n} bytes of the blob, got {len(data)}")
-        return data
 
     def _get_manifest(self, repository: str, reference: str, what: str) -> tuple[bytes, str, str]:
         resp = self._request(

@@ -126,6 +126,11 @@ def test_export_is_exact_verifies_and_is_both_an_oci_layout_and_a_docker_archive
     assert distinct + manifests <= written <= (distinct + manifests) * 1.03 + 64 * 1024
     raw = yaml.safe_load((dest / MANIFEST_NAME).read_text())
     assert raw["format_version"] == 2 and raw["platforms"] == ["linux/amd64"]
+    snippet = cli_no_engine(
+        "snippet", "--registry", "registry.example:5000/sec", "--bundle", str(dest)
+    )
+    assert snippet.code == 0, snippet.err
+    assert "registry.example:5000/sec" in snippet.out
 
 
 def test_same_selection_is_byte_identical_and_a_rerun_downloads_nothing(

@@ -380,6 +380,8 @@ def _stop_mid_blob(
     assert process.proc.poll() is None, process.err_text()
     last = f"images.tar.{boundary // MiB - 1:03d}"
     wait_for(lambda: last in _journaled(dest), f"{last} complete and journaled")
+    writing = dest / f"images.tar.{boundary // MiB:03d}.part"
+    wait_for(lambda: writing.exists() and writing.stat().st_size > 0, f"{writing.name} begun")
     process.proc.send_signal(sig)
     if sig == signal.SIGINT:
         wait_for(
@@ -427,3 +429,53 @@ def test_ctrl_c_mid_export_stops_says_what_is_kept_and_resumes(
     assert "Run the same export again to resume" in error
     assert '"kind": "Cancelled"' in process.out_text()
     _resume_downloads_only_what_is_missing(cli_no_engine, native_upstream, relay, dest, pristine)
+
+
+# --------------------------------------------------------------------------- the destination
+
+
+def test_a_lost_middle_part_is_rewritten_and_the_parts_around_it_are_kept(
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
+    tmp_path: Path,
+) -> None:
+    """Parts before the gap are kept without downloading what they hold; the ones after it
+    are regenerated and compared byte for byte, so they are kept too (not rewritten)."""
+    dest = tmp_path / "bundle"
+    first = cli_no_engine(*export_argv(native_upstream, dest, host=relay.host))
+    assert first.code == 0, first.err
+    names = first.json["parts_written"]
+    assert len(names) >= 4
+    inodes = {n: (dest / n).stat().st_ino for n in names}
+    (dest / names[2]).unlink()
+    relay.reset()
+    again = cli_no_engine(*export_argv(native_upstream, dest, host=relay.host))
+    assert again.code == 0, again.err
+    assert again.json["parts_written"] == [names[2]]
+    assert again.json["parts_kept"] == [n for n in names if n != names[2]]
+    for name in names:
+        if name != names[2]:
+            assert (dest / name).stat().st_ino == inodes[name], name
+    assert again.json["fingerprint"] == first.json["fingerprint"] == pristine.fingerprint
+    start = 2 * MiB
+    fetched = set(relay.fetched())
+    for blob in _layers(pristine):
+        assert (blob.digest in fetched) == (blob.offset + blob.size > start), blob
+
+
+def test_a_bundle_this_version_cannot_read_is_never_overwritten(
+    cli_no_engine: Callable[..., CliRun], native_upstream: NativeUpstream, tmp_path: Path
+) -> None:
+    dest = tmp_path / "old-bundle"
+    dest.mkdir()
+    old = "format_version: 1\nplatform: linux/amd64\nimages: []\nparts: []\n"
+    (dest / MANIFEST_NAME).write_text(old)
+    (dest / "images.tar.000").write_bytes(b"an older bundle's only copy")
+    run = cli_no_engine(*export_argv(native_upstream, dest))
+    assert run.code == 2 and run.json["kind"] == "UsageError"
+    assert "it already holds a bundle this airgap-tui cannot read" in run.json["error"]
+    assert "made by an older airgap-tui" in run.json["error"]
+    assert (dest / MANIFEST_NAME).read_text() == old
+    assert (dest / "images.tar.000").read_bytes() == b"an older bundle's only copy"
