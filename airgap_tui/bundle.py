@@ -1,7 +1,13 @@
-"""The on-media bundle: bundle.yaml, checksummed parts, the export journal, verification.
+"""The on-media bundle: checksummed parts, the export journal, the part writer, part checks.
 
-A bundle is one directory: the engine's image archive split into parts (`images.tar.000`, …)
-and `bundle.yaml`, written last, that lists them with their sizes and sha256. Every write is
+A bundle is one directory: one tar split into parts (`images.tar.000`, …) and `bundle.yaml`,
+written last (format 2: bundle_manifest.py), that lists them with their sizes and sha256.
+
+LEGACY: the format 1 model below (BundleImage, BundleManifest, VerifyReport, write_manifest,
+read_manifest and its parser, unknown_files, verify_bundle, iter_bundle_stream) is read only by
+the engine-route importer that native-import replaces; delete it with that importer.
+
+Every write is
 .part → fsync → rename → fsync dir, so after a crash a file either has its final name and is
 complete, or it does not. Everything read back from the media is treated as hostile: names are
 plain file names checked before anything is opened, symlinks are refused, sizes are checked
@@ -32,11 +38,13 @@ from airgap_tui.bundle_manifest import MANIFEST_NAME as MANIFEST_NAME
 from airgap_tui.bundle_manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
 from airgap_tui.bundle_manifest import MAX_PART_SIZE as MAX_PART_SIZE
 from airgap_tui.bundle_manifest import MIN_PART_SIZE as MIN_PART_SIZE
+from airgap_tui.bundle_manifest import BundleManifest as Manifest2
 from airgap_tui.bundle_manifest import BundlePart as BundlePart
 from airgap_tui.bundle_manifest import format_fingerprint as format_fingerprint
 from airgap_tui.bundle_manifest import is_safe_part_name as is_safe_part_name
 from airgap_tui.bundle_manifest import show as show
 from airgap_tui.bundle_manifest import utc_now as utc_now
+from airgap_tui.bundle_manifest import write_manifest as write_manifest2
 from airgap_tui.errors import BundleError, MediaError, UsageError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -86,7 +94,7 @@ _UNITS = {
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
-# --------------------------------------------------------------------------- model
+# ----------------------------------------------------------------- model (format 1, legacy)
 
 
 @dataclass(frozen=True)
@@ -266,7 +274,7 @@ def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | N
     return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
 
 
-# --------------------------------------------------------------------------- manifest read/write
+# ----------------------------------------------------------------- format 1 read/write (legacy)
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> None:
@@ -965,7 +973,7 @@ def remove_stale_parts(
 
 def finish_bundle(
     bundle_dir: str | os.PathLike[str],
-    manifest: BundleManifest,
+    manifest: Manifest2,
     journal: ExportJournal | None = None,
     *,
     prefix: str = DEFAULT_PREFIX,
@@ -977,7 +985,7 @@ def finish_bundle(
     directory = Path(bundle_dir)
     try:
         removed = remove_stale_parts(directory, (p.file for p in manifest.parts), prefix)
-        write_manifest(directory, manifest)
+        write_manifest2(directory, manifest)
         unlink_durably(journal.path if journal is not None else directory / JOURNAL_NAME)
     except OSError as exc:
         raise media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc

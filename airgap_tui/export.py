@@ -28,9 +28,8 @@ from airgap_tui.bundle import (
     ExportJournal,
     PartWriter,
     check_parts,
-    media_error,
+    finish_bundle,
     part_name,
-    remove_stale_parts,
 )
 from airgap_tui.bundle_layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
 from airgap_tui.bundle_manifest import (
@@ -39,7 +38,6 @@ from airgap_tui.bundle_manifest import (
     BundleManifest,
     BundlePart,
     read_manifest,
-    write_manifest,
 )
 from airgap_tui.errors import (
     AirgapError,
@@ -206,7 +204,7 @@ def export_bundle(
             blobs=layout.blobs,
             parts=parts,
         )
-        _finish(dest, manifest, journal)
+        finish_bundle(dest, manifest, journal)
     result.seconds["total"] = clock.total()
     result.ok = True
     result.fingerprint = manifest.fingerprint
@@ -397,16 +395,6 @@ def _reusable_bytes(dest: Path, key: str, finished: list[BundlePart]) -> int:
     if journal is not None and journal.matches(key):
         return journal.done_bytes
     return 0
-
-
-def _finish(dest: Path, manifest: BundleManifest, journal: ExportJournal) -> None:
-    """Drop stale parts, write bundle.yaml (last), remove the journal."""
-    try:
-        remove_stale_parts(dest, (p.file for p in manifest.parts))
-        write_manifest(dest, manifest)
-        journal.remove()
-    except OSError as exc:
-        raise media_error(exc, f"Finishing the bundle in {dest}", dest, None) from exc
 
 
 # --------------------------------------------------------------------------- checks
