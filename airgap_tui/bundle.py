@@ -42,6 +42,7 @@ from airgap_tui.bundle_manifest import BundleManifest as Manifest2
 from airgap_tui.bundle_manifest import BundlePart as BundlePart
 from airgap_tui.bundle_manifest import format_fingerprint as format_fingerprint
 from airgap_tui.bundle_manifest import is_safe_part_name as is_safe_part_name
+from airgap_tui.bundle_manifest import read_limited
 from airgap_tui.bundle_manifest import show as show
 from airgap_tui.bundle_manifest import utc_now as utc_now
 from airgap_tui.bundle_manifest import write_manifest as write_manifest2
@@ -179,17 +180,6 @@ class BundleManifest:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A file that failed a check, and why."""
-
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
-
-
-@dataclass(frozen=True)
 class VerifyReport:
     ok: bool
     fingerprint: str
@@ -199,6 +189,17 @@ class VerifyReport:
 
 
 # --------------------------------------------------------------------------- names and sizes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that failed a check, and why."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
 
 
 def part_name(prefix: str, index: int) -> str:
@@ -564,7 +565,7 @@ class ExportJournal:
         """The journal left by an earlier run; None when absent or unreadable (start afresh)."""
         directory = Path(bundle_dir)
         try:
-            data = json.loads(_read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
+            data = json.loads(read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
             parts: dict[str, BundlePart] = {}
             for raw in data["parts"]:
                 part = BundlePart(file=raw["file"], size=raw["size"], sha256=raw["sha256"])
