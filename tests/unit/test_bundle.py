@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airgap_tui import bundle
+from airgap_tui.blob_reader import PartsReader
 from airgap_tui.bundle import (
     JOURNAL_NAME,
     MANIFEST_NAME,
@@ -88,6 +89,12 @@ def write_parts(
     writer = PartWriter(directory, part_size=part_size, journal=journal)
     writer.write(chunked(data, chunk))
     return writer, journal
+
+
+def read_all(directory: Path, parts: list[BundlePart]) -> bytes:
+    """The parts concatenated, through the reader the import uses."""
+    with PartsReader(directory, parts) as reader:
+        return b"".join(reader.read_range(0, reader.total))
 
 
 def build_bundle(directory: Path, data: bytes, part_size: int = MiB) -> BundleManifest:
@@ -285,7 +292,7 @@ def test_full_media_is_a_clear_error_and_resumes_after_space_is_freed(tmpfs: Pat
     assert {name: identity(bundle_dir / name) for name in recorded} == before
     finish_bundle(bundle_dir, manifest_for(writer.parts), journal)
     assert verify_bundle(bundle_dir).ok
-    assert b"".join(iter_bundle_stream(bundle_dir, read_manifest(bundle_dir))) == data
+    assert read_all(bundle_dir, read_manifest(bundle_dir).parts) == data
 
 
 # --------------------------------------------------------------------------- resume
@@ -341,7 +348,7 @@ def test_resume_with_another_part_size_rewrites_everything(tmp_path: Path) -> No
     assert writer.kept == []
     assert [p.size for p in writer.parts] == [7, 7, 7, 4]
     finish_bundle(tmp_path, manifest_for(writer.parts), journal)
-    assert b"".join(iter_bundle_stream(tmp_path, manifest_for(writer.parts))) == data
+    assert read_all(tmp_path, writer.parts) == data
 
 
 def test_resume_does_not_trust_a_stale_journal_hash(tmp_path: Path) -> None:
@@ -598,7 +605,7 @@ def test_symlinked_part_is_refused_even_with_the_right_content(tmp_path: Path) -
     report = verify_bundle(bundle_dir)
     assert [(p.file, "symbolic link" in p.message) for p in report.problems] == [(part.name, True)]
     with pytest.raises(BundleError, match="symbolic link"):
-        list(iter_bundle_stream(bundle_dir, manifest))
+        read_all(bundle_dir, manifest.parts)
 
 
 def test_fifo_part_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -618,7 +625,7 @@ def test_verify_on_read_only_media_writes_nothing(tmpfs: Path) -> None:
     report = verify_bundle(tmpfs)
     assert report.ok and report.fingerprint == manifest.fingerprint
     assert check_parts(tmpfs, manifest.parts) == []
-    assert b"".join(iter_bundle_stream(tmpfs, read_manifest(tmpfs))) == data
+    assert read_all(tmpfs, read_manifest(tmpfs).parts) == data
     assert names(tmpfs) == before
 
 
@@ -637,8 +644,8 @@ def test_check_drops_the_page_cache_first(tmp_path: Path, monkeypatch: pytest.Mo
 def test_the_load_stream_keeps_pages_a_verify_just_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Verify reads the drive itself; the load that follows may use the page cache (its own
-    hash guards the bytes), so a USB stick is not read a second time at its speed."""
+    """Verify reads the drive itself; the import that follows may use the page cache (each
+    blob's digest guards the bytes), so a USB stick is not read a second time at its speed."""
     data = payload(3 * MiB + 1000)
     manifest = build_bundle(tmp_path, data)
     advice: list[int] = []
@@ -646,7 +653,7 @@ def test_the_load_stream_keeps_pages_a_verify_just_read(
     assert verify_bundle(tmp_path).ok
     assert advice == [os.POSIX_FADV_DONTNEED] * len(manifest.parts)
     advice.clear()
-    assert b"".join(iter_bundle_stream(tmp_path, manifest)) == data
+    assert read_all(tmp_path, manifest.parts) == data
     assert advice == []
 
 
@@ -671,7 +678,7 @@ def test_verify_can_be_cancelled(tmp_path: Path) -> None:
         verify_bundle(tmp_path, cancel=token)
 
 
-# --------------------------------------------------------------------------- streaming for load
+# ------------------------------------------------- streaming for load (format 1 importer, legacy)
 
 
 def test_stream_concatenates_the_parts(tmp_path: Path) -> None:
