@@ -60,20 +60,12 @@ from airgap_tui.media import free_bytes, human_size
 from airgap_tui.readback import Readback, TrackedPart
 from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
 
-FORMAT_VERSION = 1
-# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
-ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
 DEFAULT_PREFIX = "images.tar"
 
 CHUNK_SIZE = 1 << 20
 DEFAULT_PART_SIZE = 1 << 30
-_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
 
-_PART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 _UNITS = {
     "": 1,
@@ -96,6 +88,14 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_
 
 
 # ----------------------------------------------------------------- model (format 1, legacy)
+
+FORMAT_VERSION = 1
+# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
+ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
+_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 @dataclass(frozen=True)
