@@ -218,7 +218,7 @@ class _TarStream:
     """The tar's bytes from the resume point on: small entries from memory, blobs downloaded.
 
     Progress: stage "pull", item = the image whose blobs are downloading (the first image
-    that uses a blob), done/total = its blob bytes.
+    that uses a blob), done/total = its blob bytes still to download in this run.
     """
 
     def __init__(
@@ -251,10 +251,6 @@ class _TarStream:
             for digest in image.blobs:
                 if digest not in self._owner:
                     self._owner[digest] = image.label
-        for entry in layout.downloads:
-            assert entry.blob is not None
-            label = self._owner.get(entry.blob.digest, "")
-            self._totals[label] = self._totals.get(label, 0) + entry.size
 
     def _client(self, host: str) -> RegistryClient:
         if host not in self.clients:
@@ -283,6 +279,8 @@ class _TarStream:
                 self._client(host), repository, entry.blob.digest, entry.size, skip, hasher
             )
             jobs.append((entry, download))
+            label = self._owner.get(entry.blob.digest, "")
+            self._totals[label] = self._totals.get(label, 0) + entry.size - skip
         return jobs
 
     def close(self) -> None:
