@@ -1,7 +1,13 @@
-"""The on-media bundle: bundle.yaml, checksummed parts, the export journal, verification.
+"""The on-media bundle: checksummed parts, the export journal, the part writer, part checks.
 
-A bundle is one directory: the engine's image archive split into parts (`images.tar.000`, …)
-and `bundle.yaml`, written last, that lists them with their sizes and sha256. Every write is
+A bundle is one directory: one tar split into parts (`images.tar.000`, …) and `bundle.yaml`,
+written last (format 2: bundle_manifest.py), that lists them with their sizes and sha256.
+
+LEGACY: the format 1 model below (BundleImage, BundleManifest, VerifyReport, write_manifest,
+read_manifest and its parser, unknown_files, verify_bundle, iter_bundle_stream) is read only by
+the engine-route importer that native-import replaces; delete it with that importer.
+
+Every write is
 .part → fsync → rename → fsync dir, so after a crash a file either has its final name and is
 complete, or it does not. Everything read back from the media is treated as hostile: names are
 plain file names checked before anything is opened, symlinks are refused, sizes are checked
@@ -32,11 +38,14 @@ from airgap_tui.bundle_manifest import MANIFEST_NAME as MANIFEST_NAME
 from airgap_tui.bundle_manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
 from airgap_tui.bundle_manifest import MAX_PART_SIZE as MAX_PART_SIZE
 from airgap_tui.bundle_manifest import MIN_PART_SIZE as MIN_PART_SIZE
+from airgap_tui.bundle_manifest import BundleManifest as Manifest2
 from airgap_tui.bundle_manifest import BundlePart as BundlePart
 from airgap_tui.bundle_manifest import format_fingerprint as format_fingerprint
 from airgap_tui.bundle_manifest import is_safe_part_name as is_safe_part_name
+from airgap_tui.bundle_manifest import read_limited
 from airgap_tui.bundle_manifest import show as show
 from airgap_tui.bundle_manifest import utc_now as utc_now
+from airgap_tui.bundle_manifest import write_manifest as write_manifest2
 from airgap_tui.errors import BundleError, MediaError, UsageError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -51,20 +60,12 @@ from airgap_tui.media import free_bytes, human_size
 from airgap_tui.readback import Readback, TrackedPart
 from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
 
-FORMAT_VERSION = 1
-# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
-ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
 DEFAULT_PREFIX = "images.tar"
 
 CHUNK_SIZE = 1 << 20
 DEFAULT_PART_SIZE = 1 << 30
-_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
 
-_PART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 _UNITS = {
     "": 1,
@@ -86,7 +87,15 @@ _UNITS = {
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
-# --------------------------------------------------------------------------- model
+# ----------------------------------------------------------------- model (format 1, legacy)
+
+FORMAT_VERSION = 1
+# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
+ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
+_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -171,17 +180,6 @@ class BundleManifest:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A file that failed a check, and why."""
-
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
-
-
-@dataclass(frozen=True)
 class VerifyReport:
     ok: bool
     fingerprint: str
@@ -191,6 +189,17 @@ class VerifyReport:
 
 
 # --------------------------------------------------------------------------- names and sizes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that failed a check, and why."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
 
 
 def part_name(prefix: str, index: int) -> str:
@@ -266,7 +275,7 @@ def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | N
     return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
 
 
-# --------------------------------------------------------------------------- manifest read/write
+# ----------------------------------------------------------------- format 1 read/write (legacy)
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> None:
@@ -556,7 +565,7 @@ class ExportJournal:
         """The journal left by an earlier run; None when absent or unreadable (start afresh)."""
         directory = Path(bundle_dir)
         try:
-            data = json.loads(_read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
+            data = json.loads(read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
             parts: dict[str, BundlePart] = {}
             for raw in data["parts"]:
                 part = BundlePart(file=raw["file"], size=raw["size"], sha256=raw["sha256"])
@@ -965,7 +974,7 @@ def remove_stale_parts(
 
 def finish_bundle(
     bundle_dir: str | os.PathLike[str],
-    manifest: BundleManifest,
+    manifest: Manifest2,
     journal: ExportJournal | None = None,
     *,
     prefix: str = DEFAULT_PREFIX,
@@ -977,7 +986,7 @@ def finish_bundle(
     directory = Path(bundle_dir)
     try:
         removed = remove_stale_parts(directory, (p.file for p in manifest.parts), prefix)
-        write_manifest(directory, manifest)
+        write_manifest2(directory, manifest)
         unlink_durably(journal.path if journal is not None else directory / JOURNAL_NAME)
     except OSError as exc:
         raise media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc

@@ -28,9 +28,8 @@ from airgap_tui.bundle import (
     ExportJournal,
     PartWriter,
     check_parts,
-    media_error,
+    finish_bundle,
     part_name,
-    remove_stale_parts,
 )
 from airgap_tui.bundle_layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
 from airgap_tui.bundle_manifest import (
@@ -39,7 +38,6 @@ from airgap_tui.bundle_manifest import (
     BundleManifest,
     BundlePart,
     read_manifest,
-    write_manifest,
 )
 from airgap_tui.errors import (
     AirgapError,
@@ -206,7 +204,7 @@ def export_bundle(
             blobs=layout.blobs,
             parts=parts,
         )
-        _finish(dest, manifest, journal)
+        finish_bundle(dest, manifest, journal)
     result.seconds["total"] = clock.total()
     result.ok = True
     result.fingerprint = manifest.fingerprint
@@ -220,7 +218,7 @@ class _TarStream:
     """The tar's bytes from the resume point on: small entries from memory, blobs downloaded.
 
     Progress: stage "pull", item = the image whose blobs are downloading (the first image
-    that uses a blob), done/total = its blob bytes.
+    that uses a blob), done/total = its blob bytes still to download in this run.
     """
 
     def __init__(
@@ -253,10 +251,6 @@ class _TarStream:
             for digest in image.blobs:
                 if digest not in self._owner:
                     self._owner[digest] = image.label
-        for entry in layout.downloads:
-            assert entry.blob is not None
-            label = self._owner.get(entry.blob.digest, "")
-            self._totals[label] = self._totals.get(label, 0) + entry.size
 
     def _client(self, host: str) -> RegistryClient:
         if host not in self.clients:
@@ -285,6 +279,8 @@ class _TarStream:
                 self._client(host), repository, entry.blob.digest, entry.size, skip, hasher
             )
             jobs.append((entry, download))
+            label = self._owner.get(entry.blob.digest, "")
+            self._totals[label] = self._totals.get(label, 0) + entry.size - skip
         return jobs
 
     def close(self) -> None:
@@ -397,16 +393,6 @@ def _reusable_bytes(dest: Path, key: str, finished: list[BundlePart]) -> int:
     if journal is not None and journal.matches(key):
         return journal.done_bytes
     return 0
-
-
-def _finish(dest: Path, manifest: BundleManifest, journal: ExportJournal) -> None:
-    """Drop stale parts, write bundle.yaml (last), remove the journal."""
-    try:
-        remove_stale_parts(dest, (p.file for p in manifest.parts))
-        write_manifest(dest, manifest)
-        journal.remove()
-    except OSError as exc:
-        raise media_error(exc, f"Finishing the bundle in {dest}", dest, None) from exc
 
 
 # --------------------------------------------------------------------------- checks

@@ -61,11 +61,18 @@ def test_estimate_is_the_bundle_to_the_byte_and_counts_shared_blobs_once(
     assert [layer.shared for layer in semgrep.layers if layer.digest == base] == [True]
     assert result.images[-1].kind == "artifact" and result.images[-1].platform is None
     # exact: the export writes exactly these bytes
+    events: list[Progress] = []
     written = export_bundle(
         ExportRequest(specs=chosen, dest=tmp_path / "b", part_size=1 << 20),
         client_factory=factory,
+        progress=events.append,
     )
     assert written.ok
+    # download progress: per image (the first that uses a blob), ending at its total
+    finals = {e.item: e for e in events if e.stage == "pull" and e.final}
+    assert set(finals) == {i.spec.label for i in result.images}
+    assert all(e.done == e.total for e in finals.values())
+    assert sum(e.done for e in finals.values()) == written.downloaded_bytes
     on_disk = sum(p.stat().st_size for p in (tmp_path / "b").glob("images.tar.*"))
     assert result.bundle_bytes == written.bundle_bytes == on_disk
 

@@ -340,3 +340,16 @@ def test_reader_leaves_no_fd_open(fx: Fixture) -> None:
     for digest in fx.digests.values():
         b"".join(open_blob(fx.directory, manifest, digest))
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_an_image_or_part_listed_twice_is_refused(fx: Fixture) -> None:
+    data = good_dict(fx)
+    data["images"].append(copy.deepcopy(data["images"][0]))
+    write_raw(fx.directory, data)
+    with pytest.raises(BundleError, match="semgrep:6 is listed twice"):
+        read_manifest(fx.directory)
+    data = good_dict(fx)
+    data["parts"][1]["file"] = data["parts"][0]["file"]
+    write_raw(fx.directory, data)
+    with pytest.raises(BundleError, match="a part file is listed twice"):
+        read_manifest(fx.directory)
