@@ -1,7 +1,13 @@
-"""The on-media bundle: bundle.yaml, checksummed parts, the export journal, verification.
+"""The on-media bundle: checksummed parts, the export journal, the part writer, part checks.
 
-A bundle is one directory: the engine's image archive split into parts (`images.tar.000`, …)
-and `bundle.yaml`, written last, that lists them with their sizes and sha256. Every write is
+A bundle is one directory: one tar split into parts (`images.tar.000`, …) and `bundle.yaml`,
+written last (format 2: bundle_manifest.py), that lists them with their sizes and sha256.
+
+LEGACY: the format 1 model below (BundleImage, BundleManifest, VerifyReport, write_manifest,
+read_manifest and its parser, unknown_files, verify_bundle, iter_bundle_stream) is read only by
+the engine-route importer that native-import replaces; delete it with that importer.
+
+Every write is
 .part → fsync → rename → fsync dir, so after a crash a file either has its final name and is
 complete, or it does not. Everything read back from the media is treated as hostile: names are
 plain file names checked before anything is opened, symlinks are refused, sizes are checked
@@ -18,7 +24,7 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,20 @@ import yaml
 
 from airgap_tui import __version__
 from airgap_tui.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
+from airgap_tui.bundle_manifest import JOURNAL_NAME as JOURNAL_NAME
+from airgap_tui.bundle_manifest import KNOWN_FILES as KNOWN_FILES
+from airgap_tui.bundle_manifest import MANIFEST_NAME as MANIFEST_NAME
+from airgap_tui.bundle_manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
+from airgap_tui.bundle_manifest import MAX_PART_SIZE as MAX_PART_SIZE
+from airgap_tui.bundle_manifest import MIN_PART_SIZE as MIN_PART_SIZE
+from airgap_tui.bundle_manifest import BundleManifest as Manifest2
+from airgap_tui.bundle_manifest import BundlePart as BundlePart
+from airgap_tui.bundle_manifest import format_fingerprint as format_fingerprint
+from airgap_tui.bundle_manifest import is_safe_part_name as is_safe_part_name
+from airgap_tui.bundle_manifest import read_limited
+from airgap_tui.bundle_manifest import show as show
+from airgap_tui.bundle_manifest import utc_now as utc_now
+from airgap_tui.bundle_manifest import write_manifest as write_manifest2
 from airgap_tui.errors import BundleError, MediaError, UsageError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -36,30 +56,16 @@ from airgap_tui.events import (
     ProgressCallback,
     ignore_progress,
 )
-from airgap_tui.media import FAT32_MAX_FILE_SIZE, free_bytes, human_size
+from airgap_tui.media import free_bytes, human_size
 from airgap_tui.readback import Readback, TrackedPart
 from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
 
-FORMAT_VERSION = 1
-# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
-ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
-MANIFEST_NAME = "bundle.yaml"
-JOURNAL_NAME = ".airgap-export.json"
 DEFAULT_PREFIX = "images.tar"
-KNOWN_FILES = frozenset({MANIFEST_NAME, JOURNAL_NAME})
 
 CHUNK_SIZE = 1 << 20
-MAX_PART_SIZE = FAT32_MAX_FILE_SIZE
-MIN_PART_SIZE = 1 << 20  # smaller parts only multiply files (FAT32: at most 65,534 per directory)
 DEFAULT_PART_SIZE = 1 << 30
-MAX_MANIFEST_BYTES = 8 << 20  # a real one is a few hundred KB even with thousands of parts
-_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
 
-_PART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 _UNITS = {
     "": 1,
@@ -81,7 +87,15 @@ _UNITS = {
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
-# --------------------------------------------------------------------------- model
+# ----------------------------------------------------------------- model (format 1, legacy)
+
+FORMAT_VERSION = 1
+# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
+ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
+_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -108,22 +122,6 @@ class BundleImage:
             "size": self.size,
             "analyzer": self.analyzer,
         }
-
-
-@dataclass(frozen=True)
-class BundlePart:
-    """One file of the split archive."""
-
-    file: str
-    size: int
-    sha256: str  # lowercase hex
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "size": self.size, "sha256": self.sha256}
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,23 +179,6 @@ class BundleManifest:
         }
 
 
-def format_fingerprint(fingerprint: str, groups: int = 6) -> str:
-    """The first 24 hex digits in groups of four, for reading aloud across the gap."""
-    hexdigits = fingerprint.removeprefix("sha256:").lower()
-    return " ".join(hexdigits[i : i + 4] for i in range(0, 4 * groups, 4))
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A file that failed a check, and why."""
-
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
-
-
 @dataclass(frozen=True)
 class VerifyReport:
     ok: bool
@@ -210,19 +191,15 @@ class VerifyReport:
 # --------------------------------------------------------------------------- names and sizes
 
 
-def show(name: str) -> str:
-    """A name from the media, safe to print (no terminal escapes)."""
-    return name if name.isascii() and name.isprintable() else repr(name)
+@dataclass(frozen=True)
+class Problem:
+    """A file that failed a check, and why."""
 
+    file: str
+    message: str
 
-def is_safe_part_name(name: str) -> bool:
-    """A plain file name inside the bundle directory, and not one the bundle uses itself."""
-    return (
-        bool(_PART_NAME.match(name))
-        and ".." not in name
-        and not name.endswith(".part")
-        and name not in KNOWN_FILES
-    )
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
 
 
 def part_name(prefix: str, index: int) -> str:
@@ -261,7 +238,7 @@ def parse_size(text: str) -> int:
 # --------------------------------------------------------------------------- atomic writes
 
 
-def _media_error(exc: OSError, doing: str, directory: Path, still_needed: int | None) -> MediaError:
+def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | None) -> MediaError:
     """Turn an OSError from a write into one sentence with the next step."""
     resume = "then run the same export again: finished parts are kept"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -298,7 +275,7 @@ def _media_error(exc: OSError, doing: str, directory: Path, still_needed: int | 
     return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
 
 
-# --------------------------------------------------------------------------- manifest read/write
+# ----------------------------------------------------------------- format 1 read/write (legacy)
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> None:
@@ -308,7 +285,7 @@ def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest)
     try:
         atomic_write_bytes(directory / MANIFEST_NAME, text.encode("utf-8"))
     except OSError as exc:
-        raise _media_error(exc, f"Writing {MANIFEST_NAME} to {directory}", directory, None) from exc
+        raise media_error(exc, f"Writing {MANIFEST_NAME} to {directory}", directory, None) from exc
 
 
 class _Schema:
@@ -588,7 +565,7 @@ class ExportJournal:
         """The journal left by an earlier run; None when absent or unreadable (start afresh)."""
         directory = Path(bundle_dir)
         try:
-            data = json.loads(_read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
+            data = json.loads(read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
             parts: dict[str, BundlePart] = {}
             for raw in data["parts"]:
                 part = BundlePart(file=raw["file"], size=raw["size"], sha256=raw["sha256"])
@@ -622,22 +599,21 @@ class ExportJournal:
         part_size: int,
         *,
         resume: bool = True,
+        finished: Iterable[BundlePart] = (),
     ) -> ExportJournal:
         """Start or resume an export: record the selection, then retire bundle.yaml.
 
-        With `resume`, the parts of an earlier run of this selection, and of a finished bundle
-        already in the directory, become candidates to keep. bundle.yaml is removed before
-        any part changes, so the directory never looks complete while it is being rewritten.
+        With `resume`, the parts of an earlier run of this selection, and `finished` (the parts
+        of a complete bundle of the same selection already in the directory), become
+        candidates to keep. bundle.yaml is removed before any part changes, so the directory
+        never looks complete while it is being rewritten.
         """
         directory = Path(bundle_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             candidates: dict[str, BundlePart] = {}
             if resume:
-                try:
-                    candidates.update({p.file: p for p in read_manifest(directory).parts})
-                except BundleError:
-                    pass
+                candidates.update({p.file: p for p in finished})
                 previous = cls.load(directory)
                 if previous is not None and previous.matches(selection_key):
                     candidates.update(previous.parts)
@@ -645,7 +621,7 @@ class ExportJournal:
             journal.save()
             unlink_durably(directory / MANIFEST_NAME)
         except OSError as exc:
-            raise _media_error(exc, f"Preparing {directory}", directory, None) from exc
+            raise media_error(exc, f"Preparing {directory}", directory, None) from exc
         return journal
 
     def save(self) -> None:
@@ -842,7 +818,6 @@ class PartWriter:
     bytes instead of being rewritten (reading a stick is much faster than writing it): kept when
     every byte and the sha256 match, otherwise rewritten from the point where it differs. The
     journal is updated after every part, so a crash at any point loses at most one part.
-    Normalise the stream first (tarnorm) or regenerated parts will rarely match.
 
     Progress: stage "save", item = part name, done/total = bytes of that part (total is the
     part size, an upper bound for the last part); the final event's message says kept/written.
@@ -863,7 +838,10 @@ class PartWriter:
         journal: ExportJournal | None = None,
         expected_bytes: int | None = None,
         read_back: bool = False,
+        kept: Iterable[BundlePart] = (),
     ) -> None:
+        """`kept`: complete parts already on the media that the stream starts after (a resume
+        that does not regenerate their bytes); they must be full parts of `part_size`."""
         if not 0 < part_size <= MAX_PART_SIZE:
             raise UsageError(
                 f"Part size {part_size}", f"it must be 1 to {MAX_PART_SIZE} bytes", "Use 1GiB"
@@ -879,10 +857,10 @@ class PartWriter:
         self.cancel = cancel
         self.journal = journal
         self.expected_bytes = expected_bytes
-        self.parts: list[BundlePart] = []
-        self.kept: list[str] = []
+        self.parts: list[BundlePart] = list(kept)
+        self.kept: list[str] = [part.file for part in self.parts]
         self.written: list[str] = []
-        self.bytes_done = 0
+        self.bytes_done = sum(part.size for part in self.parts)
         self.read_back = read_back
         self.readback_problems: list[Problem] = []
         self._readback: Readback | None = None
@@ -960,7 +938,7 @@ class PartWriter:
             still = None
             if self.expected_bytes is not None:
                 still = max(self.expected_bytes - self.bytes_done, 0) or None
-            raise _media_error(
+            raise media_error(
                 exc, f"Writing {name or 'the bundle'} to {self.directory}", self.directory, still
             ) from exc
         except BaseException:
@@ -996,7 +974,7 @@ def remove_stale_parts(
 
 def finish_bundle(
     bundle_dir: str | os.PathLike[str],
-    manifest: BundleManifest,
+    manifest: Manifest2,
     journal: ExportJournal | None = None,
     *,
     prefix: str = DEFAULT_PREFIX,
@@ -1008,10 +986,10 @@ def finish_bundle(
     directory = Path(bundle_dir)
     try:
         removed = remove_stale_parts(directory, (p.file for p in manifest.parts), prefix)
-        write_manifest(directory, manifest)
+        write_manifest2(directory, manifest)
         unlink_durably(journal.path if journal is not None else directory / JOURNAL_NAME)
     except OSError as exc:
-        raise _media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc
+        raise media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc
     return removed
 
 
@@ -1152,7 +1130,12 @@ def check_parts(
 
 def unknown_files(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> list[str]:
     """Warnings for files the manifest does not list (they are ignored, never read)."""
-    known = KNOWN_FILES | {part.file for part in manifest.parts}
+    return files_not_listed(bundle_dir, [part.file for part in manifest.parts])
+
+
+def files_not_listed(bundle_dir: str | os.PathLike[str], listed: Iterable[str]) -> list[str]:
+    """Warnings for files other than `listed` and our own (they are ignored, never read)."""
+    known = KNOWN_FILES | set(listed)
     warnings = []
     try:
         listing = sorted(os.listdir(bundle_dir))

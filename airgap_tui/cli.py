@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airgap_tui import __version__
 from airgap_tui.errors import AirgapError, UsageError
@@ -25,9 +25,6 @@ from airgap_tui.models import (
     DEFAULT_SOURCE_PREFIX,
     Credentials,
 )
-
-if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -111,7 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    def common(p: argparse.ArgumentParser, *, major: bool = True, source: bool = False) -> None:
+    def common(
+        p: argparse.ArgumentParser,
+        *,
+        major: bool = True,
+        source: bool = False,
+        several_platforms: bool = False,
+    ) -> None:
         p.add_argument("--json", action="store_true", help="print one machine-readable result")
         if major:
             p.add_argument(
@@ -128,7 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="P",
                 help="where analyzers are pulled from (default %(default)s)",
             )
-            p.add_argument("--platform", default=DEFAULT_PLATFORM)
+            if several_platforms:
+                p.add_argument(
+                    "--platform",
+                    action="append",
+                    metavar="OS/ARCH",
+                    help=f"platform to carry (default {DEFAULT_PLATFORM}); repeat it to carry "
+                    "each image's index with those platforms",
+                )
+            else:
+                p.add_argument("--platform", default=DEFAULT_PLATFORM)
             p.add_argument("--ca-file", type=Path, help="CA certificate for the source registry")
 
     p = sub.add_parser("catalog", help="list the analyzers and their tags per GitLab major")
@@ -140,11 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyzer")
 
     p = sub.add_parser("estimate", help="sizes before downloading anything")
-    common(p, source=True)
+    common(p, source=True, several_platforms=True)
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
 
-    p = sub.add_parser("export", help="pull the images and write a bundle to the media")
-    common(p, source=True)
+    p = sub.add_parser(
+        "export", help="download the images from their registry and write a bundle to the media"
+    )
+    common(p, source=True, several_platforms=True)
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
     p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
     p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
@@ -153,11 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, major=False)
     p.add_argument("bundle", type=Path)
 
-    p = sub.add_parser("import", help="verify, load, tag and push a bundle")
+    p = sub.add_parser("import", help="verify a bundle and push it to a registry")
     common(p, major=False)
     p.add_argument("bundle", type=Path)
     p.add_argument("--registry", required=True, help="host[:port][/path] to push to")
-    p.add_argument("--no-verify", action="store_true", help="skip the full check before loading")
+    p.add_argument("--no-verify", action="store_true", help="skip the full check before pushing")
+    p.add_argument(
+        "--via-docker",
+        action="store_true",
+        help="load into Docker, tag and push with it (digests change); default: straight to "
+        "the registry, every upstream digest kept, no Docker needed",
+    )
     p.add_argument("--username")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for the target registry")
@@ -379,19 +399,19 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine_format() -> ArchiveFormat:
-    """The layout the local engine's `docker save` writes, if an engine is reachable."""
-    from airgap_tui.engine import Engine
-    from airgap_tui.errors import EngineError
+def _platforms(args: argparse.Namespace) -> list[str]:
+    chosen: list[str] = args.platform or [DEFAULT_PLATFORM]
+    return list(dict.fromkeys(chosen))
 
-    try:
-        engine = Engine.connect(timeout=10)
-    except EngineError:
-        return "oci"
-    try:
-        return engine.info().archive_format
-    finally:
-        engine.close()
+
+def _client_factory(args: argparse.Namespace, cancel: Any = None) -> Any:
+    """Registry clients for the sources: config.json credentials, --ca-file, proxy env."""
+    from airgap_tui.registry import RegistryClient
+
+    def make(host: str) -> RegistryClient:
+        return RegistryClient(host, ca_file=args.ca_file, cancel=cancel)
+
+    return make
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -402,7 +422,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     specs = _specs(args)
     with _progress(args) as progress:
         result = estimate(
-            specs, platform=args.platform, archive_format=_engine_format(), progress=progress
+            specs,
+            platforms=_platforms(args),
+            progress=progress,
+            client_factory=_client_factory(args),
         )
     missing = [i for i in result.images if i.error]
     if args.json:
@@ -411,13 +434,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 "ok": not missing,
                 "download_bytes": result.download_bytes,
                 "bundle_bytes": result.bundle_bytes,
+                "platforms": result.platforms,
                 "images": [
                     {
                         "name": i.spec.name,
                         "tag": i.spec.tag,
                         "source": str(i.spec.source),
+                        "kind": i.kind,
+                        "digest": i.manifest_digest,
                         "download_bytes": i.download_bytes,
-                        "unpacked_bytes": i.unpacked_bytes,
+                        "media_bytes": i.media_bytes,
                         "layers": len(i.layers),
                         "shared_layers": sum(1 for x in i.layers if x.shared),
                         "status": i.status,
@@ -437,7 +463,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"  {i.spec.label:<32} download {humanize.naturalsize(i.download_bytes):>10}"
-                    f"   on media {humanize.naturalsize(i.unpacked_bytes):>10}"
+                    f"   on media {humanize.naturalsize(i.media_bytes):>10}"
                 )
         print(
             f"Download: {humanize.naturalsize(result.download_bytes)} "
@@ -445,31 +471,40 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
         print(
             f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
-            f"({result.bundle_bytes} bytes)"
+            f"({result.bundle_bytes} bytes, exact)"
         )
-    for error in dict.fromkeys(i.error for i in missing if i.error):  # once per registry
+    errors = [i.error for i in missing if i.error]
+    for problem in result.problems:
+        if problem not in errors:
+            print(f"airgap-tui: warning: {problem}", file=sys.stderr)
+    for error in dict.fromkeys(errors):  # an unreachable registry is said once
         print(f"airgap-tui: {error}", file=sys.stderr)
     return EXIT_FAILED if missing else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.bundle import format_fingerprint, parse_size
-    from airgap_tui.engine import Engine
     from airgap_tui.export import ExportRequest, export_bundle
 
     part_size = parse_size(args.part_size)
     specs = _specs(args)
-    engine = Engine.connect()
+    platforms = _platforms(args)
     request = ExportRequest(
         specs=specs,
         dest=args.to,
         part_size=part_size,
         source_prefix=args.source_prefix,
         gitlab_major=args.gitlab,
-        platform=args.platform,
+        platform=platforms[0],
+        platforms=tuple(platforms),
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        result = export_bundle(request, engine, progress=progress, cancel=cancel)
+        result = export_bundle(
+            request,
+            progress=progress,
+            cancel=cancel,
+            client_factory=_client_factory(args, cancel),
+        )
     if args.json:
         _print_json(
             {
@@ -477,11 +512,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "fingerprint": result.fingerprint,
                 "bundle": str(result.bundle_dir),
                 "bundle_bytes": result.bundle_bytes,
+                "downloaded_bytes": result.downloaded_bytes,
                 "images": result.images,
                 "parts_written": result.parts_written,
                 "parts_kept": result.parts_kept,
                 "readback_ok": result.readback_ok,
                 "problems": result.problems,
+                "warnings": result.warnings,
                 "seconds": result.seconds,
             }
         )
@@ -490,6 +527,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         for problem in result.problems:
             print(f"airgap-tui: {problem}", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"airgap-tui: warning: {warning}", file=sys.stderr)
         print(
             f"Bundle: {result.bundle_dir} ({humanize.naturalsize(result.bundle_bytes)}, "
             f"{_count(len(result.images), 'image')}; "
@@ -510,7 +549,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airgap_tui.bundle import format_fingerprint, verify_bundle
+    from airgap_tui.bundle import format_fingerprint
+    from airgap_tui.verify import verify_bundle
 
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         report = verify_bundle(args.bundle, progress=progress, cancel=cancel)
@@ -563,13 +603,17 @@ def _read_credentials(args: argparse.Namespace) -> Credentials | None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from airgap_tui.bundle import format_fingerprint
-    from airgap_tui.engine import Engine
+    from airgap_tui.events import STAGE_BLOB, Progress
     from airgap_tui.importer import ImportRequest, import_bundle
     from airgap_tui.reference import split_prefix
 
     split_prefix(args.registry)
     credentials = _read_credentials(args)
-    engine = Engine.connect()
+    engine = None
+    if args.via_docker:  # the straight route never loads the docker SDK
+        from airgap_tui.engine import Engine
+
+        engine = Engine.connect()
     request = ImportRequest(
         bundle_dir=args.bundle,
         registry=args.registry,
@@ -577,16 +621,25 @@ def cmd_import(args: argparse.Namespace) -> int:
         credentials=credentials,
         ca_file=args.ca_file,
         receipt_dir=args.receipt_dir,
+        via_docker=args.via_docker,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        result = import_bundle(request, engine, progress=progress, cancel=cancel)
+
+        def per_image(event: Progress) -> None:
+            """One bar per image; its blobs (a bar each would be dozens) only when retried."""
+            if event.stage != STAGE_BLOB:
+                progress(event)
+            elif event.message.startswith("retry") and not args.json:
+                print(f"airgap-tui: {event.item}: {event.message}", file=sys.stderr)
+
+        result = import_bundle(request, engine, progress=per_image, cancel=cancel)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"airgap-tui: {problem}", file=sys.stderr)
     if result.problems:
         print(
-            "airgap-tui: the bundle failed verification; nothing was loaded or pushed. "
+            "airgap-tui: the bundle failed verification; nothing was pushed. "
             "Copy the named parts again from the connected host.",
             file=sys.stderr,
         )
@@ -602,6 +655,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
+                "route": result.route,
                 "images": [vars(i) for i in result.images],
             }
         )
@@ -611,8 +665,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"({'verified' if result.verified else 'NOT verified'})"
         )
         for i in result.images:
-            mark = "ok  " if i.ok else "FAIL"
-            detail = i.error or i.pushed_digest
+            mark = "ok  " if i.ok else ("skip" if i.settled else "FAIL")
+            detail = i.error or i.note or i.pushed_digest
+            if i.ok and not i.digest_kept:
+                detail += f" (upstream {i.source_digest})"
             print(f"  {mark} {i.target:<50} {i.status} {detail}")
         if result.receipt_path:
             print(f"Receipt: {result.receipt_path}")
@@ -631,7 +687,7 @@ def cmd_snippet(args: argparse.Namespace) -> int:
         )
     major = args.gitlab or DEFAULT_GITLAB_MAJOR
     if args.bundle:
-        from airgap_tui.bundle import read_manifest
+        from airgap_tui.bundle_manifest import read_manifest
 
         manifest = read_manifest(args.bundle)
         images = [(i.name, i.tag) for i in manifest.images]

@@ -1,4 +1,4 @@
-"""The Docker Engine, through the docker SDK: pull, export stream, load stream, tag, push.
+"""The Docker Engine, through the docker SDK: load stream, tag, push (the offline --via-docker).
 
 Every call streams (no archive is held in memory), reports progress as events and checks a
 CancelToken between chunks. Engine errors become EngineError sentences that name DOCKER_HOST.
@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -20,7 +20,6 @@ import requests
 from airgap_tui.errors import AuthError, EngineError, NotFoundError, RegistryError, TLSError
 from airgap_tui.events import (
     STAGE_LOAD,
-    STAGE_PULL,
     STAGE_PUSH,
     CancelToken,
     Progress,
@@ -30,12 +29,8 @@ from airgap_tui.events import (
 from airgap_tui.models import Credentials
 from airgap_tui.reference import ImageRef
 
-if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
+ArchiveFormat = Literal["docker-archive", "oci"]
 
-# Export stream read size: with 1 MiB reads the write phase ran 1.3-2x slower than with 256 KiB
-# on a 2-core VM (each chunk is copied several times; 256 KiB copies stay in the CPU cache).
-CHUNK = 256 * 1024
 # Engine 25 (API 1.44) and later write `docker save` as an OCI image layout.
 OCI_SAVE_API = (1, 44)
 
@@ -198,79 +193,6 @@ class Engine:
         except docker.errors.APIError as exc:
             if exc.status_code != 404:
                 raise self._error(f"remove image {ref}", exc) from None
-
-    def pull(
-        self,
-        ref: ImageRef,
-        *,
-        platform: str | None = None,
-        credentials: Credentials | None = None,
-        progress: ProgressCallback = ignore_progress,
-        cancel: CancelToken | None = None,
-    ) -> ImageDetails:
-        """Pull with per-layer progress summed into one bar per image."""
-        label = str(ref)
-        repo = f"{ref.registry}/{ref.repository}" if ref.registry != "docker.io" else ref.repository
-        layers = _LayerProgress()
-        try:
-            stream = self.client.api.pull(
-                repo,
-                tag=ref.tag,
-                stream=True,
-                decode=True,
-                platform=platform,
-                auth_config=_auth(credentials),
-            )
-            for event in stream:
-                if cancel is not None and cancel.cancelled:
-                    _close(stream)
-                    cancel.check(f"Pulling {label}")
-                if "error" in event:
-                    raise _push_pull_error("pull", label, str(event["error"]))
-                layers.update(event)
-                progress(
-                    Progress(
-                        STAGE_PULL,
-                        label,
-                        layers.done,
-                        layers.size or None,
-                        str(event.get("status", "")),
-                    )
-                )
-        except (docker.errors.APIError, requests.RequestException) as exc:
-            raise _push_pull_error("pull", label, _short(exc)) from None
-        details = self.inspect(str(ref) if ref.registry != "docker.io" else f"{repo}:{ref.tag}")
-        if details is None:
-            raise EngineError(
-                f"Image {label}",
-                "the pull finished but the engine does not list it",
-                "Pull it by hand with `docker pull` to see the engine's own error",
-            )
-        progress(
-            Progress(STAGE_PULL, label, layers.done, layers.size or None, "pulled", final=True)
-        )
-        return details
-
-    def export_stream(self, refs: list[str], cancel: CancelToken | None = None) -> Iterator[bytes]:
-        """The engine's multi-image export (`docker save a b …`): shared layers stored once."""
-        api = self.client.api
-        try:
-            response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
-            api._raise_for_status(response)
-        except (docker.errors.APIError, requests.RequestException) as exc:
-            raise self._error(f"export {', '.join(refs)}", exc) from None
-        try:
-            while True:
-                if cancel is not None and cancel.cancelled:
-                    cancel.check("Writing the bundle")
-                chunk = response.raw.read(CHUNK)
-                if not chunk:
-                    break
-                yield chunk
-        except requests.RequestException as exc:
-            raise self._error("read the export stream", exc) from None
-        finally:
-            response.close()
 
     def load(
         self,

@@ -19,7 +19,8 @@ STAGE_READBACK = "readback"  # re-reading written parts from the media
 STAGE_VERIFY = "verify"
 STAGE_LOAD = "load"
 STAGE_TAG = "tag"
-STAGE_PUSH = "push"
+STAGE_PUSH = "push"  # one image into the target registry (bytes of its blobs)
+STAGE_BLOB = "blob"  # one blob of an image, pushed straight to the registry (no engine)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
-"""Connected host: estimate -> check the media -> pull -> write parts -> read back -> manifest.
+"""Connected host: resolve in the registry, check the media, stream blobs into parts, manifest.
 
-Nothing touches the media until every image is known to exist upstream and the bundle fits.
-The archive is the engine's multi-image export (shared layers once), tar-normalised so a re-run
-regenerates the same bytes and keeps the parts already on the media; bundle.yaml comes last.
+No engine: the bundle carries the source registry's own blobs byte for byte. Manifests and
+configs come first (they give every size, so the tar is planned to the byte before the first
+download); then blobs are downloaded side by side and streamed, in tar order, into the part
+writer (atomic parts, read back behind the writer, journal). Each blob's sha256 is checked as it
+streams. A re-run of the same selection keeps the complete parts already on the media without
+downloading what they hold, and resumes a blob cut by the interruption with a Range request.
+bundle.yaml is written last.
 """
 
 from __future__ import annotations
@@ -10,35 +14,54 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_tui.blob_fetch import Download, Downloads
+from airgap_tui.blob_reader import PartsReader
 from airgap_tui.bundle import (
-    BundleImage,
-    BundleManifest,
-    BundlePart,
+    DEFAULT_PREFIX,
     ExportJournal,
     PartWriter,
+    check_parts,
     finish_bundle,
+    part_name,
 )
-from airgap_tui.engine import Engine, ImageDetails
-from airgap_tui.errors import Cancelled, MediaError, NotFoundError, UsageError
-from airgap_tui.estimate import Estimate, default_save_name, estimate
-from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
+from airgap_tui.bundle_layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
+from airgap_tui.bundle_manifest import (
+    MANIFEST_NAME,
+    TAR_BLOCK,
+    BundleManifest,
+    BundlePart,
+    read_manifest,
+)
+from airgap_tui.errors import (
+    AirgapError,
+    BundleError,
+    Cancelled,
+    MediaError,
+    NotFoundError,
+    UsageError,
+)
+from airgap_tui.estimate import ClientFactory, Estimate, default_client_factory, estimate
+from airgap_tui.events import (
+    STAGE_PULL,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+    ignore_progress,
+)
 from airgap_tui.media import human_size
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
-from airgap_tui.pipeline import prefetch
 from airgap_tui.plan import plan_destination
-from airgap_tui.tarnorm import normalize_tar_stream
+from airgap_tui.registry import RegistryClient
 
 DEFAULT_PART_SIZE = 1024**3
-PULLS_AT_ONCE = 4  # images pulled side by side; the engine paces the layer downloads itself
+DOWNLOAD_STREAMS = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,13 @@ class ExportRequest:
     source_prefix: str = DEFAULT_SOURCE_PREFIX
     gitlab_major: int | None = 18
     platform: str = DEFAULT_PLATFORM
+    # Several platforms: each image's index is carried with those platforms' manifests.
+    # Empty: just `platform`.
+    platforms: tuple[str, ...] = ()
+
+    @property
+    def chosen_platforms(self) -> list[str]:
+        return list(self.platforms) if self.platforms else [self.platform]
 
 
 @dataclass
@@ -64,67 +94,82 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     estimated_bytes: int = 0
-    # Wall time of each step: "estimate", "pull", "write" (from asking the engine for its
-    # export to the last part read back) and "total"; for the operator's log and benchmarks/.
+    downloaded_bytes: int = 0  # blob bytes fetched from the registry by this run
+    # Wall time of each step: "estimate", "checks", "write" (first download to the last part
+    # read back) and "total"; for the operator's log and benchmarks/.
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 def export_bundle(
     request: ExportRequest,
-    engine: Engine,
     *,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
     sizes: Estimate | None = None,
+    client_factory: ClientFactory | None = None,
+    streams: int = DOWNLOAD_STREAMS,
 ) -> ExportResult:
-    """Write the bundle; `sizes` skips the estimate when the caller (the wizard) has one."""
+    """Write the bundle; `sizes` (the wizard's estimate of the same selection) skips resolving."""
     cancel = cancel or CancelToken()
     clock = _Stopwatch()
     if not request.specs:
         raise UsageError("Export", "no images were chosen", "Name at least one analyzer")
     dest = request.dest.expanduser().absolute()
-    info = engine.info()
-    if sizes is None:
+    platforms = request.chosen_platforms
+    factory = client_factory or default_client_factory(cancel)
+    if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
-            platform=request.platform,
-            archive_format=info.archive_format,
+            platforms=platforms,
             progress=progress,
             cancel=cancel,
+            client_factory=factory,
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
-    plan = plan_destination(dest, sizes.bundle_bytes, request.specs, request.part_size)
+    layout = sizes.layout
+    assert layout is not None
+    plan = plan_destination(dest, layout.total, request.specs, request.part_size)
     refusal = plan.refusal()
     if refusal is not None:
         raise refusal
-    warnings = [plan.part_size_note] if plan.part_size_note else []
+    warnings = list(sizes.problems)  # errors were refused above: what is left are warnings
+    if plan.part_size_note:
+        warnings.append(plan.part_size_note)
     part_size = plan.part_size
+    key = layout.key(part_size)
+    finished = _finished_parts(dest, layout, part_size)
 
     with _exclusive(dest):
         clock.lap("checks")
-        pulled = _pull_all(engine, request, progress, cancel)
-        clock.lap("pull")
-        key = _selection_key(request, pulled, info.archive_format, part_size)
-        journal = ExportJournal.begin(dest, key, part_size)
+        journal = ExportJournal.begin(dest, key, part_size, finished=finished)
+        kept = _kept_prefix(dest, journal, part_size, layout.total, cancel)
         writer = PartWriter(
             dest,
             part_size=part_size,
             progress=progress,
             cancel=cancel,
             journal=journal,
-            expected_bytes=sizes.bundle_bytes,
+            expected_bytes=layout.total,
             read_back=True,
+            kept=kept,
         )
-        names = [default_save_name(spec) for spec in request.specs]
-        stream = prefetch(normalize_tar_stream(engine.export_stream(names, cancel)), name="export")
+        clients: dict[str, RegistryClient] = {}
+        tar = _TarStream(dest, layout, kept, factory, clients, progress, cancel, streams)
         try:
-            with closing(stream):  # stops the reader thread and the engine's stream on error
-                parts = writer.write(stream)
+            parts = writer.write(tar.chunks())
             problems = writer.readback_problems
             clock.lap("write")
         except Cancelled as exc:
             raise _cancelled(exc, dest, writer.parts) from None
+        except AirgapError:
+            if tar.failed is not None:
+                _forget_parts_holding(journal, writer.parts, tar.failed)
+            raise
+        finally:
+            tar.close()
+            for client in clients.values():
+                client.close()
         result = ExportResult(
             ok=False,
             bundle_dir=dest,
@@ -134,7 +179,8 @@ def export_bundle(
             parts_written=list(writer.written),
             parts_kept=list(writer.kept),
             warnings=warnings,
-            estimated_bytes=sizes.bundle_bytes,
+            estimated_bytes=layout.total,
+            downloaded_bytes=tar.downloaded,
             seconds=clock.laps,
         )
         if problems:
@@ -147,12 +193,18 @@ def export_bundle(
                 for p in problems
             ]
             return result
+        if result.bundle_bytes != layout.total:  # a bug, never a state to leave as complete
+            raise BundleError(
+                f"Bundle in {dest}",
+                f"{result.bundle_bytes} bytes were written where {layout.total} were planned",
+                "Report this; run the export again into an empty directory",
+            )
         manifest = BundleManifest(
             source_prefix=request.source_prefix,
             gitlab_major=request.gitlab_major,
-            platform=request.platform,
-            archive_format=info.archive_format,
-            images=[_bundle_image(s, d) for s, d in zip(request.specs, pulled, strict=True)],
+            platforms=platforms,
+            images=layout.images,
+            blobs=layout.blobs,
             parts=parts,
         )
         finish_bundle(dest, manifest, journal)
@@ -160,6 +212,184 @@ def export_bundle(
     result.ok = True
     result.fingerprint = manifest.fingerprint
     return result
+
+
+# --------------------------------------------------------------------------- the tar stream
+
+
+class _TarStream:
+    """The tar's bytes from the resume point on: small entries from memory, blobs downloaded.
+
+    Progress: stage "pull", item = the image whose blobs are downloading (the first image
+    that uses a blob), done/total = its blob bytes still to download in this run.
+    """
+
+    def __init__(
+        self,
+        dest: Path,
+        layout: Layout,
+        kept: list[BundlePart],
+        factory: ClientFactory,
+        clients: dict[str, RegistryClient],
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        streams: int,
+    ) -> None:
+        self.dest = dest
+        self.layout = layout
+        self.kept = kept
+        self.start = sum(part.size for part in kept)
+        self.factory = factory
+        self.clients = clients
+        self.progress = progress
+        self.cancel = cancel
+        self.streams = streams
+        self.failed: Entry | None = None  # the blob whose download failed
+        self.downloaded = 0
+        self._downloads: Downloads | None = None
+        self._owner: dict[str, str] = {}
+        self._totals: dict[str, int] = {}
+        self._done: dict[str, int] = {}
+        for image in layout.images:
+            for digest in image.blobs:
+                if digest not in self._owner:
+                    self._owner[digest] = image.label
+
+    def _client(self, host: str) -> RegistryClient:
+        if host not in self.clients:
+            self.clients[host] = self.factory(host)
+        return self.clients[host]
+
+    def _prefix_hasher(self, entry: Entry, length: int) -> object:
+        """sha256 over a blob's first bytes, read back from the kept parts (a resumed blob)."""
+        assert entry.blob is not None
+        hasher = hashlib.sha256()
+        with PartsReader(self.dest, self.kept, cancel=self.cancel) as reader:
+            for block in reader.read_range(entry.data_offset, length):
+                hasher.update(block)
+        return hasher
+
+    def _jobs(self) -> list[tuple[Entry, Download]]:
+        jobs = []
+        for entry in self.layout.downloads:
+            if entry.data_offset + entry.size <= self.start:
+                continue  # wholly inside the kept parts: not downloaded again
+            assert entry.source is not None and entry.blob is not None
+            host, repository = entry.source
+            skip = max(0, self.start - entry.data_offset)
+            hasher = self._prefix_hasher(entry, skip) if skip else None
+            download = Download(
+                self._client(host), repository, entry.blob.digest, entry.size, skip, hasher
+            )
+            jobs.append((entry, download))
+            label = self._owner.get(entry.blob.digest, "")
+            self._totals[label] = self._totals.get(label, 0) + entry.size - skip
+        return jobs
+
+    def close(self) -> None:
+        if self._downloads is not None:
+            self._downloads.close()
+
+    def chunks(self) -> Iterator[bytes]:
+        jobs = self._jobs()
+        self._downloads = Downloads(
+            [download for _entry, download in jobs], streams=self.streams, cancel=self.cancel
+        )
+        next_job = 0
+        start = self.start
+        for entry in self.layout.entries:
+            if entry.end <= start:
+                continue
+            within = max(0, start - entry.header_offset)
+            if entry.data is not None:
+                yield from entry_bytes(entry, within)
+                continue
+            if within < TAR_BLOCK:
+                yield entry.header()[within:]
+            data_from = max(0, within - TAR_BLOCK)
+            if data_from < entry.size:
+                job_entry, _download = jobs[next_job]
+                assert job_entry is entry
+                yield from self._blob(entry, next_job)
+                next_job += 1
+            pad = padded(entry.size) - entry.size
+            pad_from = max(0, within - TAR_BLOCK - entry.size)
+            if pad > pad_from:
+                yield bytes(pad - pad_from)
+        end_from = max(0, start - (self.layout.total - len(END_OF_ARCHIVE)))
+        yield END_OF_ARCHIVE[end_from:]
+
+    def _blob(self, entry: Entry, index: int) -> Iterator[bytes]:
+        assert self._downloads is not None and entry.blob is not None
+        label = self._owner.get(entry.blob.digest, "")
+        total = self._totals.get(label, 0)
+        try:
+            for chunk in self._downloads.blob(index):
+                self.downloaded += len(chunk)
+                self._done[label] = self._done.get(label, 0) + len(chunk)
+                self.progress(Progress(STAGE_PULL, label, self._done[label], total, "downloading"))
+                yield chunk
+        except AirgapError:
+            self.failed = entry
+            raise
+        if self._done.get(label, 0) >= total:
+            self.progress(Progress(STAGE_PULL, label, total, total, "downloaded", final=True))
+
+
+def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry: Entry) -> None:
+    """A blob that failed its check may have reached parts already closed: never keep those."""
+    start = 0
+    for part in parts:
+        end = start + part.size
+        if start < entry.data_offset + entry.size and entry.data_offset < end:
+            journal.forget(part.file)
+        start = end
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _finished_parts(dest: Path, layout: Layout, part_size: int) -> list[BundlePart]:
+    """The parts of a complete bundle of the same tar already in `dest` (a re-run keeps them)."""
+    try:
+        manifest = read_manifest(dest)
+    except BundleError:
+        return []
+    if manifest.blobs != layout.blobs or [i.to_dict() for i in manifest.images] != [
+        i.to_dict() for i in layout.images
+    ]:
+        return []
+    if any(part.size != part_size for part in manifest.parts[:-1]):
+        return []
+    return list(manifest.parts)
+
+
+def _kept_prefix(
+    dest: Path, journal: ExportJournal, part_size: int, total: int, cancel: CancelToken
+) -> list[BundlePart]:
+    """Complete parts 000, 001, … the journal vouches for, each re-hashed from the media.
+
+    Only an unbroken run from the first part is kept without regenerating it. A part that
+    fails its check is forgotten; parts after it stay candidates that the writer compares
+    byte for byte with the regenerated stream (kept if equal, never trusted blindly).
+    """
+    kept: list[BundlePart] = []
+    offset = 0
+    while True:
+        part = journal.parts.get(part_name(DEFAULT_PREFIX, len(kept)))
+        if part is None or offset + part.size > total:
+            break
+        if part.size != part_size and offset + part.size != total:
+            break
+        if check_parts(dest, [part], cancel=cancel):
+            journal.forget(part.file)
+            break
+        kept.append(part)
+        offset += part.size
+    return kept
+
+
+# --------------------------------------------------------------------------- checks
 
 
 class _Stopwatch:
@@ -176,37 +406,13 @@ class _Stopwatch:
         return round(time.monotonic() - self.start, 3)
 
 
-def _pull_all(
-    engine: Engine, request: ExportRequest, progress: ProgressCallback, cancel: CancelToken
-) -> list[ImageDetails]:
-    """Pull the images side by side (the engine fetches a shared layer once); in spec order.
-
-    Every pull runs to its end before the first failure, in spec order, is raised: the images
-    that did arrive are then in the engine for the next run.
-    """
-    specs = request.specs
-    with ThreadPoolExecutor(max_workers=min(PULLS_AT_ONCE, len(specs))) as pool:
-        futures = [
-            pool.submit(
-                engine.pull,
-                spec.source,
-                platform=request.platform,
-                progress=progress,
-                cancel=cancel,
-            )
-            for spec in specs
-        ]
-        wait(futures)
-    return [future.result() for future in futures]
-
-
 def _cancelled(exc: Cancelled, dest: Path, parts: list[BundlePart]) -> Cancelled:
     """The operator's stop, saying what is on the media (complete parts are kept on a re-run)."""
     if parts:
         size = human_size(sum(p.size for p in parts))
         count = "1 complete part is" if len(parts) == 1 else f"{len(parts)} complete parts are"
         state = (
-            f"{count} in {dest} ({size}) but bundle.yaml is not written yet, "
+            f"{count} in {dest} ({size}) but {MANIFEST_NAME} is not written yet, "
             "so the bundle cannot be used as it is"
         )
     else:
@@ -263,32 +469,3 @@ def _exclusive(dest: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _selection_key(
-    request: ExportRequest, pulled: list[ImageDetails], archive_format: str, part_size: int
-) -> str:
-    content = {
-        "images": [
-            [spec.label, str(spec.source), details.image_id]
-            for spec, details in zip(request.specs, pulled, strict=True)
-        ],
-        "platform": request.platform,
-        "archive_format": archive_format,
-        "part_size": part_size,
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def _bundle_image(spec: ImageSpec, details: ImageDetails) -> BundleImage:
-    src = spec.source
-    return BundleImage(
-        name=spec.name,
-        tag=spec.tag,
-        source_ref=str(src),
-        image_id=details.image_id,
-        digest=details.digest_for(f"{src.registry}/{src.repository}"),
-        diff_ids=list(details.diff_ids),
-        size=details.size,
-        analyzer=spec.analyzer,
-    )

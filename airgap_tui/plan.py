@@ -17,7 +17,8 @@ from airgap_tui.errors import AirgapError, BundleError, MediaError, UsageError
 from airgap_tui.reference import looks_like_host, split_prefix
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, ExportJournal
+    from airgap_tui.bundle import ExportJournal
+    from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.catalog import Catalog
     from airgap_tui.media import DestinationInfo
     from airgap_tui.models import ImageSpec
@@ -83,6 +84,7 @@ class DestinationPlan:
     existing: BundleManifest | None  # a complete bundle already here
     other_images: bool  # `existing` holds other images: it may be the only copy
     reusable: int  # bytes already on the media that need no new space
+    unreadable: str | None = None  # why a bundle.yaml here could not be read (e.g. format 1)
 
     @property
     def resumes(self) -> bool:
@@ -91,11 +93,22 @@ class DestinationPlan:
 
     @property
     def usable(self) -> bool:
-        return self.info.fits and self.info.writable and not self.other_images
+        return (
+            self.info.fits
+            and self.info.writable
+            and not self.other_images
+            and self.unreadable is None
+        )
 
     def refusal(self) -> AirgapError | None:
         """Why nothing may be written here, as the error both fronts show; None if usable."""
         info = self.info
+        if self.unreadable is not None:
+            return UsageError(
+                f"Destination {self.path}",
+                f"it already holds a bundle this airgap-tui cannot read ({self.unreadable})",
+                "Choose another directory, or delete that bundle first if you no longer need it",
+            )
         if self.other_images and self.existing is not None:
             held = ", ".join(f"{i.name}:{i.tag}" for i in self.existing.images)
             return UsageError(
@@ -126,18 +139,22 @@ def plan_destination(
     Parts an interrupted or finished export of the same images left there are rewritten in
     place or kept, so they need no new space; a finished bundle of other images is never
     overwritten. Touches the disk only to read (free space, a write probe, bundle.yaml)."""
-    from airgap_tui.bundle import ExportJournal, read_manifest
+    from airgap_tui.bundle import ExportJournal
+    from airgap_tui.bundle_manifest import read_manifest
     from airgap_tui.media import check_destination, clamp_part_size
 
     target = path.expanduser().absolute()
     journal: ExportJournal | None = None
     existing: BundleManifest | None = None
+    unreadable: str | None = None
     if target.is_dir():
         journal = ExportJournal.load(target)
         try:
             existing = read_manifest(target)
-        except BundleError:
+        except BundleError as exc:
             existing = None
+            if (target / "bundle.yaml").exists():
+                unreadable = exc.cause
     other = False
     if existing is not None:
         have = sorted((i.name, i.tag) for i in existing.images)
@@ -159,4 +176,5 @@ def plan_destination(
         existing=existing,
         other_images=other,
         reusable=reusable,
+        unreadable=unreadable,
     )

@@ -1,4 +1,9 @@
-"""The import receipt: the audit record a security officer asks for (no secrets in it)."""
+"""The import receipt: the audit record a security officer asks for (no secrets in it).
+
+Per image it says which upstream digest went in and which digest the registry now serves
+(`digest_kept`), and the blobs the image needs that the target now holds: a later
+`export --delta-from RECEIPT` leaves those out (docs/bundle-format.md, "Import receipt").
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 
 from airgap_tui import __version__
 from airgap_tui.atomic import atomic_write_bytes
-from airgap_tui.bundle import BundleManifest
+from airgap_tui.bundle_manifest import BundleManifest
 from airgap_tui.errors import MediaError
 
 
@@ -25,7 +30,8 @@ def write_receipt(
     problems: Sequence[str],
     images: Sequence[Any],
     warnings: Sequence[str] = (),
-    engine: str,
+    route: str,
+    engine: str | None,
     started: datetime,
 ) -> Path:
     """Write `airgap-receipt-<fingerprint>-<time>.json` atomically and return its path."""
@@ -39,6 +45,7 @@ def write_receipt(
         "bundle_created": manifest.created,
         "source_prefix": manifest.source_prefix,
         "registry": registry,
+        "route": route,  # "registry" (straight, digests kept) or "docker" (load, tag, push)
         "engine": engine,
         "verification": {
             "result": verification,
@@ -47,7 +54,7 @@ def write_receipt(
         },
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
-        "ok": not problems and all(r.get("ok") for r in rows),
+        "ok": not problems and all(r.get("ok") or r.get("status") == "skipped" for r in rows),
         "images": rows,
     }
     stamp = finished.strftime("%Y%m%dT%H%M%SZ")

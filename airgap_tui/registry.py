@@ -16,13 +16,14 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from airgap_tui.dockerconfig import credentials_for
@@ -49,6 +50,28 @@ MAX_TAG_PAGES = 1000
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+STREAM_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """A manifest or index exactly as the registry sent it: the bundle carries these bytes."""
+
+    data: bytes
+    media_type: str
+    digest: str
+
+
+def _wrong_bytes(what: str, got: str) -> RegistryError:
+    return RegistryError(
+        what,
+        "the bytes the registry (or a proxy in front of it) sent do not match the digest "
+        f"(got {got})",
+        "Nothing of it was kept: run the export again; if this repeats, check the registry "
+        "and the proxy between this host and it",
+    )
 
 
 class RegistryUnreachable(RegistryError):
@@ -599,45 +622,6 @@ class RegistryClient:
             raise RegistryError(what, "the blob does not match its digest")
         return _loads_object(body, what)
 
-    def blob_tail(
-        self, repository: str, digest: str, n: int = 4, *, size: int | None = None
-    ) -> bytes:
-        """The last `n` bytes of a blob, never reading the whole blob.
-
-        Asks for a suffix range first; a server that ignores it gets an explicit range (which
-        needs the size); a server that ignores that too is an error, because reading a layer
-        of gigabytes to learn four bytes is never what the operator wants.
-        """
-        what = f"Layer {digest[:19]} of {self.host}/{repository}"
-        _validate_digest(digest, what)
-        path = f"/v2/{repository}/blobs/{digest}"
-        scope = _pull_scope(repository)
-        data = self._ranged(path, scope, f"bytes=-{n}", what, n, suffix=True)
-        if data is not None:
-            return data
-        if size is None:
-            size = self.blob_size(repository, digest)
-        if size < n:
-            raise RegistryError(what, f"the blob has only {size} bytes")
-        data = self._ranged(path, scope, f"bytes={size - n}-{size - 1}", what, n, suffix=False)
-        if data is not None:
-            return data
-        raise RegistryError(
-            what,
-            "the registry (or a proxy in front of it) ignores HTTP Range requests",
-            "Estimate without this registry, or let the proxy pass Range headers",
-        )
-
-    def blob_head(self, repository: str, digest: str, n: int) -> bytes:
-        """The first `n` bytes of a blob (e.g. a zstd frame header); None-free: errors raise."""
-        what = f"Layer {digest[:19]} of {self.host}/{repository}"
-        _validate_digest(digest, what)
-        path = f"/v2/{repository}/blobs/{digest}"
-        data = self._ranged(path, _pull_scope(repository), f"bytes=0-{n - 1}", what, n, False)
-        if data is None:
-            raise RegistryError(what, "the registry ignores HTTP Range requests")
-        return data
-
     def blob_size(self, repository: str, digest: str) -> int:
         what = f"Layer {digest[:19]} of {self.host}/{repository}"
         resp = self._request(
@@ -652,28 +636,120 @@ class RegistryClient:
             raise RegistryError(what, "the registry did not say how big the blob is")
         return int(length)
 
-    # -- internals ------------------------------------------------------------------------------
+    # -- export: raw manifests and checked blob streams ----------------------------------------
+    # The bundle carries the registry's own bytes, so these keep manifests as sent (bytes and
+    # media type) and check every blob's sha256 while it streams.
 
-    def _ranged(
-        self, path: str, scope: str, range_value: str, what: str, n: int, suffix: bool
-    ) -> bytes | None:
-        """Bytes of a 206 answer, or None when the server sent the whole blob instead."""
-        headers = {"Range": range_value, "Accept-Encoding": "identity"}
-        resp = self._request("GET", path, scope=scope, headers=headers)
+    def raw_manifest(self, repository: str, reference: str) -> RawManifest:
+        """The manifest or index `reference` names, as the registry sent it (digest checked)."""
+        sep = "@" if reference.startswith("sha256:") else ":"
+        what = f"Image {self.host}/{repository}{sep}{reference}"
+        body, media_type, digest = self._get_manifest(repository, reference, what)
+        return RawManifest(body, media_type or MEDIA_DOCKER_MANIFEST, digest)
+
+    def blob_bytes(self, repository: str, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+        """A small blob (a config) whole, checked against its digest."""
+        what = f"Blob {digest} of {self.host}/{repository}"
+        _validate_digest(digest, what)
+        resp = self._request(
+            "GET", f"/v2/{repository}/blobs/{digest}", scope=_pull_scope(repository)
+        )
         with resp:
             if resp.status_code == 404:
                 raise NotFoundError(what, "the registry does not have this blob")
-            if resp.status_code == 416:
-                raise RegistryError(what, "the blob is smaller than the bytes asked for")
-            if resp.status_code == 200:
-                return None  # closing without reading: the body is the whole blob
             self._raise_for(resp, what)
-            if resp.status_code != 206:
-                raise RegistryError(what, f"unexpected HTTP {resp.status_code} for a range request")
-            data = resp.raw.read(n + 1, decode_content=False)
-        if len(data) != n:
-            raise RegistryError(what, f"asked for {n} bytes of the blob, got {len(data)}")
-        return data
+            body = _read_limited(resp, limit, what)
+        got = "sha256:" + hashlib.sha256(body).hexdigest()
+        if got != digest:
+            raise _wrong_bytes(what, got)
+        return body
+
+    def blob_stream(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        *,
+        start: int = 0,
+        hasher: Any = None,
+        chunk_size: int = STREAM_CHUNK,
+    ) -> Generator[bytes, None, None]:
+        """The blob's bytes from `start` on, its sha256 checked at the end.
+
+        `hasher` (hashlib.sha256) already holds the first `start` bytes when resuming: they are
+        on the media, and the rest comes with `Range: bytes=start-` (206). A dropped connection
+        resumes the same way, up to `retries` times. More bytes than `size`, too few, or a wrong
+        sha256 raise RegistryError naming the registry, repository, digest and what came.
+        """
+        what = f"Blob {digest} of {self.host}/{repository}"
+        _validate_digest(digest, what)
+        if hasher is None:
+            if start:
+                raise ValueError("resuming a blob stream needs the hasher of its first bytes")
+            hasher = hashlib.sha256()
+        path = f"/v2/{repository}/blobs/{digest}"
+        position = start
+        failures = 0
+        while position < size:
+            headers = {"Accept-Encoding": "identity"}
+            if position:
+                headers["Range"] = f"bytes={position}-"
+            resp = self._request("GET", path, scope=_pull_scope(repository), headers=headers)
+            with resp:
+                if resp.status_code == 404:
+                    raise NotFoundError(what, "the registry does not have this blob")
+                self._raise_for(resp, what)
+                skip = 0
+                if resp.status_code == 200:
+                    skip = position  # a server that ignores Range sends it all: drop what we have
+                elif resp.status_code != 206 or not resp.headers.get(
+                    "Content-Range", ""
+                ).startswith(f"bytes {position}-"):
+                    raise RegistryError(
+                        what, f"unexpected answer HTTP {resp.status_code} to a blob request"
+                    )
+                try:
+                    for chunk in resp.raw.stream(chunk_size, decode_content=False):
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                            if not chunk:
+                                continue
+                        if position + len(chunk) > size:
+                            raise RegistryError(
+                                what,
+                                f"the registry sent more than the {size} bytes its manifest gives",
+                                "Check the registry and any proxy in front of it",
+                            )
+                        hasher.update(chunk)
+                        position += len(chunk)
+                        yield chunk
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
+                    failures += 1
+                    if failures > self.retries:
+                        raise RegistryError(
+                            what,
+                            f"the connection broke {failures} times while downloading it "
+                            f"({position} of {size} bytes arrived)",
+                            "Check the registry and the network, then run the export again: "
+                            "it resumes where it stopped",
+                        ) from None
+                    self._sleep(failures - 1)
+                    continue
+            if position < size:
+                failures += 1
+                if failures > self.retries:
+                    raise RegistryError(
+                        what,
+                        f"the registry ended the blob after {position} of {size} bytes",
+                        "Run the export again: it resumes where it stopped",
+                    )
+                self._sleep(failures - 1)
+        got = "sha256:" + hasher.hexdigest()
+        if got != digest:
+            raise _wrong_bytes(what, got)
+
+    # -- internals ------------------------------------------------------------------------------
 
     def _get_manifest(self, repository: str, reference: str, what: str) -> tuple[bytes, str, str]:
         resp = self._request(
@@ -850,12 +926,12 @@ class RegistryClient:
         realm = challenge.params["realm"]
         if urlsplit(realm).scheme not in ("http", "https"):
             raise RegistryError(f"Registry {self.host}", "its token service address is not HTTP(S)")
-        params: dict[str, str] = {}
+        params: dict[str, str | list[str]] = {}
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
         wanted = scope or challenge.params.get("scope")
         if wanted:
-            params["scope"] = wanted
+            params["scope"] = wanted.split()  # a mount asks for two: one `scope` each
         creds = self._creds()
         auth: tuple[str, str] | None = None
         if creds is not None:
@@ -887,7 +963,7 @@ class RegistryClient:
         headers: Mapping[str, str],
         *,
         retry: bool = True,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> requests.Response:
         """Send with bounded retries (5xx, resets) for idempotent methods; maps TLS/conn errors.
@@ -1014,6 +1090,239 @@ class RegistryClient:
         shown = self.host if url.netloc in (self.host, "") else url.netloc
         return RegistryUnreachable(f"Can't reach {shown}", cause, UNREACHABLE_NEXT_STEP), key
 
+    # -- push: blobs and original manifests into a target registry (the offline side) --------
+    # Bodies come from a factory, not an iterator, so a retry or a re-sent request after a new
+    # token starts the stream again from its first byte.
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        """HEAD the blob: a blob the repository already holds is never uploaded again."""
+        what = f"Blob {digest[:19]} in {self.host}/{repository}"
+        _validate_digest(digest, what)
+        resp = self._request(
+            "HEAD", f"/v2/{repository}/blobs/{digest}", scope=_push_scope(repository)
+        )
+        with resp:
+            if resp.status_code == 404:
+                return False
+            self._raise_for_push(resp, what, repository)
+            return True
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> str | None:
+        """Cross-repository mount: None when mounted (201), else the upload session the
+        registry opened instead (202), which an upload can use."""
+        what = f"Blob {digest[:19]} in {self.host}/{repository}"
+        _validate_digest(digest, what)
+        scope = f"{_push_scope(repository)} {_pull_scope(from_repository)}"
+        query = urlencode({"mount": digest, "from": from_repository})
+        resp = self._request(
+            "POST", f"/v2/{repository}/blobs/uploads/?{query}", scope=scope, headers=_EMPTY_BODY
+        )
+        with resp:
+            self._raise_for_push(resp, what, repository)
+            if resp.status_code == 201:
+                return None
+            return self._upload_location(resp, what)
+
+    def upload_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_body: BodyFactory,
+        *,
+        location: str | None = None,
+    ) -> None:
+        """Monolithic upload: POST (unless a mount left a session) then PUT the streamed body
+        with its known length. The registry checks the digest; a mismatch is refused."""
+        what = f"Blob {digest[:19]} in {self.host}/{repository}"
+        _validate_digest(digest, what)
+        scope = _push_scope(repository)
+        if location is None:
+            resp = self._request(
+                "POST", f"/v2/{repository}/blobs/uploads/", scope=scope, headers=_EMPTY_BODY
+            )
+            with resp:
+                self._raise_for_push(resp, what, repository)
+                location = self._upload_location(resp, what)
+        sep = "&" if "?" in location else "?"
+        url = f"{location}{sep}{urlencode({'digest': digest})}"
+        headers = {"Content-Type": "application/octet-stream"}
+        resp = self._send_body("PUT", url, scope, headers, open_body, size)
+        with resp:
+            self._raise_for_push(resp, what, repository)
+            stored = resp.headers.get("Docker-Content-Digest", "")
+        if stored and stored != digest:
+            raise RegistryError(
+                what,
+                f"the registry stored the upload as {stored[:19]}…",
+                "Check the registry (or a proxy in front of it) and run the import again",
+            )
+
+    def push_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_body: BodyFactory,
+        *,
+        mount_from: str | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> str:
+        """HEAD, else mount from `mount_from`, else upload; retried (bounded) while the cause
+        may pass (5xx, refused or reset connection), never on a 4xx. `on_retry(attempt,
+        delay, error)` hears of each retry before its back-off.
+
+        Returns what happened: "present", "mounted" or "uploaded"."""
+
+        def once() -> str:
+            if self.blob_exists(repository, digest):
+                return BLOB_PRESENT
+            location = None
+            if mount_from is not None and mount_from != repository:
+                location = self.mount_blob(repository, digest, mount_from)
+                if location is None:
+                    return BLOB_MOUNTED
+            self.upload_blob(repository, digest, size, open_body, location=location)
+            return BLOB_UPLOADED
+
+        return self._push_retried(once, on_retry)
+
+    def put_manifest(
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        media_type: str,
+        *,
+        on_retry: RetryCallback | None = None,
+    ) -> str:
+        """PUT the original manifest bytes under `reference`; returns the digest, which is
+        checked to be the sha256 of those bytes (the digest the source registry had)."""
+        sep = "@" if reference.startswith("sha256:") else ":"
+        what = f"Manifest {self.host}/{repository}{sep}{reference}"
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise RegistryError(what, f"it is larger than {MAX_MANIFEST_BYTES} bytes")
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        headers = {"Content-Type": media_type}
+        path = f"/v2/{repository}/manifests/{reference}"
+
+        def once() -> str:
+            scope = _push_scope(repository)
+            resp = self._send_body(
+                "PUT", self.base_url + path, scope, headers, lambda: [body], len(body)
+            )
+            with resp:
+                self._raise_for_push(resp, what, repository)
+                stored = resp.headers.get("Docker-Content-Digest", "") or digest
+            if stored != digest:
+                raise RegistryError(
+                    what,
+                    f"the registry stored it as {stored[:19]}…, not {digest[:19]}…: "
+                    "it rewrote the manifest",
+                    "Use a registry that stores manifests as sent (Docker Distribution, Harbor, "
+                    "GitLab's container registry)",
+                )
+            return digest
+
+        return self._push_retried(once, on_retry)
+
+    def _push_retried(self, once: Callable[[], str], on_retry: RetryCallback | None) -> str:
+        for attempt in range(self.retries + 1):
+            try:
+                return once()
+            except (RegistryUnreachable, _ServerError) as exc:
+                if attempt == self.retries:
+                    raise
+                if on_retry is not None:
+                    on_retry(attempt + 1, self.backoff * (2**attempt), exc)
+                self._sleep(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_body(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        headers: Mapping[str, str],
+        open_body: BodyFactory,
+        size: int,
+    ) -> requests.Response:
+        """One request with a streamed body of known length; on a 401 (token expired) it
+        authenticates and sends the body once more from its start."""
+        sent = self._auth_headers(scope)
+        resp = self._send_stream(method, url, {**headers, **sent}, open_body, size)
+        if resp.status_code != 401:
+            return resp
+        challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
+        resp.close()
+        if not self._authenticate(challenges, scope, sent.get("Authorization", "")):
+            raise self._auth_error(None)
+        return self._send_stream(
+            method, url, {**headers, **self._auth_headers(scope)}, open_body, size
+        )
+
+    def _send_stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        open_body: BodyFactory,
+        size: int,
+    ) -> requests.Response:
+        if self.cancel is not None:
+            self.cancel.check(f"Pushing to registry {self.host}")
+        try:
+            return self._session.request(
+                method,
+                url,
+                data=_SizedBody(open_body(), size),
+                headers=dict(headers),
+                stream=True,
+                timeout=self.timeout,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_error(exc) from None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise self._connection_error(exc, urlsplit(url))[0] from None
+
+    def _upload_location(self, resp: requests.Response, what: str) -> str:
+        location = resp.headers.get("Location", "")
+        if resp.status_code != 202 or not location:
+            raise RegistryError(
+                what, f"the registry opened no upload session (HTTP {resp.status_code})"
+            )
+        url = urljoin(self.base_url + "/", location)
+        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+            raise RegistryError(what, "the registry sent an upload address on another host")
+        return url
+
+    def _raise_for_push(self, resp: requests.Response, what: str, repository: str) -> None:
+        """Like _raise_for, but says what a push needs and keeps the registry's error code."""
+        code = resp.status_code
+        if code < 400:
+            return
+        if code == 401:
+            raise self._auth_error(resp)
+        if code == 403:
+            raise AuthError(
+                what,
+                "the registry denied access (HTTP 403)",
+                f"Check that the account used for {self.host} may push to {repository}",
+                registry=self.host,
+            )
+        detail = _registry_error_text(resp)
+        if code >= 500:
+            raise _ServerError(what, f"the registry answered HTTP {code}{detail}", "Try again")
+        raise RegistryError(
+            what,
+            f"the registry refused it (HTTP {code}{detail})",
+            "Check the registry's log; run the import again once it is fixed",
+        )
+
 
 def _proxy_shown(session: requests.Session, url: str) -> str:
     """The proxy requests uses for `url`, without any user:password in it."""
@@ -1106,3 +1415,52 @@ def _embedded_media_type(body: bytes) -> str:
 
 def _looks_like_index(body: bytes) -> bool:
     return _embedded_media_type(body) in INDEX_TYPES
+
+
+# ---------------------------------------------------------------------------------------------
+# Push helpers
+
+BLOB_PRESENT = "present"
+BLOB_MOUNTED = "mounted"
+BLOB_UPLOADED = "uploaded"
+BodyFactory = Callable[[], Iterable[bytes]]
+RetryCallback = Callable[[int, float, RegistryError], None]
+_EMPTY_BODY = {"Content-Length": "0"}
+
+
+class _ServerError(RegistryError):
+    """A 5xx from the registry: it may pass (restart, overload), so a push retries it."""
+
+
+class _SizedBody:
+    """A streamed body whose length is known: requests then sends Content-Length (not chunked
+    transfer encoding, which some registries and proxies refuse for uploads)."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
+
+
+def _push_scope(repository: str) -> str:
+    return f"repository:{repository}:pull,push"
+
+
+def _registry_error_text(resp: requests.Response) -> str:
+    """`: CODE message` from a registry's JSON error body (bounded), or ""."""
+    try:
+        data = json.loads(resp.raw.read(64 * 1024, decode_content=True) or b"{}")
+    except (ValueError, OSError, requests.RequestException):
+        return ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return ""
+    code = str(errors[0].get("code", ""))[:40]
+    message = str(errors[0].get("message", ""))[:160]
+    text = " ".join(p for p in (code, message) if p)
+    return f": {text}" if text else ""

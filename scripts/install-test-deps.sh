@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the integration tests run for real: Docker Engine 20.10 (bookworm, system-wide),
 # Docker Engine 26 (Debian trixie, unpacked under .cache/ without touching the system), the
-# Distribution registry, openssl (test CA) and htpasswd (bcrypt users for registry auth).
+# Distribution registry, openssl (test CA), htpasswd (bcrypt users for registry auth) and zstd
+# (the zstd-compressed layer of tests/harness/native.py).
 # Idempotent, non-interactive, run as root on Debian bookworm.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ log() { printf '[install-test-deps] %s\n' "$*"; }
 
 # --- 1. system packages (bookworm) -------------------------------------------------------------
 missing=()
-for pkg in docker.io docker-registry openssl apache2-utils ca-certificates; do
+for pkg in docker.io docker-registry openssl apache2-utils ca-certificates zstd; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi

@@ -18,6 +18,7 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:  # plain `pytest` f
 
 from tests.harness.engine import ENGINE_KINDS, EngineHandle, EngineKind, start_engine  # noqa: E402
 from tests.harness.images import STANDARD_IMAGES, SeededUpstream, seed_registry  # noqa: E402
+from tests.harness.native import NativeUpstream, seed_native  # noqa: E402
 from tests.harness.registry import RegistryHandle, start_registry  # noqa: E402
 from tests.harness.tls import CA, ENGINE_TLS_HOSTNAME, make_ca  # noqa: E402
 
@@ -148,6 +149,18 @@ def seeded_upstream(
         images=images,
         registry=upstream_registry,
     )
+
+
+@pytest.fixture(scope="session")
+def native_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeUpstream]:
+    """A registry of its own seeded straight through the registry API (tests/harness/native.py):
+    Python-gzip, zstd and uncompressed layers, Docker and OCI manifests, a two-platform index and
+    a trivy-java-db style artifact. No engine made these blobs. Do not push to or wipe it."""
+    handle = start_registry(tmp_path_factory.mktemp("native-upstream"))
+    try:
+        yield seed_native(handle)
+    finally:
+        handle.stop()
 
 
 @pytest.fixture

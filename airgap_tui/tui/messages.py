@@ -16,7 +16,7 @@ from textual.message import Message
 from airgap_tui.events import Progress
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, VerifyReport
+    from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.engine import EngineInfo
     from airgap_tui.estimate import Estimate
     from airgap_tui.export import ExportResult
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from airgap_tui.media import Drive
     from airgap_tui.plan import DestinationPlan
     from airgap_tui.tui.profiles import Profile
+    from airgap_tui.verify import VerifyReport
 
 
 @dataclass

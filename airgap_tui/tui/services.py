@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
-    from airgap_tui.bundle import BundleManifest, VerifyReport
+    from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.catalog import Catalog
     from airgap_tui.engine import Engine
     from airgap_tui.estimate import Estimate
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from airgap_tui.models import Credentials, ImageSpec
     from airgap_tui.plan import DestinationPlan
     from airgap_tui.registry import RegistryClient
+    from airgap_tui.verify import VerifyReport
 
 
 def default_config_dir() -> Path:
@@ -96,19 +96,12 @@ class Domain:
         specs: list[ImageSpec],
         *,
         platform: str,
-        archive_format: ArchiveFormat,
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> Estimate:
         from airgap_tui.estimate import estimate
 
-        return estimate(
-            specs,
-            platform=platform,
-            archive_format=archive_format,
-            progress=progress,
-            cancel=cancel,
-        )
+        return estimate(specs, platforms=[platform], progress=progress, cancel=cancel)
 
     def plan_destination(
         self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int
@@ -121,18 +114,18 @@ class Domain:
     def export_bundle(
         self,
         request: ExportRequest,
-        engine: Engine,
         *,
         progress: ProgressCallback,
         cancel: CancelToken,
         sizes: Estimate | None = None,
     ) -> ExportResult:
+        """Straight from the source registries: no engine."""
         from airgap_tui.export import export_bundle
 
-        return export_bundle(request, engine, progress=progress, cancel=cancel, sizes=sizes)
+        return export_bundle(request, progress=progress, cancel=cancel, sizes=sizes)
 
     def read_manifest(self, bundle_dir: Path) -> BundleManifest:
-        from airgap_tui.bundle import read_manifest
+        from airgap_tui.bundle_manifest import read_manifest
 
         return read_manifest(bundle_dir)
 
@@ -160,14 +153,14 @@ class Domain:
     def verify_bundle(
         self, bundle_dir: Path, *, progress: ProgressCallback, cancel: CancelToken
     ) -> VerifyReport:
-        from airgap_tui.bundle import verify_bundle
+        from airgap_tui.verify import verify_bundle
 
         return verify_bundle(bundle_dir, progress=progress, cancel=cancel)
 
     def import_bundle(
         self,
         request: ImportRequest,
-        engine: Engine,
+        engine: Engine | None,
         *,
         progress: ProgressCallback,
         cancel: CancelToken,

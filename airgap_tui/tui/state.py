@@ -19,10 +19,11 @@ from airgap_tui.models import (
 )
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest, VerifyReport
+    from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.estimate import Estimate
     from airgap_tui.export import ExportResult
     from airgap_tui.importer import ImportResult
+    from airgap_tui.verify import VerifyReport
 
 PATH_EXPORT = "export"
 PATH_IMPORT = "import"
@@ -58,6 +59,9 @@ class WizardState:
     credentials: Credentials | None = None
     ca_file: Path | None = None
     registry_checked: bool = False
+    via_docker: bool = (
+        False  # import: load into Docker, tag, push (default: straight, digests kept)
+    )
     import_result: ImportResult | None = None
 
     def start(self, path: str) -> None:

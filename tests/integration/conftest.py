@@ -48,6 +48,24 @@ def cli(
 
 
 @pytest.fixture
+def cli_no_engine(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path_factory: Any
+) -> Callable[..., CliRun]:
+    """`cli_no_engine("export", …)`: airgap-tui's main() with DOCKER_HOST at a socket nobody
+    listens on, so a command that needed an engine would fail."""
+    nowhere = tmp_path_factory.mktemp("no-engine") / "docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{nowhere}")
+
+    def run(*argv: str) -> CliRun:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return CliRun(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
 def clean_engine(engine: EngineHandle) -> Iterator[EngineHandle]:
     """The session engine with no images, before and after the test."""
 

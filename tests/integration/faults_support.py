@@ -26,16 +26,17 @@ import pytest
 import requests
 
 from airgap_tui.catalog import load_catalog
-from airgap_tui.engine import Engine
 from airgap_tui.export import ExportRequest, ExportResult, export_bundle
 from airgap_tui.models import ImageSpec
 from tests.harness import REPO_ROOT, wait_until
 from tests.harness.engine import EngineHandle
-from tests.harness.images import SeededUpstream
+from tests.harness.native import SOURCE_PATH, NativeUpstream
 
 ANALYZERS = ("semgrep", "secrets:7", "gemnasium")
 IMAGE_NAMES = ("semgrep", "secrets", "gemnasium")
 TAGS = {"semgrep": "6", "secrets": "7", "gemnasium": "6"}  # what ANALYZERS resolve to
+# The export fault matrix: the native upstream's catalog images (kics has the zstd layer).
+NATIVE_ANALYZERS = (*ANALYZERS, "kics")
 MiB = 1024 * 1024
 WAIT = 120.0  # upper bound for conditions polled in these tests (they normally take < 2 s)
 
@@ -46,32 +47,43 @@ def specs_for(prefix: str, analyzers: tuple[str, ...] = ANALYZERS) -> list[Image
 
 
 def export_with_domain(
-    docker_host: str, upstream: SeededUpstream, dest: Path, **kwargs: Any
+    upstream: NativeUpstream,
+    dest: Path,
+    *,
+    host: str | None = None,
+    part_size: int = MiB,
+    analyzers: tuple[str, ...] = NATIVE_ANALYZERS,
+    **kwargs: Any,
 ) -> ExportResult:
-    """export_bundle() through the domain API (for progress callbacks the CLI does not offer)."""
-    engine = Engine.connect(docker_host)
-    try:
-        request = ExportRequest(
-            specs=specs_for(upstream.prefix),
-            dest=dest,
-            part_size=MiB,
-            source_prefix=upstream.prefix,
-        )
-        return export_bundle(request, engine, **kwargs)
-    finally:
-        engine.close()
+    """export_bundle() through the domain API (for progress callbacks the CLI does not offer);
+    `host` reaches the upstream through another address (a RegistryRelay)."""
+    prefix = f"{host or upstream.host}/{SOURCE_PATH}"
+    request = ExportRequest(
+        specs=specs_for(prefix, analyzers),
+        dest=dest,
+        part_size=part_size,
+        source_prefix=prefix,
+    )
+    return export_bundle(request, **kwargs)
 
 
-def export_argv(upstream: SeededUpstream, dest: Path, part_size: str = "1MiB") -> list[str]:
+def export_argv(
+    upstream: Any,
+    dest: Path,
+    part_size: str = "1MiB",
+    host: str | None = None,
+    analyzers: tuple[str, ...] = ANALYZERS,
+) -> list[str]:
+    """The CLI export of `analyzers` from `upstream.prefix` (or through `host`)."""
     return [
         "export",
-        *ANALYZERS,
+        *analyzers,
         "--to",
         str(dest),
         "--part-size",
         part_size,
         "--source-prefix",
-        upstream.prefix,
+        f"{host}/{SOURCE_PATH}" if host else upstream.prefix,
         "--json",
     ]
 
@@ -79,28 +91,26 @@ def export_argv(upstream: SeededUpstream, dest: Path, part_size: str = "1MiB") -
 # --------------------------------------------------------------------------- bundles
 
 
-_PRISTINE: dict[tuple[str, str], Path] = {}  # (engine socket, upstream) -> bundle, per session
+_PRISTINE: dict[str, Path] = {}  # upstream -> bundle, per session
 
 
 @pytest.fixture(scope="module")
-def exported(
-    engine: EngineHandle, seeded_upstream: SeededUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """One pristine bundle per engine for the session; tests damage copies of it (`bundle`).
-    Never modify it: copy it, or export anew."""
-    key = (engine.docker_host, seeded_upstream.prefix)
+def exported(native_upstream: NativeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pristine format 2 bundle of ANALYZERS for the session; tests damage copies of it
+    (`bundle`). Never modify it: copy it, or export anew."""
+    key = native_upstream.prefix
     if key not in _PRISTINE:
-        dest = tmp_path_factory.mktemp(f"pristine-{engine.kind}") / "bundle"
-        result = export_with_domain(engine.docker_host, seeded_upstream, dest)
+        dest = tmp_path_factory.mktemp("pristine") / "bundle"
+        result = export_with_domain(native_upstream, dest, analyzers=ANALYZERS)
         assert result.ok, result.problems
-        assert len(result.parts_written) >= 4, result  # the matrix needs middle and last parts
+        assert len(result.parts_written) >= 3, result  # the matrix needs middle and last parts
         _PRISTINE[key] = dest
     return _PRISTINE[key]
 
 
 @pytest.fixture
 def bundle(exported: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the engine's pristine bundle for one test to damage."""
+    """A fresh copy of the pristine bundle for one test to damage."""
     dest = tmp_path / "bundle"
     shutil.copytree(exported, dest)
     return dest

@@ -1,95 +1,71 @@
-"""Fault matrix, export rows: full media, SIGKILL and Ctrl-C mid-export, an unreachable engine,
-missing images upstream, and the FAT32 part-size limit — on both real engines.
+"""Fault matrix, export rows, on the registry-native export (no engine): the FAT32 part-size
+limit, missing images, full media, wrong bytes from the source, a registry dying mid-blob,
+SIGKILL and Ctrl-C mid-export then resume, and a registry that wants a login.
 
-A killed or interrupted export is driven through the real CLI in a subprocess whose engine
-connection goes through an EngineRelay: the export stream is held at a chosen byte offset, so
-the process is stopped at a known point by polling the bundle directory, never by sleeping.
+A RegistryRelay (tests/harness/relay.py) stands between the exporter and the upstream registry:
+it counts what is downloaded and can flip a byte, cut a connection or hold a blob at a chosen
+offset, so a subprocess is stopped at a known point by polling, never by sleeping.
 """
 
 from __future__ import annotations
 
 import os
-import random
-import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airgap_tui.bundle import MANIFEST_NAME, ExportJournal, read_manifest
-from airgap_tui.cli import main
-from airgap_tui.engine import CHUNK
+from airgap_tui.bundle import ExportJournal
+from airgap_tui.bundle_manifest import MANIFEST_NAME, BundleManifest, read_manifest
 from airgap_tui.errors import MediaError
 from airgap_tui.events import STAGE_SAVE, Progress
 from airgap_tui.media import free_bytes
-from tests.harness.engine import EngineHandle
-from tests.harness.images import SeededUpstream
+from airgap_tui.registry import STREAM_CHUNK
+from tests.harness.native import NativeUpstream
+from tests.harness.registry import RegistryHandle
+from tests.harness.relay import RegistryRelay
 from tests.integration.conftest import CliRun
 from tests.integration.faults_support import (
+    NATIVE_ANALYZERS,
     CliProcess,
-    EngineRelay,
     MiB,
-    export_argv,
     export_with_domain,
     mounted_tmpfs,
     start_cli,
     wait_for,
 )
+from tests.integration.faults_support import export_argv as _export_argv
 
 
-def _run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> CliRun:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return CliRun(code, out, err)
+@pytest.fixture(scope="module")
+def _relay(native_upstream: NativeUpstream) -> Iterator[RegistryRelay]:
+    with RegistryRelay(native_upstream.registry.url) as proxy:
+        yield proxy
 
 
-def _media_bytes(dest: Path) -> int:
-    """Bytes of parts on the media, finished or being written."""
-    if not dest.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in dest.glob("images.tar.*"))
+@pytest.fixture
+def relay(_relay: RegistryRelay) -> Iterator[RegistryRelay]:
+    """The module's relay (one address: a resumed export must name the same source), reset."""
+    _relay.reset()
+    yield _relay
+    _relay.reset()
 
 
-def _inodes(dest: Path, names: list[str]) -> dict[str, int]:
-    return {name: (dest / name).stat().st_ino for name in names}
+@pytest.fixture(scope="module")
+def pristine(
+    _relay: RegistryRelay, native_upstream: NativeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> BundleManifest:
+    """An uninterrupted export through the relay: what every resumed export must equal."""
+    dest = tmp_path_factory.mktemp("pristine-via-relay") / "bundle"
+    result = export_with_domain(native_upstream, dest, host=_relay.host)
+    assert result.ok and len(result.parts_written) >= 4
+    return read_manifest(dest)
 
 
-def _check_resumed(
-    engine: EngineHandle,
-    cli: Callable[..., CliRun],
-    upstream: SeededUpstream,
-    dest: Path,
-    journaled: list[str],
-    reference: str | None,
-    part_size: str = "1MiB",
-) -> dict[str, Any]:
-    """Re-run the export: it keeps the journaled parts it regenerates identically, and the
-    result verifies. 26.1's normalised export is deterministic, so there every journaled part
-    is kept and the bundle has the `reference` fingerprint of an uninterrupted export; 20.10's
-    is only identical from its start (see the e2e resume test)."""
-    inodes = _inodes(dest, journaled)
-    again = cli(*export_argv(upstream, dest, part_size))
-    assert again.code == 0, again.err
-    resumed: dict[str, Any] = again.json
-    assert resumed["ok"] and resumed["readback_ok"]
-    kept = resumed["parts_kept"]
-    assert set(kept) <= set(journaled), (kept, journaled)  # only the journal vouches for a part
-    # every part is kept or written; no .part file, no journal left behind
-    assert sorted(os.listdir(dest)) == sorted([MANIFEST_NAME, *kept, *resumed["parts_written"]])
-    for name in kept:
-        assert (dest / name).stat().st_ino == inodes[name], name  # kept = not rewritten
-    if engine.kind == "trixie":
-        assert sorted(kept) == sorted(journaled)
-        if reference is not None:
-            assert resumed["fingerprint"] == reference
-    elif "images.tar.000" in journaled:
-        assert "images.tar.000" in kept
-    verified = cli("verify", str(dest), "--json")
-    assert verified.code == 0 and verified.json["ok"] is True, verified.out
-    return resumed
+def export_argv(upstream: NativeUpstream, dest: Path, host: str | None = None) -> list[str]:
+    return _export_argv(upstream, dest, host=host, analyzers=NATIVE_ANALYZERS)
 
 
 def _journaled(dest: Path) -> list[str]:
@@ -97,83 +73,103 @@ def _journaled(dest: Path) -> list[str]:
     return sorted(journal.parts) if journal is not None else []
 
 
-def _assert_incomplete(dest: Path, journaled: list[str]) -> None:
-    """After a stop: no bundle.yaml, and every part the journal vouches for is complete."""
+def _assert_incomplete(dest: Path) -> list[str]:
+    """After a stop: no bundle.yaml, no .part file, every journaled part complete."""
     assert not (dest / MANIFEST_NAME).exists()
+    assert not [n for n in os.listdir(dest) if n.endswith(".part")], os.listdir(dest)
     journal = ExportJournal.load(dest)
+    journaled = _journaled(dest)
     for name in journaled:
         assert journal is not None
         assert (dest / name).stat().st_size == journal.parts[name].size, name
+    return journaled
+
+
+def _layers(manifest: BundleManifest) -> list[Any]:
+    """Blobs the exporter streams from the registry (manifests and configs come earlier)."""
+    small = {i.digest for i in manifest.images} | {d for i in manifest.images for d in i.manifests}
+    configs = {
+        b.digest
+        for b in manifest.blobs
+        if b.media_type.endswith(("config.v1+json", "image.v1+json"))
+    }
+    return [b for b in manifest.blobs if b.digest not in small | configs]
+
+
+def _straddling(manifest: BundleManifest, part_size: int) -> tuple[Any, int, int]:
+    """A layer that crosses a part boundary, that boundary, and a hold point in the blob past
+    it: the end of the client's read (STREAM_CHUNK) that holds the boundary."""
+    for blob in _layers(manifest):
+        boundary = (blob.offset // part_size + 1) * part_size
+        hold = ((boundary - blob.offset) // STREAM_CHUNK + 1) * STREAM_CHUNK
+        if blob.offset < boundary and hold < blob.size:
+            return blob, boundary, hold
+    raise AssertionError("no layer crosses a part boundary far enough from its end")
+
+
+def _repository(manifest: BundleManifest, digest: str) -> str:
+    """The repository a blob is downloaded from: the first image that uses it."""
+    image = next(i for i in manifest.images if digest in i.blobs)
+    return image.source_ref.split("/", 1)[1].rsplit(":", 1)[0]
+
+
+def _resume_downloads_only_what_is_missing(
+    cli: Callable[..., CliRun],
+    upstream: NativeUpstream,
+    relay: RegistryRelay,
+    dest: Path,
+    pristine: BundleManifest,
+) -> dict[str, Any]:
+    """Run the same export again: it keeps the journaled parts (not rewritten), downloads no
+    layer wholly inside them, resumes the one cut at the boundary with a Range request, and
+    ends with the bundle an uninterrupted export writes."""
+    relay.reset()
+    journaled = _journaled(dest)
+    inodes = {name: (dest / name).stat().st_ino for name in journaled}
+    kept_bytes = sum((dest / name).stat().st_size for name in journaled)
+    again = cli(*export_argv(upstream, dest, host=relay.host))
+    assert again.code == 0, again.err
+    fetches = list(relay.fetches)
+    resumed: dict[str, Any] = again.json
+    assert resumed["ok"] and resumed["readback_ok"]
+    assert sorted(resumed["parts_kept"]) == journaled
+    for name in journaled:
+        assert (dest / name).stat().st_ino == inodes[name], name  # kept = not rewritten
+    assert resumed["fingerprint"] == pristine.fingerprint
+    layers = {b.digest: b for b in _layers(pristine)}
+    wanted = {d: b for d, b in layers.items() if b.offset + b.size > kept_bytes}
+    fetched = {f.digest: f for f in fetches if f.digest in layers}
+    assert len(fetched) == len([f for f in fetches if f.digest in layers])  # each once
+    assert set(fetched) == set(wanted), "only layers not wholly on the media are downloaded"
+    for digest, fetch in fetched.items():
+        blob = wanted[digest]
+        if blob.offset < kept_bytes:  # cut by the interruption: the rest, by Range
+            assert fetch.range == f"bytes={kept_bytes - blob.offset}-", fetch
+            assert fetch.status == 206 and fetch.sent == blob.offset + blob.size - kept_bytes
+        else:
+            assert fetch.range is None and fetch.sent == blob.size
+    assert resumed["downloaded_bytes"] == sum(f.sent for f in fetched.values())
+    verified = cli("verify", str(dest), "--json")
+    assert verified.code == 0 and verified.json["ok"] is True, verified.out
+    return resumed
 
 
 # --------------------------------------------------------------------------- usage and input
 
 
 def test_part_size_above_the_fat32_limit_is_refused(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cli_no_engine: Callable[..., CliRun], tmp_path: Path
 ) -> None:
     dest = tmp_path / "stick" / "bundle"
-    run = _run_main(capsys, "export", "semgrep", "--to", str(dest), "--part-size", "5GiB")
+    run = cli_no_engine("export", "semgrep", "--to", str(dest), "--part-size", "5GiB")
     assert run.code == 2
     assert "Part size '5GiB'" in run.err and "4 GiB − 1" in run.err and "FAT32" in run.err
     assert "4095MiB or less" in run.err
     assert not (tmp_path / "stick").exists()
-    just_under = _run_main(
-        capsys, "export", "semgrep", "--to", str(dest), "--part-size", "4GiB", "--json"
+    just_under = cli_no_engine(
+        "export", "semgrep", "--to", str(dest), "--part-size", "4GiB", "--json"
     )
     assert just_under.code == 2 and just_under.json["kind"] == "UsageError"
-
-
-def test_engine_unreachable_is_one_clear_message_and_verify_and_snippet_still_work(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    seeded_upstream: SeededUpstream,
-    bundle: Path,
-    tmp_path: Path,
-) -> None:
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent")
-    dest = tmp_path / "new-bundle"
-    runs = {
-        "export": (
-            "export",
-            "semgrep",
-            "--to",
-            str(dest),
-            "--source-prefix",
-            seeded_upstream.prefix,
-        ),
-        "import": (
-            "import",
-            str(bundle),
-            "--registry",
-            "127.0.0.1:9/x",
-            "--receipt-dir",
-            str(tmp_path),
-        ),
-    }
-    for command, argv in runs.items():
-        run = _run_main(capsys, *argv)
-        assert run.code == 1, (command, run)
-        lines = [line for line in run.err.splitlines() if line.strip()]
-        assert len(lines) == 1, run.err
-        assert lines[0].startswith("airgap-tui: Docker engine at unix:///nonexistent: ")
-        assert "not reachable" in lines[0] and "DOCKER_HOST" in lines[0]
-        assert "`verify` and `snippet` work without one" in lines[0]
-        as_json = _run_main(capsys, *argv, "--json")
-        assert as_json.code == 1 and as_json.json == {
-            "ok": False,
-            "error": lines[0].removeprefix("airgap-tui: "),
-            "kind": "EngineError",
-        }
-    assert not dest.exists()
-    assert not list(tmp_path.glob("airgap-receipt-*"))
-
-    verified = _run_main(capsys, "verify", str(bundle), "--json")
-    assert verified.code == 0 and verified.json["ok"] is True
-    snippet = _run_main(
-        capsys, "snippet", "--registry", "registry.example:5000/sec", "--bundle", str(bundle)
-    )
-    assert snippet.code == 0 and "registry.example:5000/sec" in snippet.out
 
 
 @pytest.mark.parametrize(
@@ -188,52 +184,85 @@ def test_missing_image_or_tag_is_named_before_anything_is_written(
     analyzers: tuple[str, ...],
     named: str,
     tags_that_exist: str,
-    cli: Callable[..., CliRun],
-    seeded_upstream: SeededUpstream,
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
     tmp_path: Path,
 ) -> None:
     dest = tmp_path / "usb" / "bundle"
-    argv = ("export", *analyzers, "--to", str(dest), "--source-prefix", seeded_upstream.prefix)
-    run = cli(*argv)
+    argv = ("export", *analyzers, "--to", str(dest), "--source-prefix", native_upstream.prefix)
+    run = cli_no_engine(*argv)
     assert run.code == 1
     lines = [line for line in run.err.splitlines() if line.strip()]
     assert len(lines) == 1, run.err
     assert named in lines[0] and tags_that_exist in lines[0], lines[0]
     assert "nothing was written" in lines[0]
-    as_json = cli(*argv, "--json")
+    as_json = cli_no_engine(*argv, "--json")
     assert as_json.code == 1 and as_json.json["ok"] is False
     assert as_json.json["kind"] == "NotFoundError"
     assert not (tmp_path / "usb").exists()
+
+
+def test_a_registry_that_wants_a_login_is_named_and_config_json_credentials_work(
+    cli_no_engine: Callable[..., CliRun],
+    registry_factory: Callable[..., RegistryHandle],
+    _empty_docker_config: Path,
+    tmp_path: Path,
+) -> None:
+    import base64
+    import json
+
+    from tests.harness.native import NATIVE_IMAGES, seed_native
+
+    secured = registry_factory("secured", htpasswd=("ci", "s3cret-pw"))
+    seed_native(secured, NATIVE_IMAGES[:2])
+    prefix = f"{secured.host}/security-products"
+    dest = tmp_path / "bundle"
+    denied = cli_no_engine("export", "semgrep", "--source-prefix", prefix, "--to", str(dest))
+    assert denied.code == 1
+    assert f"Registry {secured.host}" in denied.err and "requires a login" in denied.err
+    assert not dest.exists()
+    config = _empty_docker_config / "config.json"
+    auth = base64.b64encode(b"ci:s3cret-pw").decode()
+    config.write_text(json.dumps({"auths": {secured.host: {"auth": auth}}}))
+    try:
+        run = cli_no_engine(
+            "export", "semgrep", "--source-prefix", prefix, "--to", str(dest), "--json"
+        )
+    finally:
+        config.unlink()
+    assert run.code == 0, run.err
+    written = b"".join(p.read_bytes() for p in sorted(dest.iterdir()))
+    assert b"s3cret-pw" not in written and auth.encode() not in written
 
 
 # --------------------------------------------------------------------------- full media
 
 
 def test_media_too_small_is_refused_up_front_and_nothing_is_written(
-    cli: Callable[..., CliRun],
-    seeded_upstream: SeededUpstream,
-    exported: Path,
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
     tmp_path: Path,
 ) -> None:
-    needed = read_manifest(exported).total_bytes
+    needed = pristine.total_bytes
     with mounted_tmpfs(tmp_path / "stick", "2m") as stick:
-        run = cli(*export_argv(seeded_upstream, stick / "bundle"))
+        run = cli_no_engine(*export_argv(native_upstream, stick / "bundle", host=relay.host))
         assert run.code == 1
         assert run.json["kind"] == "MediaError"
         error = run.json["error"]
         assert f"Destination {stick / 'bundle'}" in error and "the bundle needs " in error
-        assert "free on" in error and "Free some space or choose a bigger drive" in error
-        # the estimate it names is the bundle's real size (within 1%)
+        assert "Free some space or choose a bigger drive" in error
         stated = error.split("the bundle needs ", 1)[1].split(" MB", 1)[0]
-        assert abs(float(stated) * 1e6 - needed) <= needed * 0.01 + 0.05e6, (stated, needed)
+        assert abs(float(stated) * 1e6 - needed) <= 0.05e6, (stated, needed)  # exact, rounded
         assert os.listdir(stick) == []
 
 
 def test_media_filling_up_mid_export_is_a_clear_error_and_resumes_after_freeing_space(
-    engine: EngineHandle,
-    cli: Callable[..., CliRun],
-    seeded_upstream: SeededUpstream,
-    exported: Path,
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
     tmp_path: Path,
 ) -> None:
     """The up-front check passes; then another writer takes the space (a file copied onto the
@@ -248,153 +277,205 @@ def test_media_filling_up_mid_export_is_a_clear_error_and_resumes_after_freeing_
                     handle.write(b"\0" * (free_bytes(stick) - int(2.5 * MiB)))
 
         with pytest.raises(MediaError) as raised:
-            export_with_domain(engine.docker_host, seeded_upstream, dest, progress=fill)
+            export_with_domain(native_upstream, dest, host=relay.host, progress=fill)
         message = str(raised.value)
         assert message.startswith("Writing images.tar.")
         assert "the media is full (about " in message and " more is needed, " in message
         assert "run the same export again: finished parts are kept" in message
-        leftovers = os.listdir(dest)
-        assert MANIFEST_NAME not in leftovers
-        assert not [n for n in leftovers if n.endswith(".part")], leftovers
-        journaled = _journaled(dest)
-        assert len(journaled) >= 1, leftovers
-        _assert_incomplete(dest, journaled)
-
+        journaled = _assert_incomplete(dest)
+        assert len(journaled) >= 1
         filler.unlink()
-        pristine = read_manifest(exported).fingerprint
-        resumed = _check_resumed(engine, cli, seeded_upstream, dest, journaled, pristine)
-        assert resumed["parts_kept"], "the parts written before the media filled are kept"
+        _resume_downloads_only_what_is_missing(
+            cli_no_engine, native_upstream, relay, dest, pristine
+        )
 
 
-# --------------------------------------------------------------------------- SIGKILL
+# --------------------------------------------------------------------------- wrong bytes
 
 
-KILL_PART_SIZE = 1536 * 1024  # not a multiple of the CLI's reads: kills can land mid-part
-SLACK = 16 * 1024  # HTTP response and chunk headers in the relay's byte count
-RANDOM_TRIALS = 2
-
-
-def test_export_killed_at_random_points_resumes_and_verifies(
-    engine: EngineHandle,
-    cli: Callable[..., CliRun],
-    seeded_upstream: SeededUpstream,
-    exported: Path,
-    cli_processes: list[CliProcess],
+def test_wrong_bytes_from_the_source_are_caught_and_named_and_nothing_wrong_is_kept(
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
     tmp_path: Path,
 ) -> None:
-    """SIGKILL, then the same command again, which must resume. Trials: before any part is
-    complete; in the middle of a part (its .part file half written); and at random byte offsets
-    of the export stream. AIRGAP_FAULT_SEED=<seed> replays a failed run's offsets."""
-    assert CHUNK == 256 * 1024  # the CLI reads the engine's stream 256 KiB at a time
-    seed = os.environ.get("AIRGAP_FAULT_SEED") or secrets.token_hex(4)
-    rng = random.Random(f"{seed}-{engine.kind}")
-    total = read_manifest(exported).total_bytes
-    # (offset where the engine's stream is held, what must be on the media before the kill)
-    trials: list[tuple[int, Callable[[Path], bool]]] = [
-        (rng.randint(64 * 1024, MiB - SLACK), lambda d: True),
-        # two reads (2 MiB) reach the writer: part 000 complete, 001.part holds 512 KiB
-        (rng.randint(2 * MiB + SLACK, 3 * MiB), lambda d: _size(d / "images.tar.001.part") > 0),
-    ]
-    for _ in range(RANDOM_TRIALS):
-        offset = rng.randint(2 * MiB, total - 256 * 1024)
-        trials.append((offset, _holding_at_least(offset - MiB - SLACK)))
-    reference: str | None = None
-    for trial, (offset, ready) in enumerate(trials):
-        where = f"trial {trial}, offset {offset}, AIRGAP_FAULT_SEED={seed}"
-        dest = tmp_path / f"trial-{trial}" / "bundle"
-        try:
-            _kill_at(engine, seeded_upstream, dest, offset, ready, cli_processes)
-            leftovers = os.listdir(dest)
-            journaled = _journaled(dest)
-            _assert_incomplete(dest, journaled)
-            processed = max(offset - MiB - SLACK, 0)  # at least this much reached the writer
-            assert len(journaled) >= processed // KILL_PART_SIZE, leftovers
-            if trial == 1:
-                assert journaled == ["images.tar.000"], leftovers
-                assert "images.tar.001.part" in leftovers, leftovers
-            resumed = _check_resumed(
-                engine, cli, seeded_upstream, dest, journaled, reference, str(KILL_PART_SIZE)
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{where}: {exc}") from exc
-        reference = reference or resumed["fingerprint"]
+    blob, boundary, _hold = _straddling(pristine, MiB)
+    relay.corrupt(blob.digest, at=blob.size - 10)  # after the part boundary: part 000.. done
+    dest = tmp_path / "bundle"
+    run = cli_no_engine(*export_argv(native_upstream, dest, host=relay.host))
+    assert run.code == 1
+    error = run.json["error"]
+    repository = _repository(pristine, blob.digest)
+    assert f"Blob {blob.digest} of {relay.host}/{repository}" in error, error
+    assert "do not match the digest (got sha256:" in error
+    assert "Nothing of it was kept" in error
+    journaled = _assert_incomplete(dest)
+    # no part holding a byte of that blob is vouched for
+    for name in journaled:
+        index = int(name.rsplit(".", 1)[1])
+        assert (index + 1) * MiB <= blob.offset, (name, blob.offset)
+    assert boundary // MiB >= 1
+    # the registry serves the right bytes again: the re-run completes, identical to pristine
+    relay.reset()
+    again = cli_no_engine(*export_argv(native_upstream, dest, host=relay.host))
+    assert again.code == 0, again.err
+    assert again.json["fingerprint"] == pristine.fingerprint
 
 
-def _holding_at_least(n: int) -> Callable[[Path], bool]:
-    """Ready once `n` bytes are on the media (the CLI holds at most one unprocessed read)."""
-    return lambda dest: _media_bytes(dest) >= n
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _kill_at(
-    engine: EngineHandle,
-    upstream: SeededUpstream,
-    dest: Path,
-    offset: int,
-    ready: Callable[[Path], bool],
-    processes: list[CliProcess],
+def test_a_registry_dropping_the_connection_mid_blob_is_resumed_with_a_range_request(
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
+    tmp_path: Path,
 ) -> None:
-    """Run the export until the engine has sent `offset` bytes of the archive and `ready`
-    holds for the bundle directory, then SIGKILL it."""
-    proxy = EngineRelay(engine.docker_host.removeprefix("unix://"))
-    try:
-        rule = proxy.hold(b"/images/get", after=offset)
-        argv = export_argv(upstream, dest, str(KILL_PART_SIZE))
-        process = start_cli(argv, dest.parent, docker_host=proxy.docker_host)
-        processes.append(process)
+    blob = max(_layers(pristine), key=lambda b: b.size)
+    relay.cut(blob.digest, after=blob.size // 2)
+    run = cli_no_engine(*export_argv(native_upstream, tmp_path / "b", host=relay.host))
+    assert run.code == 0, run.err
+    assert run.json["fingerprint"] == pristine.fingerprint
+    tries = [f for f in relay.fetches if f.digest == blob.digest]
+    assert len(tries) == 2 and tries[0].range is None and tries[0].sent == blob.size // 2
+    # the second asks for the rest from what arrived (a read cut short may be dropped whole)
+    assert tries[1].range is not None and tries[1].status == 206
+    arrived = int(tries[1].range.removeprefix("bytes=").removesuffix("-"))
+    assert blob.size // 2 - STREAM_CHUNK < arrived <= blob.size // 2
+    assert tries[1].sent == blob.size - arrived
+
+    # it keeps dying: bounded retries, then a clear error
+    relay.reset()
+    relay.cut(blob.digest, after=100, times=10)
+    dead = cli_no_engine(*export_argv(native_upstream, tmp_path / "c", host=relay.host))
+    assert dead.code == 1
+    assert dead.json["kind"] == "RegistryError"
+    assert f"Blob {blob.digest} of {relay.host}/" in dead.json["error"]
+    assert "the connection broke 4 times" in dead.json["error"]
+    assert len([f for f in relay.fetches if f.digest == blob.digest]) == 4
+    assert not (tmp_path / "c" / MANIFEST_NAME).exists()
+
+
+# --------------------------------------------------------------------------- SIGKILL, Ctrl-C
+
+
+def _stop_mid_blob(
+    upstream: NativeUpstream,
+    relay: RegistryRelay,
+    pristine: BundleManifest,
+    dest: Path,
+    processes: list[CliProcess],
+    sig: int,
+) -> CliProcess:
+    """Run the CLI export until the layer crossing a part boundary is past that boundary (the
+    part before it complete), hold the download there, and send `sig`."""
+    blob, boundary, hold = _straddling(pristine, MiB)
+    rule = relay.hold(blob.digest, after=hold)
+    process = start_cli(
+        export_argv(upstream, dest, host=relay.host),
+        dest.parent / "run",
+        docker_host="unix:///nonexistent",
+    )
+    processes.append(process)
+    wait_for(lambda: rule.held.is_set() or process.proc.poll() is not None, "the blob held")
+    assert process.proc.poll() is None, process.err_text()
+    last = f"images.tar.{boundary // MiB - 1:03d}"
+    wait_for(lambda: last in _journaled(dest), f"{last} complete and journaled")
+    writing = dest / f"images.tar.{boundary // MiB:03d}.part"
+    wait_for(lambda: writing.exists() and writing.stat().st_size > 0, f"{writing.name} begun")
+    process.proc.send_signal(sig)
+    if sig == signal.SIGINT:
         wait_for(
-            lambda: rule.held.is_set() or process.proc.poll() is not None,
-            f"the export stream reaching byte {offset}",
+            lambda: "stopping at the next chunk boundary" in process.err_text(), "the stop note"
         )
-        assert process.proc.poll() is None, process.err_text()
-        wait_for(lambda: ready(dest), "the kill point")
-        process.proc.send_signal(signal.SIGKILL)
+        assert process.wait() == 130, process.err_text()
+    else:
         assert process.wait() == -signal.SIGKILL
-    finally:
-        proxy.close()
+    relay.reset()
+    return process
 
 
-# --------------------------------------------------------------------------- Ctrl-C
-
-
-def test_ctrl_c_during_export_stops_at_a_chunk_boundary_and_resumes(
-    engine: EngineHandle,
-    cli: Callable[..., CliRun],
-    seeded_upstream: SeededUpstream,
-    exported: Path,
-    relay: EngineRelay,
+def test_export_killed_mid_blob_resumes_downloading_only_what_is_missing(
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
     cli_processes: list[CliProcess],
     tmp_path: Path,
 ) -> None:
     dest = tmp_path / "bundle"
-    rule = relay.hold(b"/images/get", after=int(2.5 * MiB))
-    process = start_cli(
-        export_argv(seeded_upstream, dest), tmp_path / "run", docker_host=relay.docker_host
-    )
-    cli_processes.append(process)
-    wait_for(lambda: rule.held.is_set() or process.proc.poll() is not None, "the stream held")
-    assert process.proc.poll() is None, process.err_text()
-    wait_for(lambda: (dest / "images.tar.000").exists(), "the first complete part")
-    process.proc.send_signal(signal.SIGINT)
-    wait_for(lambda: "stopping at the next chunk boundary" in process.err_text(), "the stop note")
-    rule.release.set()  # the next chunk arrives; the export must stop there
-    assert process.wait() == 130, process.err_text()
+    _stop_mid_blob(native_upstream, relay, pristine, dest, cli_processes, signal.SIGKILL)
+    leftovers = os.listdir(dest)
+    assert MANIFEST_NAME not in leftovers
+    assert [n for n in leftovers if n.endswith(".part")], leftovers  # the part being written
+    _resume_downloads_only_what_is_missing(cli_no_engine, native_upstream, relay, dest, pristine)
 
+
+def test_ctrl_c_mid_export_stops_says_what_is_kept_and_resumes(
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
+    cli_processes: list[CliProcess],
+    tmp_path: Path,
+) -> None:
+    dest = tmp_path / "bundle"
+    process = _stop_mid_blob(native_upstream, relay, pristine, dest, cli_processes, signal.SIGINT)
     error = process.err_text()
     assert "cancelled by the operator" in error
-    journaled = _journaled(dest)
+    journaled = _assert_incomplete(dest)
     count = "1 complete part is" if len(journaled) == 1 else f"{len(journaled)} complete parts are"
     assert f"{count} in {dest}" in error, error
     assert "bundle.yaml is not written yet" in error
     assert "Run the same export again to resume" in error
     assert '"kind": "Cancelled"' in process.out_text()
-    assert journaled and not [n for n in os.listdir(dest) if n.endswith(".part")]
-    _assert_incomplete(dest, journaled)
-    pristine = read_manifest(exported).fingerprint
-    _check_resumed(engine, cli, seeded_upstream, dest, journaled, pristine)
+    _resume_downloads_only_what_is_missing(cli_no_engine, native_upstream, relay, dest, pristine)
+
+
+# --------------------------------------------------------------------------- the destination
+
+
+def test_a_lost_middle_part_is_rewritten_and_the_parts_around_it_are_kept(
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
+    pristine: BundleManifest,
+    relay: RegistryRelay,
+    tmp_path: Path,
+) -> None:
+    """Parts before the gap are kept without downloading what they hold; the ones after it
+    are regenerated and compared byte for byte, so they are kept too (not rewritten)."""
+    dest = tmp_path / "bundle"
+    first = cli_no_engine(*export_argv(native_upstream, dest, host=relay.host))
+    assert first.code == 0, first.err
+    names = first.json["parts_written"]
+    assert len(names) >= 4
+    inodes = {n: (dest / n).stat().st_ino for n in names}
+    (dest / names[2]).unlink()
+    relay.reset()
+    again = cli_no_engine(*export_argv(native_upstream, dest, host=relay.host))
+    assert again.code == 0, again.err
+    assert again.json["parts_written"] == [names[2]]
+    assert again.json["parts_kept"] == [n for n in names if n != names[2]]
+    for name in names:
+        if name != names[2]:
+            assert (dest / name).stat().st_ino == inodes[name], name
+    assert again.json["fingerprint"] == first.json["fingerprint"] == pristine.fingerprint
+    start = 2 * MiB
+    fetched = set(relay.fetched())
+    for blob in _layers(pristine):
+        assert (blob.digest in fetched) == (blob.offset + blob.size > start), blob
+
+
+def test_a_bundle_this_version_cannot_read_is_never_overwritten(
+    cli_no_engine: Callable[..., CliRun], native_upstream: NativeUpstream, tmp_path: Path
+) -> None:
+    dest = tmp_path / "old-bundle"
+    dest.mkdir()
+    old = "format_version: 1\nplatform: linux/amd64\nimages: []\nparts: []\n"
+    (dest / MANIFEST_NAME).write_text(old)
+    (dest / "images.tar.000").write_bytes(b"an older bundle's only copy")
+    run = cli_no_engine(*export_argv(native_upstream, dest))
+    assert run.code == 2 and run.json["kind"] == "UsageError"
+    assert "it already holds a bundle this airgap-tui cannot read" in run.json["error"]
+    assert "made by an older airgap-tui" in run.json["error"]
+    assert (dest / MANIFEST_NAME).read_text() == old
+    assert (dest / "images.tar.000").read_bytes() == b"an older bundle's only copy"

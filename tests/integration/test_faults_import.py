@@ -1,6 +1,9 @@
-"""Fault matrix, import and registry rows, on both real engines: a registry behind a private
-CA, a registry that goes away mid-push, Ctrl-C / Cancel during an import, a bundle on read-only
-media, and the receipt an import leaves behind.
+"""Fault matrix, import rows, on the real registries (and both engines for --via-docker): a
+registry behind a private CA, a registry that goes away mid-push, Ctrl-C / Cancel during an
+import, a bundle on read-only media, and the receipt an import leaves behind.
+
+The straight-to-registry route runs through `cli_no_engine` (DOCKER_HOST at a socket nobody
+listens on): it must never need an engine.
 """
 
 from __future__ import annotations
@@ -18,41 +21,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-import airgap_tui.importer as importer_module
-from airgap_tui.bundle import read_manifest
-from airgap_tui.engine import Engine
+from airgap_tui.bundle_manifest import BundleManifest, read_manifest
 from airgap_tui.errors import Cancelled
-from airgap_tui.events import STAGE_PUSH, STAGE_TAG, CancelToken, Progress
+from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress
 from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
+from airgap_tui.registry import RegistryClient
 from tests.harness.engine import EngineHandle
-from tests.harness.images import SeededUpstream
+from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.harness.tls import CA, ENGINE_TLS_HOSTNAME, make_ca, make_server_cert
-from tests.integration.conftest import CliRun, registry_tags
+from tests.integration.conftest import CliRun
 from tests.integration.faults_support import (
-    IMAGE_NAMES,
-    TAGS,
     CliProcess,
     EngineRelay,
     MiB,
     engine_images,
-    export_argv,
     mounted_tmpfs,
     start_cli,
     tags_with_auth,
     tree_state,
     wait_for,
-    wipe_engine,
 )
+from tests.integration.import_support import served_digest, write_bundle
 
-_ACCEPT = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    ]
-)
+NAMES = ["semgrep", "secrets", "gemnasium"]
+
+
+@pytest.fixture
+def bundle(native_upstream: NativeUpstream, tmp_path: Path) -> Path:
+    """Three images sharing a base layer, in 1 MiB parts, for one test to damage."""
+    out = tmp_path / "bundle"
+    write_bundle(native_upstream, out, names=NAMES)
+    return out
 
 
 def _target(registry: RegistryHandle | str, label: str = "imp") -> tuple[str, str]:
@@ -61,36 +62,23 @@ def _target(registry: RegistryHandle | str, label: str = "imp") -> tuple[str, st
     return f"{host}/{path}", path
 
 
-def _served_digest(url: str, repository: str, tag: str, verify: str | bool = True) -> str:
-    response = requests.head(
-        f"{url}/v2/{repository}/manifests/{tag}",
-        headers={"Accept": _ACCEPT},
-        verify=verify,
-        timeout=30,
-    )
-    response.raise_for_status()
-    return str(response.headers["Docker-Content-Digest"])
-
-
-def _import(
-    engine: EngineHandle, bundle_dir: Path, target: str, receipts: Path, **kwargs: Any
-) -> ImportResult:
-    """import_bundle() through the domain API, for the progress callback and cancel token."""
-    options = {k: kwargs.pop(k) for k in ("progress", "cancel") if k in kwargs}
-    client = Engine.connect(engine.docker_host)
-    try:
-        request = ImportRequest(
-            bundle_dir=bundle_dir, registry=target, receipt_dir=receipts, **kwargs
-        )
-        return import_bundle(request, client, **options)
-    finally:
-        client.close()
+def _import(bundle_dir: Path, target: str, receipts: Path, **kwargs: Any) -> ImportResult:
+    options = {k: kwargs.pop(k) for k in ("progress", "cancel", "engine") if k in kwargs}
+    request = ImportRequest(bundle_dir=bundle_dir, registry=target, receipt_dir=receipts, **kwargs)
+    return import_bundle(request, **options)
 
 
 def _statuses(result: ImportResult | dict[str, Any]) -> list[str]:
     if isinstance(result, ImportResult):
         return [image.status for image in result.images]
     return [image["status"] for image in result["images"]]
+
+
+def _assert_upstream_digests(url: str, path: str, manifest: BundleManifest, **kw: Any) -> None:
+    for img in manifest.images:
+        assert served_digest(url, f"{path}/{img.name}", img.tag, img.media_type, **kw) == (
+            img.digest
+        )
 
 
 # --------------------------------------------------------------------------- TLS, private CA
@@ -103,8 +91,7 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
 
 
 def test_tls_registry_from_a_private_ca_names_the_ca_file_then_works_with_ca_file(
-    cli: Callable[..., CliRun],
-    clean_engine: EngineHandle,
+    cli_no_engine: Callable[..., CliRun],
     registry_factory: Callable[..., RegistryHandle],
     bundle: Path,
     other_ca: CA,
@@ -115,17 +102,19 @@ def test_tls_registry_from_a_private_ca_names_the_ca_file_then_works_with_ca_fil
     target, path = _target(registry)
     receipts = tmp_path / "receipts"
 
-    refused = cli("import", str(bundle), "--registry", target, "--receipt-dir", str(receipts))
+    refused = cli_no_engine(
+        "import", str(bundle), "--registry", target, "--receipt-dir", str(receipts)
+    )
     assert refused.code == 1
     error = [line for line in refused.err.splitlines() if line.strip()]
     assert len(error) == 1, refused.err
     assert f"Registry {registry.host} refused TLS" in error[0]
     assert "Give its CA certificate with --ca-file CA.crt" in error[0]
-    assert f"/etc/docker/certs.d/{registry.host}/ca.crt" in error[0]
-    assert engine_images(clean_engine) == []  # refused before anything was loaded
-    assert not receipts.exists()
+    assert not receipts.exists()  # refused before anything was pushed
+    for name in NAMES:
+        assert tags_with_auth(registry.url, f"{path}/{name}", verify=str(other_ca.cert)) == []
 
-    works = cli(
+    works = cli_no_engine(
         "import",
         str(bundle),
         "--registry",
@@ -138,8 +127,8 @@ def test_tls_registry_from_a_private_ca_names_the_ca_file_then_works_with_ca_fil
     )
     assert works.code == 0, works.err
     assert _statuses(works.json) == ["pushed"] * 3
-    for name in IMAGE_NAMES:
-        assert tags_with_auth(registry.url, f"{path}/{name}", verify=str(other_ca.cert))
+    assert all(row["digest_kept"] for row in works.json["images"])
+    _assert_upstream_digests(registry.url, path, read_manifest(bundle), verify=other_ca.cert)
 
 
 @pytest.fixture
@@ -160,90 +149,46 @@ def test_engine_push_to_a_registry_it_does_not_trust_names_the_engine_ca_file(
     registry_factory: Callable[..., RegistryHandle],
     bundle: Path,
     other_ca: CA,
-    test_ca: CA,
     tmp_path: Path,
 ) -> None:
-    """Our client is given the CA (--ca-file); the engine is not (it reads only
-    /etc/docker/certs.d/<host>/, and its CAs are fixed when it starts): the push fails at once
-    (TLS is not retried) and says where the engine wants the CA. An engine that trusts the CA
-    (the session engines trust test_ca) pushes to the same kind of registry."""
+    """--via-docker: our client is given the CA (--ca-file); the engine is not (it reads only
+    /etc/docker/certs.d/<host>/): the push fails at once (TLS is not retried) and says where
+    the engine wants the CA. The straight route needs only --ca-file and pushes."""
     untrusted = registry_factory(
         "untrusted", tls=make_server_cert(tmp_path / "untrusted", other_ca), bind="::1"
     )
     host = f"{ENGINE_TLS_HOSTNAME}:{untrusted.port}"
     target, path = _target(host)
-    run = cli(
-        "import",
-        str(bundle),
-        "--registry",
-        target,
-        "--ca-file",
-        str(other_ca.cert),
-        "--receipt-dir",
-        str(tmp_path / "receipts"),
-        "--json",
-    )
+    args = ["import", str(bundle), "--registry", target, "--ca-file", str(other_ca.cert)]
+    receipts = ["--receipt-dir", str(tmp_path / "receipts"), "--json"]
+    run = cli(*args, "--via-docker", *receipts)
     assert run.code == 1
-    images = run.json["images"]
     assert _statuses(run.json) == ["failed"] * 3
-    for image in images:
+    for image in run.json["images"]:
         assert f"Registry {host}: refused TLS while trying to push" in image["error"]
         assert f"/etc/docker/certs.d/{host}/ca.crt" in image["error"]
         assert "failed 4 times" not in image["error"]  # a TLS refusal is not retried
         assert image["error"] in run.err
-    for name in IMAGE_NAMES:
+    for name in NAMES:
         assert tags_with_auth(untrusted.url, f"{path}/{name}", verify=str(other_ca.cert)) == []
 
-    # what the wizard's push screen shows: one final, failed event per image, no retries
-    events: list[Progress] = []
-    _import(clean_engine, bundle, target, tmp_path, progress=events.append, ca_file=other_ca.cert)
-    pushes = [e for e in events if e.stage == STAGE_PUSH]
-    finals = [(e.item, e.ok) for e in pushes if e.final]
-    assert sorted(finals) == sorted((i["target"], False) for i in images)  # side by side
-    assert all("certs.d" in e.message for e in pushes if e.final)
-    assert not [e for e in pushes if e.message.startswith("retry")]
-
-    trusted = registry_factory(
-        "trusted", tls=make_server_cert(tmp_path / "trusted", test_ca), bind="::1"
-    )
-    host = f"{ENGINE_TLS_HOSTNAME}:{trusted.port}"
-    target, path = _target(host)
-    works = cli(
-        "import",
-        str(bundle),
-        "--registry",
-        target,
-        "--ca-file",
-        str(test_ca.cert),
-        "--receipt-dir",
-        str(tmp_path / "receipts"),
-        "--json",
-    )
-    assert works.code == 0, works.err
-    assert _statuses(works.json) == ["pushed"] * 3
-    for name in IMAGE_NAMES:
-        served = tags_with_auth(trusted.url, f"{path}/{name}", verify=str(test_ca.cert))
-        assert served == [TAGS[name]], name
+    straight = cli(*args, *receipts)
+    assert straight.code == 0, straight.err
+    assert _statuses(straight.json) == ["pushed"] * 3
+    _assert_upstream_digests(untrusted.url, path, read_manifest(bundle), verify=other_ca.cert)
 
 
 # --------------------------------------------------------------------------- registry goes away
 
 
 def test_registry_stopping_mid_push_is_retried_with_backoff_until_it_is_back(
-    clean_engine: EngineHandle,
-    registry_factory: Callable[..., RegistryHandle],
-    bundle: Path,
-    tmp_path: Path,
+    registry_factory: Callable[..., RegistryHandle], bundle: Path, tmp_path: Path
 ) -> None:
-    """The registry stops as the second image is about to be pushed (stopping it while the
-    engine uploads a layer would only exercise the engine's own 5 s layer retries) and is
-    back by the time the first retry is announced. The push thread that reports the event
-    waits while this test's own thread stops or starts the registry: the outcome does not
-    depend on timing, and the harness ties a daemon's life to the thread that started it
-    (the import's push threads end with the import)."""
+    """The registry stops while the first blob is being uploaded and is started again when
+    the first retry is announced. The push thread that reports the event waits while this
+    test's own thread stops or starts the registry: the outcome does not depend on timing."""
     registry = registry_factory("flaky")
     target, path = _target(registry)
-    second = f"{target}/secrets:7"
     events: list[Progress] = []
     asks: queue.Queue[tuple[str, threading.Event]] = queue.Queue()
 
@@ -252,9 +197,12 @@ def test_registry_stopping_mid_push_is_retried_with_backoff_until_it_is_back(
         asks.put((action, done))
         assert done.wait(120), f"the test thread did not {action} the registry"
 
+    stopped = threading.Event()
+
     def on_event(event: Progress) -> None:
         events.append(event)
-        if event.stage == STAGE_TAG and event.item == second:
+        if event.stage == STAGE_BLOB and event.done > 0 and not stopped.is_set():
+            stopped.set()
             ask("stop")
         if event.message.startswith("retry"):
             ask("start")
@@ -263,11 +211,7 @@ def test_registry_stopping_mid_push_is_retried_with_backoff_until_it_is_back(
 
     def run() -> None:
         try:
-            outcome.append(
-                _import(
-                    clean_engine, bundle, target, tmp_path, progress=on_event, push_backoff=0.01
-                )
-            )
+            outcome.append(_import(bundle, target, tmp_path, progress=on_event, push_backoff=0.01))
         except BaseException as exc:
             outcome.append(exc)
         finally:
@@ -289,50 +233,46 @@ def test_registry_stopping_mid_push_is_retried_with_backoff_until_it_is_back(
     assert isinstance(result, ImportResult), result
     assert result.ok, [i.error for i in result.images]
     assert _statuses(result) == ["pushed"] * 3
-    retries = [
-        (e.item, e.message) for e in events if e.stage == STAGE_PUSH and "retry" in e.message
-    ]
-    # the second image for sure; another image pushed alongside it may have met the gap too
-    assert second in {item for item, _ in retries}
-    assert sorted(set(retries)) == sorted(retries)  # each at most once: back on the 2nd try
-    assert {message for _, message in retries} == {"retry 1 in 0.01s"}
-    for name in IMAGE_NAMES:
-        assert registry_tags(registry.host, f"{path}/{name}"), name
+    retries = [e.message for e in events if e.message.startswith("retry")]
+    assert retries and all(m.startswith("retry 1 in 0.01s") for m in retries)
+    _assert_upstream_digests(registry.url, path, read_manifest(bundle))
 
 
 def test_registry_that_stays_down_is_retried_a_bounded_number_of_times_then_resumed(
-    cli: Callable[..., CliRun],
-    clean_engine: EngineHandle,
+    cli_no_engine: Callable[..., CliRun],
     registry_factory: Callable[..., RegistryHandle],
     bundle: Path,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
+    import airgap_tui.importer as importer_module
+
     registry = registry_factory("down")
     target, path = _target(registry)
-    names = [f"{target}/{n}:{TAGS[n]}" for n in IMAGE_NAMES]
-    real_tag = Engine.tag
-
-    def tag_then_lose_the_registry(self: Engine, image: str, ref: str) -> None:
-        real_tag(self, image, ref)
-        if ref == names[1]:
-            registry.stop()
-
-    monkeypatch.setattr(Engine, "tag", tag_then_lose_the_registry)
     monkeypatch.setattr(importer_module, "PUSH_BACKOFF", 0.001)
-    # one push at a time, so which images met the dead registry does not depend on timing
-    monkeypatch.setattr(importer_module, "PUSHES_AT_ONCE", 1)
+    put_manifest = RegistryClient.put_manifest
+    first = f"{path}/{NAMES[0]}"
+
+    def lose_the_registry_after_the_first_image(
+        self: RegistryClient, repository: str, *args: Any, **kwargs: Any
+    ) -> str:
+        digest = put_manifest(self, repository, *args, **kwargs)
+        if repository == first:
+            registry.stop()
+        return digest
+
+    monkeypatch.setattr(RegistryClient, "put_manifest", lose_the_registry_after_the_first_image)
+    monkeypatch.setattr("airgap_tui.push.IMAGES_AT_ONCE", 1)  # which image met it: no timing
     receipts = tmp_path / "receipts"
-    run = cli("import", str(bundle), "--registry", target, "--receipt-dir", str(receipts))
+    run = cli_no_engine("import", str(bundle), "--registry", target, "--receipt-dir", str(receipts))
     assert run.code == 1
+    names = [f"{target}/{n}:{t}" for n, t in zip(NAMES, ["6", "7", "6"], strict=True)]
     lines = run.out.splitlines()
     assert any(line.split()[:2] == ["ok", names[0]] and "pushed" in line for line in lines), run.out
     for failed in names[1:]:
         assert any(line.split()[:3] == ["FAIL", failed, "failed"] for line in lines), run.out
-        assert f"airgap-tui: {failed}: Push of {failed}: failed 4 times" in run.err
-    assert "Check the registry, then run the import again: it pushes only what is missing" in (
-        run.err
-    )
+        assert f"airgap-tui: {failed}: " in run.err
+    assert f"Registry {registry.host}: the connection was refused" in run.err
     receipt = json.loads(next(receipts.glob("airgap-receipt-*.json")).read_text())
     assert receipt["ok"] is False
     assert [(i["target"], i["status"]) for i in receipt["images"]] == list(
@@ -340,21 +280,19 @@ def test_registry_that_stays_down_is_retried_a_bounded_number_of_times_then_resu
     )
 
     registry.start()
-    monkeypatch.setattr(Engine, "tag", real_tag)
-    again = cli(
+    monkeypatch.setattr(RegistryClient, "put_manifest", put_manifest)
+    again = cli_no_engine(
         "import", str(bundle), "--registry", target, "--receipt-dir", str(receipts), "--json"
     )
     assert again.code == 0, again.err
     assert _statuses(again.json) == ["already present", "pushed", "pushed"]
-    for name in IMAGE_NAMES:
-        assert registry_tags(registry.host, f"{path}/{name}"), name
+    _assert_upstream_digests(registry.url, path, read_manifest(bundle))
 
 
 # --------------------------------------------------------------------------- Ctrl-C / Cancel
 
 
-def test_ctrl_c_during_the_load_stops_cleanly_and_the_import_resumes(
-    engine: EngineHandle,
+def test_ctrl_c_during_the_docker_load_stops_cleanly_and_the_import_resumes(
     cli: Callable[..., CliRun],
     clean_engine: EngineHandle,
     offline_registry: RegistryHandle,
@@ -365,11 +303,10 @@ def test_ctrl_c_during_the_load_stops_cleanly_and_the_import_resumes(
 ) -> None:
     target, path = _target(offline_registry)
     receipts = tmp_path / "receipts"
-    rule = relay.hold(b"/images/load", after=int(1.5 * MiB), direction="request")
+    argv = ["import", str(bundle), "--registry", target, "--receipt-dir", str(receipts)]
+    rule = relay.hold(b"/images/load", after=int(0.5 * MiB), direction="request")
     process = start_cli(
-        ["import", str(bundle), "--registry", target, "--receipt-dir", str(receipts), "--json"],
-        tmp_path / "run",
-        docker_host=relay.docker_host,
+        [*argv, "--via-docker", "--json"], tmp_path / "run", docker_host=relay.docker_host
     )
     cli_processes.append(process)
     wait_for(lambda: rule.held.is_set() or process.proc.poll() is not None, "the load held")
@@ -379,122 +316,81 @@ def test_ctrl_c_during_the_load_stops_cleanly_and_the_import_resumes(
     rule.release.set()
     assert process.wait() == 130, process.err_text()
     error = process.err_text()
-    # where the token was seen first: reading the parts, or handing them to the engine
-    assert f"Reading {bundle}: " in error or "Loading the bundle into Docker: " in error
-    assert "cancelled by the operator; none of the 3 images was pushed yet" in error
+    assert "cancelled by the operator" in error
     assert "Run the same import again to resume: it pushes only what is missing" in error
     assert json.loads(process.out_text())["kind"] == "Cancelled"
     assert engine_images(clean_engine) == []
-    for name in IMAGE_NAMES:
-        assert registry_tags(offline_registry.host, f"{path}/{name}") == []
+    for name in NAMES:
+        assert tags_with_auth(offline_registry.url, f"{path}/{name}") == []
 
-    again = cli(
-        "import", str(bundle), "--registry", target, "--receipt-dir", str(receipts), "--json"
-    )
+    again = cli(*argv, "--via-docker", "--json")
     assert again.code == 0, again.err
     assert _statuses(again.json) == ["pushed"] * 3
 
 
-def test_cancel_token_mid_push_stops_after_the_current_image_and_the_import_resumes(
-    clean_engine: EngineHandle,
-    offline_registry: RegistryHandle,
-    bundle: Path,
-    tmp_path: Path,
+def test_cancel_token_mid_push_stops_and_the_import_resumes(
+    offline_registry: RegistryHandle, bundle: Path, tmp_path: Path
 ) -> None:
-    """The wizard's Cancel button: the token is set while the first image is being pushed."""
+    """The wizard's Cancel button: the token is set while the first blob is uploading."""
     target, path = _target(offline_registry)
-    first = f"{target}/semgrep:6"
     token = CancelToken()
 
-    def cancel_during_the_first_push(event: Progress) -> None:
-        if event.stage == STAGE_PUSH and event.item == first and not event.final:
+    def cancel_during_the_first_blob(event: Progress) -> None:
+        if event.stage == STAGE_BLOB and event.done > 0 and not event.final:
             token.cancel()
 
     with pytest.raises(Cancelled) as raised:
-        _import(
-            clean_engine,
-            bundle,
-            target,
-            tmp_path,
-            progress=cancel_during_the_first_push,
-            cancel=token,
-        )
+        _import(bundle, target, tmp_path, progress=cancel_during_the_first_blob, cancel=token)
     message = str(raised.value)
-    assert f"Pushing {first}: cancelled by the operator" in message
-    assert "none of the 3 images was pushed yet" in message
+    assert "cancelled by the operator" in message
     assert "Run the same import again to resume" in message
-    assert registry_tags(offline_registry.host, f"{path}/{IMAGE_NAMES[1]}") == []
-    assert registry_tags(offline_registry.host, f"{path}/{IMAGE_NAMES[2]}") == []
+    for name in NAMES:
+        assert tags_with_auth(offline_registry.url, f"{path}/{name}") == []
+    assert not list(tmp_path.glob("airgap-receipt-*"))
 
-    second = f"{target}/secrets:7"
-    token = CancelToken()
-
-    def cancel_when_the_second_is_tagged(event: Progress) -> None:
-        if event.stage == STAGE_TAG and event.item == second:
-            token.cancel()
-
-    with pytest.raises(Cancelled) as raised:
-        _import(
-            clean_engine,
-            bundle,
-            target,
-            tmp_path,
-            progress=cancel_when_the_second_is_tagged,
-            cancel=token,
-        )
-    message = str(raised.value)
-    assert f"1 of 3 images are in the registry ({first})" in message
-    assert registry_tags(offline_registry.host, f"{path}/{IMAGE_NAMES[2]}") == []
-
-    result = _import(clean_engine, bundle, target, tmp_path)
-    assert result.ok
-    assert _statuses(result)[0] == "already present"
-    assert _statuses(result)[2] == "pushed"
+    events: list[Progress] = []
+    result = _import(bundle, target, tmp_path, progress=events.append)
+    assert result.ok and _statuses(result) == ["pushed"] * 3
+    finals = [e for e in events if e.stage == STAGE_PUSH and e.final]
+    assert sorted(e.item for e in finals) == sorted(i.target for i in result.images)
+    _assert_upstream_digests(offline_registry.url, path, read_manifest(bundle))
 
 
 # --------------------------------------------------------------------------- read-only media
 
 
 def test_bundle_on_read_only_media_verifies_and_imports_without_writing_to_it(
-    cli: Callable[..., CliRun],
-    clean_engine: EngineHandle,
-    seeded_upstream: SeededUpstream,
+    cli_no_engine: Callable[..., CliRun],
+    native_upstream: NativeUpstream,
     offline_registry: RegistryHandle,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     with mounted_tmpfs(tmp_path / "stick", "32m") as stick:
         dest = stick / "bundle"
-        exported_run = cli(*export_argv(seeded_upstream, dest))
-        assert exported_run.code == 0, exported_run.err
-        wipe_engine(clean_engine)  # the import must read every part from the stick
+        write_bundle(native_upstream, dest, names=NAMES)
         subprocess.run(["mount", "-o", "remount,ro", str(stick)], check=True)
         with pytest.raises(OSError):
             (dest / "probe").write_text("x")
         before = tree_state(stick)
 
-        verified = cli("verify", str(dest), "--json")
-        assert verified.code == 0 and verified.json["ok"] is True, verified.out
         workdir = tmp_path / "operator"
         workdir.mkdir()
         monkeypatch.chdir(workdir)  # the receipt's default place: the current directory
         target, path = _target(offline_registry, "ro")
-        imported = cli("import", str(dest), "--registry", target, "--json")
+        imported = cli_no_engine("import", str(dest), "--registry", target, "--json")
         assert imported.code == 0, imported.err
         assert _statuses(imported.json) == ["pushed"] * 3
         assert Path(imported.json["receipt"]).parent == workdir
         assert tree_state(stick) == before
-        for name in IMAGE_NAMES:
-            assert registry_tags(offline_registry.host, f"{path}/{name}"), name
+        _assert_upstream_digests(offline_registry.url, path, read_manifest(dest))
 
 
 # --------------------------------------------------------------------------- the receipt
 
 
-def test_receipt_records_fingerprint_digests_verification_and_times(
-    cli: Callable[..., CliRun],
-    clean_engine: EngineHandle,
-    seeded_upstream: SeededUpstream,
+def test_receipt_records_fingerprint_digests_blobs_verification_and_times(
+    cli_no_engine: Callable[..., CliRun],
     offline_registry: RegistryHandle,
     bundle: Path,
     tmp_path: Path,
@@ -503,7 +399,9 @@ def test_receipt_records_fingerprint_digests_verification_and_times(
     target, path = _target(offline_registry, "receipt")
     receipts = tmp_path / "receipts"
     before = datetime.now(UTC).replace(microsecond=0)
-    run = cli("import", str(bundle), "--registry", target, "--receipt-dir", str(receipts), "--json")
+    run = cli_no_engine(
+        "import", str(bundle), "--registry", target, "--receipt-dir", str(receipts), "--json"
+    )
     after = datetime.now(UTC)
     assert run.code == 0, run.err
     files = list(receipts.iterdir())
@@ -515,6 +413,7 @@ def test_receipt_records_fingerprint_digests_verification_and_times(
     assert receipt["bundle_fingerprint"] == manifest.fingerprint == run.json["fingerprint"]
     assert receipt["bundle"] == str(bundle.resolve())
     assert receipt["registry"] == target
+    assert receipt["route"] == "registry" and receipt["engine"] is None
     assert receipt["verification"] == {"result": "passed", "problems": [], "warnings": []}
     assert receipt["ok"] is True
     started = datetime.fromisoformat(receipt["started"])
@@ -522,13 +421,16 @@ def test_receipt_records_fingerprint_digests_verification_and_times(
     assert started.utcoffset() == finished.utcoffset() == timedelta(0)
     assert before <= started <= finished <= after
 
-    seeded = {image.name: image for image in seeded_upstream.images}
     rows = receipt["images"]
-    assert [r["name"] for r in rows] == list(IMAGE_NAMES)
+    assert [r["name"] for r in rows] == NAMES
+    assert rows == run.json["images"]  # --json prints what the receipt records
     for row, image in zip(rows, manifest.images, strict=True):
         assert row["ok"] is True and row["status"] == "pushed"
         assert row["target"] == f"{target}/{image.name}:{image.tag}"
-        assert row["source_digest"] == seeded[image.name].digest != ""
-        assert row["image_id"] == image.image_id == seeded[image.name].image_id
-        served = _served_digest(offline_registry.url, f"{path}/{image.name}", image.tag)
+        assert row["source_digest"] == row["pushed_digest"] == image.digest
+        assert row["digest_kept"] is True
+        assert row["blobs"] == [{"digest": d, "size": manifest.blob(d).size} for d in image.blobs]
+        served = served_digest(
+            offline_registry.url, f"{path}/{image.name}", image.tag, image.media_type
+        )
         assert row["pushed_digest"] == served

@@ -7,48 +7,46 @@ import json
 import uuid
 from pathlib import Path
 
-from airgap_tui.bundle import read_manifest
-from airgap_tui.engine import Engine
+import pytest
+
+from airgap_tui.bundle_manifest import read_manifest
 from airgap_tui.events import STAGE_VERIFY, Progress
-from airgap_tui.importer import ImportRequest, import_bundle
-from tests.harness.engine import EngineHandle
+from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
+from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
-from tests.integration.faults_support import (
-    part_files,
-    wipe_engine,
-)
+from tests.integration.import_support import write_bundle
 
 
-def _import(engine: EngineHandle, bundle_dir: Path, registry: str, fp: str, receipts: Path):
+@pytest.fixture
+def bundle(native_upstream: NativeUpstream, tmp_path: Path) -> Path:
+    out = tmp_path / "bundle"
+    write_bundle(native_upstream, out, names=["semgrep", "secrets"])
+    return out
+
+
+def _import(
+    bundle_dir: Path, registry: str, fp: str, receipts: Path
+) -> tuple[ImportResult, list[Progress]]:
     events: list[Progress] = []
-    client = Engine.connect(engine.docker_host)
-    try:
-        result = import_bundle(
-            ImportRequest(
-                bundle_dir=bundle_dir,
-                registry=registry,
-                verify=False,
-                verified_fingerprint=fp,
-                receipt_dir=receipts,
-            ),
-            client,
-            progress=events.append,
-        )
-    finally:
-        client.close()
+    result = import_bundle(
+        ImportRequest(
+            bundle_dir=bundle_dir,
+            registry=registry,
+            verify=False,
+            verified_fingerprint=fp,
+            receipt_dir=receipts,
+        ),
+        progress=events.append,
+    )
     return result, events
 
 
 def test_a_fresh_verification_is_not_repeated_and_is_recorded(
-    engine: EngineHandle,
-    offline_registry: RegistryHandle,
-    bundle: Path,
-    tmp_path: Path,
+    offline_registry: RegistryHandle, bundle: Path, tmp_path: Path
 ) -> None:
-    wipe_engine(engine)
     fingerprint = read_manifest(bundle).fingerprint
     target = f"{offline_registry.host}/verified-{uuid.uuid4().hex[:8]}"
-    result, events = _import(engine, bundle, target, fingerprint, tmp_path)
+    result, events = _import(bundle, target, fingerprint, tmp_path)
     assert result.ok and result.verified
     assert not [e for e in events if e.stage == STAGE_VERIFY]
     assert result.receipt_path is not None
@@ -57,19 +55,15 @@ def test_a_fresh_verification_is_not_repeated_and_is_recorded(
 
 
 def test_a_stale_verification_runs_the_full_check_again(
-    engine: EngineHandle,
-    offline_registry: RegistryHandle,
-    bundle: Path,
-    tmp_path: Path,
+    offline_registry: RegistryHandle, bundle: Path, tmp_path: Path
 ) -> None:
-    wipe_engine(engine)
-    victim = part_files(bundle)[1]
+    victim = bundle / read_manifest(bundle).parts[-1].file
     data = bytearray(victim.read_bytes())
     data[10] ^= 0xFF
     victim.write_bytes(bytes(data))
     target = f"{offline_registry.host}/stale-{uuid.uuid4().hex[:8]}"
-    result, events = _import(engine, bundle, target, "0" * 64, tmp_path)
+    result, events = _import(bundle, target, "0" * 64, tmp_path)
     assert not result.ok and not result.verified
     assert [e for e in events if e.stage == STAGE_VERIFY]
     assert any(victim.name in p for p in result.problems)
-    assert all(i.status == "not loaded" for i in result.images)
+    assert all(i.status == "failed" for i in result.images)

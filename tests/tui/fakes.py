@@ -11,14 +11,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from airgap_tui.bundle import (
-    BundleImage,
-    BundleManifest,
-    BundlePart,
-    ExportJournal,
-    Problem,
-    VerifyReport,
-)
+from airgap_tui.bundle import ExportJournal, Problem
+from airgap_tui.bundle_manifest import BundleBlob, BundleImage, BundleManifest, BundlePart
 from airgap_tui.engine import EngineInfo
 from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
 from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
@@ -41,6 +35,7 @@ from airgap_tui.models import Credentials, ImageSpec
 from airgap_tui.plan import DestinationPlan
 from airgap_tui.registry import UNREACHABLE_NEXT_STEP, RegistryUnreachable
 from airgap_tui.tui.services import Domain
+from airgap_tui.verify import VerifyReport
 
 USB = "/media/operator/USB-STICK"
 BUNDLE = f"{USB}/airgap-bundle"
@@ -51,6 +46,8 @@ DRIVES = [
 ENGINE_INFO = EngineInfo("unix:///var/run/docker.sock", "27.3.1", "1.47", "linux", "amd64")
 FINGERPRINT = "3f9a1c0e" * 8
 MB = 1_000_000
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 class FakeEngine:
@@ -101,29 +98,29 @@ class FakeRegistryClient:
 
 
 def manifest() -> BundleManifest:
-    images = [
-        BundleImage(
-            "semgrep",
-            "6",
-            "registry.gitlab.com/security-products/semgrep:6",
-            "sha256:" + "1" * 64,
-            size=412 * MB,
-        ),
-        BundleImage(
-            "secrets",
-            "7",
-            "registry.gitlab.com/security-products/secrets:7",
-            "sha256:" + "2" * 64,
-            size=98 * MB,
-        ),
-        BundleImage(
-            "gemnasium",
-            "6",
-            "registry.gitlab.com/security-products/gemnasium:6",
-            "sha256:" + "3" * 64,
-            size=301 * MB,
-        ),
-    ]
+    """Three images, one layer blob each (their sizes are what the screens show)."""
+    sizes = {"semgrep": 412 * MB, "secrets": 98 * MB, "gemnasium": 301 * MB}
+    tags = {"semgrep": "6", "secrets": "7", "gemnasium": "6"}
+    images: list[BundleImage] = []
+    blobs: list[BundleBlob] = []
+    offset = 3 * 1024
+    for n, (name, size) in enumerate(sizes.items(), start=1):
+        top, layer = "sha256:" + f"{n}" * 64, "sha256:" + f"{n + 6}" * 64
+        for digest, length, media in ((top, 500, OCI_MANIFEST), (layer, size, OCI_LAYER)):
+            blobs.append(BundleBlob(digest, length, media, offset + 512))
+            offset += 512 + -(-length // 512) * 512
+        images.append(
+            BundleImage(
+                name=name,
+                tag=tags[name],
+                source_ref=f"registry.gitlab.com/security-products/{name}:{tags[name]}",
+                digest=top,
+                media_type=OCI_MANIFEST,
+                platform="linux/amd64",
+                blobs=[layer],
+                analyzer=name,
+            )
+        )
     parts = [
         BundlePart("images.tar.000", 1024**3 // 4, "a" * 64),
         BundlePart("images.tar.001", 1024**3 // 4, "b" * 64),
@@ -134,10 +131,15 @@ def manifest() -> BundleManifest:
         created="2026-11-20T09:30:00Z",
         source_prefix="registry.gitlab.com/security-products",
         gitlab_major=18,
-        platform="linux/amd64",
+        platforms=["linux/amd64"],
         images=images,
+        blobs=blobs,
         parts=parts,
     )
+
+
+def image_size(m: BundleManifest, image: BundleImage) -> int:
+    return sum(m.blob(digest).size for digest in image.blobs)
 
 
 class FixedDomain(Domain):
@@ -196,7 +198,6 @@ class FixedDomain(Domain):
         specs: list[ImageSpec],
         *,
         platform: str,
-        archive_format: str,
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> Estimate:
@@ -224,29 +225,21 @@ class FixedDomain(Domain):
                 )
                 continue
             layers = [
-                LayerEstimate("sha256:" + "e" * 64, 30 * MB, 80 * MB, shared=True),
-                LayerEstimate(
-                    "sha256:" + f"{index:x}" * 64,
-                    (index + 2) * 40 * MB,
-                    (index + 2) * 95 * MB,
-                    shared=False,
-                ),
+                LayerEstimate("sha256:" + "e" * 64, 30 * MB, shared=True),
+                LayerEstimate("sha256:" + f"{index:x}" * 64, (index + 2) * 40 * MB, shared=False),
             ]
+            download = sum(x.compressed for x in layers)
             images.append(
                 ImageEstimate(
-                    spec,
-                    download_bytes=sum(x.compressed for x in layers),
-                    unpacked_bytes=sum(x.uncompressed for x in layers),
-                    layers=layers,
+                    spec, download_bytes=download, media_bytes=download + 4_096, layers=layers
                 )
             )
         ok = [i for i in images if not i.error]
+        download = 30 * MB + sum(i.download_bytes - 30 * MB for i in ok)
         return Estimate(
             images=images,
-            download_bytes=(30 * MB + sum(i.download_bytes - 30 * MB for i in ok)) if ok else 0,
-            bundle_bytes=(80 * MB + sum(i.unpacked_bytes - 80 * MB for i in ok) + 40_960)
-            if ok
-            else 0,
+            download_bytes=download,
+            bundle_bytes=download + 4_096 * len(ok) + 40_960,
             problems=[],
         )
 
@@ -284,7 +277,6 @@ class FixedDomain(Domain):
     def export_bundle(
         self,
         request: ExportRequest,
-        engine: object,
         *,
         progress: ProgressCallback,
         cancel: CancelToken,
@@ -360,12 +352,16 @@ class FixedDomain(Domain):
         self.requests.append(request)
         m = manifest()
         total = m.total_bytes
-        progress(Progress(STAGE_LOAD, request.bundle_dir.name, total, total, "loaded", True))
+        if request.via_docker:
+            progress(Progress(STAGE_LOAD, request.bundle_dir.name, total, total, "loaded", True))
         images = []
         for index, image in enumerate(m.images):
             target = f"{request.registry}/{image.name}:{image.tag}"
-            progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
-            progress(Progress(STAGE_PUSH, target, image.size, image.size, "pushed", final=True))
+            if request.via_docker:
+                progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
+            size = image_size(m, image)
+            progress(Progress(STAGE_PUSH, target, size, size, "pushed", final=True))
+            digest = "sha256:" + f"{index + 4}" * 64
             images.append(
                 ImageResult(
                     image.name,
@@ -373,7 +369,9 @@ class FixedDomain(Domain):
                     target,
                     True,
                     "pushed",
-                    pushed_digest="sha256:" + f"{index + 4}" * 64,
+                    source_digest=digest,
+                    pushed_digest=digest,
+                    digest_kept=not request.via_docker,
                 )
             )
         return ImportResult(True, m.fingerprint, images, verified=False)

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input, Select, Static, Switch
+from textual.widgets import Button, DataTable, Input, RadioButton, Select, Static, Switch
 
 from airgap_tui.errors import RegistryError
 from airgap_tui.events import STAGE_TAG
+from airgap_tui.importer import ImportRequest
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.messages import DestinationChecked, EstimateDone, ExportDone
 from airgap_tui.tui.profiles import Profile, load_profile, save_profile
@@ -314,18 +315,29 @@ async def test_registry_is_validated_as_typed(make_app: MakeApp) -> None:
 async def test_registry_check_asks_the_engine_how_it_reaches_the_registry(
     make_app: MakeApp,
 ) -> None:
-    """The push goes through the engine: its insecure-registries (plain HTTP) decide how the
-    wizard checks the registry too, not a guess of its own."""
+    """On the Docker route the push goes through the engine: its insecure-registries (plain
+    HTTP) decide how the wizard checks the registry too, not a guess of its own. The straight
+    route (the default) never asks an engine."""
     host = REGISTRY.split("/", 1)[0]
-    domain = FixedDomain(engine=lambda: FakeEngine(insecure_hosts=(host,)))
-    app = make_app(domain=domain)
-    async with app.run_test(size=SIZE) as pilot:
-        await go_to_registry(pilot, app)
-        type_into(app, "#registry", REGISTRY)
-        await settle(pilot)
-        await pilot.press("ctrl+n")  # Next checks the connection first
-        await settle(pilot)
-    assert ("registry_client", host, True) in domain.requests
+
+    def engine_factory() -> FakeEngine:
+        return FakeEngine(insecure_hosts=(host,))
+
+    for via_docker in (False, True):
+        domain = FixedDomain(engine=engine_factory)
+        app = make_app(domain=domain)
+        async with app.run_test(size=SIZE) as pilot:
+            await go_to_registry(pilot, app)
+            if via_docker:
+                app.screen.query_one("#route-docker", RadioButton).value = True
+            type_into(app, "#registry", REGISTRY)
+            await settle(pilot)
+            await pilot.press("ctrl+n")  # Next checks the connection first
+            await settle(pilot)
+            assert app.state.via_docker is via_docker
+            pushes = [r for r in domain.requests if isinstance(r, ImportRequest)]
+            assert [r.via_docker for r in pushes] == [via_docker]
+        assert ("registry_client", host, True if via_docker else None) in domain.requests
 
 
 async def test_login_dialog_masks_and_keeps_credentials_in_memory(

@@ -1,4 +1,5 @@
-"""Which pushes go side by side: images wait only for the first carrier of a shared layer."""
+"""The Docker route (via_docker.py): which pushes go side by side; images wait only for the
+first carrier of a shared layer."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from airgap_tui import importer
-from airgap_tui.bundle import BundleImage
+from airgap_tui import via_docker
 from airgap_tui.errors import Cancelled, EngineError
 from airgap_tui.events import CancelToken
-from airgap_tui.importer import ImageResult, ImportResult, _push_as_ready, push_after
+from airgap_tui.via_docker import DockerImage as BundleImage
+from airgap_tui.via_docker import DockerOutcome as ImageResult
+from airgap_tui.via_docker import _push_as_ready, push_after
 
 GUARD = 30  # seconds: only a failing test ever waits this long
 
@@ -22,8 +24,10 @@ def image(name: str, *layers: str) -> BundleImage:
         name=name,
         tag="1",
         source_ref=f"example.test/{name}:1",
+        source_digest=f"sha256:m-{name}",
         image_id=f"sha256:{name}",
         diff_ids=[f"sha256:{layer}" for layer in layers],
+        layers=[f"sha256:gz-{layer}" for layer in layers],
     )
 
 
@@ -83,7 +87,7 @@ class Run:
         self.state = threading.Condition()
         self.present = present
         self.finished: list[BaseException | None] = [None] if loaded else []
-        self.result = ImportResult(ok=False, fingerprint="f")
+        self.result: list[ImageResult] = []
         self.cancel = CancelToken()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(images,))
@@ -137,21 +141,21 @@ def test_images_without_shared_layers_go_side_by_side(release_all: list[Run]) ->
     run.pushes.finish("k")
     run.join()
     assert run.error is None
-    assert sorted(r.name for r in run.result.images) == ["a", "b", "k"]
+    assert sorted(r.name for r in run.result) == ["a", "b", "k"]
 
 
 def test_at_most_pushes_at_once_run_together(release_all: list[Run]) -> None:
     images = [image(f"i{n}", f"layer{n}") for n in range(6)]
     run = Run(images, set(range(6)), loaded=True)
     release_all.append(run)
-    limit = importer.PUSHES_AT_ONCE
+    limit = via_docker.PUSHES_AT_ONCE
     run.pushes.wait_started(*[f"i{n}" for n in range(limit)])
     assert len(run.pushes.started) == limit
     for n in range(6):
         run.pushes.finish(f"i{n}")
     run.join()
     assert run.error is None and run.pushes.most_at_once == limit
-    assert len(run.result.images) == 6
+    assert len(run.result) == 6
 
 
 def test_a_push_starts_only_once_its_image_is_loaded(release_all: list[Run]) -> None:
@@ -201,7 +205,7 @@ def test_a_failed_push_is_a_result_but_a_cancel_stops_everything(
     run.join()
     assert isinstance(run.error, Cancelled)
     assert "b" not in run.pushes.started
-    assert [(r.name, r.ok) for r in run.result.images] == [("a", False)]
+    assert [(r.name, r.ok) for r in run.result] == [("a", False)]
 
 
 def test_a_loaded_image_is_found_by_the_name_docker_load_prints() -> None:
@@ -210,7 +214,7 @@ def test_a_loaded_image_is_found_by_the_name_docker_load_prints() -> None:
         source_ref="registry.gitlab.com/security-products/semgrep:6@sha256:" + "1" * 64,
     )
     hub = replace(image("alpine", "alpine"), source_ref="docker.io/library/alpine:3.20")
-    names = importer._load_names([gitlab, hub])
+    names = via_docker.load_names([gitlab, hub])
     assert names["registry.gitlab.com/security-products/semgrep:6"] == [0]
     assert names["alpine:3.20"] == [1]  # the engine prints Hub images in their short form
     assert names["sha256:alpine"] == [1]  # "Loaded image ID: …" for untagged archives

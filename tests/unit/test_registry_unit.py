@@ -21,7 +21,6 @@ import pytest
 
 from airgap_tui.dockerconfig import credentials_for, normalize_host
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError
-from airgap_tui.estimate import size_from_isize, zstd_content_size
 from airgap_tui.models import Credentials
 from airgap_tui.registry import (
     MEDIA_DOCKER_MANIFEST,
@@ -349,47 +348,61 @@ def _client(host: str, **kwargs: Any) -> RegistryClient:
     return RegistryClient(host, **kwargs)
 
 
-def test_blob_tail_falls_back_to_an_explicit_range() -> None:
-    """A server that ignores suffix ranges but honours `bytes=a-b` still gives the tail."""
+def test_blob_stream_checks_the_digest_and_names_what_came() -> None:
+    wrong = bytearray(BLOB)
+    wrong[1234] ^= 1
+    with serve(lambda h: reply(h, 200, bytes(wrong))) as (host, _seen):
+        with pytest.raises(RegistryError) as err:
+            b"".join(_client(host).blob_stream("a/b", BLOB_DIGEST, len(BLOB)))
+    got = "sha256:" + hashlib.sha256(bytes(wrong)).hexdigest()
+    assert f"Blob {BLOB_DIGEST} of {host}/a/b" in str(err.value) and f"(got {got})" in str(
+        err.value
+    )
 
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        rng = h.headers.get("Range", "")
-        if rng.startswith("bytes=") and not rng.startswith("bytes=-"):
-            start, end = (int(x) for x in rng[6:].split("-"))
-            reply(
-                h, 206, BLOB[start : end + 1], {"Content-Range": f"bytes {start}-{end}/{len(BLOB)}"}
+
+def test_blob_stream_refuses_more_bytes_than_the_manifest_gives() -> None:
+    with serve(lambda h: reply(h, 200, BLOB + b"extra")) as (host, _seen):
+        with pytest.raises(RegistryError, match="more than the 1048576 bytes"):
+            b"".join(_client(host).blob_stream("a/b", BLOB_DIGEST, len(BLOB)))
+
+
+def test_blob_stream_resumes_with_a_range_and_copes_with_a_server_that_ignores_it() -> None:
+    def honours(h: BaseHTTPRequestHandler) -> None:
+        start = int(h.headers["Range"].removeprefix("bytes=").removesuffix("-"))
+        reply(h, 206, BLOB[start:], {"Content-Range": f"bytes {start}-{len(BLOB) - 1}/*"})
+
+    for handler, status in ((honours, 206), (lambda h: reply(h, 200, BLOB), 200)):
+        with serve(handler) as (host, seen):
+            prefix = hashlib.sha256(BLOB[:5000])
+            rest = _client(host).blob_stream(
+                "a/b", BLOB_DIGEST, len(BLOB), start=5000, hasher=prefix
             )
-        else:
-            reply(h, 200, BLOB)
-
-    with serve(handle) as (host, seen):
-        tail = _client(host).blob_tail("a/b", BLOB_DIGEST, size=len(BLOB))
-    assert tail == BLOB[-4:]
-    assert [r.get("Range") for r in seen] == ["bytes=-4", f"bytes={len(BLOB) - 4}-{len(BLOB) - 1}"]
+            assert b"".join(rest) == BLOB[5000:], status  # the first 5000 bytes dropped on 200
+        assert [r.get("Range") for r in seen] == ["bytes=5000-"]
 
 
-def test_blob_tail_refuses_a_server_that_ignores_ranges() -> None:
-    with serve(lambda h: reply(h, 200, BLOB)) as (host, seen):
-        with pytest.raises(RegistryError, match="ignores HTTP Range"):
-            _client(host).blob_tail("a/b", BLOB_DIGEST, size=len(BLOB))
-    assert len(seen) == 2
+def test_blob_stream_resumes_after_a_dropped_connection_then_gives_up() -> None:
+    state = {"n": 0}
 
+    def drops(h: BaseHTTPRequestHandler) -> None:
+        state["n"] += 1
+        start = int((h.headers.get("Range") or "bytes=0-").removeprefix("bytes=").removesuffix("-"))
+        h.send_response(206 if start else 200)
+        if start:
+            h.send_header("Content-Range", f"bytes {start}-{len(BLOB) - 1}/*")
+        h.send_header("Content-Length", str(len(BLOB) - start))
+        h.end_headers()
+        h.wfile.write(BLOB[start : start + 300_000])  # then hangs up
+        h.close_connection = True
 
-def test_blob_tail_asks_for_the_size_when_not_given() -> None:
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        if h.command == "HEAD":
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(BLOB)))
-            h.end_headers()
-        elif h.headers.get("Range", "").startswith("bytes=-"):
-            reply(h, 200, BLOB)
-        else:
-            start = len(BLOB) - 4
-            reply(h, 206, BLOB[start:], {"Content-Range": f"bytes {start}-{len(BLOB) - 1}/x"})
-
-    with serve(handle) as (host, seen):
-        assert _client(host).blob_tail("a/b", BLOB_DIGEST) == BLOB[-4:]
-    assert [r["method"] for r in seen] == ["GET", "HEAD", "GET"]
+    with serve(drops) as (host, seen):
+        assert b"".join(_client(host, retries=5).blob_stream("a/b", BLOB_DIGEST, len(BLOB))) == BLOB
+        ranges = [r.get("Range") for r in seen]
+        assert ranges[0] is None and all(r and r.startswith("bytes=") for r in ranges[1:])
+        seen.clear()
+        with pytest.raises(RegistryError, match="the connection broke 2 times"):
+            b"".join(_client(host, retries=1).blob_stream("a/b", BLOB_DIGEST, len(BLOB)))
+        assert len(seen) == 2
 
 
 def test_5xx_is_retried_a_bounded_number_of_times() -> None:
@@ -516,46 +529,3 @@ def test_basic_auth_uses_credentials_from_the_lookup_once() -> None:
         client.ping()
     assert lookups == [host]
     assert [r.get("Authorization") is None for r in seen] == [True, False, False]
-
-
-# ----------------------------------------------------------------------------------------------
-# Uncompressed sizes from a few bytes of a layer
-
-GIB = 1 << 30
-
-
-def test_isize_is_the_size_below_4_gib() -> None:
-    assert size_from_isize(102_400, 184) == (102_400, True)  # very compressible: still exact
-    assert size_from_isize(5000, 5030) == (5000, True)  # stored blocks: gzip slightly larger
-
-
-def test_isize_wraps_past_4_gib() -> None:
-    # 5 GiB of tar compressed to 3 GiB: ISIZE says 1 GiB, the compressed size says "more".
-    assert size_from_isize(1 * GIB, 3 * GIB) == (5 * GIB, False)
-
-
-def test_isize_of_real_gzip_streams() -> None:
-    import gzip
-    import struct
-
-    for data in (b"", b"x" * 70_000, os.urandom(10_000)):
-        blob = gzip.compress(data)
-        isize = struct.unpack("<I", blob[-4:])[0]
-        assert size_from_isize(isize, len(blob)) == (len(data), True)
-
-
-def _zstd(descriptor: int, *rest: int) -> bytes:
-    return bytes([0x28, 0xB5, 0x2F, 0xFD, descriptor, *rest])
-
-
-def test_zstd_frame_content_size() -> None:
-    assert zstd_content_size(_zstd(0x20, 200)) == 200  # single segment, 1-byte size
-    assert zstd_content_size(_zstd(0x40, 0x58, 0x10, 0x00)) == 0x10 + 256  # 2 bytes, +256
-    # 4-byte size after a window byte and a 1-byte dictionary ID
-    assert zstd_content_size(_zstd(0x81, 0x58, 0x07, *(123_456_789).to_bytes(4, "little"))) == (
-        123_456_789
-    )
-    assert zstd_content_size(_zstd(0xE0, *(6 * GIB).to_bytes(8, "little"))) == 6 * GIB
-    assert zstd_content_size(_zstd(0x00, 0x58)) is None  # size not recorded
-    assert zstd_content_size(b"\x1f\x8b\x08\x00\x00\x00") is None  # gzip, not zstd
-    assert zstd_content_size(_zstd(0xE0, 1, 2)) is None  # truncated header

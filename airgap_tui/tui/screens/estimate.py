@@ -10,14 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from airgap_tui.errors import AirgapError
 from airgap_tui.events import CancelToken
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import EstimateDone, ProgressUpdate
 from airgap_tui.tui.screens.base import WizardScreen
 
 if TYPE_CHECKING:
-    from airgap_tui.archive_size import ArchiveFormat
     from airgap_tui.estimate import Estimate, ImageEstimate
 
 COLUMNS = ("image", "download", "media", "layers", "shared", "status")
@@ -75,18 +73,11 @@ class EstimateScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def run_estimate(self, cancel: CancelToken) -> None:
-        archive_format: ArchiveFormat = "docker-archive"
-        try:
-            found = self.services.engine().info().archive_format
-            archive_format = "oci" if found == "oci" else "docker-archive"
-        except AirgapError:
-            self.services.forget_engine()  # the estimate still helps; Write will say it
         self.services.domain.forget_unreachable()  # a new estimate asks every registry again
         with self.progress_sink() as progress:
             result = self.services.domain.estimate(
                 list(self.state.specs),
                 platform=self.state.platform,
-                archive_format=archive_format,
                 progress=progress,
                 cancel=cancel,
             )
@@ -128,7 +119,7 @@ class EstimateScreen(WizardScreen):
                 continue
             shared = sum(1 for layer in image.layers if layer.shared)
             table.update_cell(key, "download", formatting.size(image.download_bytes))
-            table.update_cell(key, "media", formatting.size(image.unpacked_bytes))
+            table.update_cell(key, "media", formatting.size(image.media_bytes))
             table.update_cell(key, "layers", str(len(image.layers)))
             table.update_cell(key, "shared", str(shared))
             table.update_cell(key, "status", Text("ok", "green"))

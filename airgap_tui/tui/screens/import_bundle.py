@@ -20,7 +20,7 @@ from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle import BundleManifest
+    from airgap_tui.bundle_manifest import BundleManifest
 
 
 class ImportBundleScreen(WizardScreen):
@@ -128,14 +128,17 @@ class ImportBundleScreen(WizardScreen):
         text.append(f"{manifest.created} by airgap-tui {manifest.tool_version}\n")
         text.append("From: ", "bold")
         text.append(f"{manifest.source_prefix} for GitLab {manifest.gitlab_major or '?'}")
-        text.append(f" ({manifest.platform})\n")
+        text.append(f" ({', '.join(manifest.platforms)})\n")
         text.append("Size: ", "bold")
         parts = formatting.count(len(manifest.parts), "part")
         text.append(f"{formatting.size(manifest.total_bytes)} in {parts}\n")
         text.append(f"Images ({len(manifest.images)}):\n", "bold")
+        sizes = {blob.digest: blob.size for blob in manifest.blobs}
         for image in manifest.images:
             text.append(f"  {image.name}:{image.tag}", "")
-            text.append(f"  {formatting.size(image.size)}\n", "dim")
+            size = sum(sizes.get(digest, 0) for digest in image.blobs)
+            kind = "  (artifact)" if image.kind == "artifact" else ""
+            text.append(f"  {formatting.size(size)}{kind}\n", "dim")
         self.query_one("#bundle-info", Static).update(text)
         fingerprint = self.query_one("#fingerprint", Fingerprint)
         fingerprint.set_fingerprint(

@@ -1,5 +1,5 @@
-"""Import, step 4: stream the parts into `docker load`, tag and push each image; a result
-row per image."""
+"""Import, step 4: push each image straight to the registry (blobs and original manifests,
+digests kept), or stream the parts into `docker load`, tag and push; a result row per image."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from airgap_tui.events import STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
+from airgap_tui.events import STAGE_BLOB, STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
 from airgap_tui.importer import ImportRequest
 from airgap_tui.tui.messages import ImportDone, ProgressUpdate
 from airgap_tui.tui.screens.long_work import LongWorkScreen
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class PushScreen(LongWorkScreen):
     KEY = "push"
-    TITLE = "Load, tag, push"
+    TITLE = "Push to the registry"
     NEXT_LABEL = "Show snippet"
     CANCEL_QUESTION = (
         "Stop the import? Images already pushed stay in the registry; running it again "
@@ -53,7 +53,7 @@ class PushScreen(LongWorkScreen):
     def compose_body(self) -> ComposeResult:
         yield StageBoard(
             clock=self.services.clock,
-            order=[STAGE_LOAD, STAGE_TAG, STAGE_PUSH],
+            order=[STAGE_LOAD, STAGE_TAG, STAGE_PUSH] if self.state.via_docker else [STAGE_PUSH],
             per_item=[STAGE_PUSH],
             units={STAGE_TAG: "items"},
             counted=[STAGE_TAG],
@@ -74,7 +74,8 @@ class PushScreen(LongWorkScreen):
         for target in self.targets():
             table.add_row(target, Text("waiting", "dim"), "", "", key=target)
         board = self.query_one("#stages", StageBoard)
-        board.prepare(STAGE_LOAD, [self.load_item])
+        if self.state.via_docker:
+            board.prepare(STAGE_LOAD, [self.load_item])
         board.prepare(STAGE_PUSH, self.targets())
         board.expect(STAGE_TAG, len(self.targets()))
         self.start()
@@ -95,13 +96,14 @@ class PushScreen(LongWorkScreen):
             credentials=self.state.credentials,
             ca_file=self.state.ca_file,
             receipt_dir=self.services.receipt_dir,
+            via_docker=self.state.via_docker,
         )
         self.log_line(f"Importing {self.state.bundle_dir} into {self.state.registry}.")
         self.run_import(request, token)
 
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def run_import(self, request: ImportRequest, token: CancelToken) -> None:
-        engine = self.services.engine()
+        engine = self.services.engine() if request.via_docker else None
         with self.progress_sink() as progress:
             result = self.services.domain.import_bundle(
                 request, engine, progress=progress, cancel=token
@@ -110,6 +112,10 @@ class PushScreen(LongWorkScreen):
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         event = message.event
+        if event.stage == STAGE_BLOB:  # one image's blobs: its push bar shows the bytes
+            if event.message.startswith("retry"):
+                self.log_line(f"↻ {event.item}: {event.message}")
+            return
         if event.stage == STAGE_LOAD and event.item != self.load_item:
             if event.final:  # the per-part read that feeds the load stream
                 mark = "✓" if event.ok else "✗"
@@ -142,7 +148,7 @@ class PushScreen(LongWorkScreen):
                 table.add_row(image.target, "", "", "", key=image.target)
             table.update_cell(image.target, "status", Text(image.status, style))
             table.update_cell(image.target, "digest", digest)
-            table.update_cell(image.target, "detail", image.error)
+            table.update_cell(image.target, "detail", image.error or image.note)
         pushed = sum(1 for i in result.images if i.ok)
         summary = Text()
         if result.ok:

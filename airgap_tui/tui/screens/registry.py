@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from textual.worker import Worker
 
 from airgap_tui.errors import AirgapError, AuthError, TLSError, UsageError
@@ -39,7 +39,9 @@ class RegistryScreen(WizardScreen):
         self.checking = False
 
     def next_label(self) -> str:
-        return "Load and push" if self.state.path == PATH_IMPORT else "Show snippet"
+        if self.state.path != PATH_IMPORT:
+            return "Show snippet"
+        return "Load and push" if self.state.via_docker else "Push"
 
     def compose_body(self) -> ComposeResult:
         yield Static(
@@ -63,6 +65,18 @@ class RegistryScreen(WizardScreen):
             placeholder="/etc/docker/certs.d/registry.example.com:5000/ca.crt",
             validators=[OptionalFile()],
         )
+        if self.state.path == PATH_IMPORT:
+            with RadioSet(id="route"):
+                yield RadioButton(
+                    "Straight to the registry (digests kept, no Docker needed)",
+                    value=not self.state.via_docker,
+                    id="route-registry",
+                )
+                yield RadioButton(
+                    "Load into Docker, tag, push (also leaves the images in the engine)",
+                    value=self.state.via_docker,
+                    id="route-docker",
+                )
         with Horizontal(id="check-row"):
             yield Button("Check connection", id="check")
             yield Static("", id="login-status")
@@ -119,6 +133,13 @@ class RegistryScreen(WizardScreen):
             status.update(Text("Looks right.", "green"))
         self.refresh_nav()
 
+    @on(RadioSet.Changed, "#route")
+    def route_changed(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        self.state.via_docker = event.pressed.id == "route-docker"
+        self.checked_for = None  # the engine's view of HTTP/HTTPS may differ: check again
+        self.refresh_nav()
+
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -162,8 +183,8 @@ class RegistryScreen(WizardScreen):
     def engine_insecure(self, host: str) -> bool | None:
         """On the import path, the engine's insecure-registries decide HTTP or HTTPS, as they
         will for its push (the import checks the same way); None = our own default."""
-        if self.state.path != PATH_IMPORT:
-            return None  # the snippet path needs no engine: do not wait for one
+        if self.state.path != PATH_IMPORT or not self.state.via_docker:
+            return None  # only the Docker route needs an engine: do not wait for one
         try:
             return self.services.engine().insecure_registry(host)
         except AirgapError:
@@ -207,11 +228,16 @@ class RegistryScreen(WizardScreen):
         if isinstance(error, TLSError):
             status.update(Text(f"✗ {error.what}: {error.cause}", "bold red"))
             fix = self.query_one("#tls-fix", Static)
+            engine = (
+                " The Docker engine that pushes needs the same CA in "
+                "/etc/docker/certs.d/<host:port>/ca.crt."
+                if self.state.via_docker
+                else ""
+            )
             fix.update(
                 Text(
                     error.next_step + ".\nOr give the CA certificate in the field above and check "
-                    "again. The Docker engine that pushes needs the same CA in "
-                    "/etc/docker/certs.d/<host:port>/ca.crt."
+                    "again." + engine
                 )
             )
             fix.display = True

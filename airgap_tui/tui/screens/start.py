@@ -111,14 +111,13 @@ class StartScreen(WizardScreen):
             text.append("✗ not reachable\n", style="bold red")
             text.append(message.error)
             text.append(
-                "\nVerify and the CI snippet work without an engine; press r to check again.",
+                "\nExport, verify and the CI snippet work without an engine; press r to check "
+                "again.",
                 style="dim",
             )
         else:
             text.append("✓ reachable\n", style="bold green")
             text.append(f"Docker {info.version} (API {info.api_version})\n")
-            layout = "OCI layout" if info.archive_format == "oci" else "docker-archive"
-            text.append(f"docker save writes: {layout}\n")
             text.append(f"DOCKER_HOST: {info.docker_host}")
         self.query_one("#engine", Static).update(text)
 

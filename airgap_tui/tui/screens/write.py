@@ -77,10 +77,9 @@ class WriteScreen(LongWorkScreen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, request: ExportRequest, token: CancelToken) -> None:
-        engine = self.services.engine()
         with self.progress_sink() as progress:
             result = self.services.domain.export_bundle(
-                request, engine, progress=progress, cancel=token, sizes=self.state.estimate
+                request, progress=progress, cancel=token, sizes=self.state.estimate
             )
         self.post_message(ExportDone(result))
 
