@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle import (
+from airgap_tui.bundle import ExportJournal
+from airgap_tui.bundle_manifest import (
+    BundleBlob,
     BundleImage,
     BundleManifest,
     BundlePart,
-    ExportJournal,
     write_manifest,
 )
 from airgap_tui.catalog import load_catalog
@@ -61,23 +62,43 @@ def test_source_prefix_rules() -> None:
 
 
 def _bundle(directory: Path, images: list[tuple[str, str]]) -> BundleManifest:
+    """A format 2 bundle.yaml over one 1000-byte part: one manifest blob per image."""
     directory.mkdir(parents=True, exist_ok=True)
     data = b"x" * 1000
-    (directory / "images.tar.001").write_bytes(data)
+    (directory / "images.tar.000").write_bytes(data)
+    digests = ["sha256:" + hashlib.sha256(f"{n}:{t}".encode()).hexdigest() for n, t in images]
     manifest = BundleManifest(
         source_prefix=MIRROR,
         gitlab_major=18,
-        platform="linux/amd64",
+        platforms=["linux/amd64"],
         images=[
             BundleImage(
-                name=n, tag=t, source_ref=f"{MIRROR}/{n}:{t}", image_id="sha256:" + "a" * 64
+                name=n,
+                tag=t,
+                source_ref=f"{MIRROR}/{n}:{t}",
+                digest=digest,
+                media_type="application/vnd.oci.image.manifest.v1+json",
+                platform="linux/amd64",
             )
-            for n, t in images
+            for (n, t), digest in zip(images, digests, strict=True)
         ],
-        parts=[BundlePart("images.tar.001", len(data), hashlib.sha256(data).hexdigest())],
+        blobs=[
+            BundleBlob(digest, 10, "application/vnd.oci.image.manifest.v1+json", 512 + 1024 * i)
+            for i, digest in enumerate(digests)
+        ],
+        parts=[BundlePart("images.tar.000", len(data), hashlib.sha256(data).hexdigest())],
     )
     write_manifest(directory, manifest)
     return manifest
+
+
+def test_a_bundle_this_version_cannot_read_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "bundle.yaml").write_text("format_version: 1\nimages: []\n")
+    plan = plan_destination(tmp_path, 10, specs("semgrep:6"), 1024**3)
+    assert not plan.usable and plan.unreadable is not None
+    refusal = plan.refusal()
+    assert isinstance(refusal, UsageError)
+    assert "already holds a bundle this airgap-tui cannot read" in refusal.sentence()
 
 
 def test_an_empty_directory_fits_and_the_part_size_is_clamped(tmp_path: Path) -> None:
