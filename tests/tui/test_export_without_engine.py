@@ -1,21 +1,27 @@
 """The wizard's connected-side path with no Docker engine at all: Start -> analyzers ->
-estimate -> destination -> write -> done, against the native registry (real HTTP, real media)."""
+estimate -> destination -> write -> done, against the native registry (real HTTP, real media),
+and the CLI's export of the same selection writes the same bundle, byte for byte."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 from textual.widgets import Static
 
 from airgap_tui.bundle_manifest import read_manifest
+from airgap_tui.cli import main as cli_main
 from airgap_tui.engine import Engine
 from airgap_tui.errors import EngineError
+from airgap_tui.media import Drive
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.start import StartScreen
+from airgap_tui.tui.services import Domain, Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.verify import verify_bundle
 from tests.harness.native import NativeUpstream
@@ -23,8 +29,16 @@ from tests.tui.conftest import SIZE
 from tests.tui.helpers import settle, settle_until, type_text
 
 
-def no_engine() -> Engine:
-    raise EngineError("Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker")
+class NoEngine(Domain):
+    """The real domain on a host with no Docker engine and no removable drive."""
+
+    def connect_engine(self) -> Engine:
+        raise EngineError(
+            "Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker"
+        )
+
+    def removable_drives(self) -> list[Drive]:
+        return []
 
 
 async def test_the_connected_side_needs_no_engine(
@@ -33,14 +47,8 @@ async def test_the_connected_side_needs_no_engine(
     home = tmp_path / "home"
     home.mkdir()
     dest = tmp_path / "usb" / "airgap-bundle"
-    app = AirgapApp(
-        engine_factory=no_engine,
-        drives=lambda: [],
-        source_prefix=native_upstream.prefix,
-        gitlab_major=18,
-        home=home,
-        receipt_dir=tmp_path / "receipts",
-    )
+    services = Services(domain=NoEngine(), home=home, receipt_dir=tmp_path / "receipts")
+    app = AirgapApp(services, source_prefix=native_upstream.prefix, gitlab_major=18)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, StartScreen)
@@ -90,3 +98,12 @@ async def test_the_connected_side_needs_no_engine(
         native_upstream.image("semgrep").digest,
         native_upstream.image("secrets").digest,
     ]
+
+    # The CLI, given the same selection as names, writes the very same bundle.
+    cli_dest = tmp_path / "usb" / "from-cli"
+    argv = ["export", "semgrep", "secrets", "--source-prefix", native_upstream.prefix]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert cli_main([*argv, "--gitlab", "18", "--to", str(cli_dest)]) == 0, out.getvalue()
+    from_cli = read_manifest(cli_dest)
+    assert from_cli.fingerprint == fingerprint
+    assert [p.to_dict() for p in from_cli.parts] == [p.to_dict() for p in manifest.parts]

@@ -327,7 +327,7 @@ async def test_the_cli_and_the_wizard_estimate_the_same_selection(
 ) -> None:
     """One set of rules for both fronts: the same selection resolves to the same images and
     the same sizes, whether typed on the command line or ticked in the wizard. (The same
-    bundle from both waits for the registry-native exporter: bundle format 2.)"""
+    bundle from both: tests/tui/test_export_without_engine.py.)"""
     out = io.StringIO()
     argv = ["estimate", "semgrep", "secrets", "--source-prefix", seeded_upstream.prefix, "--json"]
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
@@ -351,10 +351,13 @@ async def test_the_cli_and_the_wizard_estimate_the_same_selection(
     assert from_wizard is not None and from_wizard.ok
 
     def rows(images: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        keys = ("name", "tag", "source", "download_bytes", "unpacked_bytes", "status")
+        keys = ("name", "tag", "source", "download_bytes", "media_bytes", "status")
         return [tuple(image[k] for k in keys) for image in images]
 
     assert rows(from_cli["images"]) == rows([i.to_dict() for i in from_wizard.images])
+    assert [i["digest"] for i in from_cli["images"]] == [
+        i.manifest_digest for i in from_wizard.images
+    ]
     assert [i["layers"] for i in from_cli["images"]] == [len(i.layers) for i in from_wizard.images]
     assert from_cli["download_bytes"] == from_wizard.download_bytes
     assert from_cli["bundle_bytes"] == from_wizard.bundle_bytes

@@ -493,9 +493,11 @@ async def test_an_unreachable_source_is_said_once_and_never_as_missing(make_app:
 
 
 async def test_the_tag_stage_counts_every_image(make_app: MakeApp) -> None:
+    """On the Docker route (the only one that tags), every image counts once."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await go_to_registry(pilot, app)
+        app.screen.query_one("#route-docker", RadioButton).value = True
         await walk(pilot, ("#registry", REGISTRY), "ctrl+n")
         push = app.screen
         assert isinstance(push, PushScreen) and push.result is not None
