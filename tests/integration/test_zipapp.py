@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from airgap_tui import __version__
-from airgap_tui.bundle import verify_bundle
 from airgap_tui.cli import main
 from airgap_tui.toolpack import SHEBANG, TOOL_FILE, ZIP_TIME, tool_size, write_tool
+from airgap_tui.verify import verify_bundle
 from tests.harness.cleanpy import clean_env, clean_python
 from tests.harness.engine import EngineHandle
 from tests.harness.pty import run_until_text
