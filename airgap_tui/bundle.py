@@ -3,10 +3,6 @@
 A bundle is one directory: one tar split into parts (`images.tar.000`, …) and `bundle.yaml`,
 written last (format 2: bundle_manifest.py), that lists them with their sizes and sha256.
 
-LEGACY: the format 1 model below (BundleImage, BundleManifest, VerifyReport, write_manifest,
-read_manifest and its parser, unknown_files, verify_bundle, iter_bundle_stream) is read only by
-the engine-route importer that native-import replaces; delete it with that importer.
-
 Every write is
 .part → fsync → rename → fsync dir, so after a crash a file either has its final name and is
 complete, or it does not. Everything read back from the media is treated as hostile: names are
@@ -24,13 +20,8 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from airgap_tui import __version__
 from airgap_tui.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
 from airgap_tui.bundle_manifest import JOURNAL_NAME as JOURNAL_NAME
 from airgap_tui.bundle_manifest import KNOWN_FILES as KNOWN_FILES
@@ -48,7 +39,6 @@ from airgap_tui.bundle_manifest import utc_now as utc_now
 from airgap_tui.bundle_manifest import write_manifest as write_manifest2
 from airgap_tui.errors import BundleError, MediaError, UsageError
 from airgap_tui.events import (
-    STAGE_LOAD,
     STAGE_SAVE,
     STAGE_VERIFY,
     CancelToken,
@@ -58,7 +48,6 @@ from airgap_tui.events import (
 )
 from airgap_tui.media import free_bytes, human_size
 from airgap_tui.readback import Readback, TrackedPart
-from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
 
 DEFAULT_PREFIX = "images.tar"
 
@@ -85,107 +74,6 @@ _UNITS = {
 }
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-
-
-# ----------------------------------------------------------------- model (format 1, legacy)
-
-FORMAT_VERSION = 1
-# What the engine's `docker save` wrote: legacy docker-archive, or (Engine 25+) an OCI layout.
-ARCHIVE_FORMATS = frozenset({"docker-archive", "oci"})
-_FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v1\n"
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
-
-
-@dataclass(frozen=True)
-class BundleImage:
-    """One image in the archive, and what import checks after loading it."""
-
-    name: str  # pushed as <registry>/<name>:<tag>
-    tag: str
-    source_ref: str
-    image_id: str  # sha256:… of the config, as the engine reports it
-    digest: str = ""  # the source repository digest, "" when the engine did not know it
-    diff_ids: list[str] = field(default_factory=list)
-    size: int = 0
-    analyzer: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "tag": self.tag,
-            "source_ref": self.source_ref,
-            "image_id": self.image_id,
-            "digest": self.digest,
-            "diff_ids": list(self.diff_ids),
-            "size": self.size,
-            "analyzer": self.analyzer,
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class BundleManifest:
-    """bundle.yaml. The part order is the archive order."""
-
-    format_version: int = FORMAT_VERSION
-    tool_version: str = __version__
-    created: str = field(default_factory=utc_now)  # ISO 8601 UTC
-    source_prefix: str
-    gitlab_major: int | None
-    platform: str
-    archive_format: str = "docker-archive"
-    images: list[BundleImage]
-    parts: list[BundlePart]
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(part.size for part in self.parts)
-
-    @property
-    def fingerprint(self) -> str:
-        """sha256 hex over what the bundle carries, identical on both sides of the gap.
-
-        Covers the format, the images and every part's name, size and sha256 (so every byte
-        of the archive). Leaves out `created` and `tool_version`: a resumed or repeated export
-        of the same bytes is the same bundle and keeps the same fingerprint.
-        """
-        content = {
-            "format_version": self.format_version,
-            "archive_format": self.archive_format,
-            "source_prefix": self.source_prefix,
-            "gitlab_major": self.gitlab_major,
-            "platform": self.platform,
-            "images": [image.to_dict() for image in self.images],
-            "parts": [part.to_dict() for part in self.parts],
-            "total_bytes": self.total_bytes,
-        }
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(_FINGERPRINT_DOMAIN + canonical.encode("ascii")).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": self.format_version,
-            "tool_version": self.tool_version,
-            "created": self.created,
-            "fingerprint": self.fingerprint,
-            "source_prefix": self.source_prefix,
-            "gitlab_major": self.gitlab_major,
-            "platform": self.platform,
-            "archive_format": self.archive_format,
-            "total_bytes": self.total_bytes,
-            "images": [image.to_dict() for image in self.images],
-            "parts": [part.to_dict() for part in self.parts],
-        }
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    ok: bool
-    fingerprint: str
-    manifest: BundleManifest
-    problems: list[Problem]
-    warnings: list[str]
 
 
 # --------------------------------------------------------------------------- names and sizes
@@ -273,263 +161,6 @@ def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | N
             f"Check the drive, {resume}",
         )
     return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
-
-
-# ----------------------------------------------------------------- format 1 read/write (legacy)
-
-
-def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> None:
-    """Write bundle.yaml atomically: the last file of an export, the sign that it is complete."""
-    directory = Path(bundle_dir)
-    text = yaml.safe_dump(manifest.to_dict(), sort_keys=False, default_flow_style=False)
-    try:
-        atomic_write_bytes(directory / MANIFEST_NAME, text.encode("utf-8"))
-    except OSError as exc:
-        raise media_error(exc, f"Writing {MANIFEST_NAME} to {directory}", directory, None) from exc
-
-
-class _Schema:
-    """Typed field access that names the field when the manifest is wrong."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def fail(self, field_name: str, cause: str) -> BundleError:
-        return BundleError(
-            f"{self.where}, field {field_name}",
-            cause,
-            "The manifest is damaged or was edited: copy the bundle again from the connected side",
-        )
-
-    def mapping(self, value: object, name: str, keys: Iterable[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(name, f"expected a mapping, got {type(value).__name__}")
-        allowed = set(keys)
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
-                    f"{name}.{show(str(key))}" if name else show(str(key)), "unknown field"
-                )
-        for key in allowed:
-            if key not in value:
-                raise self.fail(f"{name}.{key}" if name else key, "missing")
-        return value
-
-    def str_(self, value: object, name: str, pattern: re.Pattern[str] | None = None) -> str:
-        if not isinstance(value, str):
-            raise self.fail(name, f"expected a string, got {type(value).__name__}")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(name, f"{show(value)} is not valid")
-        return value
-
-    def int_(self, value: object, name: str) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(name, f"expected a non-negative integer, got {show(repr(value))}")
-        return value
-
-    def list_(self, value: object, name: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(name, f"expected a list, got {type(value).__name__}")
-        return value
-
-
-_TOP_KEYS = (
-    "format_version",
-    "tool_version",
-    "created",
-    "fingerprint",
-    "source_prefix",
-    "gitlab_major",
-    "platform",
-    "archive_format",
-    "total_bytes",
-    "images",
-    "parts",
-)
-_IMAGE_KEYS = ("name", "tag", "source_ref", "image_id", "digest", "diff_ids", "size", "analyzer")
-_PART_KEYS = ("file", "size", "sha256")
-
-
-def _parse_image(s: _Schema, raw: object, name: str) -> BundleImage:
-    data = s.mapping(raw, name, _IMAGE_KEYS)
-    image_name = s.str_(data["name"], f"{name}.name")
-    tag = s.str_(data["tag"], f"{name}.tag")
-    source_ref = s.str_(data["source_ref"], f"{name}.source_ref")
-    try:
-        validate_repository_path(image_name)
-        validate_tag(tag)
-        parse_reference(source_ref)
-    except UsageError as exc:
-        raise s.fail(name, exc.cause) from exc
-    analyzer = data["analyzer"]
-    if analyzer is not None:
-        analyzer = s.str_(analyzer, f"{name}.analyzer", _ANALYZER)
-    digest = s.str_(data["digest"], f"{name}.digest")
-    if digest and not _DIGEST.match(digest):
-        raise s.fail(f"{name}.digest", f"{show(digest)} is not sha256:<64 hex digits>")
-    diff_ids = s.list_(data["diff_ids"], f"{name}.diff_ids")
-    return BundleImage(
-        name=image_name,
-        tag=tag,
-        source_ref=source_ref,
-        image_id=s.str_(data["image_id"], f"{name}.image_id", _DIGEST),
-        digest=digest,
-        diff_ids=[s.str_(d, f"{name}.diff_ids[{i}]", _DIGEST) for i, d in enumerate(diff_ids)],
-        size=s.int_(data["size"], f"{name}.size"),
-        analyzer=analyzer,
-    )
-
-
-def _parse_part(s: _Schema, raw: object, name: str) -> BundlePart:
-    data = s.mapping(raw, name, _PART_KEYS)
-    file = s.str_(data["file"], f"{name}.file")
-    if not is_safe_part_name(file):
-        raise BundleError(
-            f"{s.where}, field {name}.file",
-            f"the part name {show(file)} is not a plain file name inside the bundle "
-            "(refused before opening anything)",
-            "Do not use this bundle: it was damaged or tampered with; copy it again",
-        )
-    size = s.int_(data["size"], f"{name}.size")
-    if size > MAX_PART_SIZE:
-        raise s.fail(f"{name}.size", f"{size} is above the largest part ({MAX_PART_SIZE})")
-    return BundlePart(
-        file=file, size=size, sha256=s.str_(data["sha256"], f"{name}.sha256", _SHA256_HEX)
-    )
-
-
-def manifest_from_dict(data: object, where: str) -> BundleManifest:
-    """Validate a parsed bundle.yaml; every name in it is treated as hostile."""
-    s = _Schema(where)
-    if not isinstance(data, dict):
-        raise BundleError(
-            where,
-            f"it is not a bundle manifest (a YAML mapping), it holds a {type(data).__name__}",
-            "Check that this is an airgap-tui bundle directory",
-        )
-    version = data.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise s.fail("format_version", "missing or not a positive integer")
-    if version > FORMAT_VERSION:
-        raise BundleError(
-            where,
-            f"it was made by a newer airgap-tui (bundle format {version}; "
-            f"this airgap-tui {__version__} reads format {FORMAT_VERSION})",
-            "Upgrade airgap-tui on this host to the version that made the bundle",
-        )
-    data = s.mapping(data, "", _TOP_KEYS)
-    created = s.str_(data["created"], "created")
-    try:
-        datetime.fromisoformat(created)
-    except ValueError as exc:
-        raise s.fail("created", f"{show(created)} is not an ISO 8601 time") from exc
-    archive_format = s.str_(data["archive_format"], "archive_format")
-    if archive_format not in ARCHIVE_FORMATS:
-        raise s.fail("archive_format", f"{show(archive_format)} is not a known archive format")
-    gitlab_major = data["gitlab_major"]
-    if gitlab_major is not None:
-        gitlab_major = s.int_(gitlab_major, "gitlab_major")
-    images = [
-        _parse_image(s, raw, f"images[{i}]")
-        for i, raw in enumerate(s.list_(data["images"], "images"))
-    ]
-    seen: set[tuple[str, str]] = set()
-    for i, image in enumerate(images):
-        if (image.name, image.tag) in seen:
-            raise s.fail(f"images[{i}]", f"{image.name}:{image.tag} is listed twice")
-        seen.add((image.name, image.tag))
-    parts = [
-        _parse_part(s, raw, f"parts[{i}]") for i, raw in enumerate(s.list_(data["parts"], "parts"))
-    ]
-    if len({part.file for part in parts}) != len(parts):
-        raise s.fail("parts", "a part file is listed twice")
-    manifest = BundleManifest(
-        format_version=version,
-        tool_version=s.str_(data["tool_version"], "tool_version"),
-        created=created,
-        source_prefix=s.str_(data["source_prefix"], "source_prefix"),
-        gitlab_major=gitlab_major,
-        platform=s.str_(data["platform"], "platform", _PLATFORM),
-        archive_format=archive_format,
-        images=images,
-        parts=parts,
-    )
-    if s.int_(data["total_bytes"], "total_bytes") != manifest.total_bytes:
-        raise s.fail("total_bytes", "it is not the sum of the part sizes")
-    stored = s.str_(data["fingerprint"], "fingerprint")
-    if stored != manifest.fingerprint:
-        raise s.fail(
-            "fingerprint",
-            "it does not match the manifest's content (bundle.yaml was changed after export)",
-        )
-    return manifest
-
-
-def _read_limited(directory: Path, name: str, limit: int) -> bytes:
-    """Read a small file from the bundle without following a symlink or a FIFO."""
-    fd = os.open(directory / name, _READ_FLAGS)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        if st.st_size > limit:
-            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(limit + 1)
-    finally:
-        os.close(fd)
-
-
-def _has_aliases(text: str) -> bool:
-    """YAML aliases let a small file expand into a huge structure; a manifest never has one."""
-    return any(
-        isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
-    )
-
-
-def read_manifest(bundle_dir: str | os.PathLike[str]) -> BundleManifest:
-    """Read and validate bundle.yaml; BundleError names what is wrong and what to do."""
-    directory = Path(bundle_dir)
-    where = f"{MANIFEST_NAME} in {directory}"
-    if not directory.is_dir():
-        raise BundleError(
-            f"Bundle directory {directory}",
-            "it does not exist or is not a directory",
-            "Check the path and that the drive is mounted",
-        )
-    try:
-        raw = _read_limited(directory, MANIFEST_NAME, MAX_MANIFEST_BYTES)
-    except FileNotFoundError as exc:
-        raise BundleError(
-            f"{MANIFEST_NAME} not found in {directory}",
-            "this directory holds no complete bundle (an export that was interrupted "
-            f"writes {MANIFEST_NAME} last)",
-            "Re-run the export on the connected side to finish the bundle, or choose the "
-            "directory that holds bundle.yaml",
-        ) from exc
-    except OSError as exc:
-        cause = (
-            "it is a symbolic link, which a bundle never contains"
-            if exc.errno == errno.ELOOP
-            else f"it cannot be read ({exc.strerror or exc})"
-        )
-        raise BundleError(where, cause, "Copy the bundle again from the connected side") from exc
-    try:
-        text = raw.decode("utf-8")
-        if _has_aliases(text):
-            raise BundleError(
-                where,
-                "it uses YAML aliases, which a bundle manifest never has",
-                "Do not use this bundle: copy it again from the connected side",
-            )
-        data = yaml.safe_load(text)
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BundleError(
-            where,
-            f"it is not valid YAML ({str(exc).splitlines()[0]})",
-            "The manifest is damaged: copy the bundle again from the connected side",
-        ) from exc
-    return manifest_from_dict(data, where)
 
 
 # --------------------------------------------------------------------------- export journal
@@ -1128,11 +759,6 @@ def check_parts(
     return problems
 
 
-def unknown_files(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> list[str]:
-    """Warnings for files the manifest does not list (they are ignored, never read)."""
-    return files_not_listed(bundle_dir, [part.file for part in manifest.parts])
-
-
 def files_not_listed(bundle_dir: str | os.PathLike[str], listed: Iterable[str]) -> list[str]:
     """Warnings for files other than `listed` and our own (they are ignored, never read)."""
     known = KNOWN_FILES | set(listed)
@@ -1152,85 +778,3 @@ def files_not_listed(bundle_dir: str | os.PathLike[str], listed: Iterable[str]) 
         else:
             warnings.append(f"{show(name)}: a file the bundle does not list (ignored)")
     return warnings
-
-
-def verify_bundle(
-    bundle_dir: str | os.PathLike[str],
-    progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-) -> VerifyReport:
-    """Check a bundle without an engine and without writing anything (read-only media work).
-
-    A missing or bad bundle.yaml raises BundleError; bad parts are reported one by one.
-    """
-    manifest = read_manifest(bundle_dir)
-    problems = check_parts(bundle_dir, manifest.parts, progress, cancel)
-    return VerifyReport(
-        ok=not problems,
-        fingerprint=manifest.fingerprint,
-        manifest=manifest,
-        problems=problems,
-        warnings=unknown_files(bundle_dir, manifest),
-    )
-
-
-def iter_bundle_stream(
-    bundle_dir: str | os.PathLike[str],
-    manifest: BundleManifest,
-    progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-    *,
-    check_hashes: bool = True,
-    stage: str = STAGE_LOAD,
-) -> Iterator[bytes]:
-    """The parts concatenated, as the engine's load wants them, without a copy on disk.
-
-    With `check_hashes`, each part is hashed on the way and a mismatch raises BundleError at
-    that part's end, so a consumer fails instead of loading damaged data (the guard left when
-    verification was skipped; bytes before the bad part have already been handed on).
-    """
-    directory = Path(bundle_dir)
-    dir_fd = _open_dir(directory)
-    try:
-        for part in manifest.parts:
-            fd, reason = _open_part(dir_fd, part)
-            if fd is None:
-                raise BundleError(
-                    f"Part {show(part.file)} in {directory}",
-                    reason,
-                    "Run verify, then copy the bundle again from the connected side",
-                )
-            hasher = hashlib.sha256()
-            done = 0
-            try:
-                # Pages a verify just read are welcome here: the hash below guards the bytes,
-                # and a second read from a USB stick would cost as long as the first.
-                chunks = _read_chunks(
-                    fd, part.size, cancel, f"Reading {directory}", from_media=False
-                )
-                for block in chunks:
-                    if check_hashes:
-                        hasher.update(block)
-                    done += len(block)
-                    progress(Progress(stage, part.file, done, part.size, "reading"))
-                    yield block
-            except OSError as exc:
-                raise BundleError(
-                    f"Part {show(part.file)} in {directory}",
-                    f"read failed ({exc.strerror or exc})",
-                    "Check the drive, then run verify",
-                ) from exc
-            finally:
-                os.close(fd)
-            if check_hashes and hasher.hexdigest() != part.sha256:
-                progress(
-                    Progress(stage, part.file, done, part.size, "sha256 mismatch", True, False)
-                )
-                raise BundleError(
-                    f"Part {show(part.file)} in {directory}",
-                    "sha256 mismatch: the file is damaged",
-                    "Copy the bundle again from the connected side",
-                )
-            progress(Progress(stage, part.file, done, part.size, "read", final=True))
-    finally:
-        os.close(dir_fd)

@@ -272,7 +272,7 @@ def test_registry_that_stays_down_is_retried_a_bounded_number_of_times_then_resu
     for failed in names[1:]:
         assert any(line.split()[:3] == ["FAIL", failed, "failed"] for line in lines), run.out
         assert f"airgap-tui: {failed}: " in run.err
-    assert f"Registry {registry.host}: the connection was refused" in run.err
+    assert f"Can't reach {registry.host}: the connection to {registry.host} was refused" in run.err
     receipt = json.loads(next(receipts.glob("airgap-receipt-*.json")).read_text())
     assert receipt["ok"] is False
     assert [(i["target"], i["status"]) for i in receipt["images"]] == list(

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from airgap_tui import bundle
 from airgap_tui.blob_reader import PartsReader
 from airgap_tui.bundle import (
     JOURNAL_NAME,
@@ -25,7 +24,6 @@ from airgap_tui.bundle import (
     check_parts,
     files_not_listed,
     finish_bundle,
-    iter_bundle_stream,
     parse_size,
 )
 from airgap_tui.bundle_manifest import (
@@ -676,44 +674,6 @@ def test_verify_can_be_cancelled(tmp_path: Path) -> None:
     token.cancel()
     with pytest.raises(Cancelled):
         verify_bundle(tmp_path, cancel=token)
-
-
-# ------------------------------------------------- streaming for load (format 1 importer, legacy)
-
-
-def test_stream_concatenates_the_parts(tmp_path: Path) -> None:
-    data = payload(3 * MiB + 1000)
-    build_bundle(tmp_path, data)
-    events: list[Progress] = []
-    chunks = list(iter_bundle_stream(tmp_path, read_manifest(tmp_path), progress=events.append))
-    assert b"".join(chunks) == data
-    assert max(len(c) for c in chunks) <= bundle.CHUNK_SIZE
-    assert all(e.stage == "load" for e in events)
-
-
-def test_stream_fails_at_the_end_of_a_damaged_part(tmp_path: Path) -> None:
-    data = payload(200 * 1024)
-    manifest = build_bundle(tmp_path, data, part_size=64 * 1024)
-    bad = tmp_path / manifest.parts[1].file
-    damaged = bytearray(bad.read_bytes())
-    damaged[100] ^= 0xFF
-    bad.write_bytes(damaged)
-    received = bytearray()
-    with pytest.raises(BundleError) as raised:
-        for chunk in iter_bundle_stream(tmp_path, manifest):
-            received += chunk
-    assert manifest.parts[1].file in str(raised.value) and "sha256" in str(raised.value)
-    assert len(received) == manifest.parts[0].size + manifest.parts[1].size
-    unchecked = b"".join(iter_bundle_stream(tmp_path, manifest, check_hashes=False))
-    assert len(unchecked) == len(data) and unchecked != data
-
-
-def test_stream_refuses_a_truncated_part_before_reading_it(tmp_path: Path) -> None:
-    manifest = build_bundle(tmp_path, payload(200 * 1024), part_size=64 * 1024)
-    with open(tmp_path / manifest.parts[0].file, "r+b") as f:
-        f.truncate(5)
-    with pytest.raises(BundleError, match="truncated"):
-        next(iter_bundle_stream(tmp_path, manifest))
 
 
 # --------------------------------------------------------------------------- sizes
