@@ -25,6 +25,8 @@ from airgap_tui.inventory import InventoryLimits, take_inventory, write_inventor
 from airgap_tui.models import Credentials
 from airgap_tui.registry import RegistryClient
 from tests.harness.registry import RegistryHandle
+from tests.harness.tls import make_tls
+from tests.integration.test_registry import TokenService, serve
 
 MakeRegistry = Callable[..., RegistryHandle]
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -260,6 +262,63 @@ def test_inventory_command_with_basic_auth_writes_no_secret(
     assert dict(load_presence(out).blobs) == {b.digest: b.size for b in seeded.blobs}
     assert secret not in out.read_text() and secret not in json.dumps(result)
     assert [p.name for p in out.parent.iterdir()] == ["inv.json"]  # no .part left
+
+
+def test_inventory_command_over_tls_needs_the_ca_file(
+    registry_factory: MakeRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tls = make_tls(tmp_path / "tls")
+    handle = registry_factory("tls", tls=tls.pair)
+    seeder = Seeder(handle)
+    seeder.session.verify = str(tls.ca_cert)
+    seeder.image("analyzers/semgrep", "6", [BASE, layer("tls ")])
+    out = tmp_path / "out" / "inv.json"
+    argv = ["inventory", "--registry", f"{handle.host}/analyzers", "--out", str(out)]
+
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "unknown CA" in err and "--ca-file" in err and not out.exists()
+
+    assert main([*argv, "--ca-file", str(tls.ca_cert)]) == 0
+    printed = capsys.readouterr().out
+    assert f"Inventory of {handle.host}/analyzers: 1 repositories, 1 tags, 3 blobs" in printed
+    assert f"Written: {out}" in printed and "--delta-from inv.json" in printed
+    assert hashlib.sha256(out.read_bytes()).hexdigest() in printed
+
+
+def test_inventory_with_bearer_tokens_asks_for_the_catalog_scope(
+    registry_factory: MakeRegistry, tmp_path: Path
+) -> None:
+    secret = "T0ken-pa55"
+    service = TokenService(tmp_path, {"ci": secret})
+    with serve(service.handle) as token_url:
+        handle = registry_factory(
+            "token",
+            config_overrides={
+                "auth": {
+                    "token": {
+                        "realm": f"{token_url}/token",
+                        "service": "airgap-tui-test-registry",
+                        "issuer": "airgap-tui-test-issuer",
+                        "rootcertbundle": str(service.bundle),
+                    }
+                }
+            },
+        )
+        seeder = Seeder(handle)
+        push = service.token("ci", ["repository:analyzers/semgrep:pull,push"])
+        seeder.session.headers["Authorization"] = f"Bearer {push}"
+        seeded = seeder.image("analyzers/semgrep", "6", [BASE])
+
+        with client_for(handle, credentials=Credentials("ci", secret)) as client:
+            inventory = take_inventory(client)
+        assert inventory.blobs == {b.digest: b.size for b in seeded.blobs}
+        scopes = [r["query"].get("scope") for r in service.requests]
+        assert ["registry:catalog:*"] in scopes and ["repository:analyzers/semgrep:pull"] in scopes
+
+        with client_for(handle) as anonymous, pytest.raises(RegistryError) as info:
+            take_inventory(anonymous)
+        assert "requires a login" in str(info.value)
 
 
 # --- the delta pre-check ------------------------------------------------------------------------
