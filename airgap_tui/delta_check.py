@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from airgap_tui.delta import FRESH_INVENTORY, BlobRef
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
-from airgap_tui.registry import RegistryClient
+from airgap_tui.registry import RegistryClient, RegistryUnreachable
 
 STAGE_DELTA_CHECK = "check"
 PROBES_AT_ONCE = 8
@@ -121,7 +121,9 @@ def _candidates(
                     "only the first were searched"
                 )
                 break
-    except (AuthError, NotFoundError) as exc:
+    except RegistryUnreachable:
+        raise
+    except RegistryError as exc:  # no catalog (denied, not offered, garbled): targets only
         check.notes.append(
             f"other repositories were not searched: {exc.cause}; only the images' own "
             "repositories were checked"

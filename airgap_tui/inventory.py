@@ -108,7 +108,12 @@ class _Walker:
             self.warnings.append(f"{what}: listed but not found; its blobs are not counted")
             return
         if media_type in INDEX_TYPES:
-            for child in _index_children(body, what):
+            try:
+                children = _index_children(body, what)
+            except RegistryError as exc:
+                self.warnings.append(f"{exc.sentence()} Its blobs are not counted")
+                return
+            for child in children:
                 if depth >= MAX_INDEX_DEPTH:
                     self.warnings.append(f"{what}: indexes nested too deep; not followed")
                     return

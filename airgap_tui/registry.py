@@ -954,12 +954,15 @@ class RegistryClient:
                 return
             resp = self._request("GET", url, scope="registry:catalog:*")
             with resp:
-                if resp.status_code in (403, 404):
-                    raise (AuthError if resp.status_code == 403 else NotFoundError)(
+                code = resp.status_code
+                # 401 after a token was granted: the account is fine, the scope was refused
+                if code in (403, 404) or (code == 401 and self._creds() and not self._basic):
+                    raise (NotFoundError if code == 404 else AuthError)(
                         what,
                         f"the registry does not let this account list its repositories "
-                        f"(HTTP {resp.status_code})",
-                        "Use an account that may read the catalog (scope registry:catalog:*)",
+                        f"(HTTP {code})",
+                        "Use an account that may read the catalog (scope registry:catalog:*), "
+                        "or make the delta against the receipt of the last import instead",
                     )
                 self._raise_for(resp, what)
                 data = _json_body(resp, MAX_MANIFEST_BYTES, what)

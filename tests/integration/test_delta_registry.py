@@ -20,7 +20,7 @@ import requests
 from airgap_tui.cli import main
 from airgap_tui.delta import BlobRef, load_presence, plan_delta
 from airgap_tui.delta_check import DeltaMissingError, NeededBlobs, check_delta_target
-from airgap_tui.errors import RegistryError
+from airgap_tui.errors import AuthError, RegistryError
 from airgap_tui.inventory import InventoryLimits, take_inventory, write_inventory
 from airgap_tui.models import Credentials
 from airgap_tui.registry import RegistryClient
@@ -286,11 +286,22 @@ def test_inventory_command_over_tls_needs_the_ca_file(
     assert hashlib.sha256(out.read_bytes()).hexdigest() in printed
 
 
+class CatalogGate(TokenService):
+    """A token service that can refuse the catalog scope, as Harbor and GitLab do for most."""
+
+    refuse_catalog = False
+
+    def token(self, subject: str, scopes: list[str]) -> str:
+        if self.refuse_catalog:
+            scopes = [s for s in scopes if not s.startswith("registry:catalog:")]
+        return super().token(subject, scopes)
+
+
 def test_inventory_with_bearer_tokens_asks_for_the_catalog_scope(
     registry_factory: MakeRegistry, tmp_path: Path
 ) -> None:
     secret = "T0ken-pa55"
-    service = TokenService(tmp_path, {"ci": secret})
+    service = CatalogGate(tmp_path, {"ci": secret})
     with serve(service.handle) as token_url:
         handle = registry_factory(
             "token",
@@ -306,7 +317,9 @@ def test_inventory_with_bearer_tokens_asks_for_the_catalog_scope(
             },
         )
         seeder = Seeder(handle)
-        push = service.token("ci", ["repository:analyzers/semgrep:pull,push"])
+        push = service.token(
+            "ci", ["repository:analyzers/semgrep:pull,push", "repository:library/base:pull,push"]
+        )
         seeder.session.headers["Authorization"] = f"Bearer {push}"
         seeded = seeder.image("analyzers/semgrep", "6", [BASE])
 
@@ -319,6 +332,30 @@ def test_inventory_with_bearer_tokens_asks_for_the_catalog_scope(
         with client_for(handle) as anonymous, pytest.raises(RegistryError) as info:
             take_inventory(anonymous)
         assert "requires a login" in str(info.value)
+
+        # An account that may pull but not list the catalog: the inventory says so (not "wrong
+        # password"); the pre-check still checks the images' own repositories.
+        service.refuse_catalog = True
+        elsewhere = seeder.image("analyzers/semgrep", "7", [layer("seven ")]).blobs[1]
+        needs = [
+            NeededBlobs("semgrep:6", "analyzers/semgrep", tuple(seeded.blobs)),
+            NeededBlobs("gitleaks:8", "analyzers/gitleaks", (elsewhere,)),
+        ]
+        with client_for(handle, credentials=Credentials("ci", secret)) as client:
+            with pytest.raises(AuthError) as denied:
+                take_inventory(client)
+            check = check_delta_target(client, needs)
+        text = str(denied.value)
+        assert "does not let this account list its repositories (HTTP 401)" in text
+        assert "receipt of the last import" in text and "password" not in text
+        assert check.mount_from == {("analyzers/gitleaks", elsewhere.digest): "analyzers/semgrep"}
+        assert check.ok
+
+        lone = seeder.image("library/base", "1", [layer("lone ")]).blobs[1]
+        with client_for(handle, credentials=Credentials("ci", secret)) as client:
+            check = check_delta_target(client, [NeededBlobs("kics:5", "analyzers/kics", (lone,))])
+        assert check.missing == {"kics:5": (lone,)}
+        assert any("other repositories were not searched" in n for n in check.notes)
 
 
 # --- the delta pre-check ------------------------------------------------------------------------

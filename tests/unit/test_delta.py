@@ -319,6 +319,21 @@ def test_hostile_receipt_fields_are_refused_naming_the_field(
     assert field in message and words in message
 
 
+def test_receipt_counts_no_blob_of_an_image_the_docker_route_skipped(tmp_path: Path) -> None:
+    data = receipt()
+    data["images"].append(
+        {
+            "name": "trivy-java-db",
+            "tag": "1",
+            "status": "skipped",
+            "ok": False,
+            "blobs": None,
+        }
+    )
+    presence = load_presence(write(tmp_path, data))
+    assert dict(presence.blobs) == {digest(1): 10, digest(2): 20, digest(3): 30}
+
+
 def test_receipt_of_a_failed_import_is_refused(tmp_path: Path) -> None:
     data = receipt(ok=False)
     data["images"][1].update(ok=False, status="failed", blobs=[])
