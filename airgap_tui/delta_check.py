@@ -10,7 +10,7 @@ to do. A blob in another repository of the same registry counts: the push mounts
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,6 +33,21 @@ class NeededBlobs:
     image: str  # name:tag, as the operator knows it
     repository: str  # the target repository it is pushed to
     blobs: tuple[BlobRef, ...]
+
+
+def needed_blobs(
+    images: Iterable[tuple[str, str, Iterable[str]]], expected: Iterable[BlobRef]
+) -> list[NeededBlobs]:
+    """Per image (label, target repository, its blob digests from bundle.yaml), the expected
+    blobs it uses: what `check_delta_target` must find for it. Images needing none are left
+    out (everything they use is in the bundle)."""
+    by_digest = {ref.digest: ref for ref in expected}
+    out: list[NeededBlobs] = []
+    for label, repository, digests in images:
+        refs = tuple(dict.fromkeys(by_digest[d] for d in digests if d in by_digest))
+        if refs:
+            out.append(NeededBlobs(label, repository, refs))
+    return out
 
 
 class DeltaMissingError(RegistryError):

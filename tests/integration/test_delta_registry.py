@@ -204,6 +204,32 @@ def test_inventory_lists_repositories_tags_digests_and_every_blob(
     assert presence.against == digest and presence.kind == "inventory"
 
 
+def test_many_tags_on_few_manifests_fetch_each_manifest_once(
+    registry_factory: MakeRegistry,
+) -> None:
+    handle = registry_factory()
+    seeder = Seeder(handle)
+    image = seeder.image("analyzers/semgrep", "0", [BASE])
+    body = seeder.session.get(
+        f"{handle.url}/v2/analyzers/semgrep/manifests/0", headers={"Accept": OCI_MANIFEST}
+    ).content
+    for i in range(1, 300):
+        seeder.session.put(
+            f"{handle.url}/v2/analyzers/semgrep/manifests/{i}",
+            data=body,
+            headers={"Content-Type": OCI_MANIFEST},
+        ).raise_for_status()
+    before = handle.log_path.read_text().count('"GET /v2/analyzers/semgrep/manifests/')
+    with client_for(handle) as client:
+        inventory = take_inventory(client)
+    log = handle.log_path.read_text()
+    assert inventory.tag_count == 300
+    assert {t.digest for t in inventory.repositories[0].tags} == {image.digest}
+    assert inventory.blobs == {b.digest: b.size for b in image.blobs}
+    assert log.count('"GET /v2/analyzers/semgrep/manifests/') - before == 1
+    assert log.count('"HEAD /v2/analyzers/semgrep/manifests/') == 300
+
+
 def test_catalog_and_tags_are_followed_across_pages(registry_factory: MakeRegistry) -> None:
     handle = registry_factory()
     seeder = Seeder(handle)

@@ -451,3 +451,34 @@ def test_plan_refuses_a_blob_with_two_sizes() -> None:
         plan_delta(
             [BlobRef(digest(1), 1), BlobRef(digest(1), 2)], presence_of({}), always_carry=set()
         )
+
+
+def test_needed_blobs_pairs_each_image_with_the_expected_blobs_it_uses() -> None:
+    from airgap_tui.delta_check import NeededBlobs, needed_blobs
+
+    base, shared, other = BlobRef(digest(1), 100), BlobRef(digest(2), 20), BlobRef(digest(3), 5)
+    images = [
+        ("semgrep:6", "analyzers/semgrep", [digest(10), base.digest, shared.digest]),
+        ("gitleaks:8", "analyzers/gitleaks", [digest(11), base.digest, base.digest]),
+        ("kics:5", "analyzers/kics", [digest(12)]),  # everything it needs is in the bundle
+    ]
+    assert needed_blobs(images, [base, shared, other]) == [
+        NeededBlobs("semgrep:6", "analyzers/semgrep", (base, shared)),
+        NeededBlobs("gitleaks:8", "analyzers/gitleaks", (base,)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["inventory", "--registry", "bad host!"], "not a host name"),
+        (["inventory", "--registry", "r.local:5000", "--password-stdin"], "needs --username"),
+    ],
+)
+def test_inventory_command_refuses_bad_input_with_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    from airgap_tui.cli import main
+
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
