@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui.errors import UsageError
-from airgap_tui.inventory import INVENTORY_KIND, INVENTORY_VERSION, MAX_INVENTORY_BYTES
+from airgap_tui.inventory import (
+    INVENTORY_KIND,
+    INVENTORY_VERSION,
+    MAX_BLOB_SIZE,
+    MAX_INVENTORY_BYTES,
+)
 from airgap_tui.reference import split_prefix, validate_repository_path, validate_tag
 
 RECEIPT_KIND = "airgap-tui import receipt"
 MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry's list
-MAX_BLOB_SIZE = 1 << 40  # 1 TiB: no layer is that big; a bigger number is a broken file
 FRESH_INVENTORY = (
     "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
 )

@@ -34,6 +34,7 @@ INVENTORY_VERSION = 1
 STAGE_INVENTORY = "inventory"
 # The reader (delta.py) refuses presence files above this size; the writer stays under it.
 MAX_INVENTORY_BYTES = 64 * 1024 * 1024
+MAX_BLOB_SIZE = 1 << 40  # 1 TiB: no layer is that big; a bigger number is a broken manifest
 HEADS_AT_ONCE = 8
 MAX_INDEX_DEPTH = 2  # an index of indexes is rare; deeper nesting is refused
 
@@ -131,6 +132,9 @@ class _Walker:
             self._add(layer.digest, layer.size, what)
 
     def _add(self, digest: str, size: int, what: str) -> None:
+        if size > MAX_BLOB_SIZE:
+            self.warnings.append(f"{what}: gives blob {digest} an absurd size {size}; not counted")
+            return
         known = self.blobs.get(digest)
         if known is None:
             if len(self.blobs) >= self.limits.blobs:
@@ -192,13 +196,13 @@ def take_inventory(
     limits = limits or InventoryLimits()
     taken = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     label = registry or (f"{client.host}/{prefix}" if prefix else client.host)
-    names = sorted(
-        name
-        for name in client.repositories(limit=limits.repositories * 50)
-        if in_prefix(name, prefix)
-    )
-    if len(names) > limits.repositories:
-        raise _too_many(f"Registry {label}", limits.repositories, "repositories")
+    names: list[str] = []
+    for name in client.repositories(limit=limits.repositories * 50):
+        if in_prefix(name, prefix):
+            names.append(name)
+            if len(names) > limits.repositories:
+                raise _too_many(f"Registry {label}", limits.repositories, "repositories")
+    names.sort()
     walker = _Walker(client, limits)
     repositories: list[RepositoryEntry] = []
     tag_total = 0
