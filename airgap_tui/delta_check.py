@@ -84,12 +84,13 @@ class DeltaCheck:
         shown = ", ".join(images[:8]) + (f" and {len(images) - 8} more" if len(images) > 8 else "")
         made = f"the {kind} " if kind else "the receipt or inventory "
         made += f"({against[:12]}) " if against else ""
+        searched = f" ({'; '.join(self.notes)})" if self.notes else ""
         return DeltaMissingError(
             f"Delta bundle into {registry}",
             f"{len(self.missing_blobs)} of the {expected} blobs it expects in the registry are "
-            f"not there (nor in any of its repositories searched), needed by {len(images)} "
-            f"image{'s' if len(images) != 1 else ''}: {shown}. The registry has changed since "
-            f"{made}the delta was made against. Nothing was pushed",
+            f"not there (nor in any of its repositories searched{searched}), needed by "
+            f"{len(images)} image{'s' if len(images) != 1 else ''}: {shown}. The registry has "
+            f"changed since {made}the delta was made against. Nothing was pushed",
             "Bring a full bundle (export without --delta-from), or "
             + FRESH_INVENTORY
             + " and export the delta against it",

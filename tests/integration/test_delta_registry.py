@@ -382,6 +382,8 @@ def test_inventory_with_bearer_tokens_asks_for_the_catalog_scope(
             check = check_delta_target(client, [NeededBlobs("kics:5", "analyzers/kics", (lone,))])
         assert check.missing == {"kics:5": (lone,)}
         assert any("other repositories were not searched" in n for n in check.notes)
+        text = str(check.error(handle.host, expected=1))
+        assert "other repositories were not searched" in text and "kics:5" in text
 
 
 # --- the delta pre-check ------------------------------------------------------------------------
