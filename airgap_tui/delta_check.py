@@ -245,3 +245,25 @@ def check_delta_target(
         if lacking:
             check.missing[need.image] = tuple(lacking)
     return check
+
+
+def require_expected_blobs(
+    client: RegistryClient,
+    registry: str,
+    images: Iterable[tuple[str, str, Iterable[str]]],
+    expected: Sequence[BlobRef],
+    *,
+    kind: str = "",
+    against: str = "",
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DeltaCheck:
+    """The delta import's gate, run before anything is pushed: every expected blob is in its
+    image's repository or mountable, else DeltaMissingError. The result tells the push what
+    is already there (no second HEAD) and where to mount the rest from."""
+    check = check_delta_target(
+        client, needed_blobs(images, expected), progress=progress, cancel=cancel
+    )
+    if not check.ok:
+        raise check.error(registry, expected=len(expected), kind=kind, against=against)
+    return check

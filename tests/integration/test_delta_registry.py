@@ -19,7 +19,12 @@ import requests
 
 from airgap_tui.cli import main
 from airgap_tui.delta import BlobRef, load_presence, plan_delta
-from airgap_tui.delta_check import DeltaMissingError, NeededBlobs, check_delta_target
+from airgap_tui.delta_check import (
+    DeltaMissingError,
+    NeededBlobs,
+    check_delta_target,
+    require_expected_blobs,
+)
 from airgap_tui.errors import AuthError, RegistryError
 from airgap_tui.inventory import InventoryLimits, take_inventory, write_inventory
 from airgap_tui.models import Credentials
@@ -473,10 +478,24 @@ def test_precheck_detects_a_stale_inventory(registry_factory: MakeRegistry, tmp_
     assert fresh.ok
     assert fresh.mount_from == {("analyzers/gitleaks", base.digest): "analyzers/semgrep"}
 
+    images = [
+        ("semgrep:6", "analyzers/semgrep", [b.digest for b in tar_order]),
+        ("gitleaks:8", "analyzers/gitleaks", [base.digest]),
+    ]
+    with client_for(handle) as client:
+        gate = require_expected_blobs(client, handle.host, images, plan.expected)
+    assert gate.present == {("analyzers/semgrep", base.digest)}
+
     handle.wipe()  # someone cleaned the offline registry since the inventory
     with client_for(handle) as client:
         stale = check_delta_target(client, needs)
         assert list(client.repositories()) == []
+        with pytest.raises(DeltaMissingError) as refused:
+            require_expected_blobs(
+                client, handle.host, images, plan.expected, kind="inventory", against="ab" * 32
+            )
+    assert refused.value.missing == {"semgrep:6": (base,), "gitleaks:8": (base,)}
+    assert "make a fresh inventory" in str(refused.value)
     assert stale.missing == {"semgrep:6": (base,), "gitleaks:8": (base,)}
     text = str(stale.error(handle.host, expected=1, kind=plan.kind, against=plan.against))
     assert "1 of the 1 blobs" in text and "needed by 2 images: gitleaks:8, semgrep:6" in text
