@@ -183,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-file", type=Path, help="CA certificate for the target registry")
     p.add_argument("--receipt-dir", type=Path, help="where the receipt goes (default: .)")
 
+    p = sub.add_parser("inventory", help="list what a registry holds (for export --delta-from)")
+    common(p, major=False)
+    p.add_argument("--registry", required=True, help="host[:port][/path] to list")
+    p.add_argument("--out", type=Path, metavar="FILE", help="default: ./airgap-inventory-….json")
+    p.add_argument("--username")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--ca-file", type=Path, help="CA certificate for the registry")
+    p.add_argument(
+        "--insecure", action="store_true", help="plain HTTP when the registry does not speak TLS"
+    )
+
     p = sub.add_parser("snippet", help="print the .gitlab-ci.yml variables")
     common(p, major=False)
     p.add_argument(
@@ -675,6 +686,69 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from airgap_tui.events import Progress
+    from airgap_tui.inventory import default_inventory_path, take_inventory, write_inventory
+    from airgap_tui.reference import split_prefix
+    from airgap_tui.registry import RegistryClient
+
+    host, path = split_prefix(args.registry)
+    credentials = _read_credentials(args)
+    out: Path = args.out or default_inventory_path(host)
+    show = not args.json and sys.stderr.isatty()
+
+    def progress(event: Progress) -> None:
+        if show and event.message:
+            print(f"inventory: {event.done + 1}/{event.total} {event.message}", file=sys.stderr)
+
+    with (
+        _cancel_on_sigint() as cancel,
+        RegistryClient(
+            host,
+            credentials=credentials,
+            ca_file=args.ca_file,
+            insecure=True if args.insecure else None,
+            cancel=cancel,
+        ) as client,
+    ):
+        client.ping()  # a wrong address, TLS or credentials fail here, with their own words
+        inventory = take_inventory(
+            client, path, registry=args.registry, progress=progress, cancel=cancel
+        )
+    sha = write_inventory(inventory, out)
+    for warning in inventory.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        _print_json(
+            {
+                "ok": True,
+                "inventory": str(out),
+                "sha256": sha,
+                "registry": inventory.registry,
+                "repositories": len(inventory.repositories),
+                "tags": inventory.tag_count,
+                "blobs": len(inventory.blobs),
+                "blob_bytes": inventory.blob_bytes,
+                "warnings": inventory.warnings,
+            }
+        )
+    else:
+        import humanize
+
+        print(
+            f"Inventory of {inventory.registry}: {len(inventory.repositories)} repositories, "
+            f"{inventory.tag_count} tags, {len(inventory.blobs)} blobs "
+            f"({humanize.naturalsize(inventory.blob_bytes)})"
+        )
+        print(f"Written: {out}")
+        print(f"  sha256: {sha}")
+        print(
+            "On the connected host: airgap-tui export … --delta-from "
+            f"{out.name} — the bundle then carries only the layers this registry lacks."
+        )
+    return EXIT_OK
+
+
 def cmd_snippet(args: argparse.Namespace) -> int:
     from airgap_tui.catalog import load_catalog
     from airgap_tui.reference import split_prefix
@@ -730,6 +804,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "verify": cmd_verify,
     "import": cmd_import,
+    "inventory": cmd_inventory,
     "snippet": cmd_snippet,
     "tool": cmd_tool,
 }

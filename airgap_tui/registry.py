@@ -541,6 +541,67 @@ class RegistryClient:
             url = parse_next_link(link, page_url)
         return found
 
+    # -- inventory and delta pre-check (issue 10) -------------------------------------------
+
+    def repositories(self, *, page_size: int = 1000, limit: int = 100_000) -> Iterator[str]:
+        """Every repository `GET /v2/_catalog` lists, following `Link` pages, names checked.
+
+        A generator, so a registry with many repositories is never held twice; more than
+        `limit` names (or a `Link` chain that never ends) is an error, not a silent cut."""
+        from airgap_tui.errors import UsageError
+        from airgap_tui.reference import validate_repository_path
+
+        what = f"Catalog of registry {self.host}"
+        url: str | None = f"/v2/_catalog?n={max(1, page_size)}"
+        count = 0
+        for _ in range(MAX_TAG_PAGES):
+            if url is None:
+                return
+            resp = self._request("GET", url, scope="registry:catalog:*")
+            with resp:
+                code = resp.status_code
+                # 401 after a token was granted: the account is fine, the scope was refused
+                if code in (403, 404) or (code == 401 and self._creds() and not self._basic):
+                    raise (NotFoundError if code == 404 else AuthError)(
+                        what,
+                        f"the registry does not let this account list its repositories "
+                        f"(HTTP {code})",
+                        "Use an account that may read the catalog (scope registry:catalog:*), "
+                        "or make the delta against the receipt of the last import instead",
+                    )
+                self._raise_for(resp, what)
+                data = _json_body(resp, MAX_MANIFEST_BYTES, what)
+                page_url, link = resp.url, resp.headers.get("Link")
+            names = data.get("repositories")
+            if not isinstance(names, list):
+                raise RegistryError(what, "its answer holds no list of repositories")
+            for name in names:
+                try:
+                    if not isinstance(name, str) or len(name) > 255:
+                        raise UsageError(what, "not a name")
+                    validate_repository_path(name, what=what)
+                except UsageError:
+                    raise RegistryError(
+                        what, f"it lists an invalid repository name {str(name)[:80]!r}"
+                    ) from None
+                count += 1
+                if count > limit:
+                    raise RegistryError(
+                        what,
+                        f"it lists more than {limit} repositories",
+                        "Give a narrower path (--registry host:port/path)",
+                    )
+                yield name
+            url = parse_next_link(link, page_url)
+        raise RegistryError(what, f"its catalog has more than {MAX_TAG_PAGES} pages")
+
+    def manifest_body(self, repository: str, reference: str) -> tuple[bytes, str, str]:
+        """(original bytes, media type, digest) of a manifest or index, digest-checked."""
+        sep = "@" if reference.startswith("sha256:") else ":"
+        return self._get_manifest(
+            repository, reference, f"Manifest {self.host}/{repository}{sep}{reference}"
+        )
+
     def manifest(
         self, repository: str, reference: str, platform: str = DEFAULT_PLATFORM
     ) -> ImageManifest:
