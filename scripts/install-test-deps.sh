@@ -2,7 +2,8 @@
 # Install what the integration tests run for real: Docker Engine 20.10 (bookworm, system-wide),
 # Docker Engine 26 (Debian trixie, unpacked under .cache/ without touching the system), the
 # Distribution registry, openssl (test CA), htpasswd (bcrypt users for registry auth) and zstd
-# (the zstd-compressed layer of tests/harness/native.py).
+# (the zstd-compressed layer of tests/harness/native.py) and skopeo (the peer benchmarks/run.py
+# measures beside airgap-tui).
 # Idempotent, non-interactive, run as root on Debian bookworm.
 set -euo pipefail
 
@@ -20,7 +21,7 @@ log() { printf '[install-test-deps] %s\n' "$*"; }
 
 # --- 1. system packages (bookworm) -------------------------------------------------------------
 missing=()
-for pkg in docker.io docker-registry openssl apache2-utils ca-certificates zstd; do
+for pkg in docker.io docker-registry openssl apache2-utils ca-certificates zstd skopeo; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi
