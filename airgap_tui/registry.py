@@ -812,7 +812,9 @@ class RegistryClient:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _get_manifest(self, repository: str, reference: str, what: str) -> tuple[bytes, str, str]:
+    def _get_manifest(
+        self, repository: str, reference: str, what: str, *, again: bool = True
+    ) -> tuple[bytes, str, str]:
         resp = self._request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
@@ -826,7 +828,12 @@ class RegistryClient:
                 body = _read_limited(resp, MAX_MANIFEST_BYTES, what)
                 media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if missing:
-            raise self._missing(repository, what)
+            error = self._missing(repository, what)
+            if again and reference in error.available:
+                # A 404 for a tag the same registry lists is a passing fault (a proxy or a
+                # busy registry), not a missing tag: ask once more before saying it is missing.
+                return self._get_manifest(repository, reference, what, again=False)
+            raise error
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
             raise RegistryError(what, "the manifest the registry sent does not match its digest")

@@ -24,6 +24,7 @@ from airgap_tui.errors import AuthError, NotFoundError, RegistryError
 from airgap_tui.models import Credentials
 from airgap_tui.registry import (
     MEDIA_DOCKER_MANIFEST,
+    MEDIA_OCI_MANIFEST,
     RegistryClient,
     available_platforms,
     is_loopback_host,
@@ -529,3 +530,30 @@ def test_basic_auth_uses_credentials_from_the_lookup_once() -> None:
         client.ping()
     assert lookups == [host]
     assert [r.get("Authorization") is None for r in seen] == [True, False, False]
+
+
+def test_a_404_for_a_tag_the_registry_lists_is_asked_once_more() -> None:
+    """A busy registry or proxy that loses a manifest once is not a missing tag; a tag that
+    really is missing is said with the tags that exist, after one look at the list."""
+    body = json.dumps({"schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST}).encode()
+    state = {"manifest_gets": 0}
+
+    def once_lost(h: BaseHTTPRequestHandler) -> None:
+        if "/tags/list" in h.path:
+            reply(h, 200, json.dumps({"name": "a/b", "tags": ["6"]}).encode())
+        elif "/manifests/6" in h.path:
+            state["manifest_gets"] += 1
+            if state["manifest_gets"] == 1:
+                reply(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+            else:
+                reply(h, 200, body, {"Content-Type": MEDIA_OCI_MANIFEST})
+        else:
+            reply(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+
+    with serve(once_lost) as (host, _seen):
+        client = _client(host)
+        raw = client.raw_manifest("a/b", "6")
+        assert raw.data == body and state["manifest_gets"] == 2
+        with pytest.raises(NotFoundError, match="no such tag; tags that exist: 6") as err:
+            client.raw_manifest("a/b", "7")
+        assert err.value.available == ["6"]
