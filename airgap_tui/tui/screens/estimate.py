@@ -30,7 +30,7 @@ class EstimateScreen(WizardScreen):
     TITLE = "Estimate"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rerun", "Estimate again"),
-        Binding("d", "delta", "Delta against a receipt"),
+        Binding("d", "delta", "Make a delta"),
     ]
 
     def __init__(self) -> None:
@@ -219,6 +219,6 @@ class EstimateScreen(WizardScreen):
         text.append(f" · saves {formatting.size(delta.saved_bytes)}", "green")
         text.append(
             f" ({formatting.count(len(delta.delta.expected), 'layer')} already offline). "
-            "It imports only into that registry, straight (not via Docker). d changes it."
+            "It imports only into that registry, straight (not via Docker)."
         )
         return text
