@@ -19,6 +19,8 @@ from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.dialogs import DeltaDialog
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
+from airgap_tui.tui.screens.import_bundle import ImportBundleScreen
+from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.services import Domain, Services
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
@@ -127,3 +129,23 @@ async def test_the_wizard_makes_a_delta_and_shows_the_saving_first(
         layer.digest for m in native_upstream.image("semgrep").manifests for layer in m.layers
     }
     assert {b.digest for b in manifest.delta.expected} == semgrep_layers
+
+    # On the offline side the Verify step checks it like any bundle and says it is a delta.
+    offline = AirgapApp(Services(domain=NoEngine(), home=home, receipt_dir=tmp_path / "r"))
+    async with offline.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        choose = offline.screen
+        assert isinstance(choose, ImportBundleScreen)
+        await type_text(pilot, "#path", str(dest))
+        await settle_until(pilot, lambda: choose.manifest is not None, what="the bundle is read")
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        verify = offline.screen
+        assert isinstance(verify, VerifyScreen)
+        await settle_until(pilot, lambda: verify.report is not None, what="the verification")
+        shown = str(verify.query_one("#verify-result", Static).content)
+        assert "parts match" in shown or "part matches" in shown
+        assert f"Delta bundle against a receipt ({manifest.delta.against[:12]})" in shown
+        assert "3 layers already in the target registry" in shown
