@@ -478,7 +478,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 "ok": not missing,
                 "download_bytes": result.download_bytes,
                 "bundle_bytes": result.bundle_bytes,
-                "delta": delta.to_dict() if delta is not None else None,
+                **({"delta": delta.to_dict()} if delta is not None else {}),
                 "platforms": result.platforms,
                 "images": [
                     {
@@ -568,7 +568,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "seconds": result.seconds,
-                "delta": result.delta.to_dict() if result.delta is not None else None,
+                **({"delta": result.delta.to_dict()} if result.delta is not None else {}),
             }
         )
     else:
@@ -616,7 +616,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "fingerprint": report.fingerprint,
                 "problems": [{"file": p.file, "message": p.message} for p in report.problems],
                 "warnings": report.warnings,
-                "delta": report.manifest.delta.to_dict() if report.manifest.delta else None,
+                **({"delta": report.manifest.delta.to_dict()} if report.manifest.delta else {}),
             }
         )
     else:
