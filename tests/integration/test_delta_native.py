@@ -284,6 +284,10 @@ def test_an_inventory_based_delta_through_the_cli(
     assert run.code == 0, run.err
     assert run.json["bundle_bytes"] == delta["delta_bytes"]  # the estimate was exact
     assert run.json["delta"]["against"] == hashlib.sha256(inventory.read_bytes()).hexdigest()
+    checked = cli_no_engine("verify", str(out), "--json")
+    assert checked.code == 0 and checked.json["ok"], checked.err
+    assert checked.json["delta"]["kind"] == "inventory"
+    assert checked.json["delta"]["against"] == run.json["delta"]["against"]
 
     run = cli_no_engine(
         "import", str(out), "--registry", f"{handle.host}/mirror",
