@@ -96,8 +96,9 @@ def push_images(
         ThreadPoolExecutor(BLOBS_AT_ONCE, thread_name_prefix="airgap-tui-blob") as blob_pool,
         ThreadPoolExecutor(IMAGES_AT_ONCE, thread_name_prefix="airgap-tui-image") as image_pool,
     ):
-        pusher = _ImagePusher(client, reader, manifest, ledger, blob_pool, progress, cancel)
-        pusher.found = found
+        pusher = _ImagePusher(
+            client, reader, manifest, ledger, blob_pool, progress, cancel, found=found
+        )
         futures = [image_pool.submit(pusher.push, img, repository(img)) for img in images]
         try:
             outcomes = [f.result() for f in futures]
@@ -117,6 +118,8 @@ class _ImagePusher:
         blob_pool: ThreadPoolExecutor,
         progress: ProgressCallback,
         cancel: CancelToken,
+        *,
+        found: DeltaCheck | None = None,
     ) -> None:
         self.client = client
         self.reader = reader
@@ -126,7 +129,7 @@ class _ImagePusher:
         self.blob_pool = blob_pool
         self.progress = progress
         self.cancel = cancel
-        self.found: DeltaCheck | None = None
+        self.found = found  # a delta's pre-check: where its expected blobs are
 
     def push(self, img: BundleImage, repo: str) -> PushOutcome:
         target = f"{self.client.host}/{repo}:{img.tag}"
