@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,10 +143,11 @@ class Layout:
     total: int  # bytes of the whole tar, end-of-archive blocks included
     images: list[BundleImage]
     blobs: list[BundleBlob]
+    delta: bool = False  # layers left out, manifest.json empty (docs: "Delta bundles")
 
     def key(self, part_size: int) -> str:
         """Same key ⇔ same tar split the same way (what a resume may rely on)."""
-        return layout_key(self.images, self.blobs, part_size)
+        return layout_key(self.images, self.blobs, part_size, delta=self.delta)
 
     @property
     def downloads(self) -> list[Entry]:
@@ -156,13 +157,18 @@ class Layout:
         return sum(entry.size for entry in self.downloads)
 
 
-def layout_key(images: list[BundleImage], blobs: list[BundleBlob], part_size: int) -> str:
-    """The tar is a function of the images and blobs (metadata files are built from them)."""
-    content = {
+def layout_key(
+    images: list[BundleImage], blobs: list[BundleBlob], part_size: int, *, delta: bool = False
+) -> str:
+    """The tar is a function of the images and blobs (metadata files are built from them);
+    a delta's empty manifest.json makes its tar differ from a full one with the same blobs."""
+    content: dict[str, Any] = {
         "images": [image.to_dict() for image in images],
         "blobs": [blob.to_dict() for blob in blobs],
         "part_size": part_size,
     }
+    if delta:
+        content["delta"] = True
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -234,8 +240,17 @@ def docker_manifest_json(images: list[ResolvedImage]) -> bytes:
     return compact_json([entry for _zstd, entry in sorted(entries, key=lambda e: e[0])])
 
 
-def plan_layout(images: list[ResolvedImage]) -> Layout:
-    """Every tar member in contract order, with its offset; blobs once, in first-use order."""
+DELTA_MANIFEST_JSON = b"[]"  # a delta cannot be `docker load`ed: its layers are not all here
+
+
+def plan_layout(
+    images: list[ResolvedImage], *, leave_out: Collection[str] = (), delta: bool = False
+) -> Layout:
+    """Every tar member in contract order, with its offset; blobs once, in first-use order.
+
+    `delta`: the layers in `leave_out` (the target already holds them) are not carried and
+    manifest.json is empty, so no engine half-loads an image it cannot complete."""
+    leave_out = frozenset(leave_out)
     entries: list[Entry] = []
     blobs: list[BundleBlob] = []
     seen: set[str] = set()
@@ -260,7 +275,7 @@ def plan_layout(images: list[ResolvedImage]) -> Layout:
     for name, data in (
         ("oci-layout", OCI_LAYOUT),
         ("index.json", index_json(images)),
-        ("manifest.json", docker_manifest_json(images)),
+        ("manifest.json", DELTA_MANIFEST_JSON if delta else docker_manifest_json(images)),
     ):
         add(name, len(data), data)
     for image in images:
@@ -275,7 +290,7 @@ def plan_layout(images: list[ResolvedImage]) -> Layout:
                 add(blob_path(descriptor.digest), len(data), data, descriptor)
         for manifest in image.manifests:
             for descriptor in (manifest.config, *manifest.layers):
-                if descriptor.digest in seen:
+                if descriptor.digest in seen or (delta and descriptor.digest in leave_out):
                     continue
                 seen.add(descriptor.digest)
                 config = image.configs.get(descriptor.digest)
@@ -285,6 +300,7 @@ def plan_layout(images: list[ResolvedImage]) -> Layout:
         total=offset + len(END_OF_ARCHIVE),
         images=[image.to_bundle_image() for image in images],
         blobs=blobs,
+        delta=delta,
     )
 
 

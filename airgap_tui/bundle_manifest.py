@@ -42,7 +42,7 @@ _FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v2\n"
 KIND_IMAGE = "image"
 KIND_ARTIFACT = "artifact"
 KINDS = frozenset({KIND_IMAGE, KIND_ARTIFACT})
-DELTA_KINDS = frozenset({"receipt", "inventory"})
+DELTA_KINDS = frozenset({"receipt", "inventory", "mixed"})  # airgap_tui.delta.Presence.kind
 
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
@@ -180,7 +180,7 @@ class Delta:
     """A bundle that leaves out what the offline side already holds (issue 10)."""
 
     against: str  # sha256 hex of the receipt or inventory
-    kind: str  # receipt | inventory
+    kind: str  # receipt | inventory | mixed
     expected: list[ExpectedBlob] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -447,7 +447,7 @@ def _parse_delta(s: Schema, raw: object) -> Delta | None:
     data = s.mapping(raw, "delta", _DELTA_KEYS)
     kind = s.str_(data["kind"], "delta.kind")
     if kind not in DELTA_KINDS:
-        raise s.fail("delta.kind", f"{show(kind)} is not receipt or inventory")
+        raise s.fail("delta.kind", f"{show(kind)} is not receipt, inventory or mixed")
     expected = []
     for i, item in enumerate(s.list_(data["expected"], "delta.expected")):
         entry = s.mapping(item, f"delta.expected[{i}]", ("digest", "size"))

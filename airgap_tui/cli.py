@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("estimate", help="sizes before downloading anything")
     common(p, source=True, several_platforms=True)
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
+    _delta_from_option(p)
 
     p = sub.add_parser(
         "export", help="download the images from their registry and write a bundle to the media"
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
     p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
     p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
+    _delta_from_option(p)
 
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")
     common(p, major=False)
@@ -214,6 +216,32 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, major=False)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write it")
     return parser
+
+
+def _delta_from_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--delta-from",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="an import receipt or inventory of the offline registry: carry only the layers "
+        "it does not list (repeatable)",
+    )
+
+
+def _delta_lines(delta: Any) -> list[str]:
+    """Full and delta size side by side, for estimate and export."""
+    import humanize
+
+    files = ", ".join(str(p) for p in delta.sources)
+    return [
+        f"Delta against {delta.delta.kind} {files} ({delta.delta.against[:12]}): "
+        f"{_count(len(delta.delta.expected), 'layer')} already offline left out",
+        f"  full bundle {humanize.naturalsize(delta.full_bytes):>10} ({delta.full_bytes} bytes)"
+        f"   delta {humanize.naturalsize(delta.delta_bytes):>10} ({delta.delta_bytes} bytes)"
+        f"   saves {humanize.naturalsize(delta.saved_bytes)}",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,9 +456,11 @@ def _client_factory(args: argparse.Namespace, cancel: Any = None) -> Any:
 def cmd_estimate(args: argparse.Namespace) -> int:
     import humanize
 
+    from airgap_tui.delta_bundle import delta_layout, load_delta_from
     from airgap_tui.estimate import estimate
 
     specs = _specs(args)
+    presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
     with _progress(args) as progress:
         result = estimate(
             specs,
@@ -439,12 +469,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             client_factory=_client_factory(args),
         )
     missing = [i for i in result.images if i.error]
+    delta = None
+    if presence is not None and result.resolved:
+        delta = delta_layout(result.resolved, presence, full=result.layout)
     if args.json:
         _print_json(
             {
                 "ok": not missing,
                 "download_bytes": result.download_bytes,
                 "bundle_bytes": result.bundle_bytes,
+                **({"delta": delta.to_dict()} if delta is not None else {}),
                 "platforms": result.platforms,
                 "images": [
                     {
@@ -484,6 +518,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
             f"({result.bundle_bytes} bytes, exact)"
         )
+        if delta is not None:
+            print("\n".join(_delta_lines(delta)))
     errors = [i.error for i in missing if i.error]
     for problem in result.problems:
         if problem not in errors:
@@ -508,6 +544,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         gitlab_major=args.gitlab,
         platform=platforms[0],
         platforms=tuple(platforms),
+        delta_from=tuple(args.delta_from),
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = export_bundle(
@@ -531,6 +568,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "seconds": result.seconds,
+                **({"delta": result.delta.to_dict()} if result.delta is not None else {}),
             }
         )
     else:
@@ -547,6 +585,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{len(result.parts_kept)} kept from an earlier run)"
         )
         print(f"Read-back check: {'passed' if result.readback_ok else 'FAILED'}")
+        if result.delta is not None:
+            print("\n".join(_delta_lines(result.delta)))
+            print(
+                "This delta imports only into the registry it was made against "
+                "(not with --via-docker, not with docker load)."
+            )
         if result.seconds:
             steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items() if k != "checks")
             print(f"Time: {steps}")
@@ -572,6 +616,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "fingerprint": report.fingerprint,
                 "problems": [{"file": p.file, "message": p.message} for p in report.problems],
                 "warnings": report.warnings,
+                **({"delta": report.manifest.delta.to_dict()} if report.manifest.delta else {}),
             }
         )
     else:
@@ -581,6 +626,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"airgap-tui: {p.file}: {p.message}", file=sys.stderr)
         verdict = "OK: every part is present and matches" if report.ok else "FAILED"
         print(f"{verdict} ({args.bundle})")
+        if report.manifest.delta is not None:
+            delta = report.manifest.delta
+            print(
+                f"Delta bundle against {delta.kind} {delta.against[:12]}: it expects "
+                f"{_count(len(delta.expected), 'layer')} already in the target registry"
+            )
         if report.fingerprint:
             print(f"Fingerprint: {format_fingerprint(report.fingerprint)}")
             print(f"  full: {report.fingerprint}")
@@ -622,7 +673,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     credentials = _read_credentials(args)
     engine = None
     if args.via_docker:  # the straight route never loads the docker SDK
+        from airgap_tui.bundle_manifest import read_manifest
         from airgap_tui.engine import Engine
+        from airgap_tui.importer import refuse_delta_via_docker
+
+        refuse_delta_via_docker(read_manifest(args.bundle), args.bundle)  # before any engine
 
         engine = Engine.connect()
     request = ImportRequest(

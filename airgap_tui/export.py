@@ -39,6 +39,8 @@ from airgap_tui.bundle_manifest import (
     BundlePart,
     read_manifest,
 )
+from airgap_tui.delta import Presence
+from airgap_tui.delta_bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -75,6 +77,8 @@ class ExportRequest:
     # Several platforms: each image's index is carried with those platforms' manifests.
     # Empty: just `platform`.
     platforms: tuple[str, ...] = ()
+    # Receipts or inventories of the offline registry: carry only the layers they do not list.
+    delta_from: tuple[Path, ...] = ()
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -98,6 +102,7 @@ class ExportResult:
     # Wall time of each step: "estimate", "checks", "write" (first download to the last part
     # read back) and "total"; for the operator's log and benchmarks/.
     seconds: dict[str, float] = field(default_factory=dict)
+    delta: DeltaLayout | None = None  # a delta bundle: what it expects, full vs delta size
 
 
 def export_bundle(
@@ -117,6 +122,7 @@ def export_bundle(
     dest = request.dest.expanduser().absolute()
     platforms = request.chosen_platforms
     factory = client_factory or default_client_factory(cancel)
+    presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -127,7 +133,8 @@ def export_bundle(
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
-    layout = sizes.layout
+    delta = _delta(sizes, presence)
+    layout = delta.layout if delta is not None else sizes.layout
     assert layout is not None
     plan = plan_destination(dest, layout.total, request.specs, request.part_size)
     refusal = plan.refusal()
@@ -182,6 +189,7 @@ def export_bundle(
             estimated_bytes=layout.total,
             downloaded_bytes=tar.downloaded,
             seconds=clock.laps,
+            delta=delta,
         )
         if problems:
             for problem in problems:
@@ -206,6 +214,7 @@ def export_bundle(
             images=layout.images,
             blobs=layout.blobs,
             parts=parts,
+            delta=delta.delta if delta is not None else None,
         )
         finish_bundle(dest, manifest, journal)
     result.seconds["total"] = clock.total()
@@ -336,6 +345,13 @@ class _TarStream:
             self.progress(Progress(STAGE_PULL, label, total, total, "downloaded", final=True))
 
 
+def _delta(sizes: Estimate, presence: Presence | None) -> DeltaLayout | None:
+    """The delta's layout (layers the presence lists left out), or None for a full bundle."""
+    if presence is None:
+        return None
+    return delta_layout(sizes.resolved, presence, full=sizes.layout)
+
+
 def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry: Entry) -> None:
     """A blob that failed its check may have reached parts already closed: never keep those."""
     start = 0
@@ -358,6 +374,8 @@ def _finished_parts(dest: Path, layout: Layout, part_size: int) -> list[BundlePa
     if manifest.blobs != layout.blobs or [i.to_dict() for i in manifest.images] != [
         i.to_dict() for i in layout.images
     ]:
+        return []
+    if (manifest.delta is not None) != layout.delta:  # same blobs, other manifest.json
         return []
     if any(part.size != part_size for part in manifest.parts[:-1]):
         return []

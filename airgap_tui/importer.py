@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from airgap_tui.blob_reader import PartsReader
 from airgap_tui.bundle import files_not_listed
 from airgap_tui.bundle_manifest import BundleImage, BundleManifest, read_manifest
+from airgap_tui.delta import BlobRef
+from airgap_tui.delta_check import DeltaCheck, require_expected_blobs
 from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
@@ -125,6 +127,8 @@ def import_bundle(
     host, path = split_prefix(request.registry)
     prefix = f"{host}/{path}" if path else host
     manifest = read_manifest(request.bundle_dir)
+    if request.via_docker:
+        refuse_delta_via_docker(manifest, request.bundle_dir)
     result = ImportResult(
         ok=False,
         fingerprint=manifest.fingerprint,
@@ -219,9 +223,10 @@ def _run(
             Retry(attempts, backoff), progress, cancel,
         )  # fmt: skip
         return
+    found = _check_delta(client, manifest, prefix, repository, progress, cancel)
     with PartsReader(request.bundle_dir, manifest.parts, cancel=cancel) as reader:
         outcomes = push_images(
-            client, reader, manifest, repository, progress=progress, cancel=cancel
+            client, reader, manifest, repository, progress=progress, cancel=cancel, found=found
         )
     for img, outcome in zip(manifest.images, outcomes, strict=True):
         res = _result(img, prefix, outcome.status, error=outcome.error)
@@ -230,6 +235,44 @@ def _run(
         res.digest_kept = outcome.ok and outcome.pushed_digest == img.digest
         res.blobs = outcome.blobs if outcome.ok else []
         result.images.append(res)
+
+
+def refuse_delta_via_docker(manifest: BundleManifest, bundle_dir: Path) -> None:
+    """An engine cannot load a partial image: a delta goes straight to the registry only."""
+    if manifest.delta is None:
+        return
+    raise UsageError(
+        f"import --via-docker of {bundle_dir}",
+        f"it is a delta bundle (made against a {manifest.delta.kind}): it leaves out "
+        f"{len(manifest.delta.expected)} layers the registry already holds, and an engine "
+        "cannot load an image without all its layers",
+        "Drop --via-docker (the delta goes straight to the registry), or bring a full bundle",
+    )
+
+
+def _check_delta(
+    client: RegistryClient,
+    manifest: BundleManifest,
+    prefix: str,
+    repository: Callable[[BundleImage], str],
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> DeltaCheck | None:
+    """A delta's gate before anything is pushed: every expected blob is in the target or
+    mountable there, else DeltaMissingError (how many, which images, what to do)."""
+    delta = manifest.delta
+    if delta is None:
+        return None
+    return require_expected_blobs(
+        client,
+        prefix,
+        [(f"{img.name}:{img.tag}", repository(img), img.blobs) for img in manifest.images],
+        [BlobRef(b.digest, b.size) for b in delta.expected],
+        kind=delta.kind,
+        against=delta.against,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def _via_docker(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from airgap_tui.blob_reader import PartsReader
 from airgap_tui.bundle_manifest import BundleImage, BundleManifest
+from airgap_tui.delta_check import DeltaCheck
 from airgap_tui.errors import AirgapError, BundleError, Cancelled, RegistryError
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress, ProgressCallback
 from airgap_tui.registry import (
@@ -82,10 +83,12 @@ def push_images(
     *,
     progress: ProgressCallback,
     cancel: CancelToken,
+    found: DeltaCheck | None = None,
 ) -> list[PushOutcome]:
     """Push every image of `manifest` side by side; one image failing does not stop the rest.
 
-    Returns outcomes in the manifest's order. Cancel (and only cancel) raises.
+    `found`: a delta's pre-check (which expected blobs each repository holds, where to mount
+    the others from). Returns outcomes in the manifest's order. Cancel (and only cancel) raises.
     """
     ledger = _Ledger()
     images = manifest.images
@@ -93,7 +96,9 @@ def push_images(
         ThreadPoolExecutor(BLOBS_AT_ONCE, thread_name_prefix="airgap-tui-blob") as blob_pool,
         ThreadPoolExecutor(IMAGES_AT_ONCE, thread_name_prefix="airgap-tui-image") as image_pool,
     ):
-        pusher = _ImagePusher(client, reader, manifest, ledger, blob_pool, progress, cancel)
+        pusher = _ImagePusher(
+            client, reader, manifest, ledger, blob_pool, progress, cancel, found=found
+        )
         futures = [image_pool.submit(pusher.push, img, repository(img)) for img in images]
         try:
             outcomes = [f.result() for f in futures]
@@ -113,6 +118,8 @@ class _ImagePusher:
         blob_pool: ThreadPoolExecutor,
         progress: ProgressCallback,
         cancel: CancelToken,
+        *,
+        found: DeltaCheck | None = None,
     ) -> None:
         self.client = client
         self.reader = reader
@@ -122,6 +129,7 @@ class _ImagePusher:
         self.blob_pool = blob_pool
         self.progress = progress
         self.cancel = cancel
+        self.found = found  # a delta's pre-check: where its expected blobs are
 
     def push(self, img: BundleImage, repo: str) -> PushOutcome:
         target = f"{self.client.host}/{repo}:{img.tag}"
@@ -240,14 +248,9 @@ class _ImagePusher:
         item = f"{repo}@{digest[:19]}"
         blob = self.carried.get(digest)
         if blob is None:  # a delta bundle: the target must already hold it
-            if self.client.blob_exists(repo, digest):
-                meter.add(size)
-                return BLOB_PRESENT
-            raise BundleError(
-                f"Blob {digest[:19]} of {repo}",
-                "this delta bundle does not carry it and the target registry does not hold it",
-                "Export a full bundle (or a delta against this registry's latest receipt)",
-            )
+            how = self._expected(repo, digest, item)
+            meter.add(size)
+            return how
         sent = 0
 
         def body() -> Iterator[bytes]:
@@ -267,6 +270,37 @@ class _ImagePusher:
         if how != BLOB_UPLOADED:
             meter.add(size - sent)
         self.progress(Progress(STAGE_BLOB, item, size, size, how, final=True))
+        return how
+
+    def _expected(self, repo: str, digest: str, item: str) -> str:
+        """A blob a delta leaves out: found by the pre-check (no second HEAD), mounted from
+        the repository the pre-check found it in, or (no pre-check) HEAD."""
+        found = self.found
+        if found is not None and (repo, digest) in found.present:
+            how = BLOB_PRESENT
+        elif found is not None and (repo, digest) in found.mount_from:
+            source = found.mount_from[(repo, digest)]
+            if self.client.mount_blob(repo, digest, source) is None:
+                how = BLOB_MOUNTED
+            elif self.client.blob_exists(repo, digest):  # another image of this run put it there
+                how = BLOB_PRESENT
+            else:
+                raise BundleError(
+                    f"Blob {digest[:19]} of {repo}",
+                    f"this delta bundle does not carry it and the registry would not mount it "
+                    f"from {source}, where it was found a moment ago",
+                    "Check that the registry allows cross-repository mounts, or bring a full "
+                    "bundle",
+                )
+        elif self.client.blob_exists(repo, digest):
+            how = BLOB_PRESENT
+        else:
+            raise BundleError(
+                f"Blob {digest[:19]} of {repo}",
+                "this delta bundle does not carry it and the target registry does not hold it",
+                "Export a full bundle (or a delta against this registry's latest receipt)",
+            )
+        self.progress(Progress(STAGE_BLOB, item, message=how, final=True))
         return how
 
     def _manifest(self, repo: str, reference: str, digest: str) -> str:

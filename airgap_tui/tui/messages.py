@@ -17,6 +17,7 @@ from airgap_tui.events import Progress
 
 if TYPE_CHECKING:
     from airgap_tui.bundle_manifest import BundleManifest
+    from airgap_tui.delta_bundle import DeltaLayout
     from airgap_tui.engine import EngineInfo
     from airgap_tui.estimate import Estimate
     from airgap_tui.export import ExportResult
@@ -130,3 +131,11 @@ class SnippetSaved(Message):
 @dataclass
 class SnippetFileExists(Message):
     path: Path
+
+
+@dataclass
+class DeltaPlanned(Message):
+    """The estimate's delta against receipts or inventories (full vs delta size)."""
+
+    delta: DeltaLayout
+    paths: list[Path]  # the files it was asked for (an older answer is dropped)

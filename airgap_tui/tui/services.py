@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from airgap_tui.bundle_manifest import BundleManifest
     from airgap_tui.catalog import Catalog
+    from airgap_tui.delta_bundle import DeltaLayout
     from airgap_tui.engine import Engine
     from airgap_tui.estimate import Estimate
     from airgap_tui.events import CancelToken, ProgressCallback
@@ -102,6 +103,14 @@ class Domain:
         from airgap_tui.estimate import estimate
 
         return estimate(specs, platforms=[platform], progress=progress, cancel=cancel)
+
+    def plan_delta(self, paths: list[Path], sizes: Estimate) -> DeltaLayout:
+        """Full vs delta size against receipts or inventories (what export --delta-from
+        writes); a bad file raises the PresenceError the CLI prints."""
+        from airgap_tui.delta import load_presences
+        from airgap_tui.delta_bundle import delta_layout
+
+        return delta_layout(sizes.resolved, load_presences(paths), full=sizes.layout)
 
     def plan_destination(
         self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int

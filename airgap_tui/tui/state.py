@@ -20,6 +20,7 @@ from airgap_tui.models import (
 
 if TYPE_CHECKING:
     from airgap_tui.bundle_manifest import BundleManifest
+    from airgap_tui.delta_bundle import DeltaLayout
     from airgap_tui.estimate import Estimate
     from airgap_tui.export import ExportResult
     from airgap_tui.importer import ImportResult
@@ -46,6 +47,8 @@ class WizardState:
     specs: list[ImageSpec] = field(default_factory=list)
     # Estimate / Destination / Write / Done
     estimate: Estimate | None = None
+    delta_from: list[Path] = field(default_factory=list)  # receipts/inventories: a delta
+    delta: DeltaLayout | None = None  # planned from `delta_from` on the estimate
     destination: Path | None = None
     part_size: int = DEFAULT_PART_SIZE
     resume: bool = False
@@ -82,6 +85,8 @@ class WizardState:
 
     @property
     def bundle_bytes(self) -> int:
+        if self.delta is not None:
+            return self.delta.delta_bytes
         return self.estimate.bundle_bytes if self.estimate is not None else 0
 
     def snippet_images(self) -> list[tuple[str, str]]:

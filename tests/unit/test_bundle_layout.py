@@ -149,3 +149,24 @@ def test_a_blob_over_8_gib_gets_a_size_field_tar_readers_accept() -> None:
     small = tar_header("oci-layout", 30)
     assert small[257:265] == b"ustar\x0000"  # ustar, as the contract says, below 8 GiB
     assert tarfile.TarInfo.frombuf(small, "ascii", "strict").size == 30
+
+
+def test_a_delta_leaves_out_the_given_layers_and_empties_manifest_json() -> None:
+    """Configs and manifests stay; only layers in `leave_out` go; no engine may load it."""
+    gone = {LAYERS["base"][0].digest, LAYERS["a"][0].digest}
+    full = plan_layout(SET)
+    delta = plan_layout(SET, leave_out=gone, delta=True)
+    carried = {b.digest for b in delta.blobs}
+    assert carried == {b.digest for b in full.blobs} - gone
+    assert [i.to_dict() for i in delta.images] == [i.to_dict() for i in full.images]
+    assert delta.total < full.total
+    manifest_json = next(e for e in delta.entries if e.name == "manifest.json")
+    assert manifest_json.data == b"[]"
+    # same images and blobs, another manifest.json: a resume must not mix them up
+    # (a small manifest.json fills the same 512-byte block as "[]": offsets can be equal)
+    one = [image("solo", ["b"])]
+    solo_full, solo_delta = plan_layout(one), plan_layout(one, delta=True)
+    assert solo_delta.blobs == solo_full.blobs
+    assert solo_delta.key(1 << 20) != solo_full.key(1 << 20)
+    # leave_out without delta changes nothing (a full bundle carries everything)
+    assert plan_layout(SET, leave_out=gone).blobs == full.blobs

@@ -126,6 +126,17 @@ def test_round_trip_keeps_every_field_and_the_fingerprint(fx: Fixture) -> None:
     assert f"fingerprint: {manifest.fingerprint}" in text
 
 
+def test_a_delta_made_against_receipts_and_inventories_together_is_read(fx: Fixture) -> None:
+    """`kind: mixed` is what airgap_tui.delta.Presence.kind gives for several files."""
+    manifest = fx.manifest(
+        delta=Delta("d" * 64, "mixed", [ExpectedBlob("sha256:" + "e" * 64, 12)]),
+    )
+    write_manifest(fx.directory, manifest)
+    again = read_manifest(fx.directory)
+    assert again.delta is not None and again.delta.kind == "mixed"
+    assert again.fingerprint == manifest.fingerprint
+
+
 def test_fingerprint_ignores_creation_time_and_tool_version_but_covers_the_rest(
     fx: Fixture,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -143,6 +144,79 @@ class ProfilePicker(ModalScreen[str | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DeltaDialog(ModalScreen[list[Path] | None]):
+    """Make a delta against a receipt or inventory: one or more files, absolute paths.
+
+    Answers the files ([] = a full bundle again), or None when cancelled. Whether a file is a
+    receipt or inventory that can be trusted is for the domain to say (the estimate shows it).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current: list[Path], expand: Callable[[str], Path]) -> None:
+        super().__init__()
+        self.current = current
+        self.to_path = expand
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(
+                "Make a delta against what the offline registry already holds: the import "
+                "receipt it wrote, or an inventory (airgap-tui inventory on the offline "
+                "host). Several files: separate them with commas.",
+                classes="dialog-text",
+            )
+            yield Label("Receipt or inventory file", classes="field")
+            yield Input(
+                value=", ".join(str(p) for p in self.current),
+                placeholder="/media/usb/airgap-receipt-….json",
+                id="delta-path",
+            )
+            yield Static("", id="delta-problem", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Make delta", id="use", variant="primary")
+                yield Button("Full bundle", id="full")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#delta-path", Input).focus()
+
+    @on(Input.Submitted, "#delta-path")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._use()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "use":
+            self._use()
+        elif event.button.id == "full":
+            self.dismiss([])
+        else:
+            self.dismiss(None)
+
+    def _use(self) -> None:
+        text = self.query_one("#delta-path", Input).value
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        problem = self.problem(names)
+        if problem:
+            self.query_one("#delta-problem", Static).update(problem)
+            return
+        self.dismiss(list(dict.fromkeys(self.to_path(name) for name in names)))
+
+    def problem(self, names: list[str]) -> str:
+        if not names:
+            return "Give the path of a receipt or inventory, or choose Full bundle."
+        for name in names:
+            path = self.to_path(name)
+            if not path.is_file():
+                return f"{path} is not a file. Give the path of a receipt or inventory."
+        return ""
 
     def action_cancel(self) -> None:
         self.dismiss(None)

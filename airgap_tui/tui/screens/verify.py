@@ -98,6 +98,14 @@ class VerifyScreen(WizardScreen):
             )
             for warning in report.warnings:
                 text.append(f"\n! {warning}", "yellow")
+            delta = report.manifest.delta
+            if delta is not None:  # issue 10: it needs what the registry already holds
+                text.append(
+                    f"\nDelta bundle against a {delta.kind} ({delta.against[:12]}): it expects "
+                    f"{formatting.count(len(delta.expected), 'layer')} already in the target "
+                    "registry (checked before anything is pushed; not via Docker).",
+                    "cyan",
+                )
             result.update(text)
             fingerprint = self.query_one("#fingerprint", Fingerprint)
             fingerprint.set_fingerprint(

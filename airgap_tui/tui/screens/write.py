@@ -72,6 +72,7 @@ class WriteScreen(LongWorkScreen):
             source_prefix=self.state.source_prefix,
             gitlab_major=self.state.gitlab_major,
             platform=self.state.platform,
+            delta_from=tuple(self.state.delta_from),
         )
         self.run_export(request, token)
 
