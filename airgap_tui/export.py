@@ -37,6 +37,7 @@ from airgap_tui.bundle_manifest import (
     TAR_BLOCK,
     BundleManifest,
     BundlePart,
+    ToolFile,
     read_manifest,
 )
 from airgap_tui.errors import (
@@ -47,7 +48,13 @@ from airgap_tui.errors import (
     NotFoundError,
     UsageError,
 )
-from airgap_tui.estimate import ClientFactory, Estimate, default_client_factory, estimate
+from airgap_tui.estimate import (
+    ClientFactory,
+    Estimate,
+    default_client_factory,
+    estimate,
+    estimate_tool,
+)
 from airgap_tui.events import (
     STAGE_PULL,
     CancelToken,
@@ -59,6 +66,7 @@ from airgap_tui.media import human_size
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
 from airgap_tui.plan import plan_destination
 from airgap_tui.registry import RegistryClient
+from airgap_tui.toolpack import check_buildable, write_tool
 
 DEFAULT_PART_SIZE = 1024**3
 DOWNLOAD_STREAMS = 4
@@ -75,6 +83,7 @@ class ExportRequest:
     # Several platforms: each image's index is carried with those platforms' manifests.
     # Empty: just `platform`.
     platforms: tuple[str, ...] = ()
+    tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -98,6 +107,7 @@ class ExportResult:
     # Wall time of each step: "estimate", "checks", "write" (first download to the last part
     # read back) and "total"; for the operator's log and benchmarks/.
     seconds: dict[str, float] = field(default_factory=dict)
+    tool: ToolFile | None = None  # the carried airgap-tui.pyz, as bundle.yaml lists it
 
 
 def export_bundle(
@@ -117,6 +127,8 @@ def export_bundle(
     dest = request.dest.expanduser().absolute()
     platforms = request.chosen_platforms
     factory = client_factory or default_client_factory(cancel)
+    if request.tool:
+        check_buildable()  # a ToolError now, not after the download
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -124,12 +136,15 @@ def export_bundle(
             progress=progress,
             cancel=cancel,
             client_factory=factory,
+            tool=request.tool,
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
     layout = sizes.layout
     assert layout is not None
-    plan = plan_destination(dest, layout.total, request.specs, request.part_size)
+    plan = plan_destination(
+        dest, layout.total + _tool_bytes(request, sizes), request.specs, request.part_size
+    )
     refusal = plan.refusal()
     if refusal is not None:
         raise refusal
@@ -199,7 +214,9 @@ def export_bundle(
                 f"{result.bundle_bytes} bytes were written where {layout.total} were planned",
                 "Report this; run the export again into an empty directory",
             )
+        result.tool = _write_tool(dest, request, writer.parts, progress, cancel)
         manifest = BundleManifest(
+            tool=result.tool,
             source_prefix=request.source_prefix,
             gitlab_major=request.gitlab_major,
             platforms=platforms,
@@ -344,6 +361,33 @@ def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry
         if start < entry.data_offset + entry.size and entry.data_offset < end:
             journal.forget(part.file)
         start = end
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _tool_bytes(request: ExportRequest, sizes: Estimate) -> int:
+    """Room for airgap-tui.pyz on the media (estimated; 0 with --no-tool)."""
+    if not request.tool:
+        return 0
+    return sizes.tool_bytes or estimate_tool()[0]
+
+
+def _write_tool(
+    dest: Path,
+    request: ExportRequest,
+    parts: list[BundlePart],
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> ToolFile | None:
+    """airgap-tui.pyz after the parts, before bundle.yaml (an identical one is kept)."""
+    if not request.tool:
+        return None
+    try:
+        info = write_tool(dest, progress=progress, cancel=cancel)
+    except Cancelled as exc:
+        raise _cancelled(exc, dest, parts) from None
+    return ToolFile(info.file, info.size, info.sha256)
 
 
 # --------------------------------------------------------------------------- resume

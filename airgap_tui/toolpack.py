@@ -463,11 +463,28 @@ out.flush()
 
 
 # --- size and writing -------------------------------------------------------------------
-def tool_size(root: str = ROOT_DISTRIBUTION) -> int:
+def check_buildable(root: str = ROOT_DISTRIBUTION) -> list[Member]:
+    """Raise ToolError now if the carried tool cannot be built here, so an export says so
+    before it downloads gigabytes rather than after."""
+    import airgap_tui
+
+    package_dir = Path(airgap_tui.__file__).parent
+    if not package_dir.is_dir():  # imported from a zip: this is airgap-tui.pyz itself
+        raise ToolError(
+            f"The carried tool ({TOOL_FILE})",
+            f"this airgap-tui runs from inside a zip ({package_dir.parent}), and the tool "
+            "cannot be re-packed from inside a zip",
+            f"Export with --no-tool and copy this {TOOL_FILE} next to the bundle by hand, "
+            "or export with an installed airgap-tui (pip install airgap-tui)",
+        )
+    return collect_members(root)
+
+
+def tool_size(root: str = ROOT_DISTRIBUTION, members: list[Member] | None = None) -> int:
     """The archive's size, estimated in milliseconds from the installed files' sizes (within
     a few per cent). The exact size is len(build_tool()), which takes seconds."""
     size = len(SHEBANG) + 22 + 512  # end of central directory, __main__.py
-    for member in collect_members(root):
+    for member in collect_members(root) if members is None else members:
         raw = member.size()
         name = len(member.arcname.encode("utf-8"))
         size += _ENTRY_OVERHEAD + 2 * name
