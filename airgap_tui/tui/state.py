@@ -82,7 +82,14 @@ class WizardState:
 
     @property
     def bundle_bytes(self) -> int:
-        return self.estimate.bundle_bytes if self.estimate is not None else 0
+        """What the media must hold: the parts and the carried tool."""
+        return self.estimate.total_bytes if self.estimate is not None else 0
+
+    @property
+    def carry_tool(self) -> bool:
+        """Write airgap-tui.pyz unless the estimate found it cannot be built here (then the
+        estimate screen said so, and the bundle goes without it)."""
+        return self.estimate is None or self.estimate.tool_problem is None
 
     def snippet_images(self) -> list[tuple[str, str]]:
         """(name, tag) of what is (or will be) in the target registry."""
