@@ -384,7 +384,7 @@ def _write_tool(
     if not request.tool:
         return None
     try:
-        info = write_tool(dest, progress=progress, cancel=cancel)
+        info = write_tool(dest, progress=progress, cancel=cancel, reuse=True)
     except Cancelled as exc:
         raise _cancelled(exc, dest, parts) from None
     return ToolFile(info.file, info.size, info.sha256)

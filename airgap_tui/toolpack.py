@@ -23,6 +23,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -503,13 +504,18 @@ def write_tool(
     cancel: CancelToken | None = None,
     root: str = ROOT_DISTRIBUTION,
     create: bool = False,
+    reuse: bool = False,
 ) -> ToolInfo:
     """Write `<dest_dir>/airgap-tui.pyz` (.part, fsync, read back from the media, rename) and
     return its name, size and sha256 for bundle.yaml. An identical file already there is kept.
-    `create` makes `dest_dir` (and its parents) when missing."""
+    `create` makes `dest_dir` (and its parents) when missing; `reuse` takes the archive this
+    process last built when no installed file has changed since (see _Memo)."""
     directory = Path(dest_dir)
     _check_directory(directory, create=False, missing_ok=create)
-    data = build_tool(root=root, progress=progress, cancel=cancel)
+    if reuse:
+        data = _MEMO.build(root, progress, cancel)
+    else:
+        data = build_tool(root=root, progress=progress, cancel=cancel)
     _check_directory(directory, create=create)
     info = ToolInfo(TOOL_FILE, len(data), hashlib.sha256(data).hexdigest())
     target = directory / TOOL_FILE
@@ -530,6 +536,41 @@ def write_tool(
         ) from exc
     progress(Progress(STAGE_TOOL, TOOL_FILE, len(data), len(data), "written", final=True))
     return info
+
+
+class _Memo:
+    """The last archive built in this process, and the installation it was built from.
+
+    Building takes seconds of CPU; a second export in the same process (the wizard run again,
+    a test suite) gets the same bytes back when every member's path, size and mtime and the
+    interpreter are unchanged: the archive is a function of exactly those."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[object, ...] | None = None
+        self._data = b""
+
+    @staticmethod
+    def key(root: str) -> tuple[object, ...]:
+        signature: list[tuple[object, ...]] = []
+        for member in collect_members(root):
+            if member.path is None:
+                signature.append((member.arcname, member.data))
+            else:
+                st = member.path.stat()
+                signature.append((member.arcname, str(member.path), st.st_size, st.st_mtime_ns))
+        return (root, sys.executable, sys.version, main_source(root), tuple(signature))
+
+    def build(self, root: str, progress: ProgressCallback, cancel: CancelToken | None) -> bytes:
+        with self._lock:
+            key = self.key(root)
+            if key != self._key:
+                self._data = build_tool(root=root, progress=progress, cancel=cancel)
+                self._key = key
+            return self._data
+
+
+_MEMO = _Memo()
 
 
 def _check_directory(directory: Path, *, create: bool, missing_ok: bool = False) -> None:
