@@ -601,6 +601,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _estimate_tool_json(result: Estimate) -> dict[str, Any]:
     return {
+        "exact": result.exact,  # bundle_bytes: exact; tool_bytes: estimated
         "tool_bytes": result.tool_bytes,
         "tool_exact": False,
         "tool_problem": result.tool_problem,
