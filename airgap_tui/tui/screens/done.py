@@ -66,29 +66,27 @@ class DoneScreen(WizardScreen):
         """In the order that keeps the offline host safe: check, then run."""
         result = self.state.export_result
         assert result is not None
-        bundle = f"<mount point>/{result.bundle_dir.name}"
         tool = result.tool
         steps = Text()
-        steps.append("Next, on the offline host\n", "bold")
+        steps.append("Next, on the offline host", "bold")
+        steps.append(f" (<bundle> is <mount point>/{result.bundle_dir.name})\n")
         steps.append("1. Unmount the drive here (sync first), carry it across, plug it in.\n")
         if tool is not None:
-            steps.append("2. BEFORE running the carried tool, compare the fingerprint (")
+            steps.append("2. BEFORE running the carried tool, compare ")
             steps.append("fingerprint:", "bold")
-            steps.append(" in bundle.yaml) and its sha256 (")
-            steps.append(f"sha256sum {bundle}/{tool.file}", "bold")
-            steps.append(") with the ones above.\n3. Run ")
-            steps.append(f"python3 {bundle}/{tool.file}", "bold")
-            steps.append(" (or an installed airgap-tui), choose ")
+            steps.append(" in <bundle>/bundle.yaml and ")
+            steps.append(f"sha256sum <bundle>/{tool.file}", "bold")
+            steps.append(" with the above.\n3. Run ")
+            steps.append(f"python3 <bundle>/{tool.file}", "bold")
+            steps.append(" (or an installed airgap-tui): ")
         else:
             steps.append("2. Compare the fingerprint the wizard shows there with this one.\n")
             steps.append("3. Run an installed ")
             steps.append("airgap-tui", "bold")
-            steps.append(" (this bundle carries no tool), choose ")
+            steps.append(" (no tool is carried): ")
         steps.append("Import a bundle", "bold")
-        steps.append(f" and pick {result.bundle_dir.name}.\n")
-        runner = f"python3 {bundle}/{tool.file}" if tool is not None else "airgap-tui"
-        steps.append("Without the wizard: ", "dim")
-        steps.append(f"{runner} import {bundle} --registry <host[:port]/path>", "dim")
+        steps.append(", or add ")
+        steps.append("import <bundle> --registry <host[:port]/path>", "dim")
         return steps
 
     def can_go_back(self) -> bool:

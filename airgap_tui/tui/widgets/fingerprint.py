@@ -25,7 +25,7 @@ class Fingerprint(Static):
         text.append(grouped or "—", style="bold")
         if full and full != grouped:
             text.append(f"\nfull: {full}", style="dim")
-        if tool:
-            text.append("\nairgap-tui.pyz sha256: ", style="bold")
+        if tool:  # the carried airgap-tui.pyz's sha256, same width as `full:`
+            text.append("\ntool: ", style="bold")
             text.append(tool)
         self.update(text)
