@@ -596,6 +596,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if report.fingerprint:
             print(f"Fingerprint: {format_fingerprint(report.fingerprint)}")
             print(f"  full: {report.fingerprint}")
+        _print_verify_tool(report)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -641,6 +642,15 @@ def _print_export_tool(result: ExportResult) -> None:
         f"{result.tool.file}) BEFORE running it; then: python3 {where}/{result.tool.file} "
         f"import {where} --registry <host[:port]/path> (or an installed airgap-tui)."
     )
+
+
+def _print_verify_tool(report: VerifyReport) -> None:
+    tool = report.tool
+    if tool is None:
+        print("Carried tool: none listed (exported with --no-tool)")
+        return
+    print(f"Carried tool: {tool.file} {'matches' if report.tool_ok else 'FAILED: do not run it'}")
+    print(f"  sha256: {tool.sha256}")
 
 
 def _verify_tool_json(report: VerifyReport) -> dict[str, Any] | None:

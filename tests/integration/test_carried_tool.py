@@ -102,6 +102,9 @@ def test_export_writes_the_tool_lists_it_and_verify_checks_it(
     assert verified.json["fingerprint"] == result["fingerprint"]
     assert verified.json["tool"] == {**result["tool"], "ok": True}
     assert verified.json["warnings"] == []
+    plain = cli_no_engine("verify", str(dest))
+    assert plain.code == 0, plain.err
+    assert f"Carried tool: {TOOL_FILE} matches\n  sha256: {result['tool']['sha256']}" in plain.out
 
     # the human output puts the tool's sha256 next to the fingerprint, and the order of checks
     argv = _argv(native_upstream, "--to", str(dest), "--part-size", "1MiB")
@@ -147,6 +150,8 @@ def test_a_flipped_byte_in_the_tool_fails_verify_and_import_pushes_nothing(
     assert problem["file"] == TOOL_FILE
     assert "the carried airgap-tui program failed its check (sha256 mismatch" in problem["message"]
     assert f"Do not run it: copy {TOOL_FILE} again from the connected host" in problem["message"]
+    plain = cli_no_engine("verify", str(dest))
+    assert plain.code == 1 and f"Carried tool: {TOOL_FILE} FAILED: do not run it" in plain.out
 
     path = f"tool-{uuid.uuid4().hex[:10]}"
     imported = cli_no_engine(
