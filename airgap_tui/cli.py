@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airgap_tui import __version__
 from airgap_tui.errors import AirgapError, UsageError
@@ -25,6 +25,11 @@ from airgap_tui.models import (
     DEFAULT_SOURCE_PREFIX,
     Credentials,
 )
+
+if TYPE_CHECKING:
+    from airgap_tui.estimate import Estimate
+    from airgap_tui.export import ExportResult
+    from airgap_tui.verify import VerifyReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -164,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
     p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
     _delta_from_option(p)
+    p.add_argument(
+        "--no-tool",
+        action="store_true",
+        help="leave out airgap-tui.pyz (the program the offline host runs the bundle with)",
+    )
 
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")
     common(p, major=False)
@@ -479,6 +489,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 "download_bytes": result.download_bytes,
                 "bundle_bytes": result.bundle_bytes,
                 **({"delta": delta.to_dict()} if delta is not None else {}),
+                **_estimate_tool_json(result),
                 "platforms": result.platforms,
                 "images": [
                     {
@@ -520,6 +531,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
         if delta is not None:
             print("\n".join(_delta_lines(delta)))
+        _print_estimate_tool(result)
     errors = [i.error for i in missing if i.error]
     for problem in result.problems:
         if problem not in errors:
@@ -545,6 +557,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         platform=platforms[0],
         platforms=tuple(platforms),
         delta_from=tuple(args.delta_from),
+        tool=not args.no_tool,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = export_bundle(
@@ -565,6 +578,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "parts_written": result.parts_written,
                 "parts_kept": result.parts_kept,
                 "readback_ok": result.readback_ok,
+                "tool": result.tool.to_dict() if result.tool is not None else None,
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "seconds": result.seconds,
@@ -596,10 +610,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"Time: {steps}")
         print(f"Fingerprint: {format_fingerprint(result.fingerprint)}")
         print(f"  full: {result.fingerprint}")
-        print(
-            "On the offline host: airgap-tui import "
-            f"{result.bundle_dir} --registry <host[:port]/path> — and compare the fingerprint."
-        )
+        _print_export_tool(result)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -614,6 +625,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             {
                 "ok": report.ok,
                 "fingerprint": report.fingerprint,
+                "tool": _verify_tool_json(report),
                 "problems": [{"file": p.file, "message": p.message} for p in report.problems],
                 "warnings": report.warnings,
                 **({"delta": report.manifest.delta.to_dict()} if report.manifest.delta else {}),
@@ -635,7 +647,67 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if report.fingerprint:
             print(f"Fingerprint: {format_fingerprint(report.fingerprint)}")
             print(f"  full: {report.fingerprint}")
+        _print_verify_tool(report)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _estimate_tool_json(result: Estimate) -> dict[str, Any]:
+    return {
+        "exact": result.exact,  # bundle_bytes: exact; tool_bytes: estimated
+        "tool_bytes": result.tool_bytes,
+        "tool_exact": False,
+        "tool_problem": result.tool_problem,
+        "total_bytes": result.total_bytes,
+    }
+
+
+def _print_estimate_tool(result: Estimate) -> None:
+    import humanize
+
+    if result.tool_problem is not None:
+        return  # said on stderr with the other warnings
+    print(
+        f"Carried tool airgap-tui.pyz: about {humanize.naturalsize(result.tool_bytes)} "
+        f"({result.tool_bytes} bytes, estimated)"
+    )
+    print(
+        f"Total on the media: about {humanize.naturalsize(result.total_bytes)} "
+        f"({result.total_bytes} bytes)"
+    )
+
+
+def _print_export_tool(result: ExportResult) -> None:
+    """The tool's sha256 next to the fingerprint, and the order that keeps it safe."""
+    where = result.bundle_dir
+    if result.tool is None:
+        print("Carried tool: none (--no-tool)")
+        print(
+            f"On the offline host: airgap-tui import {where} --registry <host[:port]/path> "
+            "— and compare the fingerprint."
+        )
+        return
+    print(f"Carried tool: {result.tool.file} ({result.tool.size} bytes)")
+    print(f"  sha256: {result.tool.sha256}")
+    print(
+        "On the offline host: compare the fingerprint and the tool's sha256 (sha256sum "
+        f"{result.tool.file}) BEFORE running it; then: python3 {where}/{result.tool.file} "
+        f"import {where} --registry <host[:port]/path> (or an installed airgap-tui)."
+    )
+
+
+def _print_verify_tool(report: VerifyReport) -> None:
+    tool = report.tool
+    if tool is None:
+        print("Carried tool: none listed (exported with --no-tool)")
+        return
+    print(f"Carried tool: {tool.file} {'matches' if report.tool_ok else 'FAILED: do not run it'}")
+    print(f"  sha256: {tool.sha256}")
+
+
+def _verify_tool_json(report: VerifyReport) -> dict[str, Any] | None:
+    if report.tool is None:
+        return None
+    return {**report.tool.to_dict(), "ok": report.tool_ok}
 
 
 def _read_credentials(args: argparse.Namespace) -> Credentials | None:

@@ -110,6 +110,10 @@ class Estimate:
     platforms: list[str] = field(default_factory=lambda: [DEFAULT_PLATFORM])
     resolved: list[ResolvedImage] = field(default_factory=list, repr=False)
     layout: Layout | None = field(default=None, repr=False)
+    # The carried airgap-tui.pyz: its size estimated from the installed files (within a few
+    # per cent; building it to know it exactly takes seconds). 0 when it is not carried.
+    tool_bytes: int = 0
+    tool_problem: str | None = None  # why it cannot be built here (the export says it too)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +123,12 @@ class Estimate:
     def platform(self) -> str:
         return self.platforms[0]
 
-    exact = True  # the bundle holds the registry's blobs byte for byte
+    exact = True  # bundle_bytes: the bundle holds the registry's blobs byte for byte
+
+    @property
+    def total_bytes(self) -> int:
+        """What the media must hold: the parts (exact) and the carried tool (estimated)."""
+        return self.bundle_bytes + self.tool_bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +138,10 @@ class Estimate:
             "bundle_format": BUNDLE_FORMAT,
             "platforms": list(self.platforms),
             "exact": self.exact,
+            "tool_bytes": self.tool_bytes,
+            "tool_exact": False,
+            "tool_problem": self.tool_problem,
+            "total_bytes": self.total_bytes,
             "problems": list(self.problems),
             "images": [image.to_dict() for image in self.images],
         }
@@ -151,8 +164,10 @@ def estimate(
     cancel: CancelToken | None = None,
     client_factory: ClientFactory | None = None,
     workers: int = RESOLVE_WORKERS,
+    tool: bool = True,
 ) -> Estimate:
-    """Resolve `specs` for `platforms` (several: the index is carried) and size the bundle.
+    """Resolve `specs` for `platforms` (several: the index is carried) and size the bundle
+    (and the carried tool, unless `tool` is false).
 
     Progress events (stage "estimate") come from the calling thread only: one when an image
     starts and a final one per image with ok and the error if any."""
@@ -239,15 +254,28 @@ def estimate(
     if layout is not None:
         wanted = {digest for image in good for digest in image.blob_digests()}
         download = sum(blob.size for blob in layout.blobs if blob.digest in wanted)
+    tool_bytes, tool_problem = estimate_tool() if tool else (0, None)
     return Estimate(
         images=results,
         download_bytes=download,
         bundle_bytes=layout.total if layout is not None else 0,
-        problems=problems + warnings,
+        problems=problems + warnings + ([tool_problem] if tool_problem else []),
         platforms=platforms,
         resolved=good,
         layout=layout,
+        tool_bytes=tool_bytes,
+        tool_problem=tool_problem,
     )
+
+
+def estimate_tool() -> tuple[int, str | None]:
+    """The carried tool's estimated size, or 0 and why it cannot be built here."""
+    from airgap_tui.toolpack import ToolError, check_buildable, tool_size
+
+    try:
+        return tool_size(members=check_buildable()), None
+    except ToolError as exc:
+        return 0, exc.sentence()
 
 
 def _fill(

@@ -37,6 +37,7 @@ from airgap_tui.bundle_manifest import (
     TAR_BLOCK,
     BundleManifest,
     BundlePart,
+    ToolFile,
     read_manifest,
 )
 from airgap_tui.delta import Presence
@@ -49,7 +50,13 @@ from airgap_tui.errors import (
     NotFoundError,
     UsageError,
 )
-from airgap_tui.estimate import ClientFactory, Estimate, default_client_factory, estimate
+from airgap_tui.estimate import (
+    ClientFactory,
+    Estimate,
+    default_client_factory,
+    estimate,
+    estimate_tool,
+)
 from airgap_tui.events import (
     STAGE_PULL,
     CancelToken,
@@ -61,6 +68,7 @@ from airgap_tui.media import human_size
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
 from airgap_tui.plan import plan_destination
 from airgap_tui.registry import RegistryClient
+from airgap_tui.toolpack import check_buildable, write_tool
 
 DEFAULT_PART_SIZE = 1024**3
 DOWNLOAD_STREAMS = 4
@@ -79,6 +87,7 @@ class ExportRequest:
     platforms: tuple[str, ...] = ()
     # Receipts or inventories of the offline registry: carry only the layers they do not list.
     delta_from: tuple[Path, ...] = ()
+    tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -103,6 +112,7 @@ class ExportResult:
     # read back) and "total"; for the operator's log and benchmarks/.
     seconds: dict[str, float] = field(default_factory=dict)
     delta: DeltaLayout | None = None  # a delta bundle: what it expects, full vs delta size
+    tool: ToolFile | None = None  # the carried airgap-tui.pyz, as bundle.yaml lists it
 
 
 def export_bundle(
@@ -123,6 +133,8 @@ def export_bundle(
     platforms = request.chosen_platforms
     factory = client_factory or default_client_factory(cancel)
     presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
+    if request.tool:
+        check_buildable()  # a ToolError now, not after the download
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -130,13 +142,16 @@ def export_bundle(
             progress=progress,
             cancel=cancel,
             client_factory=factory,
+            tool=request.tool,
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
     delta = _delta(sizes, presence)
     layout = delta.layout if delta is not None else sizes.layout
     assert layout is not None
-    plan = plan_destination(dest, layout.total, request.specs, request.part_size)
+    plan = plan_destination(
+        dest, layout.total + _tool_bytes(request, sizes), request.specs, request.part_size
+    )
     refusal = plan.refusal()
     if refusal is not None:
         raise refusal
@@ -207,7 +222,9 @@ def export_bundle(
                 f"{result.bundle_bytes} bytes were written where {layout.total} were planned",
                 "Report this; run the export again into an empty directory",
             )
+        result.tool = _write_tool(dest, request, writer.parts, progress, cancel)
         manifest = BundleManifest(
+            tool=result.tool,
             source_prefix=request.source_prefix,
             gitlab_major=request.gitlab_major,
             platforms=platforms,
@@ -360,6 +377,33 @@ def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry
         if start < entry.data_offset + entry.size and entry.data_offset < end:
             journal.forget(part.file)
         start = end
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _tool_bytes(request: ExportRequest, sizes: Estimate) -> int:
+    """Room for airgap-tui.pyz on the media (estimated; 0 with --no-tool)."""
+    if not request.tool:
+        return 0
+    return sizes.tool_bytes or estimate_tool()[0]
+
+
+def _write_tool(
+    dest: Path,
+    request: ExportRequest,
+    parts: list[BundlePart],
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> ToolFile | None:
+    """airgap-tui.pyz after the parts, before bundle.yaml (an identical one is kept)."""
+    if not request.tool:
+        return None
+    try:
+        info = write_tool(dest, progress=progress, cancel=cancel, reuse=True)
+    except Cancelled as exc:
+        raise _cancelled(exc, dest, parts) from None
+    return ToolFile(info.file, info.size, info.sha256)
 
 
 # --------------------------------------------------------------------------- resume

@@ -23,6 +23,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -463,11 +464,28 @@ out.flush()
 
 
 # --- size and writing -------------------------------------------------------------------
-def tool_size(root: str = ROOT_DISTRIBUTION) -> int:
+def check_buildable(root: str = ROOT_DISTRIBUTION) -> list[Member]:
+    """Raise ToolError now if the carried tool cannot be built here, so an export says so
+    before it downloads gigabytes rather than after."""
+    import airgap_tui
+
+    package_dir = Path(airgap_tui.__file__).parent
+    if not package_dir.is_dir():  # imported from a zip: this is airgap-tui.pyz itself
+        raise ToolError(
+            f"The carried tool ({TOOL_FILE})",
+            f"this airgap-tui runs from inside a zip ({package_dir.parent}), and the tool "
+            "cannot be re-packed from inside a zip",
+            f"Export with --no-tool and copy this {TOOL_FILE} next to the bundle by hand, "
+            "or export with an installed airgap-tui (pip install airgap-tui)",
+        )
+    return collect_members(root)
+
+
+def tool_size(root: str = ROOT_DISTRIBUTION, members: list[Member] | None = None) -> int:
     """The archive's size, estimated in milliseconds from the installed files' sizes (within
     a few per cent). The exact size is len(build_tool()), which takes seconds."""
     size = len(SHEBANG) + 22 + 512  # end of central directory, __main__.py
-    for member in collect_members(root):
+    for member in collect_members(root) if members is None else members:
         raw = member.size()
         name = len(member.arcname.encode("utf-8"))
         size += _ENTRY_OVERHEAD + 2 * name
@@ -486,13 +504,18 @@ def write_tool(
     cancel: CancelToken | None = None,
     root: str = ROOT_DISTRIBUTION,
     create: bool = False,
+    reuse: bool = False,
 ) -> ToolInfo:
     """Write `<dest_dir>/airgap-tui.pyz` (.part, fsync, read back from the media, rename) and
     return its name, size and sha256 for bundle.yaml. An identical file already there is kept.
-    `create` makes `dest_dir` (and its parents) when missing."""
+    `create` makes `dest_dir` (and its parents) when missing; `reuse` takes the archive this
+    process last built when no installed file has changed since (see _Memo)."""
     directory = Path(dest_dir)
     _check_directory(directory, create=False, missing_ok=create)
-    data = build_tool(root=root, progress=progress, cancel=cancel)
+    if reuse:
+        data = _MEMO.build(root, progress, cancel)
+    else:
+        data = build_tool(root=root, progress=progress, cancel=cancel)
     _check_directory(directory, create=create)
     info = ToolInfo(TOOL_FILE, len(data), hashlib.sha256(data).hexdigest())
     target = directory / TOOL_FILE
@@ -513,6 +536,41 @@ def write_tool(
         ) from exc
     progress(Progress(STAGE_TOOL, TOOL_FILE, len(data), len(data), "written", final=True))
     return info
+
+
+class _Memo:
+    """The last archive built in this process, and the installation it was built from.
+
+    Building takes seconds of CPU; a second export in the same process (the wizard run again,
+    a test suite) gets the same bytes back when every member's path, size and mtime and the
+    interpreter are unchanged: the archive is a function of exactly those."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[object, ...] | None = None
+        self._data = b""
+
+    @staticmethod
+    def key(root: str) -> tuple[object, ...]:
+        signature: list[tuple[object, ...]] = []
+        for member in collect_members(root):
+            if member.path is None:
+                signature.append((member.arcname, member.data))
+            else:
+                st = member.path.stat()
+                signature.append((member.arcname, str(member.path), st.st_size, st.st_mtime_ns))
+        return (root, sys.executable, sys.version, main_source(root), tuple(signature))
+
+    def build(self, root: str, progress: ProgressCallback, cancel: CancelToken | None) -> bytes:
+        with self._lock:
+            key = self.key(root)
+            if key != self._key:
+                self._data = build_tool(root=root, progress=progress, cancel=cancel)
+                self._key = key
+            return self._data
+
+
+_MEMO = _Memo()
 
 
 def _check_directory(directory: Path, *, create: bool, missing_ok: bool = False) -> None:

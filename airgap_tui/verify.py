@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass
 
 from airgap_tui.bundle import Problem, check_parts, files_not_listed
-from airgap_tui.bundle_manifest import BundleManifest, BundlePart, read_manifest
+from airgap_tui.bundle_manifest import BundleManifest, BundlePart, ToolFile, read_manifest
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
+from airgap_tui.toolpack import TOOL_FILE
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,19 @@ class VerifyReport:
     manifest: BundleManifest
     problems: list[Problem]
     warnings: list[str]
+
+    @property
+    def tool(self) -> ToolFile | None:
+        """The carried airgap-tui.pyz as bundle.yaml lists it (None: exported with --no-tool)."""
+        return self.manifest.tool
+
+    @property
+    def tool_ok(self) -> bool | None:
+        """True when the carried tool matched its size and sha256; None when none is listed."""
+        tool = self.manifest.tool
+        if tool is None:
+            return None
+        return not any(p.file == tool.file for p in self.problems)
 
 
 def verify_bundle(
@@ -35,11 +49,31 @@ def verify_bundle(
     if manifest.tool is not None:
         tool = manifest.tool
         files.append(BundlePart(tool.file, tool.size, tool.sha256))
-    problems = check_parts(bundle_dir, files, progress, cancel)
+    problems = [_named(p, manifest.tool) for p in check_parts(bundle_dir, files, progress, cancel)]
+    listed = [f.file for f in files]
+    warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE])
+    if manifest.tool is None and os.path.lexists(os.path.join(bundle_dir, TOOL_FILE)):
+        warnings.append(
+            f"{TOOL_FILE}: bundle.yaml does not list it (the bundle was exported with "
+            "--no-tool), so neither verify nor the fingerprint covers it: compare its sha256 "
+            "with the connected host's before running it, or use an installed airgap-tui"
+        )
     return VerifyReport(
         ok=not problems,
         fingerprint=manifest.fingerprint,
         manifest=manifest,
         problems=problems,
-        warnings=files_not_listed(bundle_dir, [f.file for f in files]),
+        warnings=warnings,
+    )
+
+
+def _named(problem: Problem, tool: ToolFile | None) -> Problem:
+    """A bad carried tool says what it is and what to do: it is a program about to run."""
+    if tool is None or problem.file != tool.file:
+        return problem
+    return Problem(
+        problem.file,
+        f"the carried airgap-tui program failed its check ({problem.message}). Do not run "
+        f"it: copy {TOOL_FILE} again from the connected host (or export again), or use an "
+        "installed airgap-tui",
     )

@@ -85,9 +85,19 @@ class WizardState:
 
     @property
     def bundle_bytes(self) -> int:
+        """What the media must hold: the parts (of the delta, if one was asked for) and the
+        carried tool."""
+        if self.estimate is None:
+            return 0
         if self.delta is not None:
-            return self.delta.delta_bytes
-        return self.estimate.bundle_bytes if self.estimate is not None else 0
+            return self.delta.delta_bytes + self.estimate.tool_bytes
+        return self.estimate.total_bytes
+
+    @property
+    def carry_tool(self) -> bool:
+        """Write airgap-tui.pyz unless the estimate found it cannot be built here (then the
+        estimate screen said so, and the bundle goes without it)."""
+        return self.estimate is None or self.estimate.tool_problem is None
 
     def snippet_images(self) -> list[tuple[str, str]]:
         """(name, tag) of what is (or will be) in the target registry."""

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from airgap_tui.bundle_manifest import MANIFEST_NAME, read_manifest
+from airgap_tui.toolpack import TOOL_FILE
 from tests.harness.engine import EngineHandle
 from tests.harness.native import OCI_INDEX, NativeImage, NativeUpstream, distinct_blob_bytes
 from tests.integration.conftest import CliRun
@@ -69,7 +70,7 @@ def test_export_is_exact_verifies_and_is_both_an_oci_layout_and_a_docker_archive
     assert est.json["bundle_bytes"] == result["bundle_bytes"] == written
     assert all(p.stat().st_size == 1 << 20 for p in parts[:-1])
     assert sorted(p.name for p in dest.iterdir()) == sorted(
-        [MANIFEST_NAME, *result["parts_written"]]
+        [MANIFEST_NAME, TOOL_FILE, *result["parts_written"]]
     )
 
     verified = cli_no_engine("verify", str(dest), "--json")

@@ -155,7 +155,18 @@ def test_cli_estimate_json_and_text(
     )
     assert run.code == 0, run.err
     data = run.json
-    assert set(data) == {"ok", "download_bytes", "bundle_bytes", "platforms", "images"}
+    assert set(data) == {
+        "ok",
+        "download_bytes",
+        "bundle_bytes",
+        "exact",
+        "tool_bytes",
+        "tool_exact",
+        "tool_problem",
+        "total_bytes",
+        "platforms",
+        "images",
+    }
     assert data["platforms"] == ["linux/amd64"]
     first = data["images"][0]
     assert first["digest"] == native_upstream.image("semgrep").digest
@@ -163,5 +174,7 @@ def test_cli_estimate_json_and_text(
     assert first["media_bytes"] > first["download_bytes"]  # its manifest too
     text = cli_no_engine("estimate", "semgrep", "--source-prefix", native_upstream.prefix)
     assert text.code == 0 and "Bundle on the media:" in text.out and "exact" in text.out
+    assert "Carried tool airgap-tui.pyz: about " in text.out and "estimated" in text.out
+    assert "Total on the media: about " in text.out
     missing = cli_no_engine("estimate", "semgrep:99", "--source-prefix", native_upstream.prefix)
     assert missing.code == 1 and "tags that exist: 6" in missing.err

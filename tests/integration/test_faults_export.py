@@ -20,6 +20,7 @@ import pytest
 from airgap_tui.bundle import ExportJournal
 from airgap_tui.bundle_manifest import MANIFEST_NAME, BundleManifest, read_manifest
 from airgap_tui.errors import MediaError
+from airgap_tui.estimate import estimate_tool
 from airgap_tui.events import STAGE_SAVE, Progress
 from airgap_tui.media import free_bytes
 from airgap_tui.registry import STREAM_CHUNK
@@ -245,7 +246,7 @@ def test_media_too_small_is_refused_up_front_and_nothing_is_written(
     relay: RegistryRelay,
     tmp_path: Path,
 ) -> None:
-    needed = pristine.total_bytes
+    needed = pristine.total_bytes + estimate_tool()[0]  # the parts exactly, the tool estimated
     with mounted_tmpfs(tmp_path / "stick", "2m") as stick:
         run = cli_no_engine(*export_argv(native_upstream, stick / "bundle", host=relay.host))
         assert run.code == 1

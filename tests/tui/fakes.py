@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from airgap_tui.bundle import ExportJournal, Problem
-from airgap_tui.bundle_manifest import BundleBlob, BundleImage, BundleManifest, BundlePart
+from airgap_tui.bundle_manifest import (
+    BundleBlob,
+    BundleImage,
+    BundleManifest,
+    BundlePart,
+    ToolFile,
+)
 from airgap_tui.engine import EngineInfo
 from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
 from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
@@ -34,6 +40,7 @@ from airgap_tui.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
 from airgap_tui.models import Credentials, ImageSpec
 from airgap_tui.plan import DestinationPlan
 from airgap_tui.registry import UNREACHABLE_NEXT_STEP, RegistryUnreachable
+from airgap_tui.toolpack import STAGE_TOOL
 from airgap_tui.tui.services import Domain
 from airgap_tui.verify import VerifyReport
 
@@ -45,6 +52,7 @@ DRIVES = [
 ]
 ENGINE_INFO = EngineInfo("unix:///var/run/docker.sock", "27.3.1", "1.47", "linux", "amd64")
 FINGERPRINT = "3f9a1c0e" * 8
+TOOL = ToolFile("airgap-tui.pyz", 9_199_466, "5d1e07a2" * 8)  # the carried program
 MB = 1_000_000
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -241,6 +249,7 @@ class FixedDomain(Domain):
             download_bytes=download,
             bundle_bytes=download + 4_096 * len(ok) + 40_960,
             problems=[],
+            tool_bytes=TOOL.size,
         )
 
     def plan_destination(
@@ -309,7 +318,10 @@ class FixedDomain(Domain):
         size = sum(p.size for p in manifest().parts)
         progress(Progress(STAGE_SAVE, "images.tar.003", size, size, "written", final=True))
         progress(Progress(STAGE_READBACK, "images.tar.003", size, size, "ok", final=True))
+        if request.tool:
+            progress(Progress(STAGE_TOOL, TOOL.file, TOOL.size, TOOL.size, "written", final=True))
         return ExportResult(
+            tool=TOOL if request.tool else None,
             ok=True,
             bundle_dir=request.dest,
             fingerprint=FINGERPRINT,

@@ -89,10 +89,14 @@ async def test_the_connected_side_needs_no_engine(
             pilot, lambda: isinstance(app.screen, DoneScreen), what="the bundle is written"
         )
         fingerprint = app.screen.query_one("#fingerprint", Fingerprint).full
+        tool_shown = app.screen.query_one("#fingerprint", Fingerprint).tool
     report = verify_bundle(dest)
     assert report.ok, report.problems
     manifest = read_manifest(dest)
     assert fingerprint == manifest.fingerprint
+    # the wizard carried the tool, verified like a part, its sha256 shown beside the fingerprint
+    assert manifest.tool is not None and report.tool_ok is True
+    assert tool_shown == manifest.tool.sha256
     assert manifest.total_bytes == expected_bytes  # the estimate the wizard showed, exactly
     assert [i.digest for i in manifest.images] == [
         native_upstream.image("semgrep").digest,

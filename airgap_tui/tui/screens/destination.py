@@ -102,7 +102,11 @@ class DestinationScreen(WizardScreen):
         text.append("Free: ", "bold")
         text.append(f"{formatting.size(info.free)}\n")
         text.append("Bundle needs: ", "bold")
-        text.append(f"{formatting.size(info.needed)}\n\n")
+        text.append(f"{formatting.size(info.needed)}")
+        estimate = self.state.estimate
+        if estimate is not None and estimate.tool_bytes and self.state.carry_tool:
+            text.append(" (with airgap-tui.pyz)", "dim")
+        text.append("\n\n")
         if not info.writable:
             text.append(f"✗ Cannot write here ({info.problem}). ", "bold red")
             text.append("Choose a writable directory, or remount the drive read-write.\n")

@@ -46,24 +46,10 @@ class DoneScreen(WizardScreen):
         yield Fingerprint(
             self.services.domain.format_fingerprint(result.fingerprint),
             result.fingerprint,
+            tool=result.tool.sha256 if result.tool is not None else "",
             id="fingerprint",
         )
-        steps = Text()
-        steps.append("Next, on the offline host\n", "bold")
-        steps.append("1. Unmount the drive here (sync first), carry it across, plug it in.\n")
-        steps.append("2. Run ")
-        steps.append("airgap-tui", "bold")
-        steps.append(", choose ")
-        steps.append("Import a bundle", "bold")
-        steps.append(f" and pick the {result.bundle_dir.name} directory on the drive.\n")
-        steps.append("3. Compare the fingerprint with this one BEFORE running the carried tool.\n")
-        steps.append("Without the wizard: ", "dim")
-        steps.append(
-            f"airgap-tui import <mount point>/{result.bundle_dir.name} "
-            "--registry <host[:port]/path>",
-            "dim",
-        )
-        yield Static(steps, id="next-steps")
+        yield Static(self.next_steps(), id="next-steps")
         with Horizontal(id="profile-row"):
             yield Input(
                 id="profile-name",
@@ -75,6 +61,33 @@ class DoneScreen(WizardScreen):
             "Choose analyzers screen (p).",
             id="profile-note",
         )
+
+    def next_steps(self) -> Text:
+        """In the order that keeps the offline host safe: check, then run."""
+        result = self.state.export_result
+        assert result is not None
+        tool = result.tool
+        steps = Text()
+        steps.append("Next, on the offline host", "bold")
+        steps.append(f" (<bundle> is <mount point>/{result.bundle_dir.name})\n")
+        steps.append("1. Unmount the drive here (sync first), carry it across, plug it in.\n")
+        if tool is not None:
+            steps.append("2. BEFORE running the carried tool, compare ")
+            steps.append("fingerprint:", "bold")
+            steps.append(" in <bundle>/bundle.yaml and ")
+            steps.append(f"sha256sum <bundle>/{tool.file}", "bold")
+            steps.append(" with the above.\n3. Run ")
+            steps.append(f"python3 <bundle>/{tool.file}", "bold")
+            steps.append(" (or an installed airgap-tui): ")
+        else:
+            steps.append("2. Compare the fingerprint the wizard shows there with this one.\n")
+            steps.append("3. Run an installed ")
+            steps.append("airgap-tui", "bold")
+            steps.append(" (no tool is carried): ")
+        steps.append("Import a bundle", "bold")
+        steps.append(", or add ")
+        steps.append("import <bundle> --registry <host[:port]/path>", "dim")
+        return steps
 
     def can_go_back(self) -> bool:
         return True

@@ -154,6 +154,7 @@ class EstimateScreen(WizardScreen):
         totals.append(f"Download {formatting.size(result.download_bytes)} · ")
         totals.append(f"Bundle on the media {formatting.size(result.bundle_bytes)}", "bold")
         totals.append(" (shared layers once)")
+        EstimateScreen.tool_line(totals, result)
         missing = [i for i in result.images if i.status == "missing"]
         for image in missing:
             tags = ", ".join(image.available_tags[:12]) or "none"
@@ -173,6 +174,20 @@ class EstimateScreen(WizardScreen):
         if others:
             totals.append("\nPress r to estimate again once it is fixed.", "red")
         return totals
+
+    @staticmethod
+    def tool_line(totals: Text, result: Estimate) -> None:
+        """The carried airgap-tui.pyz: its own estimated size, or why it cannot come along."""
+        if result.tool_problem is not None:
+            totals.append(
+                f"\n! The bundle goes without airgap-tui.pyz: {result.tool_problem}", "yellow"
+            )
+        elif result.tool_bytes:
+            totals.append(
+                f"\n+ airgap-tui.pyz, the program for the offline host: about "
+                f"{formatting.size(result.tool_bytes)} · on the media about "
+                f"{formatting.size(result.total_bytes)}"
+            )
 
     def can_go_next(self) -> bool:
         if self.state.delta_from and self.state.delta is None:

@@ -12,6 +12,7 @@ from textual.worker import Worker
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_PULL, STAGE_READBACK, STAGE_SAVE, CancelToken
 from airgap_tui.export import ExportRequest
+from airgap_tui.toolpack import STAGE_TOOL
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ExportDone, ProgressUpdate
 from airgap_tui.tui.screens.long_work import LongWorkScreen
@@ -44,7 +45,7 @@ class WriteScreen(LongWorkScreen):
     def compose_body(self) -> ComposeResult:
         yield StageBoard(
             clock=self.services.clock,
-            order=[STAGE_PULL, STAGE_SAVE, STAGE_READBACK],
+            order=[STAGE_PULL, STAGE_SAVE, STAGE_READBACK, STAGE_TOOL],
             per_item=[STAGE_PULL],
             id="stages",
         )
@@ -73,6 +74,7 @@ class WriteScreen(LongWorkScreen):
             gitlab_major=self.state.gitlab_major,
             platform=self.state.platform,
             delta_from=tuple(self.state.delta_from),
+            tool=self.state.carry_tool,
         )
         self.run_export(request, token)
 

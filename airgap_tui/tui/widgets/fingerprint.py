@@ -11,15 +11,21 @@ class Fingerprint(Static):
     Fingerprint { height: auto; padding: 0 1; border: round $accent; }
     """
 
-    def __init__(self, grouped: str = "", full: str = "", *, id: str | None = None) -> None:
+    def __init__(
+        self, grouped: str = "", full: str = "", *, tool: str = "", id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.border_title = "Fingerprint"
-        self.set_fingerprint(grouped, full)
+        self.set_fingerprint(grouped, full, tool=tool)
 
-    def set_fingerprint(self, grouped: str, full: str) -> None:
-        self.grouped, self.full = grouped, full
+    def set_fingerprint(self, grouped: str, full: str, *, tool: str = "") -> None:
+        """`tool`: the carried airgap-tui.pyz's sha256, checked before that program runs."""
+        self.grouped, self.full, self.tool = grouped, full, tool
         text = Text()
         text.append(grouped or "—", style="bold")
         if full and full != grouped:
             text.append(f"\nfull: {full}", style="dim")
+        if tool:  # the carried airgap-tui.pyz's sha256, same width as `full:`
+            text.append("\ntool: ", style="bold")
+            text.append(tool)
         self.update(text)

@@ -20,6 +20,7 @@ STAGE_TITLES = {
     "load": "Load into Docker",
     "tag": "Tag",
     "push": "Push",
+    "tool": "Carried tool",
 }
 
 

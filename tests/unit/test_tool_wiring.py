@@ -1,0 +1,76 @@
+"""The carried tool's wiring that needs no registry: the estimate's share, the refusal from
+inside a zip, and the export's reuse of an archive already built in this process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import airgap_tui
+from airgap_tui import toolpack
+from airgap_tui.cli import build_parser
+from airgap_tui.estimate import estimate_tool
+from airgap_tui.toolpack import TOOL_FILE, ToolError, check_buildable, tool_size, write_tool
+
+
+def test_the_estimate_counts_the_tool_as_tool_size_says() -> None:
+    size, problem = estimate_tool()
+    assert problem is None
+    assert size == tool_size() and size > 1_000_000
+
+
+def test_a_tool_that_cannot_be_built_is_a_sentence_in_the_estimate_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(root: str = "") -> list[toolpack.Member]:
+        raise ToolError("Python package rich", "it is not installed here", "Reinstall it")
+
+    monkeypatch.setattr(toolpack, "collect_members", missing)
+    assert estimate_tool() == (0, "Python package rich: it is not installed here. Reinstall it.")
+
+
+def test_running_from_inside_a_zip_is_refused_with_no_tool_as_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    inside = tmp_path / TOOL_FILE / "airgap_tui" / "__init__.py"  # as zipimport reports it
+    monkeypatch.setattr(airgap_tui, "__file__", str(inside))
+    with pytest.raises(ToolError) as raised:
+        check_buildable()
+    message = raised.value.sentence()
+    assert f"this airgap-tui runs from inside a zip ({tmp_path / TOOL_FILE})" in message
+    assert "cannot be re-packed from inside a zip" in message
+    assert "Export with --no-tool" in message
+
+
+def test_export_takes_no_tool_flag() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["export", "semgrep", "--to", "x"]).no_tool is False
+    assert parser.parse_args(["export", "semgrep", "--to", "x", "--no-tool"]).no_tool is True
+
+
+def test_reuse_builds_once_per_installation_and_again_when_it_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(toolpack, "_MEMO", toolpack._Memo())
+    builds: list[str] = []
+    real_build = toolpack.build_tool
+
+    def counted(**kwargs: Any) -> bytes:
+        builds.append(kwargs["root"])
+        return real_build(**kwargs)
+
+    monkeypatch.setattr(toolpack, "build_tool", counted)
+    first = write_tool(tmp_path / "a", create=True, reuse=True)
+    second = write_tool(tmp_path / "b", create=True, reuse=True)
+    assert second == first and len(builds) == 1
+    assert (tmp_path / "b" / TOOL_FILE).read_bytes() == (tmp_path / "a" / TOOL_FILE).read_bytes()
+    # an installed file changed (another key): it is built again
+    real_key = toolpack._Memo.key
+    monkeypatch.setattr(toolpack._Memo, "key", staticmethod(lambda root: (*real_key(root), 1)))
+    assert write_tool(tmp_path / "c", create=True, reuse=True) == first
+    assert len(builds) == 2
+    # without reuse (the `tool` command) it always builds
+    write_tool(tmp_path / "d", create=True)
+    assert len(builds) == 3
