@@ -17,6 +17,10 @@ cache dropped (as root) before every timed run:
   digest is read back from the registry and compared with the upstream one, for both.
 - the estimate against the bytes written, and peak RSS small vs large.
 - the carried tool (airgap-tui.pyz): its size, the wizard's first screen, verify through it.
+- delta (issue 10): full export → import (receipt) → two images get a new top layer upstream →
+  `export --delta-from <receipt>`: the delta's bytes against the new blobs', its import against
+  pushing the new blobs alone (RegistryClient.push_blob). `--only delta` runs just these and
+  rewrites only RESULTS.md's Delta section.
 
 Files skopeo writes are fsync'd (`sync FILE…`) inside its timing, as airgap-tui fsyncs its parts
 (airgap-tui also reads every part back, inside its timing; skopeo does not). Peak RSS is the
