@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airgap_tui.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
+from airgap_tui.blob_reader import open_dir, open_part
 from airgap_tui.bundle_manifest import JOURNAL_NAME as JOURNAL_NAME
 from airgap_tui.bundle_manifest import KNOWN_FILES as KNOWN_FILES
 from airgap_tui.bundle_manifest import MANIFEST_NAME as MANIFEST_NAME
@@ -37,7 +38,7 @@ from airgap_tui.bundle_manifest import read_limited
 from airgap_tui.bundle_manifest import show as show
 from airgap_tui.bundle_manifest import utc_now as utc_now
 from airgap_tui.bundle_manifest import write_manifest as write_manifest2
-from airgap_tui.errors import BundleError, MediaError, UsageError
+from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.events import (
     STAGE_SAVE,
     STAGE_VERIFY,
@@ -641,45 +642,6 @@ def _drop_cache(fd: int) -> None:
             pass
 
 
-def _open_part(dir_fd: int, part: BundlePart) -> tuple[int | None, str]:
-    """An fd for a part of the right size, or None and the reason (without following links)."""
-    if not is_safe_part_name(part.file):  # defence in depth: manifests are validated already
-        return None, "the name is not a plain file name inside the bundle (refused)"
-    try:
-        st = os.stat(part.file, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None, "missing"
-    except OSError as exc:
-        return None, f"cannot be read ({exc.strerror or exc})"
-    if stat.S_ISLNK(st.st_mode):
-        return None, "is a symbolic link, which a bundle never contains (refused)"
-    if not stat.S_ISREG(st.st_mode):
-        return None, "is not a regular file (refused)"
-    if st.st_size != part.size:
-        how = "truncated" if st.st_size < part.size else "too long"
-        return None, f"{how}: {st.st_size} bytes, the manifest says {part.size}"
-    try:
-        fd = os.open(part.file, _READ_FLAGS, dir_fd=dir_fd)
-    except OSError as exc:
-        return None, f"cannot be opened ({exc.strerror or exc})"
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size != part.size:
-        os.close(fd)
-        return None, "changed while being checked"
-    return fd, ""
-
-
-def _open_dir(directory: Path) -> int:
-    try:
-        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise BundleError(
-            f"Bundle directory {directory}",
-            f"it cannot be opened ({exc.strerror or exc})",
-            "Check the path and that the drive is mounted",
-        ) from exc
-
-
 def _read_chunks(
     fd: int, size: int, cancel: CancelToken | None, doing: str, *, from_media: bool = True
 ) -> Iterator[bytes]:
@@ -714,11 +676,11 @@ def check_parts(
     """
     directory = Path(bundle_dir)
     problems: list[Problem] = []
-    dir_fd = _open_dir(directory)
+    dir_fd = open_dir(directory)
     try:
         for part in parts:
             label = show(part.file)
-            fd, reason = _open_part(dir_fd, part)
+            fd, reason = open_part(dir_fd, part)
             if fd is None:
                 problems.append(Problem(label, reason))
                 progress(
