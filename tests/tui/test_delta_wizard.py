@@ -80,7 +80,7 @@ async def test_the_wizard_makes_a_delta_and_shows_the_saving_first(
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, DeltaDialog)
-        await type_text(pilot, "#delta-path", str(hostile))
+        await type_text(pilot, "#path", str(hostile))
         await pilot.press("enter")
         await settle_until(pilot, lambda: bool(estimate.error_text), what="the refusal")
         assert str(hostile) in estimate.error_text and "registry" in estimate.error_text
@@ -89,13 +89,13 @@ async def test_the_wizard_makes_a_delta_and_shows_the_saving_first(
         # A missing path is caught by the dialog itself.
         await pilot.press("d")
         await settle(pilot)
-        await type_text(pilot, "#delta-path", str(tmp_path / "nope.json"))
+        await type_text(pilot, "#path", str(tmp_path / "nope.json"))
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, DeltaDialog)
         assert "is not a file" in str(app.screen.query_one("#delta-problem", Static).content)
 
-        await type_text(pilot, "#delta-path", str(receipt))
+        await type_text(pilot, "#path", str(receipt))
         await pilot.press("enter")
         await settle_until(pilot, lambda: app.state.delta is not None, what="the delta plan")
         delta = app.state.delta
@@ -116,7 +116,11 @@ async def test_the_wizard_makes_a_delta_and_shows_the_saving_first(
             what="the destination is checked",
         )
         assert destination.checked is not None
-        assert destination.checked.info.needed == delta.delta_bytes  # the delta's size
+        assert estimate.result is not None
+        tool_bytes = estimate.result.tool_bytes
+        assert tool_bytes > 0
+        # the delta's parts and the carried tool, not the full bundle
+        assert destination.checked.info.needed == delta.delta_bytes + tool_bytes
         assert destination.query_one("#path", Input).value == str(dest)
         await pilot.press("ctrl+n")
         await settle_until(

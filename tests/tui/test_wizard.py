@@ -557,3 +557,35 @@ async def test_everything_outside_comes_through_the_one_services_object(
         start = next(s for s in app.screen_stack if isinstance(s, StartScreen))
         engine_text = str(start.query_one("#engine", Static).render())
         assert "Docker 27.3.1" in engine_text  # the injected engine's answer, not a real one
+
+
+async def test_the_delta_dialog_picks_receipts_in_the_tree(make_app: MakeApp, home: Path) -> None:
+    """The delta's files come from the same path picker as bundles (drives, a path, a tree),
+    in a mode that lists JSON files: a file picked in the tree is added to those named."""
+    from textual.widgets import DirectoryTree
+
+    from airgap_tui.tui.screens.dialogs import DeltaDialog
+    from airgap_tui.tui.widgets.dir_tree import ReceiptTree
+
+    (home / "airgap-receipt-1.json").write_text("{}")
+    (home / "airgap-receipt-2.json").write_text("{}")
+    (home / "notes.txt").write_text("not a receipt")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, *TO_ESTIMATE)
+        await pilot.press("d")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, DeltaDialog)
+        tree = dialog.query_one("#tree", ReceiptTree)
+        shown = {p.name for p in tree.filter_paths(home.iterdir())}
+        assert {"airgap-receipt-1.json", "airgap-receipt-2.json"} <= shown
+        assert "notes.txt" not in shown
+        for name in ("airgap-receipt-1.json", "airgap-receipt-2.json", "airgap-receipt-1.json"):
+            tree.post_message(DirectoryTree.FileSelected(tree.root, home / name))
+            await settle(pilot)
+        field = dialog.query_one("#path", Input)
+        assert field.value == f"{home / 'airgap-receipt-1.json'}, {home / 'airgap-receipt-2.json'}"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, EstimateScreen) and app.state.delta_from == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +16,10 @@ from textual.widgets.option_list import Option
 
 from airgap_tui.models import Credentials
 from airgap_tui.tui.profiles import list_profiles
+from airgap_tui.tui.widgets.path_picker import PathPicker
+
+if TYPE_CHECKING:
+    from airgap_tui.media import Drive
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -158,24 +162,38 @@ class DeltaDialog(ModalScreen[list[Path] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, current: list[Path], expand: Callable[[str], Path]) -> None:
+    def __init__(
+        self,
+        current: list[Path],
+        expand: Callable[[str], Path],
+        *,
+        browse_root: Path,
+        home: Path,
+        find_drives: Callable[[], list[Drive]],
+    ) -> None:
         super().__init__()
         self.current = current
         self.to_path = expand
+        self.browse_root = browse_root
+        self.home = home
+        self.find_drives = find_drives
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog", id="delta-dialog"):
             yield Static(
                 "Make a delta against what the offline registry already holds: the import "
                 "receipt it wrote, or an inventory (airgap-tui inventory on the offline "
                 "host). Several files: separate them with commas.",
                 classes="dialog-text",
             )
-            yield Label("Receipt or inventory file", classes="field")
-            yield Input(
+            yield PathPicker(
+                label="Receipt or inventory file (pick in the tree, or type)",
                 value=", ".join(str(p) for p in self.current),
-                placeholder="/media/usb/airgap-receipt-….json",
-                id="delta-path",
+                browse_root=self.browse_root,
+                home=self.home,
+                find_drives=self.find_drives,
+                files=True,
+                id="delta-picker",
             )
             yield Static("", id="delta-problem", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
@@ -184,9 +202,10 @@ class DeltaDialog(ModalScreen[list[Path] | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#delta-path", Input).focus()
+        self.set_class(self.app.size.height < 32, "-short")  # as the wizard's screens do
+        self.query_one("#path", Input).focus()
 
-    @on(Input.Submitted, "#delta-path")
+    @on(Input.Submitted, "#path")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self._use()
@@ -201,7 +220,7 @@ class DeltaDialog(ModalScreen[list[Path] | None]):
             self.dismiss(None)
 
     def _use(self) -> None:
-        text = self.query_one("#delta-path", Input).value
+        text = self.query_one("#delta-picker", PathPicker).value
         names = [part.strip() for part in text.split(",") if part.strip()]
         problem = self.problem(names)
         if problem:

@@ -196,9 +196,15 @@ class EstimateScreen(WizardScreen):
 
     # --- delta (issue 10): the saving is shown here, before anything is written ----------
     def action_delta(self) -> None:
-        self.app.push_screen(
-            DeltaDialog(list(self.state.delta_from), self.services.expand), self.delta_chosen
+        services = self.services
+        dialog = DeltaDialog(
+            list(self.state.delta_from),
+            services.expand,
+            browse_root=self.wizard.browse_root,
+            home=services.home,
+            find_drives=services.removable_drives,
         )
+        self.app.push_screen(dialog, self.delta_chosen)
 
     def delta_chosen(self, paths: list[Path] | None) -> None:
         if paths is None:

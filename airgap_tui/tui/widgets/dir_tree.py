@@ -37,3 +37,19 @@ class DirsOnlyTree(DirectoryTree):
         if node is self.root:
             return Text(f"{self.ICON_NODE_EXPANDED}{self._root_label}", style=base_style + style)
         return super().render_label(node, base_style, style)
+
+
+class ReceiptTree(DirsOnlyTree):
+    """Directories and the JSON files in them: receipts and inventories are picked as files."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        shown = []
+        for path in paths:
+            try:
+                if path.name.startswith("."):
+                    continue
+                if path.is_dir() or (path.is_file() and path.suffix == ".json"):
+                    shown.append(path)
+            except OSError:  # an unreadable entry on a damaged stick: just skip it
+                continue
+        return shown

@@ -1,4 +1,5 @@
-"""Three ways to name one directory: a removable drive, a typed path, or the directory tree.
+"""Three ways to name one directory (or, with `files=True`, a receipt or inventory file): a
+removable drive, a typed path, or the directory tree.
 
 The Input (#path) is the single source of truth; picking a drive or a tree entry writes into it,
 so the screen only listens to `Input.Changed`. Drives are looked up in a thread worker (mount
@@ -18,7 +19,7 @@ from textual.widgets import DirectoryTree, Input, Label
 
 from airgap_tui.tui.messages import DrivesFound
 from airgap_tui.tui.validators import AbsolutePath
-from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree
+from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree, ReceiptTree
 from airgap_tui.tui.widgets.drive_table import DriveTable
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class PathPicker(Vertical):
         home: Path,
         find_drives: Callable[[], list[Drive]],
         on_drive: Callable[[Path], Path] = lambda mount_point: mount_point,
+        files: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -44,6 +46,7 @@ class PathPicker(Vertical):
         self._home = home
         self._find_drives = find_drives
         self._on_drive = on_drive  # the directory to propose on a picked drive
+        self._files = files  # pick .json files (several, comma-separated); the caller checks them
 
     def compose(self) -> ComposeResult:
         drives = DriveTable(id="drives")
@@ -53,10 +56,13 @@ class PathPicker(Vertical):
         yield Input(
             value=self._value,
             id="path",
-            placeholder="/media/usb/airgap-bundle",
-            validators=[AbsolutePath()],
+            placeholder="/media/usb/airgap-receipt-….json"
+            if self._files
+            else "/media/usb/airgap-bundle",
+            validators=[] if self._files else [AbsolutePath()],
         )
-        tree = DirsOnlyTree(self._browse_root, home=self._home, id="tree")
+        tree_class = ReceiptTree if self._files else DirsOnlyTree
+        tree = tree_class(self._browse_root, home=self._home, id="tree")
         tree.border_title = "Browse"
         yield tree
 
@@ -90,3 +96,15 @@ class PathPicker(Vertical):
     def _dir_picked(self, event: DirectoryTree.DirectorySelected) -> None:
         event.stop()
         self.query_one("#path", Input).value = str(event.path)
+
+    @on(DirectoryTree.FileSelected, "#tree")
+    def _file_picked(self, event: DirectoryTree.FileSelected) -> None:
+        """A file picked in the tree is added to the ones already named (a delta may be made
+        against several receipts and inventories)."""
+        event.stop()
+        field = self.query_one("#path", Input)
+        named = [part.strip() for part in field.value.split(",") if part.strip()]
+        picked = str(event.path)
+        if picked not in named:
+            named.append(picked)
+        field.value = ", ".join(named)
