@@ -317,16 +317,22 @@ def _validate_size(value: object, what: str) -> int:
     return value
 
 
-def parse_image_manifest(
-    body: bytes, media_type: str, digest: str, what: str
-) -> tuple[str, int, list[Layer]]:
-    """(config digest, config size, layers) from an image manifest; hostile input refused."""
+def manifest_json(body: bytes, what: str) -> dict[str, Any]:
+    """A manifest, index or config the registry sent, as a JSON object (anything else refused)."""
     try:
         data = json.loads(body)
     except ValueError as exc:
         raise RegistryError(what, "the registry sent a manifest that is not JSON") from exc
     if not isinstance(data, dict):
         raise RegistryError(what, "the registry sent a manifest that is not a JSON object")
+    return data
+
+
+def parse_image_manifest(
+    body: bytes, media_type: str, digest: str, what: str
+) -> tuple[str, int, list[Layer]]:
+    """(config digest, config size, layers) from an image manifest; hostile input refused."""
+    data = manifest_json(body, what)
     if (
         media_type in (MEDIA_DOCKER_SCHEMA1, MEDIA_DOCKER_SCHEMA1_SIGNED)
         or data.get("schemaVersion") == 1

@@ -8,7 +8,6 @@ descriptors give every layer's exact size, which is what makes the estimate exac
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -28,6 +27,7 @@ from airgap_tui.registry import (
     RegistryClient,
     available_platforms,
     format_platform,
+    manifest_json,
     parse_platform,
     select_platform,
 )
@@ -36,16 +36,6 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
 )
-
-
-def _json(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise RegistryError(what, "the registry sent a manifest that is not JSON") from exc
-    if not isinstance(value, dict):
-        raise RegistryError(what, "the registry sent a manifest that is not a JSON object")
-    return value
 
 
 def _descriptor(raw: object, what: str, default_type: str = "") -> Descriptor:
@@ -73,7 +63,7 @@ def _descriptor(raw: object, what: str, default_type: str = "") -> Descriptor:
 
 def carried_manifest(raw: RawManifest, platform: str | None, what: str) -> CarriedManifest:
     """Parse an image or artifact manifest (schema 2 / OCI) kept as its original bytes."""
-    data = _json(raw.data, what)
+    data = manifest_json(raw.data, what)
     if data.get("schemaVersion") != 2 or raw.media_type not in MANIFEST_TYPES:
         raise RegistryError(
             what,
@@ -106,7 +96,7 @@ def _config_platform(config: dict[str, Any]) -> str | None:
 
 def _check_image_config(config_bytes: bytes, manifest: CarriedManifest, what: str) -> str | None:
     """The config's platform; a diff_ids count that does not match would break `docker load`."""
-    config = _json(config_bytes, what)
+    config = manifest_json(config_bytes, what)
     rootfs = config.get("rootfs")
     ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(ids, list) or len(ids) != len(manifest.layers):
@@ -133,7 +123,7 @@ def resolve_image(
     index: tuple[Descriptor, bytes] | None = None
     manifests: list[CarriedManifest] = []
     if top.media_type in INDEX_TYPES:
-        listing = _json(top.data, what)
+        listing = manifest_json(top.data, what)
         for platform in platforms:
             entry = select_platform(listing, platform)
             if entry is None:
