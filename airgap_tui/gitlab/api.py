@@ -30,7 +30,7 @@ from airgap_tui.errors import AirgapError, UsageError
 
 EXTENSION = ".gitlab-ci.yml"
 
-# GitLab's own security templates, as paths under lib/gitlab/ci/templates/, across 15-19.
+# GitLab's own security templates, as paths under lib/gitlab/ci/templates/, across 14-19.
 # A name an instance does not have (404) is skipped: each version has a subset. Templates they
 # include are followed, so a wrapper such as Security/SAST brings Jobs/SAST with it.
 SECURITY_TEMPLATES: tuple[str, ...] = (
@@ -53,6 +53,13 @@ SECURITY_TEMPLATES: tuple[str, ...] = (
     "Security/API-Security.gitlab-ci.yml",
     "Security/Coverage-Fuzzing.gitlab-ci.yml",
     "Security/License-Scanning.gitlab-ci.yml",
+    "Security/Cluster-Image-Scanning.gitlab-ci.yml",
+    "Security/DAST-On-Demand-Scan.gitlab-ci.yml",
+    "Security/DAST-On-Demand-API-Scan.gitlab-ci.yml",
+    "Security/API-Discovery.gitlab-ci.yml",
+    "DAST.gitlab-ci.yml",  # the root held a few security templates on some versions
+    "DAST-API.gitlab-ci.yml",
+    "API-Fuzzing.gitlab-ci.yml",
 )
 
 MAX_TEMPLATE_BYTES = 2 * 1024 * 1024  # one template answer (JSON around the text)
