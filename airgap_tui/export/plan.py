@@ -42,7 +42,7 @@ def validate_source_prefix(prefix: str) -> str:
 
 def validate_platform(platform: str) -> str:
     """`os/arch[/variant]`, as the registry's indexes name platforms."""
-    from airgap_tui.registry.client import parse_platform
+    from airgap_tui.registry.oci import parse_platform
 
     try:
         parse_platform(platform)

@@ -63,13 +63,13 @@ class Domain:
 
     def source_proxy(self, host: str) -> tuple[str, str] | None:
         """The proxy (variable, address without credentials) used to reach `host`, if any."""
-        from airgap_tui.registry.client import proxy_for
+        from airgap_tui.registry.diagnose import proxy_for
 
         return proxy_for(f"https://{host}/v2/")
 
     def forget_unreachable(self) -> None:
         """The operator asks again: hosts found unreachable get another try."""
-        from airgap_tui.registry.client import forget_unreachable
+        from airgap_tui.registry.diagnose import forget_unreachable
 
         forget_unreachable()
 

@@ -40,7 +40,7 @@ from airgap_tui.export.run import ExportRequest, ExportResult
 from airgap_tui.importer.engine import EngineInfo
 from airgap_tui.importer.run import ImageResult, ImportRequest, ImportResult
 from airgap_tui.models import Credentials, ImageSpec
-from airgap_tui.registry.client import UNREACHABLE_NEXT_STEP, RegistryUnreachable
+from airgap_tui.registry.diagnose import UNREACHABLE_NEXT_STEP, RegistryUnreachable
 from airgap_tui.toolpack.toolpack import STAGE_TOOL
 from airgap_tui.tui.services import Domain
 
