@@ -173,7 +173,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from airgap_tui.bundle.writer import format_fingerprint, parse_size
+    from airgap_tui.bundle.parts import parse_size
+    from airgap_tui.bundle.writer import format_fingerprint
     from airgap_tui.export.run import ExportRequest, export_bundle
 
     part_size = parse_size(args.part_size)

@@ -70,7 +70,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     credentials = _read_credentials(args)
     engine = None
     if args.via_docker:  # the straight route never loads the docker SDK
-        from airgap_tui.bundle.manifest import read_manifest
+        from airgap_tui.bundle.schema import read_manifest
         from airgap_tui.importer.engine import Engine
         from airgap_tui.importer.run import refuse_delta_via_docker
 
@@ -213,7 +213,7 @@ def cmd_snippet(args: argparse.Namespace) -> int:
         )
     major = args.gitlab or DEFAULT_GITLAB_MAJOR
     if args.bundle:
-        from airgap_tui.bundle.manifest import read_manifest
+        from airgap_tui.bundle.schema import read_manifest
 
         manifest = read_manifest(args.bundle)
         images = [(i.name, i.tag) for i in manifest.images]

@@ -134,7 +134,7 @@ class Domain:
         return export_bundle(request, progress=progress, cancel=cancel, sizes=sizes)
 
     def read_manifest(self, bundle_dir: Path) -> BundleManifest:
-        from airgap_tui.bundle.manifest import read_manifest
+        from airgap_tui.bundle.schema import read_manifest
 
         return read_manifest(bundle_dir)
 
