@@ -9,19 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airgap_tui.bundle.atomic import atomic_write_bytes, unlink_durably
-from airgap_tui.bundle.manifest import JOURNAL_NAME as JOURNAL_NAME
-from airgap_tui.bundle.manifest import KNOWN_FILES as KNOWN_FILES
-from airgap_tui.bundle.manifest import MANIFEST_NAME as MANIFEST_NAME
-from airgap_tui.bundle.manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
-from airgap_tui.bundle.manifest import MAX_PART_SIZE as MAX_PART_SIZE
-from airgap_tui.bundle.manifest import MIN_PART_SIZE as MIN_PART_SIZE
-from airgap_tui.bundle.manifest import BundlePart as BundlePart
-from airgap_tui.bundle.manifest import format_fingerprint as format_fingerprint
-from airgap_tui.bundle.manifest import is_safe_part_name as is_safe_part_name
-from airgap_tui.bundle.manifest import show as show
-from airgap_tui.bundle.manifest import utc_now as utc_now
+from airgap_tui.bundle.manifest import (
+    JOURNAL_NAME,
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    MAX_PART_SIZE,
+    BundlePart,
+    is_safe_part_name,
+)
+from airgap_tui.bundle.parts import _SHA256_HEX, media_error
 from airgap_tui.bundle.schema import read_limited
-from airgap_tui.bundle.writer import _SHA256_HEX, media_error
 
 
 @dataclass

@@ -14,19 +14,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from airgap_tui.bundle.manifest import JOURNAL_NAME as JOURNAL_NAME
-from airgap_tui.bundle.manifest import KNOWN_FILES as KNOWN_FILES
-from airgap_tui.bundle.manifest import MANIFEST_NAME as MANIFEST_NAME
-from airgap_tui.bundle.manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
-from airgap_tui.bundle.manifest import MAX_PART_SIZE as MAX_PART_SIZE
-from airgap_tui.bundle.manifest import MIN_PART_SIZE as MIN_PART_SIZE
-from airgap_tui.bundle.manifest import BundlePart as BundlePart
-from airgap_tui.bundle.manifest import format_fingerprint as format_fingerprint
-from airgap_tui.bundle.manifest import is_safe_part_name as is_safe_part_name
-from airgap_tui.bundle.manifest import show as show
-from airgap_tui.bundle.manifest import utc_now as utc_now
+from airgap_tui.bundle.manifest import (
+    KNOWN_FILES,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    BundlePart,
+    show,
+)
+from airgap_tui.bundle.media import free_bytes, human_size
 from airgap_tui.bundle.reader import open_dir, open_part
-from airgap_tui.errors import UsageError
+from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.events import (
     STAGE_VERIFY,
     CancelToken,
@@ -36,6 +33,46 @@ from airgap_tui.events import (
 )
 
 DEFAULT_PREFIX = "images.tar"
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | None) -> MediaError:
+    """Turn an OSError from a write into one sentence with the next step."""
+    resume = "then run the same export again: finished parts are kept"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = human_size(free_bytes(directory))
+        except OSError:
+            free = "unknown"
+        need = f"about {human_size(still_needed)} more is needed, " if still_needed else ""
+        return MediaError(
+            doing,
+            f"the media is full ({need}{free} free)",
+            f"Free space or use a bigger drive, {resume}",
+        )
+    if exc.errno == errno.EROFS:
+        return MediaError(
+            doing, "the media is mounted read-only", f"Remount it read-write, {resume}"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return MediaError(
+            doing, "permission denied", f"Choose a directory you can write to, {resume}"
+        )
+    if exc.errno == errno.EFBIG:
+        return MediaError(
+            doing,
+            "the filesystem refused a file this large (FAT32 holds at most 4 GiB − 1 per file)",
+            "Use a smaller --part-size",
+        )
+    if exc.errno == errno.EIO:
+        return MediaError(
+            doing,
+            "an I/O error: the drive may be failing or was unplugged",
+            f"Check the drive, {resume}",
+        )
+    return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
 
 
 CHUNK_SIZE = 1 << 20

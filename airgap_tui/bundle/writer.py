@@ -8,7 +8,6 @@ complete, or it does not. Part names and checks live in parts.py, resume state i
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
@@ -31,7 +30,6 @@ from airgap_tui.bundle.manifest import is_safe_part_name as is_safe_part_name
 from airgap_tui.bundle.manifest import show as show
 from airgap_tui.bundle.manifest import utc_now as utc_now
 from airgap_tui.bundle.manifest import write_manifest as write_manifest2
-from airgap_tui.bundle.media import free_bytes, human_size
 from airgap_tui.bundle.parts import (
     _READ_FLAGS,
     CHUNK_SIZE,
@@ -39,6 +37,7 @@ from airgap_tui.bundle.parts import (
     DEFAULT_PREFIX,
     Problem,
     _drop_cache,
+    media_error,
     part_name,
 )
 from airgap_tui.bundle.readback import Readback, TrackedPart
@@ -50,45 +49,6 @@ from airgap_tui.events import (
     ProgressCallback,
     ignore_progress,
 )
-
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-
-
-def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | None) -> MediaError:
-    """Turn an OSError from a write into one sentence with the next step."""
-    resume = "then run the same export again: finished parts are kept"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        try:
-            free = human_size(free_bytes(directory))
-        except OSError:
-            free = "unknown"
-        need = f"about {human_size(still_needed)} more is needed, " if still_needed else ""
-        return MediaError(
-            doing,
-            f"the media is full ({need}{free} free)",
-            f"Free space or use a bigger drive, {resume}",
-        )
-    if exc.errno == errno.EROFS:
-        return MediaError(
-            doing, "the media is mounted read-only", f"Remount it read-write, {resume}"
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return MediaError(
-            doing, "permission denied", f"Choose a directory you can write to, {resume}"
-        )
-    if exc.errno == errno.EFBIG:
-        return MediaError(
-            doing,
-            "the filesystem refused a file this large (FAT32 holds at most 4 GiB − 1 per file)",
-            "Use a smaller --part-size",
-        )
-    if exc.errno == errno.EIO:
-        return MediaError(
-            doing,
-            "an I/O error: the drive may be failing or was unplugged",
-            f"Check the drive, {resume}",
-        )
-    return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
 
 
 class _Sink:
