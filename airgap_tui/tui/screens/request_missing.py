@@ -18,11 +18,11 @@ from airgap_tui.errors import AuthError
 from airgap_tui.events import CancelToken
 from airgap_tui.models import Credentials
 from airgap_tui.registry.reference import split_prefix
-from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProgressUpdate
 from airgap_tui.tui.request_draft import RequestDraft
 from airgap_tui.tui.request_messages import InventoryTaken
+from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import CredentialsDialog
 from airgap_tui.tui.validators import OptionalFile, RegistryPrefix
@@ -173,7 +173,8 @@ class RequestMissingScreen(WizardScreen):
         registry = self.registry()
         if self.checking or not registry:
             return
-        if not all(self.query_one(f"#{name}", Input).is_valid for name in ("registry", "registry-ca")):
+        fields = ("#registry", "#registry-ca")
+        if not all(self.query_one(name, Input).is_valid for name in fields):
             return
         self.clear_error()
         self.checking = True

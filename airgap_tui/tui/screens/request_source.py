@@ -13,10 +13,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static, Switch
 
-from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui import formatting
 from airgap_tui.tui.request_draft import RequestDraft
 from airgap_tui.tui.request_messages import TemplatesRead
+from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.validators import OptionalFile
 from airgap_tui.tui.widgets.path_picker import PathPicker
@@ -125,9 +125,10 @@ class RequestSourceScreen(WizardScreen):
         if self.reading or not self.query("#request-from"):
             return False
         if self.from_url:
-            return bool(self.query_one("#gitlab-url", Input).value.strip()) and self.query_one(
-                "#gitlab-ca", Input
-            ).is_valid
+            return (
+                bool(self.query_one("#gitlab-url", Input).value.strip())
+                and self.query_one("#gitlab-ca", Input).is_valid
+            )
         path = self.directory()
         return path is not None and path.is_absolute()
 

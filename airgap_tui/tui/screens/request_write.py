@@ -13,10 +13,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
-from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui import formatting
 from airgap_tui.tui.request_draft import RequestDraft
 from airgap_tui.tui.request_messages import RequestWritten
+from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog
 from airgap_tui.tui.widgets.path_picker import PathPicker
