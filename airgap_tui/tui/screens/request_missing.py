@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 class RequestMissingScreen(WizardScreen):
     CSS = REQUEST_CSS
+    SCOPED_CSS = False  # request.tcss is written like app.tcss: `.-short` is the screen itself
     KEY = "request-missing"
     TITLE = "What is missing"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+t", "check", "Check registry")]
@@ -89,7 +90,7 @@ class RequestMissingScreen(WizardScreen):
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one("#missing-table", DataTable)
-        table.add_columns("Image", "Job", "Template", "Registry")
+        table.add_columns("Image", "In the registry", "Job", "Template")
         self.show_images()
         self.query_one("#registry", Input).focus()
 
@@ -113,7 +114,7 @@ class RequestMissingScreen(WizardScreen):
                 status = Text("missing", "bold red")
             else:
                 status = Text("present", "green")
-            table.add_row(image.reference, image.job, image.template, status)
+            table.add_row(image.reference, status, image.job, image.template)
         self.update_summary()
 
     def update_summary(self) -> None:

@@ -29,6 +29,7 @@ class RequestDialog(ModalScreen[Path | None]):
     """Answers the request file to open, or None when cancelled."""
 
     CSS = REQUEST_CSS
+    SCOPED_CSS = False  # request.tcss is written like app.tcss: `.-short` is the screen itself
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(

@@ -29,6 +29,7 @@ OMNIBUS_TEMPLATES = "/opt/gitlab/embedded/service/gitlab-rails/lib/gitlab/ci/tem
 
 class RequestSourceScreen(WizardScreen):
     CSS = REQUEST_CSS
+    SCOPED_CSS = False  # request.tcss is written like app.tcss: `.-short` is the screen itself
     KEY = "request-source"
     TITLE = "Templates"
     NEXT_LABEL = "Read templates"
@@ -81,6 +82,7 @@ class RequestSourceScreen(WizardScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#templates-pick #path", Input).placeholder = "/media/usb/templates"
         self.show_source()
 
     # --- the two sources ------------------------------------------------------------------

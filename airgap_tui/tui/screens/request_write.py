@@ -29,6 +29,7 @@ REQUEST_FILE_NAME = "airgap-request.json"
 
 class RequestWriteScreen(WizardScreen):
     CSS = REQUEST_CSS
+    SCOPED_CSS = False  # request.tcss is written like app.tcss: `.-short` is the screen itself
     KEY = "request-write"
     TITLE = "Write the request"
     NEXT_LABEL = "Write request"
