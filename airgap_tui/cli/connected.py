@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from airgap_tui.cli.options import _client_factory, _platforms, _specs
+from airgap_tui.cli.from_templates import request_lines, request_major, request_selection
+from airgap_tui.cli.options import _client_factory, _platforms
 from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
@@ -98,10 +99,15 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     import humanize
 
     from airgap_tui.delta.bundle import delta_layout, load_delta_from
+    from airgap_tui.delta.delta import merge_presence
     from airgap_tui.export.estimate import estimate
 
-    specs = _specs(args)
+    specs, asked, request = request_selection(args)
     presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
+    if asked is not None:
+        presence = asked if presence is None else merge_presence([presence, asked])
+    if request is not None and not args.json:
+        print("\n".join(request_lines(request)))
     with _progress(args) as progress:
         result = estimate(
             specs,
@@ -178,14 +184,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.export.run import ExportRequest, export_bundle
 
     part_size = parse_size(args.part_size)
-    specs = _specs(args)
+    specs, asked, templates_request = request_selection(args)
     platforms = _platforms(args)
+    if templates_request is not None and not args.json:
+        print("\n".join(request_lines(templates_request)))
     request = ExportRequest(
         specs=specs,
         dest=args.to,
         part_size=part_size,
         source_prefix=args.source_prefix,
-        gitlab_major=args.gitlab,
+        gitlab_major=request_major(templates_request, args.gitlab),
+        presence=asked,
         platform=platforms[0],
         platforms=tuple(platforms),
         delta_from=tuple(args.delta_from),
