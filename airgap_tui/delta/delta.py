@@ -27,6 +27,7 @@ from airgap_tui.errors import UsageError
 from airgap_tui.registry.reference import split_prefix, validate_repository_path, validate_tag
 
 RECEIPT_KIND = "airgap-tui import receipt"
+REQUEST_KIND = "airgap-tui request"  # catalog/request.py; its inventory can stand in
 MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry's list
 FRESH_INVENTORY = (
     "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
@@ -279,6 +280,8 @@ def load_presence(path: Path) -> Presence:
         return _receipt(reader, data, sha)
     if kind == INVENTORY_KIND:
         return _inventory(reader, data, sha)
+    if kind == REQUEST_KIND:  # a request made with --registry: the inventory it carries
+        return _request_inventory(path)
     raise reader.fail(
         "kind",
         f"it is {str(kind)[:60]!r}, neither {RECEIPT_KIND!r} nor {INVENTORY_KIND!r}"
@@ -294,6 +297,19 @@ def presence_from_inventory(data: Mapping[str, Any], path: Path, sha: str) -> Pr
     if data.get("kind") != INVENTORY_KIND:
         raise reader.fail("inventory.kind", f"it is not {INVENTORY_KIND!r}")
     return _inventory(reader, data, sha)
+
+
+def _request_inventory(path: Path) -> Presence:
+    from airgap_tui.catalog.request import read_request
+
+    request = read_request(path)  # every field checked, as export --request does
+    if request.inventory is None or request.inventory_sha256 is None:
+        raise PresenceError(
+            f"Request file {path}",
+            "it holds no inventory: it was written without --registry",
+            "Carry every image it names (export --request), or write it again with --registry",
+        )
+    return presence_from_inventory(request.inventory, path, request.inventory_sha256)
 
 
 def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from airgap_tui.errors import UsageError
+from airgap_tui.models import ImageSpec
 
 if TYPE_CHECKING:
     from airgap_tui.catalog.templates import TemplateImage
@@ -116,3 +120,39 @@ class RequestDomain:
         from airgap_tui.catalog.request import write_request
 
         return write_request(self.request_data(draft), path)
+
+    def open_request(self, path: Path, source_prefix: str, major: int) -> OpenedRequest:
+        """What `export --request FILE` carries: each image the request names, once, pulled from
+        `source_prefix`; a hostile file is a RequestError naming the field."""
+        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.catalog.request import read_request
+        from airgap_tui.export.plan import validate_source_prefix
+
+        request = read_request(path)
+        prefix = validate_source_prefix(source_prefix)
+        head = (request.gitlab_version or "").split(".", 1)[0]
+        catalog = load_catalog()
+        specs: list[ImageSpec] = []
+        seen: set[str] = set()
+        for image in request.images:
+            ref = f"{prefix}/{image.reference}" if image.under_prefix else image.reference
+            if ref not in seen:
+                seen.add(ref)
+                specs.append(catalog.resolve(ref, major, prefix))
+        if not specs:
+            raise UsageError(f"Request file {path}", "it names no image", "Write the request again")
+        instance_major = int(head) if head.isdigit() else major
+        return OpenedRequest(
+            path, specs, instance_major, request.inventory is not None, request.fips
+        )
+
+
+@dataclass(frozen=True)
+class OpenedRequest:
+    """A request read on the connected host, as the wizard's selection."""
+
+    path: Path
+    specs: list[ImageSpec]
+    major: int  # the instance's, when the request says; else the wizard's
+    has_inventory: bool  # then the bundle is a delta against it
+    fips: bool

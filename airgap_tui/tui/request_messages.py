@@ -10,6 +10,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from airgap_tui.delta.inventory import Inventory
+    from airgap_tui.tui.request_domain import OpenedRequest
     from airgap_tui.tui.request_draft import RequestDraft
 
 
@@ -37,5 +38,4 @@ class RequestWritten(Message):
 class RequestOpened(Message):
     """A request file read on the connected host, turned into what to carry."""
 
-    path: Path
-    summary: str
+    opened: OpenedRequest

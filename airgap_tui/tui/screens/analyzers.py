@@ -30,8 +30,8 @@ from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
 from airgap_tui.tui.profiles import Profile, load_profile
-from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ProfilePicker
+from airgap_tui.tui.screens.request_open import OpensRequests
 from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
 from airgap_tui.tui.widgets.analyzer_list import CUSTOM, AnalyzerList, analyzer_prompt
 
@@ -46,7 +46,7 @@ def tag_sort_key(tag: str) -> list[tuple[int, int | str]]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", tag) if p]
 
 
-class AnalyzersScreen(WizardScreen):
+class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks the images
     KEY = "analyzers"
     TITLE = "Choose analyzers"
     BINDINGS: ClassVar[list[BindingType]] = [

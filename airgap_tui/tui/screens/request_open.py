@@ -11,18 +11,69 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from airgap_tui.tui.request_messages import RequestOpened
 from airgap_tui.tui.request_style import REQUEST_CSS
+from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.state import PATH_EXPORT
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
     from airgap_tui.bundle.media import Drive
+    from airgap_tui.tui.request_domain import OpenedRequest
+
+
+class OpensRequests(WizardScreen):
+    """Prepare a bundle's first step, given `o`: the request decides the images (and, with an
+    inventory in it, makes the bundle a delta against that registry), then on to the estimate."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("o", "open_request", "Open a request")]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_request":
+            return self.state.path == PATH_EXPORT
+        return super().check_action(action, parameters)
+
+    def action_open_request(self) -> None:
+        services = self.services
+        dialog = RequestDialog(
+            self.state.request_file,
+            services.expand,
+            browse_root=self.wizard.browse_root,
+            home=services.home,
+            find_drives=services.removable_drives,
+        )
+        self.app.push_screen(dialog, self.request_chosen)
+
+    def request_chosen(self, path: Path | None) -> None:
+        if path is None:
+            return
+        self.clear_error()
+        self.read_request(path, self.state.source_prefix, self.state.gitlab_major)
+
+    @work(thread=True, exclusive=True, group="request", exit_on_error=False)
+    def read_request(self, path: Path, source_prefix: str, major: int) -> None:
+        opened = self.services.domain.open_request(path, source_prefix, major)
+        self.post_message(RequestOpened(opened))
+
+    def on_request_opened(self, message: RequestOpened) -> None:
+        opened: OpenedRequest = message.opened
+        state = self.state
+        state.request_file = opened.path
+        state.specs = list(opened.specs)
+        state.analyzers, state.custom_images = [], []
+        state.gitlab_major = opened.major
+        state.fips = opened.fips
+        state.estimate, state.delta = None, None
+        # The request's inventory stands in for a receipt: only the layers it lacks are carried.
+        state.delta_from = [opened.path] if opened.has_inventory else []
+        self.wizard.advance(self)
 
 
 class RequestDialog(ModalScreen[Path | None]):
