@@ -235,7 +235,7 @@ async def test_what_is_missing_then_prepare_a_bundle_from_that_request(
         }
         assert status["semgrep:5"] == "present"
         assert status["spotbugs:5"] == "missing"
-        assert status["kubesec:5"].startswith("not requested")
+        assert status["kubesec:5"] == "opt-in, not asked"
         written = await write_to(pilot, tmp_path / "usb")
         data = json.loads(written.read_text())
         assert data["inventory"]["registry"] == REGISTRY

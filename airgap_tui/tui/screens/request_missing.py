@@ -105,7 +105,7 @@ class RequestMissingScreen(WizardScreen):
         requested = {id(i) for i in self.draft.requested()}
         for image in self.draft.images:
             if id(image) not in requested:
-                status = Text(f"not requested ({image.opt_in})", "dim")
+                status = Text("opt-in, not asked", "dim")
             elif not image.under_prefix:
                 status = Text("outside the prefix", "yellow")
             elif missing is None:

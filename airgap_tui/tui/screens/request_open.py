@@ -33,7 +33,7 @@ class OpensRequests(WizardScreen):
     """Prepare a bundle's first step, given `o`: the request decides the images (and, with an
     inventory in it, makes the bundle a delta against that registry), then on to the estimate."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("o", "open_request", "Open a request")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("o", "open_request", "Request")]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open_request":
@@ -122,7 +122,9 @@ class RequestDialog(ModalScreen[Path | None]):
 
     def on_mount(self) -> None:
         self.set_class(self.app.size.height < 32, "-short")  # as the wizard's screens do
-        self.query_one("#path", Input).focus()
+        field = self.query_one("#path", Input)
+        field.placeholder = "/media/usb/airgap-request.json"
+        field.focus()
 
     @on(Input.Submitted, "#path")
     def _submitted(self, event: Input.Submitted) -> None:

@@ -63,7 +63,7 @@ class RequestWriteScreen(WizardScreen):
             info.border_title = "The request"
             yield info
         with Horizontal(id="request-name-row"):
-            yield Label("File name", classes="field")
+            yield Label("File name", id="request-name-label")
             yield Input(
                 value=written.name if written else REQUEST_FILE_NAME, id="request-name"
             )  # fmt: skip
@@ -164,7 +164,7 @@ class RequestWriteScreen(WizardScreen):
         text.append("\n✓ Written to ", "bold green")
         text.append(f"{shown}\n\n", "bold green")
         text.append("On the connected host:\n", "bold")
-        text.append(f"  airgap-tui export --request {message.path.name} --out DIR\n")
+        text.append(f"  airgap-tui export --request {message.path.name} --to DIR\n")
         text.append("or there, Prepare a bundle › Open a request (o).")
         self.query_one("#request-info", Static).update(text)
         for button in self.query("#next").results(Button):

@@ -41,7 +41,7 @@ PATHS = [
         PATH_REQUEST,
         "m",
         "Make a request for the connected host",
-        "offline host: the GitLab's own templates say what to carry, and what is missing",
+        "offline host: ask for what this GitLab's own templates need",
     ),
 ]
 
