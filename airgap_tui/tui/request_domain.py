@@ -115,6 +115,14 @@ class RequestDomain:
             inventory=inventory,
         )
 
+    def render_request_snippet(self, registry: str, draft: RequestDraft) -> str:
+        """The CI snippet from the instance's own templates, for what the request carries."""
+        from airgap_tui.catalog.template_snippet import render_template_snippet
+
+        return render_template_snippet(
+            registry, draft.sources, draft.requested(), gitlab_version=draft.version
+        )
+
     def write_request_draft(self, draft: RequestDraft, path: Path) -> str:
         """Write the request atomically; returns its sha256."""
         from airgap_tui.catalog.request import write_request

@@ -77,7 +77,12 @@ ROUTES: dict[str, Route] = {
     ),
     PATH_REQUEST: Route(
         "Make a request",
-        (Step(RequestSourceScreen), Step(RequestMissingScreen), Step(RequestWriteScreen)),
+        (
+            Step(RequestSourceScreen),
+            Step(RequestMissingScreen),
+            Step(RequestWriteScreen),
+            Step(SnippetScreen),  # from the templates, when the registry was checked
+        ),
     ),
 }
 

@@ -113,3 +113,9 @@ def test_request_written(snap: Snap, make_app: MakeApp) -> None:
 def test_prepare_a_bundle_open_request(snap: Snap, make_app: MakeApp) -> None:
     app = make_app(domain=RequestDomain())
     assert snap(app, "e", "o", ("#path", f"{USB}/airgap-request.json"))
+
+
+def test_request_snippet_from_the_templates(snap: Snap, make_app: MakeApp) -> None:
+    app = make_app(domain=RequestDomain())
+    steps = (*TO_MISSING, ("#registry", REGISTRY), "ctrl+t", "ctrl+n", ("#path", USB), "ctrl+n")
+    assert snap(app, *steps, "ctrl+n")

@@ -14,6 +14,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RadioButton, SelectionList, Switch
 
+from airgap_tui.catalog.request import select_images
+from airgap_tui.catalog.template_snippet import render_template_snippet
+from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
 from airgap_tui.cli.commands import main
 from airgap_tui.delta.inventory import Inventory, RepositoryEntry, TagEntry
 from airgap_tui.events import CancelToken, ProgressCallback
@@ -25,6 +28,7 @@ from airgap_tui.tui.screens.request_missing import RequestMissingScreen
 from airgap_tui.tui.screens.request_open import RequestDialog
 from airgap_tui.tui.screens.request_source import RequestSourceScreen
 from airgap_tui.tui.screens.request_write import RequestWriteScreen
+from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
 from tests.harness.gitlab_api import GitLabStandIn, Project
 from tests.tui.conftest import SIZE, SMALL
@@ -239,6 +243,16 @@ async def test_what_is_missing_then_prepare_a_bundle_from_that_request(
         written = await write_to(pilot, tmp_path / "usb")
         data = json.loads(written.read_text())
         assert data["inventory"]["registry"] == REGISTRY
+
+        # The registry is known: the CI snippet, built from the templates themselves.
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, SnippetScreen))
+        snippet = app.screen
+        assert isinstance(snippet, SnippetScreen)
+        sources = read_templates_dir(TEMPLATES)
+        requested, _ = select_images(images_from_templates(sources))
+        assert snippet.text == render_template_snippet(REGISTRY, sources, requested)
+        assert f'CS_ANALYZER_IMAGE: "{REGISTRY}/container-scanning:7"' in snippet.text
 
         # The connected host: Prepare a bundle › o › the request.
         await pilot.press("ctrl+n")

@@ -46,7 +46,13 @@ class RequestWriteScreen(WizardScreen):
         return self.state.request
 
     def next_label(self) -> str:
-        return "Start over" if self.draft.written else self.NEXT_LABEL
+        if not self.draft.written:
+            return self.NEXT_LABEL
+        return "CI snippet" if self.shows_snippet() else "Start over"
+
+    def shows_snippet(self) -> bool:
+        """The snippet needs the registry: shown when one was checked on the previous step."""
+        return self.draft.inventory is not None and bool(self.state.registry)
 
     def compose_body(self) -> ComposeResult:
         written = self.draft.written
@@ -123,7 +129,10 @@ class RequestWriteScreen(WizardScreen):
 
     def go_next(self) -> None:
         if self.draft.written:
-            self.wizard.advance(self)
+            if self.shows_snippet():
+                self.wizard.advance(self)
+            else:
+                self.wizard.start_over()
             return
         path = self.target()
         if path is None:
