@@ -24,7 +24,7 @@ from airgap_tui.gitlab.api import (
 from tests.harness.gitlab_api import GitLabStandIn, Project
 from tests.harness.tls import make_ca, make_server_cert
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-api" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates" / "15"
 TOKEN = "glpat-stand-in-read-api-0123456789"
 USER_ONLY = "glpat-stand-in-read-user-98765"
 LONELY = "glpat-stand-in-no-projects-5555"

@@ -15,10 +15,10 @@ from airgap_tui.bundle.media import Drive
 from airgap_tui.errors import EngineError
 from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
+from airgap_tui.tui.request_open import RequestDialog
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.request_missing import RequestMissingScreen
-from airgap_tui.tui.screens.request_open import RequestDialog
 from airgap_tui.tui.screens.request_source import RequestSourceScreen
 from airgap_tui.tui.screens.request_write import RequestWriteScreen
 from airgap_tui.tui.screens.snippet import SnippetScreen

@@ -22,10 +22,10 @@ from airgap_tui.delta.inventory import Inventory, RepositoryEntry, TagEntry
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.models import Credentials
 from airgap_tui.tui.app import AirgapApp
+from airgap_tui.tui.request_open import RequestDialog
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.request_missing import RequestMissingScreen
-from airgap_tui.tui.screens.request_open import RequestDialog
 from airgap_tui.tui.screens.request_source import RequestSourceScreen
 from airgap_tui.tui.screens.request_write import RequestWriteScreen
 from airgap_tui.tui.screens.snippet import SnippetScreen

@@ -30,8 +30,8 @@ from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
 from airgap_tui.tui.profiles import Profile, load_profile
+from airgap_tui.tui.request_open import OpensRequests
 from airgap_tui.tui.screens.dialogs import ProfilePicker
-from airgap_tui.tui.screens.request_open import OpensRequests
 from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
 from airgap_tui.tui.widgets.analyzer_list import CUSTOM, AnalyzerList, analyzer_prompt
 

@@ -2,7 +2,8 @@
 
 The file is picked with the same path picker as the delta's receipts. Reading it (a hostile
 file from the other side: bounded, every field checked) runs in a worker; what it asks for
-becomes the selection, and an inventory in it makes the bundle a delta.
+becomes the selection, and an inventory in it makes the bundle a delta. It lives beside the
+screens, not among them: the Choose analyzers step mixes it in, and no step imports another.
 """
 
 from __future__ import annotations
