@@ -221,22 +221,6 @@ class RegistryClient(RegistryUpload):
             return None
         return digest
 
-    def config(self, repository: str, digest: str) -> dict[str, Any]:
-        """The image config blob, checked against its digest."""
-        what = f"Config {digest[:19]} of {self.host}/{repository}"
-        _validate_digest(digest, what)
-        resp = self._request(
-            "GET", f"/v2/{repository}/blobs/{digest}", scope=_pull_scope(repository)
-        )
-        with resp:
-            if resp.status_code == 404:
-                raise NotFoundError(what, "the registry does not have this blob")
-            self._raise_for(resp, what)
-            body = _read_limited(resp, MAX_CONFIG_BYTES, what)
-        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
-            raise RegistryError(what, "the blob does not match its digest")
-        return _loads_object(body, what)
-
     def blob_size(self, repository: str, digest: str) -> int:
         what = f"Layer {digest[:19]} of {self.host}/{repository}"
         resp = self._request(

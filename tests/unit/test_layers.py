@@ -94,7 +94,7 @@ def test_catalog_has_no_network_code() -> None:
     assert not _violations(
         "catalog",
         modules=REGISTRY_CLIENT,
-        stages={"bundle", "export", "importer", "delta", "toolpack"} | FRONTS,
+        stages={"export", "importer", "delta", "toolpack"} | FRONTS,
         libraries=NETWORK_LIBRARIES,
     )
 
