@@ -109,7 +109,10 @@ def test_images_absent_where_the_reference_has_no_fact(catalog: Catalog) -> None
 
 
 def test_gitlab_19_lists_what_18_runs_without_guessing_tags(catalog: Catalog) -> None:
-    """No 19.x template was in the sources: 18's images stay listed, each saying why no tag."""
+    """Issue 17 item 12: a 19.x tag only with a 19.x source (the 19.4.1 v2 Dependency-Scanning
+    template, flyisland/gitlab-ee be1c96a2, fixture 19/Jobs-Dependency-Scanning.v2.yml; MR 242169
+    for clangsa); 18's other images stay listed, each saying why no tag (issue 16's guess fills
+    those in, marked as such)."""
     for analyzer in catalog.analyzers(18, include_removed=False):
         later = catalog.get(analyzer.name, 19)
         if analyzer.kind == KIND_ARTIFACT or analyzer.name.startswith("ds-resolution-"):
@@ -117,7 +120,18 @@ def test_gitlab_19_lists_what_18_runs_without_guessing_tags(catalog: Catalog) ->
         assert later is not None, analyzer.name
         if later.tag is None:
             assert later.needs_tag and later.why_no_tag.startswith("Not checked"), later.name
-    assert {a.name for a in catalog.analyzers(19) if a.tag} == {"clangsa", "next-gen-sast"}
+    assert {a.name for a in catalog.analyzers(19) if a.tag} == {
+        "clangsa",
+        "dependency-scanning",
+        "ds-resolution-maven",
+        "ds-resolution-python",
+        "ds-resolution-gradle",
+    }
+    for analyzer in catalog.analyzers(19):
+        if analyzer.tag:
+            assert analyzer.tag_source.startswith(("fixture 19/", "MR ")), analyzer.name
+    ds = catalog.get("dependency-scanning", 19)
+    assert ds is not None and ds.tag == "2" and "MR 245752" in ds.tag_source
 
 
 def test_every_listed_analyzer_is_consistent(catalog: Catalog) -> None:
@@ -383,7 +397,7 @@ def _excerpt(file: str) -> Excerpt:
 
 
 def test_every_major_with_templates_has_excerpts() -> None:
-    assert {e.major for e in EXCERPTS} == {15, 16, 17, 18}
+    assert {e.major for e in EXCERPTS} == {15, 16, 17, 18, 19}
     assert len(EXCERPTS) >= 20
 
 
@@ -451,10 +465,9 @@ def test_reads_are_backed_by_the_majors_templates(catalog: Catalog, major: int) 
             excerpt = _excerpt(evidence.removeprefix("fixture ").split()[0])
             assert excerpt.major == major
             assert variable in excerpt.variables, f"{excerpt.file} does not read {variable}"
-    if major != 19:
-        assert reads["SECURE_ANALYZERS_PREFIX"].startswith("fixture ")
-    else:
-        assert reads == {}
+    assert reads["SECURE_ANALYZERS_PREFIX"].startswith("fixture ")
+    if major == 19:  # only the 19.4 v2 Dependency-Scanning template was read
+        assert set(reads) == {"SECURE_ANALYZERS_PREFIX", "DS_DISABLED_RESOLUTION_JOBS"}
 
 
 def test_fips_and_opt_ins_match_the_templates(catalog: Catalog) -> None:
@@ -542,11 +555,13 @@ def test_limits_name_what_the_prefix_cannot_fix(catalog: Catalog) -> None:
         "dast-runner-validation",
         "container-scanning-for-registry",
         "on-demand-dast",
+        "coverage-fuzzing",
         "scan-execution-policies",
     }
-    assert [x.id for x in catalog.limits(["semgrep"])] == ["scan-execution-policies"]
+    every = ["coverage-fuzzing", "scan-execution-policies"]
+    assert [x.id for x in catalog.limits(["semgrep"])] == every
     dast = {x.id for x in catalog.limits(["dast-runner-validation", "dast"])}
-    assert dast == {"dast-runner-validation", "on-demand-dast", "scan-execution-policies"}
+    assert dast == {"dast-runner-validation", "on-demand-dast", *every}
     text = next(x.text for x in catalog.limits() if x.id == "dast-runner-validation")
     assert "fixed host" in text and "pull_policy" in text
 
@@ -578,7 +593,7 @@ def test_catalog_json_gives_a_tag_or_says_why_not(
         )
     assert data["complete"] == (major != 19)
     limits = data["limits"]
-    assert isinstance(limits, list) and len(limits) == 4
+    assert isinstance(limits, list) and len(limits) == 5
 
 
 def test_catalog_text_lists_limits(capsys: pytest.CaptureFixture[str]) -> None:
