@@ -132,9 +132,7 @@ def export_bundle(
     presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
     if request.presence is not None:
         presence = (
-            request.presence
-            if presence is None
-            else merge_presence([presence, request.presence])
+            request.presence if presence is None else merge_presence([presence, request.presence])
         )
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
