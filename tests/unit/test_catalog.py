@@ -587,6 +587,10 @@ def test_catalog_json_gives_a_tag_or_says_why_not(
             assert row["tag_source"], row["name"]
     if major == 18:
         assert all(row["tag"] for row in rows), "every image GitLab 18 runs has a tag"
+        ds = next(r for r in rows if r["name"] == "dependency-scanning")
+        assert [(o["tag"], o["template"]) for o in ds["also"]] == [
+            ("v0", "Jobs/Dependency-Scanning.latest.gitlab-ci.yml")
+        ]
         semgrep = next(r for r in rows if r["name"] == "semgrep")
         assert (
             semgrep["fips_tag"] == "6-fips" and semgrep["tag_source"] == "fixture 18/Jobs-SAST.yml"
