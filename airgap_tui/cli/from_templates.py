@@ -323,6 +323,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             repository = _repository(path, checked.image)
             try:
                 manifest = client.manifest(repository, checked.image.tag, args.platform)
+                if manifest.platform is None:  # a plain manifest: its config says the platform
+                    _require_platform(client, repository, manifest.config_digest, args, checked)
                 for digest in (manifest.config_digest, *(x.digest for x in manifest.layers)):
                     if not client.blob_exists(repository, digest):
                         raise NotFoundError(
@@ -389,6 +391,28 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             print(f"All {_count(len(rows), 'image')} the templates pull are in {args.registry}.")
     return EXIT_FAILED if missing else EXIT_OK
+
+
+def _require_platform(
+    client: Any, repository: str, config_digest: str, args: argparse.Namespace, checked: _Checked
+) -> None:
+    from airgap_tui.errors import NotFoundError
+    from airgap_tui.registry.oci import parse_platform
+
+    config = client.config(repository, config_digest)
+    have = f"{config.get('os')}/{config.get('architecture')}"
+    variant = config.get("variant")
+    if variant:
+        have += f"/{variant}"
+    try:
+        matches = parse_platform(have)[:2] == parse_platform(args.platform)[:2]
+    except UsageError:
+        matches = False
+    if not matches:
+        raise NotFoundError(
+            f"Image {args.registry}/{checked.image.reference}",
+            f"it is a {have} image, not {args.platform}",
+        )
 
 
 def _repository(path: str, image: TemplateImage) -> str:

@@ -136,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", help="list the analyzers and their tags per GitLab major")
     common(p)
     p.add_argument("--all", action="store_true", help="include removed analyzers")
+    p.add_argument(
+        "--guess",
+        action="store_true",
+        help="where the catalog has no tag (a newer GitLab), propose the newest major tag "
+        "upstream, marked as a guess",
+    )
+    p.add_argument(
+        "--source-prefix",
+        default=DEFAULT_SOURCE_PREFIX,
+        metavar="P",
+        help="where --guess lists tags (default %(default)s)",
+    )
+    p.add_argument("--ca-file", type=Path, help="CA certificate for the source registry")
 
     p = sub.add_parser("tags", help="list the tags that exist upstream for an analyzer")
     common(p, source=True)
@@ -207,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fips", action="store_true", help="analyzer names alone take their -fips variant"
     )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write it to FILE (atomically)")
+    p.add_argument("--force", action="store_true", help="with --out: replace an existing FILE")
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
 
     p = sub.add_parser(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airgap_tui.bundle.parts import DEFAULT_PART_SIZE
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,
@@ -31,8 +32,6 @@ PATH_EXPORT = "export"
 PATH_IMPORT = "import"
 PATH_SNIPPET = "snippet"
 PATH_REQUEST = "request"  # offline host: ask the connected host for what the templates need
-
-DEFAULT_PART_SIZE = 1024**3
 
 
 @dataclass
