@@ -823,8 +823,6 @@ def _split_reference(expanded: str, image_text: str) -> tuple[str, str, bool] | 
         return None
     if "@" in rest:
         name, _, tag = rest.partition("@")
-        if not _DIGEST.fullmatch(tag):
-            return None
     else:
         slash = rest.rfind("/")
         colon = rest.rfind(":")
@@ -832,20 +830,24 @@ def _split_reference(expanded: str, image_text: str) -> tuple[str, str, bool] | 
             name, tag = rest[:colon], rest[colon + 1 :]
         else:
             name, tag = rest, "latest"
-        if not _TAG.fullmatch(tag):
-            return None
-    if under:
-        if not _NAME.fullmatch(name):
-            return None
-    else:
-        first, _, path = name.partition("/")
-        is_host = "." in first or ":" in first or first == "localhost"
-        if is_host:
-            if not (_HOST_PART.fullmatch(first) and _NAME.fullmatch(path)):
-                return None
-        elif not _NAME.fullmatch(name):
-            return None
+    if not (is_image_tag(tag) and is_image_name(name, under_prefix=under)):
+        return None
     return name, tag, under
+
+
+def is_image_tag(tag: str) -> bool:
+    """A tag (`6`, `6-fips`) or a digest (`sha256:…`)."""
+    return _TAG.fullmatch(tag) is not None or _DIGEST.fullmatch(tag) is not None
+
+
+def is_image_name(name: str, *, under_prefix: bool) -> bool:
+    """A path under the prefix (`semgrep`), or outside it a full name (`host:5000/a/b`)."""
+    if under_prefix:
+        return _NAME.fullmatch(name) is not None
+    first, _, path = name.partition("/")
+    if "." in first or ":" in first or first == "localhost":
+        return _HOST_PART.fullmatch(first) is not None and _NAME.fullmatch(path) is not None
+    return _NAME.fullmatch(name) is not None
 
 
 def _outside_note(job: _Job, name: str, tag: str, image_text: str) -> str:

@@ -185,21 +185,11 @@ def _inventory_of(args: argparse.Namespace) -> dict[str, Any]:
     import json
 
     from airgap_tui.delta.inventory import inventory_lines, take_inventory
-    from airgap_tui.registry.client import RegistryClient
     from airgap_tui.registry.reference import split_prefix
 
     host, path = split_prefix(args.registry)
-    with (
-        _cancel_on_sigint() as cancel,
-        RegistryClient(
-            host,
-            credentials=_read_credentials(args),
-            ca_file=args.registry_ca_file,
-            insecure=True if args.insecure else None,
-            cancel=cancel,
-        ) as client,
-    ):
-        client.ping()
+    with _cancel_on_sigint() as cancel, _registry_client(args, host, cancel) as client:
+        client.ping()  # a wrong address, TLS or credentials fail here, in their own words
         inventory = take_inventory(client, path, registry=args.registry, cancel=cancel)
     for warning in inventory.warnings:
         print(f"airgap-tui: warning: {warning}", file=sys.stderr)
@@ -293,7 +283,6 @@ class _Checked:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from airgap_tui.errors import NotFoundError
-    from airgap_tui.registry.client import RegistryClient
     from airgap_tui.registry.reference import split_prefix
 
     templates = _read_instance_templates(args)
@@ -308,17 +297,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             unique[key].jobs.append(image.job)
         else:
             unique[key] = _Checked(image, [image.job], False, None, None)
-    with (
-        _cancel_on_sigint() as cancel,
-        RegistryClient(
-            host,
-            credentials=_read_credentials(args),
-            ca_file=args.registry_ca_file,
-            insecure=True if args.insecure else None,
-            cancel=cancel,
-        ) as client,
-    ):
-        client.ping()
+    with _cancel_on_sigint() as cancel, _registry_client(args, host, cancel) as client:
+        client.ping()  # a wrong address, TLS or credentials fail here, in their own words
         for checked in unique.values():
             repository = _repository(path, checked.image)
             try:
@@ -413,6 +393,18 @@ def _require_platform(
             f"Image {args.registry}/{checked.image.reference}",
             f"it is a {have} image, not {args.platform}",
         )
+
+
+def _registry_client(args: argparse.Namespace, host: str, cancel: Any) -> Any:
+    from airgap_tui.registry.client import RegistryClient
+
+    return RegistryClient(
+        host,
+        credentials=_read_credentials(args),
+        ca_file=args.registry_ca_file,
+        insecure=True if args.insecure else None,
+        cancel=cancel,
+    )
 
 
 def _repository(path: str, image: TemplateImage) -> str:

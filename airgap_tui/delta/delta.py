@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airgap_tui.bundle.jsonfile import no_constants, no_duplicate_keys, read_bounded
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
@@ -203,46 +202,15 @@ def _is_digest(text: str) -> bool:
     )
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _read_bounded(path: Path) -> bytes:
     what = f"Presence file {path}"
     step = "Give the path of a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise PresenceError(what, "it does not exist", step) from None
-    except OSError as exc:
-        raise PresenceError(what, f"it cannot be opened ({exc.strerror or exc})", step) from None
-    chunks: list[bytes] = []
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PresenceError(what, "it is not a regular file", step)
-        if info.st_size > MAX_PRESENCE_BYTES:
-            raise _too_big(path)
-        total = 0
-        while chunk := os.read(fd, 1024 * 1024):
-            total += len(chunk)
-            if total > MAX_PRESENCE_BYTES:  # it grew while being read
-                raise _too_big(path)
-            chunks.append(chunk)
-    except OSError as exc:
-        raise PresenceError(what, f"it cannot be read ({exc.strerror or exc})", step) from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return read_bounded(
+        path,
+        MAX_PRESENCE_BYTES,
+        lambda cause: PresenceError(what, cause, step),
+        lambda: _too_big(path),
+    )
 
 
 def _too_big(path: Path) -> PresenceError:
@@ -264,7 +232,7 @@ def load_presence(path: Path) -> Presence:
     except UnicodeDecodeError:
         raise reader.fail("", "it is not UTF-8 text (a receipt or inventory is JSON)") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+        data = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
     except RecursionError:
         raise reader.fail(
             "", "it is not JSON a receipt or inventory has (nested too deep)"
