@@ -58,3 +58,47 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def no_constants(name: str) -> Any:
     """json's parse_constant: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not JSON")
+
+
+def type_name(kind: type | tuple[type, ...]) -> str:
+    """`str` -> "a string", for "it is X, not Y" sentences."""
+    names = {
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean",
+        list: "a list",
+        dict: "an object",
+    }
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def json_type(value: object) -> str:
+    """What a parsed JSON value is, in words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def field_problem(obj: Any, key: str, kind: type | tuple[type, ...]) -> str | None:
+    """Why `obj[key]` is not a `kind` ("it is missing", "it is a string, not a list"), or None."""
+    if key not in obj:
+        return "it is missing"
+    value = obj[key]
+    if isinstance(value, bool) and kind is not bool:
+        return f"it is a boolean, not {type_name(kind)}"
+    if not isinstance(value, kind):
+        return f"it is {json_type(value)}, not {type_name(kind)}"
+    return None

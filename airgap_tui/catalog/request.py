@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 from airgap_tui import __version__
 from airgap_tui.bundle.atomic import atomic_write_bytes
-from airgap_tui.bundle.jsonfile import no_constants, no_duplicate_keys, read_bounded
+from airgap_tui.bundle.jsonfile import (
+    field_problem,
+    no_constants,
+    no_duplicate_keys,
+    read_bounded,
+)
+from airgap_tui.bundle.jsonfile import json_type as _json_type
 from airgap_tui.catalog.templates import TemplateImage, is_image_name, is_image_tag
 from airgap_tui.errors import MediaError, UsageError
 
@@ -230,15 +236,10 @@ class _Fields:
     def get(
         self, obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]
     ) -> Any:
-        field = f"{where}.{key}" if where else key
-        if key not in obj:
-            raise self.fail(field, "it is missing")
-        value = obj[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        if not isinstance(value, kind):
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        return value
+        problem = field_problem(obj, key, kind)
+        if problem is not None:
+            raise self.fail(f"{where}.{key}" if where else key, problem)
+        return obj[key]
 
     def text(
         self, obj: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str], limit: int
@@ -248,27 +249,6 @@ class _Fields:
             field = f"{where}.{key}" if where else key
             raise self.fail(field, f"{value[:80]!r} is not a valid {key}")
         return str(value)
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "true or false", int: "a number", list: "a list"}
-    names[dict] = "an object"
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def _read_bounded(path: Path) -> bytes:
@@ -390,7 +370,7 @@ def _images(fields: _Fields, raw: Any, where: str) -> tuple[RequestedImage, ...]
             raise fields.fail(at, f"it is {_json_type(item)}, not an object")
         under = item.get("under_prefix", True)
         if not isinstance(under, bool):
-            raise fields.fail(f"{at}.under_prefix", f"it is {_json_type(under)}, not true or false")
+            raise fields.fail(f"{at}.under_prefix", f"it is {_json_type(under)}, not a boolean")
         name = fields.get(item, "name", at, str)
         if len(name) > 255 or not is_image_name(name, under_prefix=under):
             raise fields.fail(f"{at}.name", f"{name[:80]!r} is not an image path")

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.bundle.jsonfile import no_constants, no_duplicate_keys, read_bounded
+from airgap_tui.bundle.jsonfile import (
+    field_problem,
+    no_constants,
+    no_duplicate_keys,
+    read_bounded,
+)
+from airgap_tui.bundle.jsonfile import json_type as _json_type
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
@@ -109,15 +115,10 @@ class _Reader:
     def get(
         self, obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]
     ) -> Any:
-        field = f"{where}.{key}" if where else key
-        if key not in obj:
-            raise self.fail(field, "it is missing")
-        value = obj[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise self.fail(field, f"it is a boolean, not {_type_name(kind)}")
-        if not isinstance(value, kind):
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        return value
+        problem = field_problem(obj, key, kind)
+        if problem is not None:
+            raise self.fail(f"{where}.{key}" if where else key, problem)
+        return obj[key]
 
     def blob(self, entry: object, field: str) -> BlobRef:
         if not isinstance(entry, dict):
@@ -161,36 +162,6 @@ class _Reader:
             if known is not None and not dup_ok:
                 raise self.fail(f"{field}[{i}]", f"blob {ref.digest} is listed twice")
             blobs[ref.digest] = ref.size
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "a boolean",
-        list: "a list",
-        dict: "an object",
-    }
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number with a fraction"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def _is_digest(text: str) -> bool:
