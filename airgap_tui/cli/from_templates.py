@@ -377,9 +377,10 @@ def _require_platform(
     client: Any, repository: str, config_digest: str, args: argparse.Namespace, checked: _Checked
 ) -> None:
     from airgap_tui.errors import NotFoundError
-    from airgap_tui.registry.oci import parse_platform
+    from airgap_tui.registry.oci import manifest_json, parse_platform
 
-    config = client.config(repository, config_digest)
+    what = f"Config of {args.registry}/{checked.image.reference}"
+    config = manifest_json(client.blob_bytes(repository, config_digest), what)
     have = f"{config.get('os')}/{config.get('architecture')}"
     variant = config.get("variant")
     if variant:
