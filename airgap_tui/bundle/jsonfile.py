@@ -7,6 +7,7 @@ knows what the file is and what the operator should do instead.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -102,3 +103,20 @@ def field_problem(obj: Any, key: str, kind: type | tuple[type, ...]) -> str | No
     if not isinstance(value, kind):
         return f"it is {json_type(value)}, not {type_name(kind)}"
     return None
+
+
+def parse_object(raw: bytes, fail: Failure, kind: str) -> dict[str, Any]:
+    """`raw` as one strict JSON object; anything else is `fail(cause)` (`kind`: "a request")."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise fail(f"it is not UTF-8 text ({kind} is JSON)") from None
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
+    except RecursionError:
+        raise fail(f"it is not JSON {kind} has (nested too deep)") from None
+    except ValueError as exc:
+        raise fail(f"it is not valid JSON ({str(exc)[:120]})") from None
+    if not isinstance(data, dict):
+        raise fail(f"it is {json_type(data)}, not a JSON object")
+    return data

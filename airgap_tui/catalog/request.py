@@ -21,12 +21,7 @@ from urllib.parse import urlsplit
 
 from airgap_tui import __version__
 from airgap_tui.bundle.atomic import atomic_write_bytes
-from airgap_tui.bundle.jsonfile import (
-    field_problem,
-    no_constants,
-    no_duplicate_keys,
-    read_bounded,
-)
+from airgap_tui.bundle.jsonfile import field_problem, parse_object, read_bounded
 from airgap_tui.bundle.jsonfile import json_type as _json_type
 from airgap_tui.catalog.templates import TemplateImage, is_image_name, is_image_tag
 from airgap_tui.errors import MediaError, UsageError
@@ -291,18 +286,7 @@ def read_request(path: Path) -> Request:
     """Read a request file; every way it can be wrong is a RequestError naming the field."""
     fields = _Fields(path)
     raw = _read_bounded(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise fields.fail("", "it is not UTF-8 text (a request is JSON)") from None
-    try:
-        data = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
-    except RecursionError:
-        raise fields.fail("", "it nests deeper than any request does") from None
-    except ValueError as exc:
-        raise fields.fail("", f"it is not valid JSON ({str(exc)[:120]})") from None
-    if not isinstance(data, dict):
-        raise fields.fail("", f"it is {_json_type(data)}, not a JSON object")
+    data = parse_object(raw, lambda cause: fields.fail("", cause), "a request")
     if _depth(data) > MAX_JSON_DEPTH:
         raise fields.fail("", f"it nests deeper than {MAX_JSON_DEPTH} levels; a request does not")
     kind = data.get("kind")

@@ -9,18 +9,12 @@ building; so when in doubt the file is refused with what to do instead.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.bundle.jsonfile import (
-    field_problem,
-    no_constants,
-    no_duplicate_keys,
-    read_bounded,
-)
+from airgap_tui.bundle.jsonfile import field_problem, parse_object, read_bounded
 from airgap_tui.bundle.jsonfile import json_type as _json_type
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
@@ -198,20 +192,7 @@ def load_presence(path: Path) -> Presence:
     raw = _read_bounded(path)
     sha = hashlib.sha256(raw).hexdigest()
     reader = _Reader(path, KIND_INVENTORY)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise reader.fail("", "it is not UTF-8 text (a receipt or inventory is JSON)") from None
-    try:
-        data = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
-    except RecursionError:
-        raise reader.fail(
-            "", "it is not JSON a receipt or inventory has (nested too deep)"
-        ) from None
-    except ValueError as exc:
-        raise reader.fail("", f"it is not valid JSON ({str(exc)[:120]})") from None
-    if not isinstance(data, dict):
-        raise reader.fail("", f"it is {_json_type(data)}, not a JSON object")
+    data = parse_object(raw, lambda cause: reader.fail("", cause), "a receipt or inventory")
     kind = data.get("kind")
     if kind == RECEIPT_KIND:
         reader.kind = KIND_RECEIPT
