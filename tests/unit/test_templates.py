@@ -41,6 +41,8 @@ EXPECTED = {
         ("spotbugs-sast", "spotbugs:3", None),
         ("secret_detection", "secrets:4", None),
         ("dast", "dast:3", None),
+        ("dast_api", "api-security:2", None),
+        ("license_scanning", "license-finder:4", None),
     },
     "16": {
         ("gemnasium-dependency_scanning", "gemnasium:4", None),
