@@ -38,6 +38,7 @@ MAX_INCLUDE_DEPTH = 100
 MAX_REFERENCE_DEPTH = 10  # GitLab's own limit on nested !reference
 MAX_VARIABLE_DEPTH = 32
 MAX_VALUE_CHARS = 64 * 1024
+MAX_VARIABLE_LOOKUPS = 10_000  # per image; real templates need a dozen
 
 TEMPLATE_SUFFIXES = (".yml", ".yaml")
 DEFAULT_TEMPLATE_HOST = "registry.gitlab.com"
@@ -764,6 +765,7 @@ class _Expander:
     def __init__(self, where: str, scope: Mapping[str, str]) -> None:
         self.where = where
         self.scope = scope
+        self.lookups = 0
 
     def expand(self, text: str) -> str:
         return self._expand(text, [])
@@ -785,6 +787,13 @@ class _Expander:
         return out
 
     def _value(self, name: str, stack: list[str]) -> str:
+        self.lookups += 1
+        if self.lookups > MAX_VARIABLE_LOOKUPS:
+            raise TemplateError(
+                self.where,
+                f"its image takes more than {MAX_VARIABLE_LOOKUPS:,} variable lookups to expand",
+                "Variables repeat each other over and over; fix the template or copy it again",
+            )
         if name == "SECURE_ANALYZERS_PREFIX":
             return _PREFIX  # whatever the template defaults it to, it is the analyzer prefix
         if name == "CI_TEMPLATE_REGISTRY_HOST":

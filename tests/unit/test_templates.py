@@ -367,11 +367,19 @@ def test_a_variable_that_refers_to_itself() -> None:
 
 
 def test_a_variable_that_doubles_until_it_is_huge() -> None:
-    lines = ["variables:", "  V0: 'xxxxxxxxxxxxxxxx'"]
+    lines = ["variables:", "  V0: '" + "x" * 1000 + "'"]
     lines += [f"  V{i}: '$V{i - 1}$V{i - 1}'" for i in range(1, 31)]
     lines += ["big:", "  image: $SECURE_ANALYZERS_PREFIX/x:$V30"]
     text = _error({"Jobs/SAST.gitlab-ci.yml": "\n".join(lines) + "\n"})
     assert "big" in text and "KiB" in text
+
+
+def test_variables_that_fan_out_without_growing_are_bounded() -> None:
+    fan = "$B" * 1000
+    lines = ["variables:", f"  A: '{fan}'", f"  B: '{fan.replace('B', 'C')}'", "  C: ''"]
+    lines += ["fan:", "  image: $SECURE_ANALYZERS_PREFIX/x:1$A"]
+    text = _error({"Jobs/SAST.gitlab-ci.yml": "\n".join(lines) + "\n"})
+    assert "job fan" in text and "variable lookups" in text
 
 
 def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
