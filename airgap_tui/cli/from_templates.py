@@ -30,7 +30,7 @@ from airgap_tui.catalog.templates import Evaluation, TemplateImage
 from airgap_tui.cli.options import _read_credentials
 from airgap_tui.cli.progress import _cancel_on_sigint
 from airgap_tui.cli.render import EXIT_FAILED, EXIT_OK, _count, _print_json
-from airgap_tui.errors import UsageError
+from airgap_tui.errors import AirgapError, UsageError
 from airgap_tui.models import ImageSpec
 
 GITLAB_TOKEN_ENV = "GITLAB_TOKEN"
@@ -300,22 +300,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     with _cancel_on_sigint() as cancel, _registry_client(args, host, cancel) as client:
         client.ping()  # a wrong address, TLS or credentials fail here, in their own words
         for checked in unique.values():
-            repository = _repository(path, checked.image)
-            try:
-                manifest = client.manifest(repository, checked.image.tag, args.platform)
-                if manifest.platform is None:  # a plain manifest: its config says the platform
-                    _require_platform(client, repository, manifest.config_digest, args, checked)
-                for digest in (manifest.config_digest, *(x.digest for x in manifest.layers)):
-                    if not client.blob_exists(repository, digest):
-                        raise NotFoundError(
-                            f"Image {args.registry}/{checked.image.reference}",
-                            f"its manifest is there but blob {digest[:19]} is not",
-                        )
-            except NotFoundError as exc:
-                checked.problem = exc.cause
-                continue
-            checked.present = True
-            checked.digest = manifest.index_digest or manifest.digest
+            problem = None
+            for repository in _repositories(path, checked.image):
+                try:
+                    manifest = _held(client, repository, args, checked)
+                except NotFoundError as exc:
+                    problem = problem or exc.cause
+                    continue
+                checked.present = True
+                checked.digest = manifest.index_digest or manifest.digest
+                break
+            checked.problem = None if checked.present else problem
     rows = list(unique.values())
     missing = [c for c in rows if not c.present]
     fix = _fix_command(args)
@@ -360,6 +355,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"({c.image.template}){why}"
             )
         _report_templates(templates, left)
+        _outside([c.image for c in rows])
         if missing:
             names = ", ".join(c.image.reference for c in missing)
             print(
@@ -408,12 +404,38 @@ def _registry_client(args: argparse.Namespace, host: str, cancel: Any) -> Any:
     )
 
 
-def _repository(path: str, image: TemplateImage) -> str:
-    """Where import pushes the image under the registry path."""
-    name = image.name
+def _held(client: Any, repository: str, args: argparse.Namespace, checked: _Checked) -> Any:
+    """The image's manifest for the platform, with its config and layers all in the registry."""
+    from airgap_tui.errors import NotFoundError
+
+    manifest = client.manifest(repository, checked.image.tag, args.platform)
+    if manifest.platform is None:  # a plain manifest: its config says the platform
+        _require_platform(client, repository, manifest.config_digest, args, checked)
+    for digest in (manifest.config_digest, *(x.digest for x in manifest.layers)):
+        if not client.blob_exists(repository, digest):
+            raise NotFoundError(
+                f"Image {args.registry}/{checked.image.reference}",
+                f"its manifest is there but blob {digest[:19]} is not",
+            )
+    return manifest
+
+
+def _repositories(path: str, image: TemplateImage) -> list[str]:
+    """Where import pushes the image under the registry path (an image outside the prefix goes
+    under its catalog path when the catalog knows it, else under its path without the host)."""
+    names = [image.name]
     if not image.under_prefix:
-        name = name.split("/", 1)[1] if "/" in name else name  # drop the source host
-    return f"{path}/{name}" if path else name
+        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.models import DEFAULT_SOURCE_PREFIX
+
+        names = [image.name.split("/", 1)[1] if "/" in image.name else image.name]
+        try:
+            known = load_catalog().resolve(image.reference, 18, DEFAULT_SOURCE_PREFIX).name
+        except AirgapError:
+            known = names[0]
+        if known not in names:
+            names.append(known)
+    return [f"{path}/{name}" if path else name for name in names]
 
 
 def _fix_command(args: argparse.Namespace) -> str:

@@ -94,3 +94,20 @@ def test_hostile_templates_name_the_file_and_the_job(
     assert code == 2
     assert "Jobs/SAST.gitlab-ci.yml" in err and "semgrep-sast" in err and "refers to itself" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_check_looks_for_an_image_outside_the_prefix_where_import_puts_it() -> None:
+    from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
+    from airgap_tui.cli.from_templates import _repositories
+
+    (outside,) = images_from_templates(read_templates_dir(FIXTURES / "outside-prefix"))
+    assert _repositories("mirror", outside) == [
+        "mirror/security-products/dast-runner-validation",  # a custom image: its path
+        "mirror/dast-runner-validation",  # the catalog's path, from the default source
+    ]
+    (under,) = [
+        i
+        for i in images_from_templates(read_templates_dir(FIXTURES / "17"))
+        if i.job == "semgrep-sast"
+    ]
+    assert _repositories("", under) == ["semgrep"]
