@@ -456,3 +456,33 @@ def test_templates_dir_skips_links_and_other_files(tmp_path: Path) -> None:
     outside.write_text("secret: 1\n")
     (tmp_path / "Jobs" / "Link.gitlab-ci.yml").symlink_to(outside)
     assert read_templates_dir(tmp_path) == {"Jobs/SAST.gitlab-ci.yml": "a:\n  image: x:1\n"}
+
+
+def test_whole_files_hold_every_line_of_the_excerpts_read_at_the_same_commit() -> None:
+    """tests/fixtures/templates/ holds verbatim excerpts read independently: wherever one names
+    the same repository, path and commit as a whole file here, its lines are the file's lines."""
+    excerpts = FIXTURES.parent / "templates"
+    whole: dict[tuple[str, str, str], Path] = {}
+    for sources in FIXTURES.glob("*/SOURCES"):
+        for line in sources.read_text().splitlines():
+            if line and not line.startswith("#"):
+                file, repo, path, commit, _why = line.split(" | ")
+                whole[(repo, path, commit)] = sources.parent / file
+    matched = 0
+    for excerpt in sorted(excerpts.glob("*/*.yml")):
+        lines = excerpt.read_text().splitlines()
+        header = {
+            k.strip(): v.strip()
+            for k, _, v in (x[1:].partition(":") for x in lines if x.startswith("# "))
+            if k.strip() in ("repository", "path", "commit")
+        }
+        key = (header.get("repository"), header.get("path"), header.get("commit"))
+        if key not in whole:
+            continue
+        matched += 1
+        body = [x for x in lines if not x.startswith("#")]
+        text = whole[key].read_text().splitlines()
+        at = 0
+        for line in body:  # in order, each line present
+            at = text.index(line, at) + 1
+    assert matched >= 15, matched  # 17 when written
