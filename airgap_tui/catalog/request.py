@@ -194,7 +194,11 @@ def build_request(
 
 def write_request(data: Mapping[str, Any], path: Path) -> str:
     """Write atomically (.part -> fsync -> rename -> fsync dir); returns the file's sha256."""
-    raw = (json.dumps(data, indent=1, sort_keys=False) + "\n").encode()
+    head = json.dumps({k: v for k, v in data.items() if k != "inventory"}, indent=1)
+    if "inventory" in data:  # compact: an inventory can be large, and nobody reads it by eye
+        inventory = json.dumps(data["inventory"], sort_keys=True, separators=(",", ":"))
+        head = f'{head[:-2]},\n "inventory": {inventory}\n}}'
+    raw = (head + "\n").encode()
     if len(raw) > MAX_REQUEST_BYTES:
         raise RequestError(
             f"Request file {path}",
