@@ -204,6 +204,27 @@ def read_templates_dir(root: Path) -> dict[str, str]:
         raise TemplateError(what, "it is not a directory", hint)
     sources: dict[str, str] = {}
     total = 0
+    for path in _template_files(root, what, hint):
+        relative = path.relative_to(root).as_posix()
+        if len(sources) >= MAX_FILES:
+            raise TemplateError(what, f"it holds more than {MAX_FILES:,} template files", hint)
+        text = _read_template(path, relative)
+        total += len(text)
+        if total > MAX_TOTAL_BYTES:
+            raise TemplateError(
+                what,
+                f"its template files add up to more than {MAX_TOTAL_BYTES // (1024 * 1024)} "
+                "MiB, far more than GitLab ships",
+                hint,
+            )
+        sources[relative] = text
+    if not sources:
+        raise TemplateError(what, "it holds no *.yml template files", hint)
+    return sources
+
+
+def _template_files(root: Path, what: str, hint: str) -> Iterator[Path]:
+    """*.yml files under `root`, in a stable order; links are not followed, depth is capped."""
     seen = 0
     stack: list[tuple[Path, int]] = [(root, 0)]
     while stack:
@@ -227,29 +248,11 @@ def read_templates_dir(root: Path) -> dict[str, str]:
                 )
             if entry.is_symlink():
                 continue  # a copy of the templates has none; a link could leave the tree
-            path = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
-                if depth + 1 <= MAX_DIR_DEPTH:
-                    stack.append((path, depth + 1))
-                continue
-            if not entry.name.endswith(TEMPLATE_SUFFIXES) or not entry.is_file():
-                continue
-            relative = path.relative_to(root).as_posix()
-            if len(sources) >= MAX_FILES:
-                raise TemplateError(what, f"it holds more than {MAX_FILES:,} template files", hint)
-            text = _read_template(path, relative)
-            total += len(text)
-            if total > MAX_TOTAL_BYTES:
-                raise TemplateError(
-                    what,
-                    f"its template files add up to more than {MAX_TOTAL_BYTES // (1024 * 1024)} "
-                    "MiB, far more than GitLab ships",
-                    hint,
-                )
-            sources[relative] = text
-    if not sources:
-        raise TemplateError(what, "it holds no *.yml template files", hint)
-    return sources
+                if depth < MAX_DIR_DEPTH:
+                    stack.append((Path(entry.path), depth + 1))
+            elif entry.name.endswith(TEMPLATE_SUFFIXES) and entry.is_file():
+                yield Path(entry.path)
 
 
 def _read_template(path: Path, relative: str) -> str:

@@ -280,15 +280,75 @@ class _Checked:
     digest: str | None
     problem: str | None
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.image.name,
+            "tag": self.image.tag,
+            "jobs": self.jobs,
+            "template": self.image.template,
+            "opt_in": self.image.opt_in,
+            "fips": self.image.fips,
+            "under_prefix": self.image.under_prefix,
+            "present": self.present,
+            "digest": self.digest,
+            "problem": self.problem,
+        }
+
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from airgap_tui.errors import NotFoundError
-    from airgap_tui.registry.reference import split_prefix
-
     templates = _read_instance_templates(args)
     requested, left = select_images(
         list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
     )
+    rows = _check_registry(args, requested)
+    missing = [c for c in rows if not c.present]
+    fix = _fix_command(args)
+    if args.json:
+        _print_json(
+            {
+                "ok": not missing,
+                "registry": args.registry,
+                "platform": args.platform,
+                "gitlab_version": templates.version,
+                "source": templates.source,
+                "images": [c.as_json() for c in rows],
+                "missing": [c.image.reference for c in missing],
+                "left_out": [
+                    {"name": i.name, "tag": i.tag, "job": i.job, "opt_in": i.opt_in} for i in left
+                ],
+                "fix": fix if missing else None,
+            }
+        )
+        return EXIT_FAILED if missing else EXIT_OK
+    print(f"{args.registry} ({args.platform}) against the {templates.shown}:")
+    width = max((len(c.image.reference) for c in rows), default=10)
+    for c in rows:
+        state = "present" if c.present else "MISSING"
+        why = f": {c.problem}" if c.problem else ""
+        print(
+            f"  {state:<8} {c.image.reference:<{width}}  {', '.join(c.jobs)} "
+            f"({c.image.template}){why}"
+        )
+    _report_templates(templates, left)
+    _outside([c.image for c in rows])
+    if not missing:
+        print(f"All {_count(len(rows), 'image')} the templates pull are in {args.registry}.")
+        return EXIT_OK
+    names = ", ".join(c.image.reference for c in missing)
+    print(
+        f"airgap-tui: {_count(len(missing), 'image')} the templates pull "
+        f"{'is' if len(missing) == 1 else 'are'} missing from {args.registry}: {names}. "
+        f"A pipeline that runs those jobs fails to pull. Fix: {fix}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _check_registry(args: argparse.Namespace, requested: list[TemplateImage]) -> list[_Checked]:
+    """Each distinct image once (its jobs listed): is it in the registry, for the platform?"""
+    from airgap_tui.errors import NotFoundError
+    from airgap_tui.registry.reference import split_prefix
+
     host, path = split_prefix(args.registry)
     unique: dict[tuple[str, str, bool], _Checked] = {}
     for image in requested:
@@ -311,62 +371,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 checked.digest = manifest.index_digest or manifest.digest
                 break
             checked.problem = None if checked.present else problem
-    rows = list(unique.values())
-    missing = [c for c in rows if not c.present]
-    fix = _fix_command(args)
-    if args.json:
-        _print_json(
-            {
-                "ok": not missing,
-                "registry": args.registry,
-                "platform": args.platform,
-                "gitlab_version": templates.version,
-                "source": templates.source,
-                "images": [
-                    {
-                        "name": c.image.name,
-                        "tag": c.image.tag,
-                        "jobs": c.jobs,
-                        "template": c.image.template,
-                        "opt_in": c.image.opt_in,
-                        "fips": c.image.fips,
-                        "under_prefix": c.image.under_prefix,
-                        "present": c.present,
-                        "digest": c.digest,
-                        "problem": c.problem,
-                    }
-                    for c in rows
-                ],
-                "missing": [c.image.reference for c in missing],
-                "left_out": [
-                    {"name": i.name, "tag": i.tag, "job": i.job, "opt_in": i.opt_in} for i in left
-                ],
-                "fix": fix if missing else None,
-            }
-        )
-    else:
-        print(f"{args.registry} ({args.platform}) against the {templates.shown}:")
-        width = max((len(c.image.reference) for c in rows), default=10)
-        for c in rows:
-            state = "present" if c.present else "MISSING"
-            why = f": {c.problem}" if c.problem else ""
-            print(
-                f"  {state:<8} {c.image.reference:<{width}}  {', '.join(c.jobs)} "
-                f"({c.image.template}){why}"
-            )
-        _report_templates(templates, left)
-        _outside([c.image for c in rows])
-        if missing:
-            names = ", ".join(c.image.reference for c in missing)
-            print(
-                f"airgap-tui: {_count(len(missing), 'image')} the templates pull "
-                f"{'is' if len(missing) == 1 else 'are'} missing from {args.registry}: {names}. "
-                f"A pipeline that runs those jobs fails to pull. Fix: {fix}",
-                file=sys.stderr,
-            )
-        else:
-            print(f"All {_count(len(rows), 'image')} the templates pull are in {args.registry}.")
-    return EXIT_FAILED if missing else EXIT_OK
+    return list(unique.values())
 
 
 def _require_platform(
