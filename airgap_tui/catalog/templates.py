@@ -104,6 +104,10 @@ class TemplateError(UsageError):
     """A template file that cannot be evaluated: names the file, the job and what to do."""
 
 
+class _InputWithoutDefault(TemplateError):
+    """An entry template whose spec wants an input only an including pipeline can give."""
+
+
 @dataclass(frozen=True)
 class TemplateImage:
     """One image one job of one template pulls."""
@@ -326,7 +330,11 @@ def evaluate_templates(sources: Mapping[str, str], *, fips: bool = False) -> Eva
     found: dict[tuple[str, str, str, str, bool], TemplateImage] = {}
     skipped: list[str] = []
     for entry in entries:
-        pipeline = _Pipeline(entry, cache)
+        try:
+            pipeline = _Pipeline(entry, cache)
+        except _InputWithoutDefault as exc:
+            skipped.append(f"{entry}: {exc.cause}; its images depend on the pipeline including it")
+            continue
         for image in pipeline.images(fips=fips, skipped=skipped):
             key = (image.template, image.job, image.name, image.tag, image.fips)
             found.setdefault(key, image)
@@ -580,7 +588,7 @@ class _Pipeline:
         def one(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in inputs:
-                raise TemplateError(
+                raise _InputWithoutDefault(
                     f"Template {path}",
                     f"it uses input {name!r}, which its spec declares without a default and "
                     "no include gives",

@@ -486,3 +486,16 @@ def test_whole_files_hold_every_line_of_the_excerpts_read_at_the_same_commit() -
         for line in body:  # in order, each line present
             at = text.index(line, at) + 1
     assert matched >= 15, matched  # 17 when written
+
+
+def test_a_template_whose_input_has_no_default_is_skipped_with_why() -> None:
+    text = (
+        "spec:\n  inputs:\n    version:\n      type: string\n---\n"
+        "job:\n  image: $SECURE_ANALYZERS_PREFIX/x:$[[ inputs.version ]]\n"
+    )
+    evaluation = evaluate_templates(
+        {"Jobs/SAST.gitlab-ci.yml": text, "Jobs/SAST-IaC.gitlab-ci.yml": "k:\n  image: x:1\n"}
+    )
+    assert [i.reference for i in evaluation.images] == ["x:1"]
+    (why,) = evaluation.skipped
+    assert why.startswith("Jobs/SAST.gitlab-ci.yml:") and "'version'" in why
