@@ -119,7 +119,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "warnings": result.warnings,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "route": result.route,
-                "images": [vars(i) for i in result.images],
+                "images": [i.to_dict() for i in result.images],
             }
         )
     else:
