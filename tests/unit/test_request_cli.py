@@ -111,3 +111,20 @@ def test_check_looks_for_an_image_outside_the_prefix_where_import_puts_it() -> N
         if i.job == "semgrep-sast"
     ]
     assert _repositories("", under) == ["semgrep"]
+
+
+@pytest.mark.parametrize("major", ["15", "16", "17", "18"])
+def test_request_gives_what_each_majors_real_templates_pull(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, major: str
+) -> None:
+    from tests.unit.test_templates import EXPECTED
+
+    out_file = tmp_path / "request.json"
+    code, _, err = run(
+        capsys, "request", "--templates", str(FIXTURES / major), "--all-opt-in",
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    images = json.loads(out_file.read_text())["images"]
+    got = {(i["job"], f"{i['name']}:{i['tag']}", i["opt_in"]) for i in images}
+    assert got == EXPECTED[major]
