@@ -59,6 +59,10 @@ def cmd_catalog(args: argparse.Namespace) -> int:
                         "source_ref": a.source_ref,
                         "prefix_based": a.prefix_based,
                         "enable": dict(a.enable),
+                        "also": [
+                            {"tag": o.tag, "template": o.template, "source": o.source}
+                            for o in a.also
+                        ],
                         "status": a.status,
                         "deprecated": a.deprecated,
                         "removed": a.removed,
