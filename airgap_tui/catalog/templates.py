@@ -23,8 +23,11 @@ from yaml.events import AliasEvent
 
 from airgap_tui.errors import UsageError
 
-MAX_TEMPLATE_BYTES = 2 * 1024 * 1024  # the biggest real template is ~40 KB; GitLab caps at 1 MB
+MAX_TEMPLATE_BYTES = (
+    1024 * 1024
+)  # GitLab refuses CI YAML over 1 MB by default; real ones are ~10 KB
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # a whole Omnibus templates tree is ~2 MB
+MAX_SECURITY_BYTES = 2 * 1024 * 1024  # the security templates evaluated: ~200 KB in GitLab 18
 MAX_FILES = 5_000  # template files read from a directory
 MAX_DIR_ENTRIES = 50_000  # directory entries looked at while finding them
 MAX_DIR_DEPTH = 8
@@ -325,6 +328,15 @@ def evaluate_templates(sources: Mapping[str, str], *, fips: bool = False) -> Eva
             f"The {len(sources)} template file(s) given",
             "none is a security template (Jobs/SAST.gitlab-ci.yml, Security/DAST.gitlab-ci.yml, …)",
             "Give GitLab's whole lib/gitlab/ci/templates directory",
+        )
+    security_bytes = sum(len(sources[path]) for path in entries)
+    if security_bytes > MAX_SECURITY_BYTES:
+        raise TemplateError(
+            f"The {len(entries)} security templates given",
+            f"they add up to {security_bytes / (1024 * 1024):.1f} MiB, over the "
+            f"{MAX_SECURITY_BYTES // (1024 * 1024)} MiB evaluated at most (GitLab's are about "
+            "200 KB)",
+            "Give GitLab's own templates directory, copied unchanged",
         )
     cache = _DocumentCache(sources)
     found: dict[tuple[str, str, str, str, bool], TemplateImage] = {}

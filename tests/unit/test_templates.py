@@ -499,3 +499,10 @@ def test_a_template_whose_input_has_no_default_is_skipped_with_why() -> None:
     assert [i.reference for i in evaluation.images] == ["x:1"]
     (why,) = evaluation.skipped
     assert why.startswith("Jobs/SAST.gitlab-ci.yml:") and "'version'" in why
+
+
+def test_security_templates_that_add_up_to_more_than_gitlab_ships_are_refused() -> None:
+    job = "job:\n  image: x:1\n" + "# padding\n" * 90_000  # under the per-file cap
+    sources = {f"Security/T{i}.gitlab-ci.yml": job for i in range(6)}
+    text = _error(sources)
+    assert "6 security templates" in text and "MiB" in text
