@@ -25,14 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import yaml
 
+from airgap_tui.catalog.snippet import _normalise_registry as normalise_registry
 from airgap_tui.catalog.templates import TemplateImage, is_security_template
-from airgap_tui.errors import UsageError
-from airgap_tui.registry.reference import (
-    looks_like_host,
-    split_prefix,
-    validate_repository_path,
-    validate_tag,
-)
+from airgap_tui.registry.reference import validate_repository_path, validate_tag
 
 PREFIX_VARIABLE = "SECURE_ANALYZERS_PREFIX"
 FIPS_SUFFIX = "-fips"
@@ -62,18 +57,6 @@ def _comment(text: str, indent: str = "", width: int = 74) -> list[str]:
         text, width - len(indent) - 2, subsequent_indent="  " * (text[:2] == "  ")
     )
     return [f"{indent}# {line}".rstrip() for line in wrapped or [""]]
-
-
-def _registry(registry_prefix: str) -> str:
-    host, path = split_prefix(registry_prefix)
-    if not looks_like_host(host):
-        raise UsageError(
-            f"Registry {registry_prefix!r}",
-            f"{host!r} is not a registry host (it needs a '.', a ':port' or 'localhost'), "
-            "so GitLab would look for the images on Docker Hub",
-            "Give host[:port][/path], e.g. registry.local:5000/analyzers",
-        )
-    return f"{host}/{path}" if path else host
 
 
 def image_variables(sources: Mapping[str, str]) -> dict[str, str]:
@@ -124,7 +107,7 @@ def render_template_snippet(
 ) -> str:
     """`.gitlab-ci.yml` text for `images` (what the request carried, opt-ins included) once
     they are in `registry_prefix`, built from the instance's own templates `sources`."""
-    prefix = _registry(registry_prefix)
+    prefix = normalise_registry(registry_prefix)
     under = [i for i in images if i.under_prefix]
     outside = [i for i in images if not i.under_prefix]
     for image in under:
