@@ -187,3 +187,12 @@ def test_an_oversized_template_is_refused(tmp_path: Path) -> None:
     ) as hostile:  # fmt: skip
         with pytest.raises(GitLabError, match="template Jobs/SAST.gitlab-ci.yml is larger than"):
             fetch_templates(hostile.url, token=TOKEN, ca_file=None)
+
+
+def test_a_server_that_never_answers_meets_the_deadline() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connections complete in the kernel; nothing ever answers them
+        port = listener.getsockname()[1]
+        with pytest.raises(GitLabError, match=r"did not finish within 1 s.*--templates DIR"):
+            fetch_templates(f"http://127.0.0.1:{port}", token=TOKEN, ca_file=None, deadline=1.0)
