@@ -120,6 +120,8 @@ class RequestMissingScreen(WizardScreen):
     def update_summary(self) -> None:
         requested = self.draft.requested()
         text = Text(f"{formatting.count(len(requested), 'image')} requested")
+        if not requested:
+            text.append(": every job here waits for an opt-in; tick the ones you enable", "yellow")
         outside = [i for i in requested if not i.under_prefix]
         if outside:
             text.append(f" ({len(outside)} outside the analyzer prefix: see the request)")
@@ -245,8 +247,8 @@ class RequestMissingScreen(WizardScreen):
 
     # --- next -----------------------------------------------------------------------------
     def can_go_next(self) -> bool:
-        if self.checking or not self.draft.images:
-            return False
+        if self.checking or not self.draft.requested():
+            return False  # as `airgap-tui request`: a request for nothing is refused
         if not self.query("#registry"):
             return False
         # A registry typed in must be checked first: the request would claim an inventory.
