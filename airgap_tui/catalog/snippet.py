@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airgap_tui.bundle.atomic import atomic_write_bytes
-from airgap_tui.catalog.catalog import Analyzer, Catalog, load_catalog, split_fips
+from airgap_tui.catalog.catalog import Analyzer, Catalog, split_fips
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.models import DEFAULT_GITLAB_MAJOR
 from airgap_tui.registry.reference import (

@@ -231,7 +231,7 @@ def request_selection(
             "the request already names every image",
             "Give either the request file or the names",
         )
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.export.plan import validate_source_prefix
 
     request = read_request(args.request)

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.catalog.catalog import Catalog, load_catalog, split_fips
+from airgap_tui.catalog.catalog import Catalog, split_fips
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.catalog.snippet import FIPS_INSTANCE_WARNING, render_snippet
 from airgap_tui.catalog.templates import TemplateImage, images_from_templates, read_templates_dir
 from tests.fixtures.templates.excerpts import load_excerpts

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.catalog.catalog import Catalog, load_catalog
+from airgap_tui.catalog.catalog import Catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.catalog.snippet import (
     ANALYZER_VARIABLES,
     FIPS_INSTANCE_WARNING,
