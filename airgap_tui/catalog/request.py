@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airgap_tui import __version__
-from airgap_tui.catalog.templates import TemplateImage
+from airgap_tui.bundle.atomic import atomic_write_bytes
+from airgap_tui.bundle.jsonfile import field_problem, parse_object, read_bounded
+from airgap_tui.bundle.jsonfile import json_type as _json_type
+from airgap_tui.catalog.templates import TemplateImage, is_image_name, is_image_tag
 from airgap_tui.errors import MediaError, UsageError
 
 REQUEST_KIND = "airgap-tui request"
@@ -40,11 +41,6 @@ _NEXT = (
     "Write the request again on the offline host (`airgap-tui request … --out FILE`) "
     "and carry it unedited"
 )
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]+)?")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,6}){0,3}(?:[-+][A-Za-z0-9.-]{1,40})?")
 _TEMPLATE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+){0,7}")
@@ -198,7 +194,11 @@ def build_request(
 
 def write_request(data: Mapping[str, Any], path: Path) -> str:
     """Write atomically (.part -> fsync -> rename -> fsync dir); returns the file's sha256."""
-    raw = (json.dumps(data, indent=1, sort_keys=False) + "\n").encode()
+    head = json.dumps({k: v for k, v in data.items() if k != "inventory"}, indent=1)
+    if "inventory" in data:  # compact: an inventory can be large, and nobody reads it by eye
+        inventory = json.dumps(data["inventory"], sort_keys=True, separators=(",", ":"))
+        head = f'{head[:-2]},\n "inventory": {inventory}\n}}'
+    raw = (head + "\n").encode()
     if len(raw) > MAX_REQUEST_BYTES:
         raise RequestError(
             f"Request file {path}",
@@ -206,28 +206,9 @@ def write_request(data: Mapping[str, Any], path: Path) -> str:
             "export --request reads",
             "Take the inventory of a narrower path (--registry host:port/path)",
         )
-    tmp = path.with_name(path.name + ".part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644
-        )
-        try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        atomic_write_bytes(path, raw)
     except OSError as exc:
         raise MediaError(
             f"Request file {path}",
@@ -235,16 +216,6 @@ def write_request(data: Mapping[str, Any], path: Path) -> str:
             "Give --out a path in a writable directory (the stick's mount point)",
         ) from None
     return hashlib.sha256(raw).hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems (FAT via FUSE) cannot; the rename is still atomic
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,15 +235,10 @@ class _Fields:
     def get(
         self, obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]
     ) -> Any:
-        field = f"{where}.{key}" if where else key
-        if key not in obj:
-            raise self.fail(field, "it is missing")
-        value = obj[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        if not isinstance(value, kind):
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        return value
+        problem = field_problem(obj, key, kind)
+        if problem is not None:
+            raise self.fail(f"{where}.{key}" if where else key, problem)
+        return obj[key]
 
     def text(
         self, obj: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str], limit: int
@@ -284,68 +250,15 @@ class _Fields:
         return str(value)
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "true or false", int: "a number", list: "a list"}
-    names[dict] = "an object"
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _read_bounded(path: Path) -> bytes:
     what = f"Request file {path}"
     step = "Give the request file `airgap-tui request` wrote on the offline host"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise RequestError(what, "it does not exist", step) from None
-    except OSError as exc:
-        raise RequestError(what, f"it cannot be opened ({exc.strerror or exc})", step) from None
-    chunks: list[bytes] = []
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RequestError(what, "it is not a regular file", step)
-        total = info.st_size
-        if total > MAX_REQUEST_BYTES:
-            raise _too_big(path)
-        total = 0
-        while chunk := os.read(fd, 1024 * 1024):
-            total += len(chunk)
-            if total > MAX_REQUEST_BYTES:  # it grew while being read
-                raise _too_big(path)
-            chunks.append(chunk)
-    except OSError as exc:
-        raise RequestError(what, f"it cannot be read ({exc.strerror or exc})", step) from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return read_bounded(
+        path,
+        MAX_REQUEST_BYTES,
+        lambda cause: RequestError(what, cause, step),
+        lambda: _too_big(path),
+    )
 
 
 def _too_big(path: Path) -> RequestError:
@@ -377,18 +290,7 @@ def read_request(path: Path) -> Request:
     """Read a request file; every way it can be wrong is a RequestError naming the field."""
     fields = _Fields(path)
     raw = _read_bounded(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise fields.fail("", "it is not UTF-8 text (a request is JSON)") from None
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
-    except RecursionError:
-        raise fields.fail("", "it nests deeper than any request does") from None
-    except ValueError as exc:
-        raise fields.fail("", f"it is not valid JSON ({str(exc)[:120]})") from None
-    if not isinstance(data, dict):
-        raise fields.fail("", f"it is {_json_type(data)}, not a JSON object")
+    data = parse_object(raw, lambda cause: fields.fail("", cause), "a request")
     if _depth(data) > MAX_JSON_DEPTH:
         raise fields.fail("", f"it nests deeper than {MAX_JSON_DEPTH} levels; a request does not")
     kind = data.get("kind")
@@ -456,12 +358,12 @@ def _images(fields: _Fields, raw: Any, where: str) -> tuple[RequestedImage, ...]
             raise fields.fail(at, f"it is {_json_type(item)}, not an object")
         under = item.get("under_prefix", True)
         if not isinstance(under, bool):
-            raise fields.fail(f"{at}.under_prefix", f"it is {_json_type(under)}, not true or false")
+            raise fields.fail(f"{at}.under_prefix", f"it is {_json_type(under)}, not a boolean")
         name = fields.get(item, "name", at, str)
-        if len(name) > 255 or not _valid_name(name, under):
+        if len(name) > 255 or not is_image_name(name, under_prefix=under):
             raise fields.fail(f"{at}.name", f"{name[:80]!r} is not an image path")
         tag = fields.get(item, "tag", at, str)
-        if not (_TAG.fullmatch(tag) or _DIGEST.fullmatch(tag)):
+        if not is_image_tag(tag):
             raise fields.fail(f"{at}.tag", f"{tag[:80]!r} is not a tag")
         job = fields.get(item, "job", at, str)
         if not job or len(job) > 255 or any(ord(c) < 32 for c in job):
@@ -478,12 +380,3 @@ def _images(fields: _Fields, raw: Any, where: str) -> tuple[RequestedImage, ...]
             raise fields.fail(f"{at}.note", "it is neither null nor a short text")
         out.append(RequestedImage(name, tag, job, template, opt_in, fips, under, note))
     return tuple(out)
-
-
-def _valid_name(name: str, under_prefix: bool) -> bool:
-    if under_prefix:
-        return _PATH.fullmatch(name) is not None
-    first, _, rest = name.partition("/")
-    if "." in first or ":" in first or first == "localhost":
-        return _HOST.fullmatch(first) is not None and _PATH.fullmatch(rest) is not None
-    return _PATH.fullmatch(name) is not None

@@ -23,8 +23,11 @@ from yaml.events import AliasEvent
 
 from airgap_tui.errors import UsageError
 
-MAX_TEMPLATE_BYTES = 2 * 1024 * 1024  # the biggest real template is ~40 KB; GitLab caps at 1 MB
+MAX_TEMPLATE_BYTES = (
+    1024 * 1024
+)  # GitLab refuses CI YAML over 1 MB by default; real ones are ~10 KB
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # a whole Omnibus templates tree is ~2 MB
+MAX_SECURITY_BYTES = 2 * 1024 * 1024  # the security templates evaluated: ~200 KB in GitLab 18
 MAX_FILES = 5_000  # template files read from a directory
 MAX_DIR_ENTRIES = 50_000  # directory entries looked at while finding them
 MAX_DIR_DEPTH = 8
@@ -38,6 +41,7 @@ MAX_INCLUDE_DEPTH = 100
 MAX_REFERENCE_DEPTH = 10  # GitLab's own limit on nested !reference
 MAX_VARIABLE_DEPTH = 32
 MAX_VALUE_CHARS = 64 * 1024
+MAX_VARIABLE_LOOKUPS = 10_000  # per image; real templates need a dozen
 
 TEMPLATE_SUFFIXES = (".yml", ".yaml")
 DEFAULT_TEMPLATE_HOST = "registry.gitlab.com"
@@ -101,6 +105,10 @@ _NOT_TRUE = re.compile(r"\$\{?(\w+)\}?\s*!=\s*(['\"])(?:true|1)\2")
 
 class TemplateError(UsageError):
     """A template file that cannot be evaluated: names the file, the job and what to do."""
+
+
+class _InputWithoutDefault(TemplateError):
+    """An entry template whose spec wants an input only an including pipeline can give."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,27 @@ def read_templates_dir(root: Path) -> dict[str, str]:
         raise TemplateError(what, "it is not a directory", hint)
     sources: dict[str, str] = {}
     total = 0
+    for path in _template_files(root, what, hint):
+        relative = path.relative_to(root).as_posix()
+        if len(sources) >= MAX_FILES:
+            raise TemplateError(what, f"it holds more than {MAX_FILES:,} template files", hint)
+        text = _read_template(path, relative)
+        total += len(text)
+        if total > MAX_TOTAL_BYTES:
+            raise TemplateError(
+                what,
+                f"its template files add up to more than {MAX_TOTAL_BYTES // (1024 * 1024)} "
+                "MiB, far more than GitLab ships",
+                hint,
+            )
+        sources[relative] = text
+    if not sources:
+        raise TemplateError(what, "it holds no *.yml template files", hint)
+    return sources
+
+
+def _template_files(root: Path, what: str, hint: str) -> Iterator[Path]:
+    """*.yml files under `root`, in a stable order; links are not followed, depth is capped."""
     seen = 0
     stack: list[tuple[Path, int]] = [(root, 0)]
     while stack:
@@ -226,29 +255,11 @@ def read_templates_dir(root: Path) -> dict[str, str]:
                 )
             if entry.is_symlink():
                 continue  # a copy of the templates has none; a link could leave the tree
-            path = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
-                if depth + 1 <= MAX_DIR_DEPTH:
-                    stack.append((path, depth + 1))
-                continue
-            if not entry.name.endswith(TEMPLATE_SUFFIXES) or not entry.is_file():
-                continue
-            relative = path.relative_to(root).as_posix()
-            if len(sources) >= MAX_FILES:
-                raise TemplateError(what, f"it holds more than {MAX_FILES:,} template files", hint)
-            text = _read_template(path, relative)
-            total += len(text)
-            if total > MAX_TOTAL_BYTES:
-                raise TemplateError(
-                    what,
-                    f"its template files add up to more than {MAX_TOTAL_BYTES // (1024 * 1024)} "
-                    "MiB, far more than GitLab ships",
-                    hint,
-                )
-            sources[relative] = text
-    if not sources:
-        raise TemplateError(what, "it holds no *.yml template files", hint)
-    return sources
+                if depth < MAX_DIR_DEPTH:
+                    stack.append((Path(entry.path), depth + 1))
+            elif entry.name.endswith(TEMPLATE_SUFFIXES) and entry.is_file():
+                yield Path(entry.path)
 
 
 def _read_template(path: Path, relative: str) -> str:
@@ -318,11 +329,24 @@ def evaluate_templates(sources: Mapping[str, str], *, fips: bool = False) -> Eva
             "none is a security template (Jobs/SAST.gitlab-ci.yml, Security/DAST.gitlab-ci.yml, …)",
             "Give GitLab's whole lib/gitlab/ci/templates directory",
         )
+    security_bytes = sum(len(sources[path]) for path in entries)
+    if security_bytes > MAX_SECURITY_BYTES:
+        raise TemplateError(
+            f"The {len(entries)} security templates given",
+            f"they add up to {security_bytes / (1024 * 1024):.1f} MiB, over the "
+            f"{MAX_SECURITY_BYTES // (1024 * 1024)} MiB evaluated at most (GitLab's are about "
+            "200 KB)",
+            "Give GitLab's own templates directory, copied unchanged",
+        )
     cache = _DocumentCache(sources)
     found: dict[tuple[str, str, str, str, bool], TemplateImage] = {}
     skipped: list[str] = []
     for entry in entries:
-        pipeline = _Pipeline(entry, cache)
+        try:
+            pipeline = _Pipeline(entry, cache)
+        except _InputWithoutDefault as exc:
+            skipped.append(f"{entry}: {exc.cause}; its images depend on the pipeline including it")
+            continue
         for image in pipeline.images(fips=fips, skipped=skipped):
             key = (image.template, image.job, image.name, image.tag, image.fips)
             found.setdefault(key, image)
@@ -576,7 +600,7 @@ class _Pipeline:
         def one(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in inputs:
-                raise TemplateError(
+                raise _InputWithoutDefault(
                     f"Template {path}",
                     f"it uses input {name!r}, which its spec declares without a default and "
                     "no include gives",
@@ -764,6 +788,7 @@ class _Expander:
     def __init__(self, where: str, scope: Mapping[str, str]) -> None:
         self.where = where
         self.scope = scope
+        self.lookups = 0
 
     def expand(self, text: str) -> str:
         return self._expand(text, [])
@@ -785,6 +810,13 @@ class _Expander:
         return out
 
     def _value(self, name: str, stack: list[str]) -> str:
+        self.lookups += 1
+        if self.lookups > MAX_VARIABLE_LOOKUPS:
+            raise TemplateError(
+                self.where,
+                f"its image takes more than {MAX_VARIABLE_LOOKUPS:,} variable lookups to expand",
+                "Variables repeat each other over and over; fix the template or copy it again",
+            )
         if name == "SECURE_ANALYZERS_PREFIX":
             return _PREFIX  # whatever the template defaults it to, it is the analyzer prefix
         if name == "CI_TEMPLATE_REGISTRY_HOST":
@@ -823,8 +855,6 @@ def _split_reference(expanded: str, image_text: str) -> tuple[str, str, bool] | 
         return None
     if "@" in rest:
         name, _, tag = rest.partition("@")
-        if not _DIGEST.fullmatch(tag):
-            return None
     else:
         slash = rest.rfind("/")
         colon = rest.rfind(":")
@@ -832,20 +862,24 @@ def _split_reference(expanded: str, image_text: str) -> tuple[str, str, bool] | 
             name, tag = rest[:colon], rest[colon + 1 :]
         else:
             name, tag = rest, "latest"
-        if not _TAG.fullmatch(tag):
-            return None
-    if under:
-        if not _NAME.fullmatch(name):
-            return None
-    else:
-        first, _, path = name.partition("/")
-        is_host = "." in first or ":" in first or first == "localhost"
-        if is_host:
-            if not (_HOST_PART.fullmatch(first) and _NAME.fullmatch(path)):
-                return None
-        elif not _NAME.fullmatch(name):
-            return None
+    if not (is_image_tag(tag) and is_image_name(name, under_prefix=under)):
+        return None
     return name, tag, under
+
+
+def is_image_tag(tag: str) -> bool:
+    """A tag (`6`, `6-fips`) or a digest (`sha256:…`)."""
+    return _TAG.fullmatch(tag) is not None or _DIGEST.fullmatch(tag) is not None
+
+
+def is_image_name(name: str, *, under_prefix: bool) -> bool:
+    """A path under the prefix (`semgrep`), or outside it a full name (`host:5000/a/b`)."""
+    if under_prefix:
+        return _NAME.fullmatch(name) is not None
+    first, _, path = name.partition("/")
+    if "." in first or ":" in first or first == "localhost":
+        return _HOST_PART.fullmatch(first) is not None and _NAME.fullmatch(path) is not None
+    return _NAME.fullmatch(name) is not None
 
 
 def _outside_note(job: _Job, name: str, tag: str, image_text: str) -> str:

@@ -94,3 +94,37 @@ def test_hostile_templates_name_the_file_and_the_job(
     assert code == 2
     assert "Jobs/SAST.gitlab-ci.yml" in err and "semgrep-sast" in err and "refers to itself" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_check_looks_for_an_image_outside_the_prefix_where_import_puts_it() -> None:
+    from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
+    from airgap_tui.cli.from_templates import _repositories
+
+    (outside,) = images_from_templates(read_templates_dir(FIXTURES / "outside-prefix"))
+    assert _repositories("mirror", outside) == [
+        "mirror/security-products/dast-runner-validation",  # a custom image: its path
+        "mirror/dast-runner-validation",  # the catalog's path, from the default source
+    ]
+    (under,) = [
+        i
+        for i in images_from_templates(read_templates_dir(FIXTURES / "17"))
+        if i.job == "semgrep-sast"
+    ]
+    assert _repositories("", under) == ["semgrep"]
+
+
+@pytest.mark.parametrize("major", ["15", "16", "17", "18"])
+def test_request_gives_what_each_majors_real_templates_pull(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, major: str
+) -> None:
+    from tests.unit.test_templates import EXPECTED
+
+    out_file = tmp_path / "request.json"
+    code, _, err = run(
+        capsys, "request", "--templates", str(FIXTURES / major), "--all-opt-in",
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    images = json.loads(out_file.read_text())["images"]
+    got = {(i["job"], f"{i['name']}:{i['tag']}", i["opt_in"]) for i in images}
+    assert got == EXPECTED[major]
