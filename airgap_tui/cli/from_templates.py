@@ -430,7 +430,7 @@ def _repositories(path: str, image: TemplateImage) -> list[str]:
     under its catalog path when the catalog knows it, else under its path without the host)."""
     names = [image.name]
     if not image.under_prefix:
-        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.catalog.load import load_catalog
         from airgap_tui.models import DEFAULT_SOURCE_PREFIX
 
         names = [image.name.split("/", 1)[1] if "/" in image.name else image.name]
