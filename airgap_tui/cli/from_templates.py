@@ -26,7 +26,7 @@ from airgap_tui.catalog.request import (
     select_images,
     write_request,
 )
-from airgap_tui.catalog.templates import Evaluation, TemplateImage
+from airgap_tui.catalog.template_model import Evaluation, TemplateImage
 from airgap_tui.cli.options import _read_credentials
 from airgap_tui.cli.progress import _cancel_on_sigint
 from airgap_tui.cli.render import EXIT_FAILED, EXIT_OK, _count, _print_json
