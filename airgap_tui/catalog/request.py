@@ -37,6 +37,7 @@ MAX_JSON_DEPTH = 16
 
 SOURCE_TEMPLATES = "templates"
 SOURCE_GITLAB_API = "gitlab-api"
+SOURCE_CATALOG = "built-in catalog"  # neither given: not from the instance
 
 _NEXT = (
     "Write the request again on the offline host (`airgap-tui request … --out FILE`) "
