@@ -23,7 +23,8 @@ from airgap_tui import __version__
 from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.bundle.jsonfile import field_problem, parse_object, read_bounded
 from airgap_tui.bundle.jsonfile import json_type as _json_type
-from airgap_tui.catalog.templates import TemplateImage, is_image_name, is_image_tag
+from airgap_tui.catalog.template_images import is_image_name, is_image_tag
+from airgap_tui.catalog.template_model import TemplateImage
 from airgap_tui.errors import MediaError, UsageError
 
 REQUEST_KIND = "airgap-tui request"
@@ -36,6 +37,7 @@ MAX_JSON_DEPTH = 16
 
 SOURCE_TEMPLATES = "templates"
 SOURCE_GITLAB_API = "gitlab-api"
+SOURCE_CATALOG = "built-in catalog"  # neither given: not from the instance
 
 _NEXT = (
     "Write the request again on the offline host (`airgap-tui request … --out FILE`) "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui.catalog.request import (
+    SOURCE_CATALOG,
     SOURCE_GITLAB_API,
     SOURCE_TEMPLATES,
     Request,
@@ -26,12 +27,12 @@ from airgap_tui.catalog.request import (
     select_images,
     write_request,
 )
-from airgap_tui.catalog.templates import Evaluation, TemplateImage
+from airgap_tui.catalog.template_model import Evaluation, TemplateImage
 from airgap_tui.cli.options import _read_credentials
 from airgap_tui.cli.progress import _cancel_on_sigint
 from airgap_tui.cli.render import EXIT_FAILED, EXIT_OK, _count, _print_json
 from airgap_tui.errors import AirgapError, UsageError
-from airgap_tui.models import ImageSpec
+from airgap_tui.models import DEFAULT_GITLAB_MAJOR, ImageSpec
 
 GITLAB_TOKEN_ENV = "GITLAB_TOKEN"
 
@@ -88,12 +89,22 @@ def _read_instance_templates(args: argparse.Namespace) -> _Templates:
         source = public_source(SOURCE_GITLAB_API, args.gitlab_url)
         shown = f"GitLab {instance.version or '(version unknown)'} at {source.split(' ', 1)[1]}"
         return _Templates(evaluation, instance.version, source, shown)
-    raise UsageError(
-        "Templates",
-        "neither --templates DIR nor --gitlab-url URL was given",
-        "Copy the GitLab host's lib/gitlab/ci/templates directory and give --templates DIR "
-        "(see the README), or give --gitlab-url",
+    return _catalog_templates(args)
+
+
+def _catalog_templates(args: argparse.Namespace) -> _Templates:
+    """Neither source: the built-in catalog, and every answer says it is not the instance's."""
+    from airgap_tui.catalog.from_catalog import images_from_catalog
+    from airgap_tui.catalog.load import load_catalog
+
+    major = args.gitlab or DEFAULT_GITLAB_MAJOR
+    evaluation = images_from_catalog(load_catalog(), major, fips=args.fips)
+    source = f"{SOURCE_CATALOG} (GitLab {major})"
+    shown = (
+        f"built-in catalog for GitLab {major} (not read from the instance: give --templates DIR "
+        "or --gitlab-url URL for what its pipelines really pull)"
     )
+    return _Templates(evaluation, None, source, shown)
 
 
 def _image_rows(images: list[TemplateImage]) -> list[str]:
@@ -221,7 +232,7 @@ def request_selection(
             "the request already names every image",
             "Give either the request file or the names",
         )
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.export.plan import validate_source_prefix
 
     request = read_request(args.request)
@@ -430,7 +441,7 @@ def _repositories(path: str, image: TemplateImage) -> list[str]:
     under its catalog path when the catalog knows it, else under its path without the host)."""
     names = [image.name]
     if not image.under_prefix:
-        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.catalog.load import load_catalog
         from airgap_tui.models import DEFAULT_SOURCE_PREFIX
 
         names = [image.name.split("/", 1)[1] if "/" in image.name else image.name]
@@ -477,6 +488,13 @@ def add_template_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-stdin", action="store_true", help="read the GitLab token from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for --gitlab-url")
     p.add_argument("--fips", action="store_true", help="the FIPS variants (a FIPS instance)")
+    p.add_argument(
+        "--gitlab",
+        type=int,
+        metavar="MAJOR",
+        help=f"with neither --templates nor --gitlab-url: the built-in catalog of this GitLab "
+        f"major (default {DEFAULT_GITLAB_MAJOR}), said not to come from the instance",
+    )
     choice = p.add_mutually_exclusive_group()
     choice.add_argument(
         "--all-opt-in",
