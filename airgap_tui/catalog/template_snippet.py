@@ -26,7 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import yaml
 
 from airgap_tui.catalog.snippet import _normalise_registry as normalise_registry
-from airgap_tui.catalog.templates import TemplateImage, is_security_template
+from airgap_tui.catalog.template_model import TemplateImage
+from airgap_tui.catalog.templates import is_security_template
 from airgap_tui.registry.reference import validate_repository_path, validate_tag
 
 PREFIX_VARIABLE = "SECURE_ANALYZERS_PREFIX"

@@ -15,7 +15,7 @@ from airgap_tui.errors import UsageError
 from airgap_tui.models import ImageSpec
 
 if TYPE_CHECKING:
-    from airgap_tui.catalog.templates import TemplateImage
+    from airgap_tui.catalog.template_model import TemplateImage
     from airgap_tui.delta.inventory import Inventory
     from airgap_tui.events import CancelToken, ProgressCallback
     from airgap_tui.gitlab.api import InstanceTemplates
@@ -132,7 +132,7 @@ class RequestDomain:
     def open_request(self, path: Path, source_prefix: str, major: int) -> OpenedRequest:
         """What `export --request FILE` carries: each image the request names, once, pulled from
         `source_prefix`; a hostile file is a RequestError naming the field."""
-        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.catalog.load import load_catalog
         from airgap_tui.catalog.request import read_request
         from airgap_tui.export.plan import validate_source_prefix
 

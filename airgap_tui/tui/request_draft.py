@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airgap_tui.catalog.templates import TemplateImage
+    from airgap_tui.catalog.template_model import TemplateImage
     from airgap_tui.delta.inventory import Inventory
 
 

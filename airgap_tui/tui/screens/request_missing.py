@@ -30,7 +30,7 @@ from airgap_tui.tui.validators import OptionalFile, RegistryPrefix
 if TYPE_CHECKING:
     from textual.worker import Worker
 
-    from airgap_tui.catalog.templates import TemplateImage
+    from airgap_tui.catalog.template_model import TemplateImage
 
 
 class RequestMissingScreen(WizardScreen):
