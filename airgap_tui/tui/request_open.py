@@ -8,25 +8,23 @@ screens, not among them: the Choose analyzers step mixes it in, and no step impo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from airgap_tui.tui.request_messages import RequestOpened
 from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.screens.dialogs import DeltaDialog
 from airgap_tui.tui.state import PATH_EXPORT
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle.media import Drive
     from airgap_tui.tui.request_domain import OpenedRequest
 
 
@@ -44,7 +42,7 @@ class OpensRequests(WizardScreen):
     def action_open_request(self) -> None:
         services = self.services
         dialog = RequestDialog(
-            self.state.request_file,
+            [self.state.request_file] if self.state.request_file else [],
             services.expand,
             browse_root=self.wizard.browse_root,
             home=services.home,
@@ -52,9 +50,10 @@ class OpensRequests(WizardScreen):
         )
         self.app.push_screen(dialog, self.request_chosen)
 
-    def request_chosen(self, path: Path | None) -> None:
-        if path is None:
+    def request_chosen(self, paths: list[Path] | None) -> None:
+        if not paths:
             return
+        path = paths[0]
         self.clear_error()
         self.read_request(path, self.state.source_prefix, self.state.gitlab_major)
 
@@ -77,31 +76,14 @@ class OpensRequests(WizardScreen):
         self.wizard.advance(self)
 
 
-class RequestDialog(ModalScreen[Path | None]):
-    """Answers the request file to open, or None when cancelled."""
+class RequestDialog(DeltaDialog):
+    """The delta's file dialog, asking for one request file: answers [that file], or None."""
 
     CSS = REQUEST_CSS
     SCOPED_CSS = False  # request.tcss is written like app.tcss: `.-short` is the screen itself
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(
-        self,
-        current: Path | None,
-        expand: Callable[[str], Path],
-        *,
-        browse_root: Path,
-        home: Path,
-        find_drives: Callable[[], list[Drive]],
-    ) -> None:
-        super().__init__()
-        self.current = current
-        self.to_path = expand
-        self.browse_root = browse_root
-        self.home = home
-        self.find_drives = find_drives
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="request-dialog"):
+        with Vertical(classes="dialog", id="delta-dialog"):
             yield Static(
                 "Carry exactly what the offline GitLab asked for: the request file its "
                 "templates wrote (Make a request, or airgap-tui request on the offline host).",
@@ -109,54 +91,26 @@ class RequestDialog(ModalScreen[Path | None]):
             )
             yield PathPicker(
                 label="Request file (pick in the tree, or type)",
-                value=str(self.current or ""),
+                value=", ".join(str(p) for p in self.current),
                 browse_root=self.browse_root,
                 home=self.home,
                 find_drives=self.find_drives,
                 files=True,
-                id="request-picker",
+                id="delta-picker",
             )
-            yield Static("", id="request-problem", classes="dialog-error")
+            yield Static("", id="delta-problem", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Open request", id="use", variant="primary")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.set_class(self.app.size.height < 32, "-short")  # as the wizard's screens do
-        field = self.query_one("#path", Input)
-        field.placeholder = "/media/usb/airgap-request.json"
-        field.focus()
-
-    @on(Input.Submitted, "#path")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._use()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "use":
-            self._use()
-        else:
-            self.dismiss(None)
-
-    def _use(self) -> None:
-        text = self.query_one("#request-picker", PathPicker).value
-        names = [part.strip() for part in text.split(",") if part.strip()]
-        problem = self.problem(names)
-        if problem:
-            self.query_one("#request-problem", Static).update(problem)
-            return
-        self.dismiss(self.to_path(names[-1]))
+        super().on_mount()
+        self.query_one("#path", Input).placeholder = "/media/usb/airgap-request.json"
 
     def problem(self, names: list[str]) -> str:
-        if not names:
-            return "Give the path of the request file."
         if len(names) > 1:
             return "One request at a time: give a single file."
-        path = self.to_path(names[0])
-        if not path.is_file():
-            return f"{path} is not a file. Give the path of the request file."
+        if not names or not self.to_path(names[0]).is_file():
+            shown = f"{self.to_path(names[0])} is not a file. " if names else ""
+            return f"{shown}Give the path of the request file."
         return ""
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
