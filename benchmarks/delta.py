@@ -64,12 +64,12 @@ def changed_image(image: SyntheticImage, label: str) -> SyntheticImage:
 _PUSH_BLOBS = """
 import sys
 try:  # the package layout (issue 18), else the flat modules before it
-    from airgap_tui.bundle.manifest import read_manifest
+    from airgap_tui.bundle.schema import read_manifest
     from airgap_tui.bundle.reader import PartsReader
     from airgap_tui.registry.client import RegistryClient
 except ImportError:
     from airgap_tui.blob_reader import PartsReader
-    from airgap_tui.bundle_manifest import read_manifest
+    from airgap_tui.bundle.schema import read_manifest
     from airgap_tui.registry import RegistryClient
 bundle, host, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
 manifest = read_manifest(bundle)
