@@ -177,6 +177,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.bundle.writer import format_fingerprint
     from airgap_tui.export.run import ExportRequest, export_bundle
 
+    if args.no_tool and args.with_tool:
+        raise UsageError(
+            "Export", "--no-tool and --with-tool ask for opposite things", "Give one of them"
+        )
     part_size = parse_size(args.part_size)
     specs = _specs(args)
     platforms = _platforms(args)
@@ -190,6 +194,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         platforms=tuple(platforms),
         delta_from=tuple(args.delta_from),
         tool=not args.no_tool,
+        with_tool=args.with_tool,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = export_bundle(

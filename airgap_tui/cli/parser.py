@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out airgap-tui.pyz (the program the offline host runs the bundle with)",
     )
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="carry airgap-tui.pyz in a delta even when the receipt or inventory says the "
+        "offline host holds the same one",
+    )
 
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")
     common(p, major=False)

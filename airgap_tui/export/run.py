@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from airgap_tui.bundle.journal import ExportJournal
@@ -37,6 +37,7 @@ from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence
+from airgap_tui.delta.tool import HeldTool
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -61,6 +62,7 @@ from airgap_tui.export.estimate import (
     estimate_tool,
 )
 from airgap_tui.export.plan import plan_destination
+from airgap_tui.export.tool_choice import mark_left_out, tool_left_out
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.toolpack.toolpack import check_buildable, write_tool
@@ -83,6 +85,8 @@ class ExportRequest:
     # Receipts or inventories of the offline registry: carry only the layers they do not list.
     delta_from: tuple[Path, ...] = ()
     tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
+    # A delta leaves the tool out when the offline host holds the same; --with-tool: carry it.
+    with_tool: bool = False
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -130,6 +134,11 @@ def export_bundle(
     presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
+    held = tool_left_out(
+        tool=request.tool, with_tool=request.with_tool, presence=presence, cancel=cancel
+    )
+    if held is not None:
+        request = replace(request, tool=False)
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -141,7 +150,7 @@ def export_bundle(
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
-    delta = _delta(sizes, presence)
+    delta = _delta(sizes, presence, held)
     layout = delta.layout if delta is not None else sizes.layout
     assert layout is not None
     plan = plan_destination(
@@ -357,11 +366,12 @@ class _TarStream:
             self.progress(Progress(STAGE_PULL, label, total, total, "downloaded", final=True))
 
 
-def _delta(sizes: Estimate, presence: Presence | None) -> DeltaLayout | None:
-    """The delta's layout (layers the presence lists left out), or None for a full bundle."""
+def _delta(sizes: Estimate, presence: Presence | None, held: HeldTool | None) -> DeltaLayout | None:
+    """The delta's layout (layers the presence lists left out, and the tool when `held`), or
+    None for a full bundle."""
     if presence is None:
         return None
-    return delta_layout(sizes.resolved, presence, full=sizes.layout)
+    return mark_left_out(delta_layout(sizes.resolved, presence, full=sizes.layout), held)
 
 
 def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry: Entry) -> None:
