@@ -22,6 +22,7 @@ from airgap_tui.bundle.manifest import (
     write_manifest,
 )
 from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.cli.commands import main
 from airgap_tui.delta.delta import load_presence, load_presences
 from airgap_tui.delta.tool import HeldTool, decide, is_sha256, matching_tool, valid_version
 from airgap_tui.errors import BundleError
@@ -153,3 +154,12 @@ def test_bundle_yaml_records_the_left_out_tool_and_reads_older_deltas(tmp_path: 
     (fx.directory / MANIFEST_NAME).write_text(text.replace("sha256: null", "sha256: 12"))
     with pytest.raises(BundleError, match="delta.tool.sha256"):
         read_manifest(fx.directory)
+
+
+def test_no_tool_and_with_tool_together_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["export", "semgrep", "--to", str(tmp_path / "b"), "--no-tool", "--with-tool"])
+    assert code == 2
+    assert "--no-tool and --with-tool ask for opposite things" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
