@@ -11,43 +11,27 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from airgap_tui import __version__
 from airgap_tui.bundle.manifest import DeltaTool
 from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.catalog.catalog import load_catalog
-from airgap_tui.export.run import ExportRequest, ExportResult, export_bundle
-from airgap_tui.importer.run import ImportRequest, import_bundle
+from airgap_tui.export.run import ExportResult
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 from tests.harness.cleanpy import clean_env, clean_python
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun
 from tests.integration.import_support import write_bundle
+from tests.integration.test_delta_native import NEW, OLD, _export_delta, _imported
 
 MakeRegistry = Callable[..., RegistryHandle]
-MiB = 1 << 20
-OLD = ["semgrep", "secrets"]
-NEW = [*OLD, "gemnasium"]
 
 
 def _export(
     upstream: NativeUpstream, out: Path, delta_from: list[Path], **kw: bool
 ) -> ExportResult:
-    catalog = load_catalog()
-    specs = [catalog.resolve(upstream.image(n).ref, 18, upstream.prefix) for n in NEW]
-    request = ExportRequest(
-        specs=specs,
-        dest=out,
-        part_size=MiB,
-        source_prefix=upstream.prefix,
-        platforms=("linux/amd64",),
-        delta_from=tuple(delta_from),
-        **kw,
-    )
-    result = export_bundle(request)
-    assert result.ok, result.problems
-    return result
+    return _export_delta(upstream, out, NEW, delta_from, **kw)
 
 
 def _left_out(bundle: Path) -> DeltaTool | None:
@@ -57,18 +41,25 @@ def _left_out(bundle: Path) -> DeltaTool | None:
     return delta.tool
 
 
-def _run_archive(tool: Path, *args: str | Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The carried archive run as on the offline host: a python3 with nothing installed."""
+def _archive_import(
+    tool: Path, bundle: Path, registry: str, receipts: Path, tmp_path: Path
+) -> dict[str, Any]:
+    """`python3 airgap-tui.pyz import BUNDLE --registry R --json` as on the offline host: a
+    python3 with nothing installed."""
     home, tmp = tmp_path / "no-home", tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    return subprocess.run(
-        [*clean_python(), str(tool), *map(str, args)],
+    argv = [str(tool), "import", str(bundle), "--registry", registry]
+    done = subprocess.run(
+        [*clean_python(), *argv, "--receipt-dir", str(receipts), "--json"],
         env=clean_env(home, tmp),
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
     )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def _new_blob_bytes(upstream: NativeUpstream, receipt: Path) -> int:
@@ -95,12 +86,8 @@ def test_a_delta_after_an_import_by_the_carried_archive_leaves_it_out(
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     assert sha == full.tool.sha256
 
-    imported = _run_archive(
-        archive, "import", tmp_path / "full", "--registry", target, "--receipt-dir",
-        tmp_path / "receipts", "--json", tmp_path=tmp_path,
-    )  # fmt: skip
-    assert imported.returncode == 0, imported.stderr
-    receipt = Path(json.loads(imported.stdout)["receipt"])
+    imported = _archive_import(archive, tmp_path / "full", target, tmp_path / "r1", tmp_path)
+    receipt = Path(imported["receipt"])
     record = json.loads(receipt.read_text())
     assert (record["tool_version"], record["tool_sha256"]) == (__version__, sha)
 
@@ -119,12 +106,7 @@ def test_a_delta_after_an_import_by_the_carried_archive_leaves_it_out(
 
     # The archive the offline host kept imports the delta.
     shutil.copytree(out, tmp_path / "stick")
-    again = _run_archive(
-        archive, "import", tmp_path / "stick", "--registry", target, "--receipt-dir",
-        tmp_path / "receipts-2", "--json", tmp_path=tmp_path,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    delta_import = json.loads(again.stdout)
+    delta_import = _archive_import(archive, tmp_path / "stick", target, tmp_path / "r2", tmp_path)
     assert delta_import["ok"] is True
     status = {i["name"]: i["status"] for i in delta_import["images"]}
     assert status == {
@@ -158,17 +140,7 @@ def test_an_installed_airgap_tui_is_named_by_its_version_and_doubt_carries_the_t
 ) -> None:
     handle = registry_factory("offline")
     target = f"{handle.host}/mirror"
-    write_bundle(native_upstream, tmp_path / "full", names=OLD)
-    result = import_bundle(
-        ImportRequest(
-            bundle_dir=tmp_path / "full",
-            registry=target,
-            receipt_dir=tmp_path / "receipts",
-            push_backoff=0,
-        )
-    )
-    assert result.ok and result.receipt_path is not None
-    receipt = result.receipt_path
+    receipt = _imported(native_upstream, handle, tmp_path, target)  # an installed airgap-tui
     record = json.loads(receipt.read_text())
     assert (record["tool_version"], record["tool_sha256"]) == (__version__, None)
 
