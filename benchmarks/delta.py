@@ -201,7 +201,7 @@ def run_delta(
         settle(bench.drop_caches)
         python = bench.command.parent / "python"
         pairs = [f"{repo} {digest}" for digest, (repo, _) in new_pairs.items()]
-        r = run([python, "-c", _PUSH_BLOBS, delta_dir, bench.offline.host, *pairs], bench.env)
+        r = run([python, "-I", "-c", _PUSH_BLOBS, delta_dir, bench.offline.host, *pairs], bench.env)
         if int(r.out.strip()) != len(pairs):
             raise BenchError(f"the baseline pushed {r.out.strip()} blobs, not {len(pairs)}")
         s.setdefault("delta_push_new_blobs", []).append(r.seconds)
