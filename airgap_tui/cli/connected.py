@@ -99,20 +99,23 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     from airgap_tui.delta.bundle import delta_layout, load_delta_from
     from airgap_tui.export.estimate import estimate
+    from airgap_tui.export.tool_choice import mark_left_out, tool_left_out
 
     specs = _specs(args)
     presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
+    held = tool_left_out(tool=True, with_tool=args.with_tool, presence=presence)
     with _progress(args) as progress:
         result = estimate(
             specs,
             platforms=_platforms(args),
             progress=progress,
             client_factory=_client_factory(args),
+            tool=held is None,
         )
     missing = [i for i in result.images if i.error]
     delta = None
     if presence is not None and result.resolved:
-        delta = delta_layout(result.resolved, presence, full=result.layout)
+        delta = mark_left_out(delta_layout(result.resolved, presence, full=result.layout), held)
     if args.json:
         _print_json(
             {
@@ -162,7 +165,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
         if delta is not None:
             print("\n".join(_delta_lines(delta)))
-        _print_estimate_tool(result)
+        _print_estimate_tool(result, delta)
     errors = [i.error for i in missing if i.error]
     for problem in result.problems:
         if problem not in errors:

@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, source=True, several_platforms=True)
     p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
     _delta_from_option(p)
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="count airgap-tui.pyz in a delta even when the offline host holds the same one",
+    )
 
     p = sub.add_parser(
         "export", help="download the images from their registry and write a bundle to the media"

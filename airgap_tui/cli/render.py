@@ -12,6 +12,7 @@ from airgap_tui.errors import AirgapError
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import DeltaTool
     from airgap_tui.bundle.verify import VerifyReport
+    from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.export.estimate import Estimate
     from airgap_tui.export.run import ExportResult
 
@@ -58,9 +59,13 @@ def _estimate_tool_json(result: Estimate) -> dict[str, Any]:
     }
 
 
-def _print_estimate_tool(result: Estimate) -> None:
+def _print_estimate_tool(result: Estimate, delta: DeltaLayout | None = None) -> None:
     import humanize
 
+    held = delta.delta.tool if delta is not None else None
+    if held is not None:
+        print(f"Carried tool: left out of the delta: {_held_tool(held)} (--with-tool carries it)")
+        return
     if result.tool_problem is not None:
         return  # said on stderr with the other warnings
     print(

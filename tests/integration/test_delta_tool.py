@@ -144,6 +144,18 @@ def test_an_installed_airgap_tui_is_named_by_its_version_and_doubt_carries_the_t
     record = json.loads(receipt.read_text())
     assert (record["tool_version"], record["tool_sha256"]) == (__version__, None)
 
+    # The estimate counts what the export will write: no tool.
+    refs = [native_upstream.image(n).ref for n in NEW]
+    source = ["--source-prefix", native_upstream.prefix]
+    est = cli_no_engine("estimate", *refs, *source, "--delta-from", str(receipt), "--json")
+    assert est.code == 0, est.err
+    assert est.json["tool_bytes"] == 0
+    assert est.json["delta"]["tool"] == {"version": __version__, "sha256": None}
+    counted = cli_no_engine("estimate", *refs, *source, "--delta-from", str(receipt), "--with-tool")
+    assert counted.code == 0 and "Carried tool airgap-tui.pyz: about" in counted.out
+    text = cli_no_engine("estimate", *refs, *source, "--delta-from", str(receipt))
+    assert "Carried tool: left out of the delta: the offline host runs an installed" in text.out
+
     same = _export(native_upstream, tmp_path / "same", [receipt])
     assert same.tool is None
     assert _left_out(tmp_path / "same") == DeltaTool(__version__, None)
