@@ -199,4 +199,23 @@ def write_results(
             + f"; skopeo {r.skopeo_rss_kb / 1024:.1f}"
         )
     out += ["", "## Machine", "", *info, ""]
-    RESULTS.write_text("\n".join(out))
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    RESULTS.write_text("\n".join([*out, *other_sections(old)]))
+
+
+# The sections write_results writes (and hand notes on the run it replaces); every other `## `
+# section of RESULTS.md belongs to another family (the Delta section, templates.py's) and is
+# kept as it is: `--only delta` and benchmarks/templates.py rewrite only their own.
+OWN_SECTIONS = ("## What was measured", "## Every sample", "## Machine", "## Notes on this run")
+
+
+def other_sections(text: str) -> list[str]:
+    """The lines of RESULTS.md's sections that write_results does not write."""
+    kept: list[str] = []
+    keeping = False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            keeping = not line.startswith(OWN_SECTIONS)
+        if keeping:
+            kept.append(line)
+    return kept

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from benchmarks import templates
 from benchmarks.carried_tool import (
     measure_carried_tool,
     measure_export_share,
@@ -237,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_rows(rows)
         print(f"\nload average: {'; '.join(load)}")
         print(f"written to {RESULTS.relative_to(REPO_ROOT)} ({total / 60:.1f} min)")
+        log("the template evaluator (benchmarks/templates.py)")
+        templates_ok = templates.main() == 0
         _readme(log)
-        return 0 if all(row.ok is not False for _, row in rows) else 1
+        return 0 if templates_ok and all(row.ok is not False for _, row in rows) else 1
     finally:
         if engine is not None:
             engine.stop()

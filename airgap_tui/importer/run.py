@@ -165,7 +165,15 @@ def _run(
             result.problems = [str(problem) for problem in report.problems]
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
             result.images = [
-                _result(img, prefix, status, error="bundle failed verification")
+                ImageResult.open(
+                    img.name,
+                    img.tag,
+                    prefix,
+                    img.digest,
+                    status,
+                    kind=img.kind,
+                    error="bundle failed verification",
+                )
                 for img in manifest.images
             ]
             return
@@ -281,19 +289,6 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
         exc.what,
         f"cancelled by the operator before all {total} images were in the registry",
         "Run the same import again to resume: it pushes only what is missing",
-    )
-
-
-def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> ImageResult:
-    return ImageResult(
-        name=img.name,
-        tag=img.tag,
-        target=f"{prefix}/{img.name}:{img.tag}",
-        ok=False,
-        status=status,
-        source_digest=img.digest,
-        kind=img.kind,
-        error=error,
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import readme
 from benchmarks.common import Row, alternate
-from benchmarks.report import Stamp, read_stamps, stamp_of, table_lines
+from benchmarks.report import Stamp, other_sections, read_stamps, stamp_of, table_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,3 +161,28 @@ def test_alternate_rotates_which_contender_runs_first() -> None:
     for rep in range(3):
         alternate(rep, *steps)
     assert order == list("abcbcacab")
+
+
+def test_a_full_run_keeps_the_sections_other_families_write() -> None:
+    old = "\n".join(
+        [
+            "# Benchmarks",
+            "| old table |",
+            "## What was measured",
+            "- old",
+            "## Notes on this run (written by hand after it)",
+            "- about the old run",
+            "## Delta (issue 10)",
+            "delta rows",
+            "## Templates",
+            "templates rows",
+            "## Machine",
+            "- old machine",
+        ]
+    )
+    assert other_sections(old) == [
+        "## Delta (issue 10)",
+        "delta rows",
+        "## Templates",
+        "templates rows",
+    ]
