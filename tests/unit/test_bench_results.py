@@ -186,3 +186,10 @@ def test_a_full_run_keeps_the_sections_other_families_write() -> None:
         "## Templates",
         "templates rows",
     ]
+
+
+def test_render_quotes_the_large_set_when_both_were_run() -> None:
+    text = _results("b" * 40).replace("| [small] export", "| [large] export")
+    block = " ".join(readme.render(text).split())
+    assert "the figures below are of the large set" in block
+    assert "export 0.66× skopeo's time" in block
