@@ -122,7 +122,8 @@ CASES = [
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from airgap_tui.catalog.templates import TemplateError, evaluate_templates, read_templates_dir
+from airgap_tui.catalog.template_model import TemplateError
+from airgap_tui.catalog.templates import evaluate_templates, read_templates_dir
 start = time.perf_counter()
 try:
     images = evaluate_templates(read_templates_dir(Path(sys.argv[1]))).images

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from airgap_tui.catalog.template_model import TemplateError
 from airgap_tui.catalog.templates import (
-    TemplateError,
     evaluate_templates,
     images_from_templates,
     is_security_template,
