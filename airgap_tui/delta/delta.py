@@ -22,6 +22,7 @@ from airgap_tui.delta.inventory import (
     MAX_BLOB_SIZE,
     MAX_INVENTORY_BYTES,
 )
+from airgap_tui.delta.tool import HeldTool, read_held_tool
 from airgap_tui.errors import UsageError
 from airgap_tui.registry.reference import split_prefix, validate_repository_path, validate_tag
 
@@ -54,6 +55,7 @@ class PresenceSource:
     sha256: str
     registry: str  # host[:port][/path] the file describes
     host: str
+    tool: HeldTool | None = None  # the airgap-tui that wrote it (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,11 @@ class Presence:
             return shas[0]
         text = "airgap-tui delta against\n" + "\n".join(shas) + "\n"
         return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def tools(self) -> tuple[HeldTool, ...]:
+        """The airgap-tui each file names: what the offline host ran (delta/tool.py)."""
+        return tuple(s.tool for s in self.sources if s.tool is not None)
 
     def has(self, digest: str, size: int) -> bool:
         return self.blobs.get(digest) == size
@@ -266,7 +273,8 @@ def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
                 FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:],
             )
         reader.blob_list(image["blobs"], f"{where}.blobs", blobs, dup_ok=True)
-    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host)
+    tool = read_held_tool(data, reader.path, reader.fail)
+    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host, tool)
     return Presence(blobs, (source,))
 
 
@@ -315,7 +323,8 @@ def _inventory(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
                 )
     blobs: dict[str, int] = {}
     reader.blob_list(reader.get(data, "blobs", "", list), "blobs", blobs, dup_ok=False)
-    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host)
+    tool = read_held_tool(data, reader.path, reader.fail)
+    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host, tool)
     return Presence(blobs, (source,))
 
 

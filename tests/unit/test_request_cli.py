@@ -97,7 +97,7 @@ def test_hostile_templates_name_the_file_and_the_job(
 
 def test_check_looks_for_an_image_outside_the_prefix_where_import_puts_it() -> None:
     from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
-    from airgap_tui.cli.from_templates import _repositories
+    from airgap_tui.cli.check import _repositories
 
     (outside,) = images_from_templates(read_templates_dir(FIXTURES / "outside-prefix"))
     assert _repositories("mirror", outside) == [
