@@ -227,7 +227,7 @@ def presence_from_inventory(data: Mapping[str, Any], path: Path, sha: str) -> Pr
 
 
 def _request_inventory(path: Path) -> Presence:
-    from airgap_tui.catalog.request import read_request
+    from airgap_tui.catalog.request_read import read_request
 
     request = read_request(path)  # every field checked, as export --request does
     if request.inventory is None or request.inventory_sha256 is None:

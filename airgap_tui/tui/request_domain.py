@@ -133,7 +133,7 @@ class RequestDomain:
         """What `export --request FILE` carries: each image the request names, once, pulled from
         `source_prefix`; a hostile file is a RequestError naming the field."""
         from airgap_tui.catalog.load import load_catalog
-        from airgap_tui.catalog.request import read_request
+        from airgap_tui.catalog.request_read import read_request
         from airgap_tui.export.plan import validate_source_prefix
 
         request = read_request(path)
