@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError, TLSError
 from airgap_tui.models import Credentials
-from airgap_tui.registry import (
+from airgap_tui.registry.client import (
     MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,

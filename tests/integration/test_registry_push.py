@@ -17,7 +17,7 @@ import requests
 
 from airgap_tui.errors import AuthError, RegistryError
 from airgap_tui.models import Credentials
-from airgap_tui.registry import (
+from airgap_tui.registry.client import (
     BLOB_MOUNTED,
     BLOB_PRESENT,
     BLOB_UPLOADED,

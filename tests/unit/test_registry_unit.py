@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.dockerconfig import credentials_for, normalize_host
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError
 from airgap_tui.models import Credentials
-from airgap_tui.registry import (
+from airgap_tui.registry.client import (
     MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_MANIFEST,
     RegistryClient,
@@ -34,6 +33,7 @@ from airgap_tui.registry import (
     parse_platform,
     select_platform,
 )
+from airgap_tui.registry.dockerconfig import credentials_for, normalize_host
 
 # ----------------------------------------------------------------------------------------------
 # WWW-Authenticate

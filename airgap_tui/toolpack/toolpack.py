@@ -31,10 +31,10 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import IO, NamedTuple
 
-from airgap_tui.atomic import fsync_dir, write_all
+from airgap_tui.bundle.atomic import fsync_dir, write_all
 from airgap_tui.errors import AirgapError, MediaError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
-from airgap_tui.pep508 import (
+from airgap_tui.toolpack.pep508 import (
     MarkerError,
     default_environment,
     marker_holds,
@@ -322,7 +322,7 @@ def main_source(root: str = ROOT_DISTRIBUTION) -> str:
         " % sys.version_info[:2])\n"
         "    sys.exit(2)\n"
         "\n"
-        "from airgap_tui.cli import main\n"
+        "from airgap_tui.cli.commands import main\n"
         "\n"
         "sys.exit(main())\n"
     )

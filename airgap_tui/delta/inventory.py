@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui import __version__
-from airgap_tui.atomic import fsync_dir, write_all
+from airgap_tui.bundle.atomic import fsync_dir, write_all
 from airgap_tui.errors import AirgapError, MediaError, NotFoundError, RegistryError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
-from airgap_tui.registry import (
+from airgap_tui.registry.client import (
     INDEX_TYPES,
     RegistryClient,
     parse_image_manifest,

@@ -21,18 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airgap_tui.blob_fetch import Download, Downloads
-from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle import (
-    DEFAULT_PREFIX,
-    ExportJournal,
-    PartWriter,
-    check_parts,
-    finish_bundle,
-    part_name,
-)
-from airgap_tui.bundle_layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
-from airgap_tui.bundle_manifest import (
+from airgap_tui.bundle.layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
+from airgap_tui.bundle.manifest import (
     MANIFEST_NAME,
     TAR_BLOCK,
     BundleManifest,
@@ -40,8 +30,18 @@ from airgap_tui.bundle_manifest import (
     ToolFile,
     read_manifest,
 )
-from airgap_tui.delta import Presence
-from airgap_tui.delta_bundle import DeltaLayout, delta_layout, load_delta_from
+from airgap_tui.bundle.media import human_size
+from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.writer import (
+    DEFAULT_PREFIX,
+    ExportJournal,
+    PartWriter,
+    check_parts,
+    finish_bundle,
+    part_name,
+)
+from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
+from airgap_tui.delta.delta import Presence
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -50,13 +50,6 @@ from airgap_tui.errors import (
     NotFoundError,
     UsageError,
 )
-from airgap_tui.estimate import (
-    ClientFactory,
-    Estimate,
-    default_client_factory,
-    estimate,
-    estimate_tool,
-)
 from airgap_tui.events import (
     STAGE_PULL,
     CancelToken,
@@ -64,11 +57,18 @@ from airgap_tui.events import (
     ProgressCallback,
     ignore_progress,
 )
-from airgap_tui.media import human_size
+from airgap_tui.export.blob_fetch import Download, Downloads
+from airgap_tui.export.estimate import (
+    ClientFactory,
+    Estimate,
+    default_client_factory,
+    estimate,
+    estimate_tool,
+)
+from airgap_tui.export.plan import plan_destination
 from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
-from airgap_tui.plan import plan_destination
-from airgap_tui.registry import RegistryClient
-from airgap_tui.toolpack import check_buildable, write_tool
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.toolpack.toolpack import check_buildable, write_tool
 
 DEFAULT_PART_SIZE = 1024**3
 DOWNLOAD_STREAMS = 4

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from airgap_tui.bundle_manifest import (
+from airgap_tui.bundle.manifest import (
     READ_FLAGS,
     BundleBlob,
     BundleManifest,

@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from airgap_tui import __version__
-from airgap_tui.atomic import atomic_write_bytes
+from airgap_tui.bundle.atomic import atomic_write_bytes
+from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE
 from airgap_tui.errors import BundleError, UsageError
-from airgap_tui.media import FAT32_MAX_FILE_SIZE
-from airgap_tui.reference import parse_reference, validate_repository_path, validate_tag
+from airgap_tui.registry.reference import parse_reference, validate_repository_path, validate_tag
 
 FORMAT_VERSION = 2
 MANIFEST_NAME = "bundle.yaml"
@@ -42,7 +42,7 @@ _FINGERPRINT_DOMAIN = b"airgap-tui bundle fingerprint v2\n"
 KIND_IMAGE = "image"
 KIND_ARTIFACT = "artifact"
 KINDS = frozenset({KIND_IMAGE, KIND_ARTIFACT})
-DELTA_KINDS = frozenset({"receipt", "inventory", "mixed"})  # airgap_tui.delta.Presence.kind
+DELTA_KINDS = frozenset({"receipt", "inventory", "mixed"})  # airgap_tui.delta.delta.Presence.kind
 
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 

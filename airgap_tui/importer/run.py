@@ -20,24 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle import files_not_listed
-from airgap_tui.bundle_manifest import BundleImage, BundleManifest, read_manifest
-from airgap_tui.delta import BlobRef
-from airgap_tui.delta_check import DeltaCheck, require_expected_blobs
+from airgap_tui.bundle.manifest import BundleImage, BundleManifest, read_manifest
+from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.bundle.writer import files_not_listed
+from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
+from airgap_tui.delta.delta import BlobRef
 from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
+from airgap_tui.importer.push import push_images
+from airgap_tui.importer.receipt import write_receipt
 from airgap_tui.models import Credentials
-from airgap_tui.push import push_images
-from airgap_tui.receipt import write_receipt
-from airgap_tui.reference import split_prefix
-from airgap_tui.registry import RegistryClient
-from airgap_tui.verify import verify_bundle
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.reference import split_prefix
 
 if TYPE_CHECKING:
-    from airgap_tui.engine import Engine
-    from airgap_tui.via_docker import Retry
+    from airgap_tui.importer.engine import Engine
+    from airgap_tui.importer.via_docker import Retry
 
 PUSH_ATTEMPTS = 4
 PUSH_BACKOFF = 1.0  # seconds, doubled after each failed attempt
@@ -216,7 +216,7 @@ def _run(
 
     if request.via_docker:
         assert engine is not None
-        from airgap_tui.via_docker import Retry
+        from airgap_tui.importer.via_docker import Retry
 
         _via_docker(
             request, engine, client, manifest, result, prefix, repository,
@@ -287,7 +287,7 @@ def _via_docker(
     progress: ProgressCallback,
     cancel: CancelToken,
 ) -> None:
-    from airgap_tui.via_docker import import_via_docker
+    from airgap_tui.importer.via_docker import import_via_docker
 
     outcomes = import_via_docker(
         request.bundle_dir,

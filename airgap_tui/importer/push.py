@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle_manifest import BundleImage, BundleManifest
-from airgap_tui.delta_check import DeltaCheck
+from airgap_tui.bundle.manifest import BundleImage, BundleManifest
+from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.delta.check import DeltaCheck
 from airgap_tui.errors import AirgapError, BundleError, Cancelled, RegistryError
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress, ProgressCallback
-from airgap_tui.registry import (
+from airgap_tui.registry.client import (
     BLOB_MOUNTED,
     BLOB_PRESENT,
     BLOB_UPLOADED,

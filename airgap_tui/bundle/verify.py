@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from airgap_tui.bundle import Problem, check_parts, files_not_listed
-from airgap_tui.bundle_manifest import BundleManifest, BundlePart, ToolFile, read_manifest
+from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile, read_manifest
+from airgap_tui.bundle.writer import Problem, check_parts, files_not_listed
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
-from airgap_tui.toolpack import TOOL_FILE
+from airgap_tui.toolpack.toolpack import TOOL_FILE
 
 
 @dataclass(frozen=True)

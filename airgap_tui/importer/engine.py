@@ -27,7 +27,7 @@ from airgap_tui.events import (
     ignore_progress,
 )
 from airgap_tui.models import Credentials
-from airgap_tui.reference import ImageRef
+from airgap_tui.registry.reference import ImageRef
 
 ArchiveFormat = Literal["docker-archive", "oci"]
 
@@ -338,7 +338,7 @@ def _unreachable_cause(exc: BaseException) -> str:
 
 
 def _parse_target(target: str) -> ImageRef:
-    from airgap_tui.reference import parse_reference
+    from airgap_tui.registry.reference import parse_reference
 
     return parse_reference(target)
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.errors import UsageError
-from airgap_tui.inventory import (
+from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
     MAX_BLOB_SIZE,
     MAX_INVENTORY_BYTES,
 )
-from airgap_tui.reference import split_prefix, validate_repository_path, validate_tag
+from airgap_tui.errors import UsageError
+from airgap_tui.registry.reference import split_prefix, validate_repository_path, validate_tag
 
 RECEIPT_KIND = "airgap-tui import receipt"
 MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry's list

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from airgap_tui.bundle_manifest import (
+from airgap_tui.bundle.manifest import (
     KIND_ARTIFACT,
     KIND_IMAGE,
     TAR_BLOCK,

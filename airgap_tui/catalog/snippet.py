@@ -27,10 +27,10 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from airgap_tui.catalog import Analyzer, Catalog, load_catalog, split_fips
+from airgap_tui.catalog.catalog import Analyzer, Catalog, load_catalog, split_fips
 from airgap_tui.errors import UsageError
 from airgap_tui.models import DEFAULT_GITLAB_MAJOR
-from airgap_tui.reference import (
+from airgap_tui.registry.reference import (
     looks_like_host,
     split_prefix,
     validate_repository_path,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.bundle_layout import Layout, ResolvedImage, plan_layout
-from airgap_tui.bundle_manifest import Delta, ExpectedBlob
-from airgap_tui.delta import BlobRef, DeltaPlan, Presence, load_presences, plan_delta
+from airgap_tui.bundle.layout import Layout, ResolvedImage, plan_layout
+from airgap_tui.bundle.manifest import Delta, ExpectedBlob
+from airgap_tui.delta.delta import BlobRef, DeltaPlan, Presence, load_presences, plan_delta
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from airgap_tui.dockerconfig import credentials_for
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError, TLSError
 from airgap_tui.events import CancelToken
 from airgap_tui.models import DEFAULT_PLATFORM, Credentials
+from airgap_tui.registry.dockerconfig import credentials_for
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -555,7 +555,7 @@ class RegistryClient:
         A generator, so a registry with many repositories is never held twice; more than
         `limit` names (or a `Link` chain that never ends) is an error, not a silent cut."""
         from airgap_tui.errors import UsageError
-        from airgap_tui.reference import validate_repository_path
+        from airgap_tui.registry.reference import validate_repository_path
 
         what = f"Catalog of registry {self.host}"
         url: str | None = f"/v2/_catalog?n={max(1, page_size)}"

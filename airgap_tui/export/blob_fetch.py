@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airgap_tui.events import CancelToken
-from airgap_tui.registry import RegistryClient
+from airgap_tui.registry.client import RegistryClient
 
 STREAMS = 4
 BUFFER_CHUNKS = 8  # per stream, of registry.STREAM_CHUNK (256 KiB)

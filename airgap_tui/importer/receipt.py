@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui import __version__
-from airgap_tui.atomic import atomic_write_bytes
-from airgap_tui.bundle_manifest import BundleManifest
+from airgap_tui.bundle.atomic import atomic_write_bytes
+from airgap_tui.bundle.manifest import BundleManifest
 from airgap_tui.errors import MediaError
 
 

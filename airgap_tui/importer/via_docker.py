@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle_manifest import KIND_ARTIFACT, BundleImage, BundleManifest
-from airgap_tui.engine import Engine
+from airgap_tui.bundle.manifest import KIND_ARTIFACT, BundleImage, BundleManifest
+from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.errors import (
     AirgapError,
     AuthError,
@@ -38,8 +37,14 @@ from airgap_tui.events import (
     Progress,
     ProgressCallback,
 )
+from airgap_tui.importer.engine import Engine
 from airgap_tui.models import Credentials
-from airgap_tui.registry import INDEX_TYPES, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, RegistryClient
+from airgap_tui.registry.client import (
+    INDEX_TYPES,
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    RegistryClient,
+)
 
 STATUS_SKIPPED = "skipped"  # not an error, not in the registry: an artifact on the engine route
 PUSHES_AT_ONCE = 3  # images sharing no unpushed layer, pushed side by side

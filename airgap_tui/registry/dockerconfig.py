@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui.models import Credentials
-from airgap_tui.reference import DOCKER_HUB, DOCKER_HUB_API
+from airgap_tui.registry.reference import DOCKER_HUB, DOCKER_HUB_API
 
 # The key `docker login` uses for Docker Hub in `auths` and with credential helpers.
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"

@@ -19,7 +19,7 @@ import yaml
 
 from airgap_tui.errors import CatalogError, UsageError
 from airgap_tui.models import DEFAULT_SOURCE_PREFIX, ImageSpec
-from airgap_tui.reference import (
+from airgap_tui.registry.reference import (
     looks_like_host,
     parse_reference,
     split_prefix,
@@ -412,7 +412,7 @@ def _normalise_prefix(prefix: str) -> str:
 @functools.lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
     """The catalog shipped with the package (parsed once per process)."""
-    resource = resources.files("airgap_tui").joinpath("data", "analyzers.yaml")
+    resource = resources.files("airgap_tui.catalog").joinpath("data", "analyzers.yaml")
     try:
         text = resource.read_text(encoding="utf-8")
     except OSError as exc:

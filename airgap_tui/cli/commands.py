@@ -27,9 +27,9 @@ from airgap_tui.models import (
 )
 
 if TYPE_CHECKING:
-    from airgap_tui.estimate import Estimate
-    from airgap_tui.export import ExportResult
-    from airgap_tui.verify import VerifyReport
+    from airgap_tui.bundle.verify import VerifyReport
+    from airgap_tui.export.estimate import Estimate
+    from airgap_tui.export.run import ExportResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -280,7 +280,7 @@ WIZARD_OPTIONS = (
 
 def _open_wizard(args: argparse.Namespace) -> int:
     """The wizard on the source the options name; they are checked before it opens."""
-    from airgap_tui.plan import validate_platform, validate_source_prefix
+    from airgap_tui.export.plan import validate_platform, validate_source_prefix
 
     options: dict[str, Any] = {}
     if args.wizard_source_prefix is not None:
@@ -339,7 +339,7 @@ def _progress(args: argparse.Namespace) -> Iterator[ProgressCallback]:
     if getattr(args, "json", False) or not sys.stderr.isatty():
         yield ignore_progress
         return
-    from airgap_tui.cli_progress import RichProgress
+    from airgap_tui.cli.progress import RichProgress
 
     with RichProgress() as bars:
         yield bars
@@ -367,7 +367,7 @@ def _cancel_on_sigint() -> Iterator[CancelToken]:
 
 # --- commands ---------------------------------------------------------------------------
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog import load_catalog
+    from airgap_tui.catalog.catalog import load_catalog
 
     catalog = load_catalog()
     if args.gitlab not in catalog.majors:
@@ -427,16 +427,16 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def _specs(args: argparse.Namespace) -> list[Any]:
-    from airgap_tui.catalog import load_catalog
-    from airgap_tui.plan import resolve_selection, validate_source_prefix
+    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.export.plan import resolve_selection, validate_source_prefix
 
     prefix = validate_source_prefix(args.source_prefix)
     return resolve_selection(load_catalog(), args.analyzers, args.gitlab, prefix)
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog import load_catalog
-    from airgap_tui.registry import RegistryClient
+    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.registry.client import RegistryClient
 
     spec = load_catalog().resolve(args.analyzer, args.gitlab, args.source_prefix)
     client = RegistryClient(spec.source.api_host, ca_file=args.ca_file)
@@ -455,7 +455,7 @@ def _platforms(args: argparse.Namespace) -> list[str]:
 
 def _client_factory(args: argparse.Namespace, cancel: Any = None) -> Any:
     """Registry clients for the sources: config.json credentials, --ca-file, proxy env."""
-    from airgap_tui.registry import RegistryClient
+    from airgap_tui.registry.client import RegistryClient
 
     def make(host: str) -> RegistryClient:
         return RegistryClient(host, ca_file=args.ca_file, cancel=cancel)
@@ -466,8 +466,8 @@ def _client_factory(args: argparse.Namespace, cancel: Any = None) -> Any:
 def cmd_estimate(args: argparse.Namespace) -> int:
     import humanize
 
-    from airgap_tui.delta_bundle import delta_layout, load_delta_from
-    from airgap_tui.estimate import estimate
+    from airgap_tui.delta.bundle import delta_layout, load_delta_from
+    from airgap_tui.export.estimate import estimate
 
     specs = _specs(args)
     presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
@@ -542,8 +542,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from airgap_tui.bundle import format_fingerprint, parse_size
-    from airgap_tui.export import ExportRequest, export_bundle
+    from airgap_tui.bundle.writer import format_fingerprint, parse_size
+    from airgap_tui.export.run import ExportRequest, export_bundle
 
     part_size = parse_size(args.part_size)
     specs = _specs(args)
@@ -615,8 +615,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airgap_tui.bundle import format_fingerprint
-    from airgap_tui.verify import verify_bundle
+    from airgap_tui.bundle.verify import verify_bundle
+    from airgap_tui.bundle.writer import format_fingerprint
 
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         report = verify_bundle(args.bundle, progress=progress, cancel=cancel)
@@ -736,18 +736,18 @@ def _read_credentials(args: argparse.Namespace) -> Credentials | None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from airgap_tui.bundle import format_fingerprint
+    from airgap_tui.bundle.writer import format_fingerprint
     from airgap_tui.events import STAGE_BLOB, Progress
-    from airgap_tui.importer import ImportRequest, import_bundle
-    from airgap_tui.reference import split_prefix
+    from airgap_tui.importer.run import ImportRequest, import_bundle
+    from airgap_tui.registry.reference import split_prefix
 
     split_prefix(args.registry)
     credentials = _read_credentials(args)
     engine = None
     if args.via_docker:  # the straight route never loads the docker SDK
-        from airgap_tui.bundle_manifest import read_manifest
-        from airgap_tui.engine import Engine
-        from airgap_tui.importer import refuse_delta_via_docker
+        from airgap_tui.bundle.manifest import read_manifest
+        from airgap_tui.importer.engine import Engine
+        from airgap_tui.importer.run import refuse_delta_via_docker
 
         refuse_delta_via_docker(read_manifest(args.bundle), args.bundle)  # before any engine
 
@@ -814,10 +814,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
+    from airgap_tui.delta.inventory import default_inventory_path, take_inventory, write_inventory
     from airgap_tui.events import Progress
-    from airgap_tui.inventory import default_inventory_path, take_inventory, write_inventory
-    from airgap_tui.reference import split_prefix
-    from airgap_tui.registry import RegistryClient
+    from airgap_tui.registry.client import RegistryClient
+    from airgap_tui.registry.reference import split_prefix
 
     host, path = split_prefix(args.registry)
     credentials = _read_credentials(args)
@@ -877,9 +877,9 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 
 def cmd_snippet(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog import load_catalog
-    from airgap_tui.reference import split_prefix
-    from airgap_tui.snippet import render_snippet
+    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.snippet import render_snippet
+    from airgap_tui.registry.reference import split_prefix
 
     split_prefix(args.registry)
     if args.bundle and args.analyzers:
@@ -888,7 +888,7 @@ def cmd_snippet(args: argparse.Namespace) -> int:
         )
     major = args.gitlab or DEFAULT_GITLAB_MAJOR
     if args.bundle:
-        from airgap_tui.bundle_manifest import read_manifest
+        from airgap_tui.bundle.manifest import read_manifest
 
         manifest = read_manifest(args.bundle)
         images = [(i.name, i.tag) for i in manifest.images]
@@ -910,7 +910,7 @@ def cmd_snippet(args: argparse.Namespace) -> int:
 
 
 def cmd_tool(args: argparse.Namespace) -> int:
-    from airgap_tui.toolpack import write_tool
+    from airgap_tui.toolpack.toolpack import write_tool
 
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         info = write_tool(args.out, progress=progress, cancel=cancel, create=True)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from airgap_tui.bundle_layout import Layout, ResolvedImage, plan_layout
+from airgap_tui.bundle.layout import Layout, ResolvedImage, plan_layout
 from airgap_tui.errors import AirgapError, Cancelled, NotFoundError, TLSError
 from airgap_tui.events import (
     STAGE_ESTIMATE,
@@ -23,9 +23,9 @@ from airgap_tui.events import (
     ProgressCallback,
     ignore_progress,
 )
+from airgap_tui.export.resolve import resolve_image
 from airgap_tui.models import DEFAULT_PLATFORM, ImageSpec
-from airgap_tui.registry import RegistryClient, RegistryUnreachable, parse_platform
-from airgap_tui.resolve import resolve_image
+from airgap_tui.registry.client import RegistryClient, RegistryUnreachable, parse_platform
 
 ClientFactory = Callable[[str], RegistryClient]
 
@@ -270,7 +270,7 @@ def estimate(
 
 def estimate_tool() -> tuple[int, str | None]:
     """The carried tool's estimated size, or 0 and why it cannot be built here."""
-    from airgap_tui.toolpack import ToolError, check_buildable, tool_size
+    from airgap_tui.toolpack.toolpack import ToolError, check_buildable, tool_size
 
     try:
         return tool_size(members=check_buildable()), None

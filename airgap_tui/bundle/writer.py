@@ -22,22 +22,24 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airgap_tui.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
-from airgap_tui.blob_reader import open_dir, open_part
-from airgap_tui.bundle_manifest import JOURNAL_NAME as JOURNAL_NAME
-from airgap_tui.bundle_manifest import KNOWN_FILES as KNOWN_FILES
-from airgap_tui.bundle_manifest import MANIFEST_NAME as MANIFEST_NAME
-from airgap_tui.bundle_manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
-from airgap_tui.bundle_manifest import MAX_PART_SIZE as MAX_PART_SIZE
-from airgap_tui.bundle_manifest import MIN_PART_SIZE as MIN_PART_SIZE
-from airgap_tui.bundle_manifest import BundleManifest as Manifest2
-from airgap_tui.bundle_manifest import BundlePart as BundlePart
-from airgap_tui.bundle_manifest import format_fingerprint as format_fingerprint
-from airgap_tui.bundle_manifest import is_safe_part_name as is_safe_part_name
-from airgap_tui.bundle_manifest import read_limited
-from airgap_tui.bundle_manifest import show as show
-from airgap_tui.bundle_manifest import utc_now as utc_now
-from airgap_tui.bundle_manifest import write_manifest as write_manifest2
+from airgap_tui.bundle.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
+from airgap_tui.bundle.manifest import JOURNAL_NAME as JOURNAL_NAME
+from airgap_tui.bundle.manifest import KNOWN_FILES as KNOWN_FILES
+from airgap_tui.bundle.manifest import MANIFEST_NAME as MANIFEST_NAME
+from airgap_tui.bundle.manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
+from airgap_tui.bundle.manifest import MAX_PART_SIZE as MAX_PART_SIZE
+from airgap_tui.bundle.manifest import MIN_PART_SIZE as MIN_PART_SIZE
+from airgap_tui.bundle.manifest import BundleManifest as Manifest2
+from airgap_tui.bundle.manifest import BundlePart as BundlePart
+from airgap_tui.bundle.manifest import format_fingerprint as format_fingerprint
+from airgap_tui.bundle.manifest import is_safe_part_name as is_safe_part_name
+from airgap_tui.bundle.manifest import read_limited
+from airgap_tui.bundle.manifest import show as show
+from airgap_tui.bundle.manifest import utc_now as utc_now
+from airgap_tui.bundle.manifest import write_manifest as write_manifest2
+from airgap_tui.bundle.media import free_bytes, human_size
+from airgap_tui.bundle.readback import Readback, TrackedPart
+from airgap_tui.bundle.reader import open_dir, open_part
 from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.events import (
     STAGE_SAVE,
@@ -47,8 +49,6 @@ from airgap_tui.events import (
     ProgressCallback,
     ignore_progress,
 )
-from airgap_tui.media import free_bytes, human_size
-from airgap_tui.readback import Readback, TrackedPart
 
 DEFAULT_PREFIX = "images.tar"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from airgap_tui.bundle_layout import (
+from airgap_tui.bundle.layout import (
     IMAGE_CONFIG_TYPES,
     CarriedManifest,
     Descriptor,
@@ -19,7 +19,7 @@ from airgap_tui.bundle_layout import (
 )
 from airgap_tui.errors import NotFoundError, RegistryError
 from airgap_tui.models import ImageSpec
-from airgap_tui.registry import (
+from airgap_tui.registry.client import (
     INDEX_TYPES,
     MANIFEST_TYPES,
     MAX_CONFIG_BYTES,
