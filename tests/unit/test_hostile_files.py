@@ -99,7 +99,7 @@ def manifest_dict(manifest: BundleManifest) -> dict[str, Any]:
 
 def rewrite_with_fingerprint(directory: Path, data: dict[str, Any]) -> None:
     """What an attacker does: edit a field, recompute the fingerprint, write bundle.yaml."""
-    from airgap_tui.bundle.manifest import FORMAT_VERSION, _FINGERPRINT_DOMAIN
+    from airgap_tui.bundle.manifest import _FINGERPRINT_DOMAIN, FORMAT_VERSION
 
     content = {k: v for k, v in data.items() if k not in ("tool_version", "created", "fingerprint")}
     content["format_version"] = FORMAT_VERSION
