@@ -805,7 +805,7 @@ def changed_image(image: SyntheticImage, label: str) -> SyntheticImage:
 _PUSH_BLOBS = """
 import sys
 from airgap_tui.bundle.reader import PartsReader
-from airgap_tui.bundle.manifest import read_manifest
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.registry.client import RegistryClient
 bundle, host, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
 manifest = read_manifest(bundle)

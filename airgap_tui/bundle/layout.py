@@ -15,13 +15,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from airgap_tui.bundle.manifest import (
-    KIND_ARTIFACT,
-    KIND_IMAGE,
-    TAR_BLOCK,
-    BundleBlob,
-    BundleImage,
-)
+from airgap_tui.bundle.manifest import KIND_ARTIFACT, KIND_IMAGE, TAR_BLOCK, BundleBlob, BundleImage
 
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile, read_manifest
-from airgap_tui.bundle.writer import Problem, check_parts, files_not_listed
+from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile
+from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 

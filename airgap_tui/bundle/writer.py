@@ -1,28 +1,22 @@
-"""The on-media bundle: checksummed parts, the export journal, the part writer, part checks.
+"""Writing a bundle: the part writer (one tar split into parts), stale parts, the finish.
 
 A bundle is one directory: one tar split into parts (`images.tar.000`, …) and `bundle.yaml`,
-written last (format 2: bundle_manifest.py), that lists them with their sizes and sha256.
-
-Every write is
+written last (manifest.py), that lists them with their sizes and sha256. Every write is
 .part → fsync → rename → fsync dir, so after a crash a file either has its final name and is
-complete, or it does not. Everything read back from the media is treated as hostile: names are
-plain file names checked before anything is opened, symlinks are refused, sizes are checked
-before hashing, and a manifest is bounded and parsed without YAML aliases.
+complete, or it does not. Part names and checks live in parts.py, resume state in journal.py.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from airgap_tui.bundle.atomic import atomic_write_bytes, fsync_dir, unlink_durably, write_all
+from airgap_tui.bundle.atomic import fsync_dir, unlink_durably, write_all
+from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.manifest import JOURNAL_NAME as JOURNAL_NAME
 from airgap_tui.bundle.manifest import KNOWN_FILES as KNOWN_FILES
 from airgap_tui.bundle.manifest import MANIFEST_NAME as MANIFEST_NAME
@@ -33,251 +27,28 @@ from airgap_tui.bundle.manifest import BundleManifest as Manifest2
 from airgap_tui.bundle.manifest import BundlePart as BundlePart
 from airgap_tui.bundle.manifest import format_fingerprint as format_fingerprint
 from airgap_tui.bundle.manifest import is_safe_part_name as is_safe_part_name
-from airgap_tui.bundle.manifest import read_limited
 from airgap_tui.bundle.manifest import show as show
 from airgap_tui.bundle.manifest import utc_now as utc_now
 from airgap_tui.bundle.manifest import write_manifest as write_manifest2
-from airgap_tui.bundle.media import free_bytes, human_size
+from airgap_tui.bundle.parts import (
+    _READ_FLAGS,
+    CHUNK_SIZE,
+    DEFAULT_PART_SIZE,
+    DEFAULT_PREFIX,
+    Problem,
+    _drop_cache,
+    media_error,
+    part_name,
+)
 from airgap_tui.bundle.readback import Readback, TrackedPart
-from airgap_tui.bundle.reader import open_dir, open_part
 from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.events import (
     STAGE_SAVE,
-    STAGE_VERIFY,
     CancelToken,
     Progress,
     ProgressCallback,
     ignore_progress,
 )
-
-DEFAULT_PREFIX = "images.tar"
-
-CHUNK_SIZE = 1 << 20
-DEFAULT_PART_SIZE = 1 << 30
-
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1 << 10,
-    "kib": 1 << 10,
-    "kb": 10**3,
-    "m": 1 << 20,
-    "mib": 1 << 20,
-    "mb": 10**6,
-    "g": 1 << 30,
-    "gib": 1 << 30,
-    "gb": 10**9,
-    "t": 1 << 40,
-    "tib": 1 << 40,
-    "tb": 10**12,
-}
-
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-
-
-# --------------------------------------------------------------------------- names and sizes
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A file that failed a check, and why."""
-
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
-
-
-def part_name(prefix: str, index: int) -> str:
-    return f"{prefix}.{index:03d}"
-
-
-def parse_size(text: str) -> int:
-    """A part size such as "1GiB", "500MB", "64MiB" or plain bytes (KiB=1024, KB=1000)."""
-    match = _SIZE.match(text)
-    unit = _UNITS.get(match.group(2).lower()) if match else None
-    if match is None or unit is None:
-        raise UsageError(
-            f"Part size {text!r}",
-            "it is not a size",
-            "Give a number with an optional unit, e.g. 1GiB, 500MB, 64MiB or 1048576",
-        )
-    from fractions import Fraction  # exact "1.5GiB"; loads decimal: not at start-up
-
-    value = int(Fraction(match.group(1)) * unit)
-    if value > MAX_PART_SIZE:
-        raise UsageError(
-            f"Part size {text!r}",
-            f"it is above the largest part, {MAX_PART_SIZE} bytes (4 GiB − 1), "
-            "which is what a FAT32 stick holds per file",
-            "Use 4095MiB or less",
-        )
-    if value < MIN_PART_SIZE:
-        raise UsageError(
-            f"Part size {text!r}",
-            f"it is below the smallest part, {MIN_PART_SIZE} bytes (1 MiB)",
-            "Use 1MiB or more",
-        )
-    return value
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-def media_error(exc: OSError, doing: str, directory: Path, still_needed: int | None) -> MediaError:
-    """Turn an OSError from a write into one sentence with the next step."""
-    resume = "then run the same export again: finished parts are kept"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        try:
-            free = human_size(free_bytes(directory))
-        except OSError:
-            free = "unknown"
-        need = f"about {human_size(still_needed)} more is needed, " if still_needed else ""
-        return MediaError(
-            doing,
-            f"the media is full ({need}{free} free)",
-            f"Free space or use a bigger drive, {resume}",
-        )
-    if exc.errno == errno.EROFS:
-        return MediaError(
-            doing, "the media is mounted read-only", f"Remount it read-write, {resume}"
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return MediaError(
-            doing, "permission denied", f"Choose a directory you can write to, {resume}"
-        )
-    if exc.errno == errno.EFBIG:
-        return MediaError(
-            doing,
-            "the filesystem refused a file this large (FAT32 holds at most 4 GiB − 1 per file)",
-            "Use a smaller --part-size",
-        )
-    if exc.errno == errno.EIO:
-        return MediaError(
-            doing,
-            "an I/O error: the drive may be failing or was unplugged",
-            f"Check the drive, {resume}",
-        )
-    return MediaError(doing, exc.strerror or str(exc), resume[0].upper() + resume[1:])
-
-
-# --------------------------------------------------------------------------- export journal
-
-
-@dataclass
-class ExportJournal:
-    """What an unfinished export already put on the media, so a re-run can keep it.
-
-    Every entry describes a complete part file (renamed into place after fsync) and its sha256.
-    Entries are candidates, not promises: the writer keeps a part only when the regenerated
-    stream reproduces it byte for byte.
-    """
-
-    bundle_dir: Path
-    selection_key: str
-    part_size: int
-    parts: dict[str, BundlePart] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        return self.bundle_dir / JOURNAL_NAME
-
-    @property
-    def done_bytes(self) -> int:
-        return sum(part.size for part in self.parts.values())
-
-    def matches(self, selection_key: str) -> bool:
-        return self.selection_key == selection_key
-
-    @classmethod
-    def load(cls, bundle_dir: str | os.PathLike[str]) -> ExportJournal | None:
-        """The journal left by an earlier run; None when absent or unreadable (start afresh)."""
-        directory = Path(bundle_dir)
-        try:
-            data = json.loads(read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
-            parts: dict[str, BundlePart] = {}
-            for raw in data["parts"]:
-                part = BundlePart(file=raw["file"], size=raw["size"], sha256=raw["sha256"])
-                if not (
-                    isinstance(part.file, str)
-                    and is_safe_part_name(part.file)
-                    and isinstance(part.size, int)
-                    and not isinstance(part.size, bool)
-                    and 0 <= part.size <= MAX_PART_SIZE
-                    and isinstance(part.sha256, str)
-                    and _SHA256_HEX.match(part.sha256)
-                ):
-                    return None
-                parts[part.file] = part
-            key, part_size = data["selection_key"], data["part_size"]
-            if (
-                data.get("version") != 1
-                or not isinstance(key, str)
-                or not isinstance(part_size, int)
-            ):
-                return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return cls(directory, key, part_size, parts)
-
-    @classmethod
-    def begin(
-        cls,
-        bundle_dir: str | os.PathLike[str],
-        selection_key: str,
-        part_size: int,
-        *,
-        resume: bool = True,
-        finished: Iterable[BundlePart] = (),
-    ) -> ExportJournal:
-        """Start or resume an export: record the selection, then retire bundle.yaml.
-
-        With `resume`, the parts of an earlier run of this selection, and `finished` (the parts
-        of a complete bundle of the same selection already in the directory), become
-        candidates to keep. bundle.yaml is removed before any part changes, so the directory
-        never looks complete while it is being rewritten.
-        """
-        directory = Path(bundle_dir)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            candidates: dict[str, BundlePart] = {}
-            if resume:
-                candidates.update({p.file: p for p in finished})
-                previous = cls.load(directory)
-                if previous is not None and previous.matches(selection_key):
-                    candidates.update(previous.parts)
-            journal = cls(directory, selection_key, part_size, candidates)
-            journal.save()
-            unlink_durably(directory / MANIFEST_NAME)
-        except OSError as exc:
-            raise media_error(exc, f"Preparing {directory}", directory, None) from exc
-        return journal
-
-    def save(self) -> None:
-        data = {
-            "version": 1,
-            "selection_key": self.selection_key,
-            "part_size": self.part_size,
-            "parts": [part.to_dict() for part in self.parts.values()],
-        }
-        atomic_write_bytes(self.path, json.dumps(data, indent=1).encode("utf-8"))
-
-    def record(self, part: BundlePart) -> None:
-        self.parts[part.file] = part
-        self.save()
-
-    def forget(self, file: str) -> None:
-        if self.parts.pop(file, None) is not None:
-            self.save()
-
-    def remove(self) -> None:
-        unlink_durably(self.path)
-
-
-# --------------------------------------------------------------------------- part writer
 
 
 class _Sink:
@@ -623,120 +394,3 @@ def finish_bundle(
     except OSError as exc:
         raise media_error(exc, f"Finishing the bundle in {directory}", directory, None) from exc
     return removed
-
-
-# --------------------------------------------------------------------------- reading parts
-
-
-def _drop_cache(fd: int) -> None:
-    """Ask the kernel to forget cached pages so reads come from the device.
-
-    Limits: it drops only clean pages (parts are fsynced before this), and it cannot reach a
-    drive's own cache or a FUSE filesystem's (ntfs-3g, exfat-fuse) private cache; a stick that
-    lies from its controller cache can still fool a read-back.
-    """
-    if hasattr(os, "posix_fadvise"):
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError:
-            pass
-
-
-def _read_chunks(
-    fd: int, size: int, cancel: CancelToken | None, doing: str, *, from_media: bool = True
-) -> Iterator[bytes]:
-    """Exactly `size` bytes from fd in chunks; a short or long file raises OSError.
-
-    `from_media` drops the file's cached pages first so the check reads the drive itself.
-    """
-    if from_media:
-        _drop_cache(fd)
-    remaining = size
-    while remaining:
-        if cancel is not None:
-            cancel.check(doing)
-        block = os.read(fd, min(CHUNK_SIZE, remaining))
-        if not block:
-            raise OSError(errno.EIO, "the file ended early")
-        remaining -= len(block)
-        yield block
-    if os.read(fd, 1):
-        raise OSError(errno.EIO, "the file grew while being read")
-
-
-def check_parts(
-    bundle_dir: str | os.PathLike[str],
-    parts: Iterable[BundlePart],
-    progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-) -> list[Problem]:
-    """Every part present, the right size (checked before hashing) and the right sha256.
-
-    Never writes; goes on after a bad part so every bad file is named.
-    """
-    directory = Path(bundle_dir)
-    problems: list[Problem] = []
-    dir_fd = open_dir(directory)
-    try:
-        for part in parts:
-            label = show(part.file)
-            fd, reason = open_part(dir_fd, part)
-            if fd is None:
-                problems.append(Problem(label, reason))
-                progress(
-                    Progress(STAGE_VERIFY, part.file, 0, part.size, reason, final=True, ok=False)
-                )
-                continue
-            hasher = hashlib.sha256()
-            done = 0
-            try:
-                for block in _read_chunks(fd, part.size, cancel, f"Checking {directory}"):
-                    hasher.update(block)
-                    done += len(block)
-                    progress(Progress(STAGE_VERIFY, part.file, done, part.size, "checking"))
-            except OSError as exc:
-                reason = f"read failed ({exc.strerror or exc})"
-            finally:
-                os.close(fd)
-            if not reason and hasher.hexdigest() != part.sha256:
-                reason = (
-                    f"sha256 mismatch: the file is damaged (expected {part.sha256[:16]}…, "
-                    f"got {hasher.hexdigest()[:16]}…)"
-                )
-            if reason:
-                problems.append(Problem(label, reason))
-            progress(
-                Progress(
-                    STAGE_VERIFY,
-                    part.file,
-                    done,
-                    part.size,
-                    reason or "ok",
-                    final=True,
-                    ok=not reason,
-                )
-            )
-    finally:
-        os.close(dir_fd)
-    return problems
-
-
-def files_not_listed(bundle_dir: str | os.PathLike[str], listed: Iterable[str]) -> list[str]:
-    """Warnings for files other than `listed` and our own (they are ignored, never read)."""
-    known = KNOWN_FILES | set(listed)
-    warnings = []
-    try:
-        listing = sorted(os.listdir(bundle_dir))
-    except OSError as exc:
-        return [f"the directory could not be listed ({exc.strerror or exc})"]
-    for name in listing:
-        if name in known:
-            continue
-        path = Path(bundle_dir) / name
-        if name.endswith(".part"):
-            warnings.append(f"{show(name)}: left over from an interrupted write (safe to delete)")
-        elif path.is_dir() and not path.is_symlink():
-            warnings.append(f"{show(name)}: a directory the bundle does not list (ignored)")
-        else:
-            warnings.append(f"{show(name)}: a file the bundle does not list (ignored)")
-    return warnings

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from airgap_tui.delta.delta import FRESH_INVENTORY, BlobRef
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
-from airgap_tui.registry.client import RegistryClient, RegistryUnreachable
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.diagnose import RegistryUnreachable
 
 STAGE_DELTA_CHECK = "check"
 PROBES_AT_ONCE = 8

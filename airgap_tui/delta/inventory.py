@@ -23,11 +23,8 @@ from airgap_tui import __version__
 from airgap_tui.bundle.atomic import fsync_dir, write_all
 from airgap_tui.errors import AirgapError, MediaError, NotFoundError, RegistryError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
-from airgap_tui.registry.client import (
-    INDEX_TYPES,
-    RegistryClient,
-    parse_image_manifest,
-)
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import INDEX_TYPES, parse_image_manifest
 
 INVENTORY_KIND = "airgap-tui registry inventory"
 INVENTORY_VERSION = 1

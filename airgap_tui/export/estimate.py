@@ -25,7 +25,9 @@ from airgap_tui.events import (
 )
 from airgap_tui.export.resolve import resolve_image
 from airgap_tui.models import DEFAULT_PLATFORM, ImageSpec
-from airgap_tui.registry.client import RegistryClient, RegistryUnreachable, parse_platform
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.diagnose import RegistryUnreachable
+from airgap_tui.registry.oci import parse_platform
 
 ClientFactory = Callable[[str], RegistryClient]
 

@@ -17,9 +17,9 @@ from airgap_tui.errors import AirgapError, BundleError, MediaError, UsageError
 from airgap_tui.registry.reference import looks_like_host, split_prefix
 
 if TYPE_CHECKING:
+    from airgap_tui.bundle.journal import ExportJournal
     from airgap_tui.bundle.manifest import BundleManifest
     from airgap_tui.bundle.media import DestinationInfo
-    from airgap_tui.bundle.writer import ExportJournal
     from airgap_tui.catalog.catalog import Catalog
     from airgap_tui.models import ImageSpec
 
@@ -42,7 +42,7 @@ def validate_source_prefix(prefix: str) -> str:
 
 def validate_platform(platform: str) -> str:
     """`os/arch[/variant]`, as the registry's indexes name platforms."""
-    from airgap_tui.registry.client import parse_platform
+    from airgap_tui.registry.oci import parse_platform
 
     try:
         parse_platform(platform)
@@ -139,9 +139,9 @@ def plan_destination(
     Parts an interrupted or finished export of the same images left there are rewritten in
     place or kept, so they need no new space; a finished bundle of other images is never
     overwritten. Touches the disk only to read (free space, a write probe, bundle.yaml)."""
-    from airgap_tui.bundle.manifest import read_manifest
+    from airgap_tui.bundle.journal import ExportJournal
     from airgap_tui.bundle.media import check_destination, clamp_part_size
-    from airgap_tui.bundle.writer import ExportJournal
+    from airgap_tui.bundle.schema import read_manifest
 
     target = path.expanduser().absolute()
     journal: ExportJournal | None = None

@@ -19,12 +19,12 @@ from airgap_tui.bundle.layout import (
 )
 from airgap_tui.errors import NotFoundError, RegistryError
 from airgap_tui.models import ImageSpec
-from airgap_tui.registry.client import (
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import (
     INDEX_TYPES,
     MANIFEST_TYPES,
     MAX_CONFIG_BYTES,
     RawManifest,
-    RegistryClient,
     available_platforms,
     format_platform,
     manifest_json,

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
 from airgap_tui.bundle.manifest import (
     MANIFEST_NAME,
@@ -28,18 +29,12 @@ from airgap_tui.bundle.manifest import (
     BundleManifest,
     BundlePart,
     ToolFile,
-    read_manifest,
 )
 from airgap_tui.bundle.media import human_size
+from airgap_tui.bundle.parts import DEFAULT_PREFIX, check_parts, part_name
 from airgap_tui.bundle.reader import PartsReader
-from airgap_tui.bundle.writer import (
-    DEFAULT_PREFIX,
-    ExportJournal,
-    PartWriter,
-    check_parts,
-    finish_bundle,
-    part_name,
-)
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence
 from airgap_tui.errors import (

@@ -20,14 +20,9 @@ from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.delta.check import DeltaCheck
 from airgap_tui.errors import AirgapError, BundleError, Cancelled, RegistryError
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress, ProgressCallback
-from airgap_tui.registry.client import (
-    BLOB_MOUNTED,
-    BLOB_PRESENT,
-    BLOB_UPLOADED,
-    MAX_MANIFEST_BYTES,
-    RegistryClient,
-    RetryCallback,
-)
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import MAX_MANIFEST_BYTES
+from airgap_tui.registry.upload import BLOB_MOUNTED, BLOB_PRESENT, BLOB_UPLOADED, RetryCallback
 
 IMAGES_AT_ONCE = 3
 BLOBS_AT_ONCE = 4

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from airgap_tui.bundle.manifest import BundleImage, BundleManifest, read_manifest
+from airgap_tui.bundle.manifest import BundleImage, BundleManifest
+from airgap_tui.bundle.parts import files_not_listed
 from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
-from airgap_tui.bundle.writer import files_not_listed
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
 from airgap_tui.errors import Cancelled, UsageError

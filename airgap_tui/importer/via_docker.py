@@ -39,12 +39,8 @@ from airgap_tui.events import (
 )
 from airgap_tui.importer.engine import Engine
 from airgap_tui.models import Credentials
-from airgap_tui.registry.client import (
-    INDEX_TYPES,
-    MAX_CONFIG_BYTES,
-    MAX_MANIFEST_BYTES,
-    RegistryClient,
-)
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import INDEX_TYPES, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
 
 STATUS_SKIPPED = "skipped"  # not an error, not in the registry: an artifact on the engine route
 PUSHES_AT_ONCE = 3  # images sharing no unpushed layer, pushed side by side

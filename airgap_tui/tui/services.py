@@ -63,13 +63,13 @@ class Domain:
 
     def source_proxy(self, host: str) -> tuple[str, str] | None:
         """The proxy (variable, address without credentials) used to reach `host`, if any."""
-        from airgap_tui.registry.client import proxy_for
+        from airgap_tui.registry.diagnose import proxy_for
 
         return proxy_for(f"https://{host}/v2/")
 
     def forget_unreachable(self) -> None:
         """The operator asks again: hosts found unreachable get another try."""
-        from airgap_tui.registry.client import forget_unreachable
+        from airgap_tui.registry.diagnose import forget_unreachable
 
         forget_unreachable()
 
@@ -134,7 +134,7 @@ class Domain:
         return export_bundle(request, progress=progress, cancel=cancel, sizes=sizes)
 
     def read_manifest(self, bundle_dir: Path) -> BundleManifest:
-        from airgap_tui.bundle.manifest import read_manifest
+        from airgap_tui.bundle.schema import read_manifest
 
         return read_manifest(bundle_dir)
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.bundle.manifest import BundleManifest, read_manifest
+from airgap_tui.bundle.manifest import BundleManifest
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.catalog.catalog import load_catalog
 from airgap_tui.delta.check import DeltaMissingError
 from airgap_tui.export.run import ExportRequest, ExportResult, export_bundle

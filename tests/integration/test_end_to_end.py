@@ -17,7 +17,8 @@ import docker.errors
 import pytest
 import yaml
 
-from airgap_tui.bundle.manifest import MANIFEST_NAME, read_manifest
+from airgap_tui.bundle.manifest import MANIFEST_NAME
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 from tests.harness.engine import EngineHandle
 from tests.harness.native import OCI_INDEX, NativeImage, NativeUpstream, distinct_blob_bytes

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest, read_manifest
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest
 from airgap_tui.bundle.media import free_bytes
-from airgap_tui.bundle.writer import ExportJournal
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import MediaError
 from airgap_tui.events import STAGE_SAVE, Progress
 from airgap_tui.export.estimate import estimate_tool

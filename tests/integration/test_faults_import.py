@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.bundle.manifest import BundleManifest, read_manifest
+from airgap_tui.bundle.manifest import BundleManifest
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress
 from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle

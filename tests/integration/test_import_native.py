@@ -44,7 +44,7 @@ def _import(bundle_dir: Path, registry: str, receipts: Path, **kwargs: Any) -> I
 
 
 def _manifest(bundle_dir: Path) -> BundleManifest:
-    from airgap_tui.bundle.manifest import read_manifest
+    from airgap_tui.bundle.schema import read_manifest
 
     return read_manifest(bundle_dir)
 

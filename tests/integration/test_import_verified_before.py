@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle.manifest import read_manifest
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.events import STAGE_VERIFY, Progress
 from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle
 from tests.harness.native import NativeUpstream

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle.manifest import KIND_ARTIFACT, read_manifest
+from airgap_tui.bundle.manifest import KIND_ARTIFACT
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import EngineError
 from airgap_tui.importer.engine import Engine
 from airgap_tui.importer.run import ImportRequest, import_bundle

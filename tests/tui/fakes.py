@@ -11,16 +11,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from airgap_tui.bundle.manifest import (
-    BundleBlob,
-    BundleImage,
-    BundleManifest,
-    BundlePart,
-    ToolFile,
-)
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import BundleBlob, BundleImage, BundleManifest, BundlePart, ToolFile
 from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
+from airgap_tui.bundle.parts import Problem
 from airgap_tui.bundle.verify import VerifyReport
-from airgap_tui.bundle.writer import ExportJournal, Problem
 from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -40,7 +35,7 @@ from airgap_tui.export.run import ExportRequest, ExportResult
 from airgap_tui.importer.engine import EngineInfo
 from airgap_tui.importer.run import ImageResult, ImportRequest, ImportResult
 from airgap_tui.models import Credentials, ImageSpec
-from airgap_tui.registry.client import UNREACHABLE_NEXT_STEP, RegistryUnreachable
+from airgap_tui.registry.diagnose import UNREACHABLE_NEXT_STEP, RegistryUnreachable
 from airgap_tui.toolpack.toolpack import STAGE_TOOL
 from airgap_tui.tui.services import Domain
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from airgap_tui.bundle.manifest import read_manifest
 from airgap_tui.bundle.media import Drive
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.cli.commands import main as cli_main
 from airgap_tui.errors import EngineError

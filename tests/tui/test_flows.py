@@ -22,8 +22,9 @@ import requests
 import yaml
 from textual.widgets import Button, DataTable, Static
 
-from airgap_tui.bundle.manifest import format_fingerprint, read_manifest
+from airgap_tui.bundle.manifest import format_fingerprint
 from airgap_tui.bundle.media import Drive
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.catalog.catalog import load_catalog
 from airgap_tui.cli.commands import main as cli_main

@@ -21,10 +21,10 @@ from airgap_tui.bundle.manifest import (
     ExpectedBlob,
     ToolFile,
     manifest_yaml,
-    read_manifest,
     write_manifest,
 )
 from airgap_tui.bundle.reader import PartsReader, open_blob
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import BundleError
 
 MiB = 1 << 20

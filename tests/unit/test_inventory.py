@@ -22,7 +22,8 @@ from airgap_tui.delta.inventory import (
     write_inventory,
 )
 from airgap_tui.errors import MediaError, NotFoundError, RegistryError
-from airgap_tui.registry.client import MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, RegistryClient
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST
 
 
 def sha(data: bytes) -> str:

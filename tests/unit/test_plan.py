@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.manifest import (
     BundleBlob,
     BundleImage,
@@ -15,7 +16,6 @@ from airgap_tui.bundle.manifest import (
     write_manifest,
 )
 from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE
-from airgap_tui.bundle.writer import ExportJournal
 from airgap_tui.catalog.catalog import load_catalog
 from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.export.plan import (

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from airgap_tui.bundle import readback
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.parts import Problem
 from airgap_tui.bundle.readback import AHEAD, Readback, _Segment
-from airgap_tui.bundle.writer import ExportJournal, PartWriter, Problem
+from airgap_tui.bundle.writer import PartWriter
 from airgap_tui.events import Progress
 from tests.harness.data import chunked, payload
 

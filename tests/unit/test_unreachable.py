@@ -18,7 +18,8 @@ import pytest
 from airgap_tui.catalog.catalog import load_catalog
 from airgap_tui.cli.commands import main as cli_main
 from airgap_tui.export.estimate import estimate
-from airgap_tui.registry.client import RegistryClient, RegistryUnreachable, forget_unreachable
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.diagnose import RegistryUnreachable, forget_unreachable
 
 NEXT = "check the network or proxy, or set a mirror."
 
