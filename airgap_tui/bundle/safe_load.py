@@ -92,7 +92,7 @@ def read_bounded(
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise fail(f"it is not a regular file ({_kind(info.st_mode)})")
+            raise fail(f"it is not a regular file ({file_kind(info.st_mode)})")
         if info.st_size > max_bytes:
             raise fail(
                 f"it is larger than {max_bytes} bytes ({info.st_size}), which no such file is"
@@ -111,7 +111,8 @@ def read_bounded(
     return b"".join(chunks)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for the error that refuses it."""
     if stat.S_ISFIFO(mode):
         return "a FIFO"
     if stat.S_ISDIR(mode):
@@ -376,8 +377,8 @@ def parse_bounded_json(
     count = json_value_count(raw)
     if count > limit:
         raise fail(
-            f"it holds about {count} values, more than the {limit} such a file has (refused "
-            "before parsing)"
+            f"it holds about {count} JSON values, more than the {limit} such a file has "
+            "(refused before parsing)"
         )
     try:
         text = raw.decode("utf-8")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile
+from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile, show
 from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
 from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.signature import SIGNATURE_NAME
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 
@@ -52,13 +53,10 @@ def verify_bundle(
         files.append(BundlePart(tool.file, tool.size, tool.sha256))
     problems = [_named(p, manifest.tool) for p in check_parts(bundle_dir, files, progress, cancel)]
     listed = [f.file for f in files]
-    warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE])
-    if manifest.tool is None and os.path.lexists(os.path.join(bundle_dir, TOOL_FILE)):
-        warnings.append(
-            f"{TOOL_FILE}: bundle.yaml does not list it (the bundle was exported with "
-            "--no-tool), so neither verify nor the fingerprint covers it: compare its sha256 "
-            "with the connected host's before running it, or use an installed airgap-tui"
-        )
+    warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE, SIGNATURE_NAME])
+    stray = _stray_tool(bundle_dir, manifest.tool)
+    if stray is not None:
+        problems.append(stray)
     return VerifyReport(
         ok=not problems,
         fingerprint=manifest.fingerprint,
@@ -77,4 +75,25 @@ def _named(problem: Problem, tool: ToolFile | None) -> Problem:
         f"the carried airgap-tui program failed its check ({problem.message}). Do not run "
         f"it: copy {TOOL_FILE} again from the connected host (or export again), or use an "
         "installed airgap-tui",
+    )
+
+
+def _stray_tool(bundle_dir: str | os.PathLike[str], tool: ToolFile | None) -> Problem | None:
+    """An airgap-tui.pyz bundle.yaml does not list: the file the README says to run, so one
+    put there by someone else (the real tool renamed beside it, or none listed) is an error."""
+    if not os.path.lexists(os.path.join(bundle_dir, TOOL_FILE)):
+        return None
+    if tool is not None and tool.file == TOOL_FILE:
+        return None
+    if tool is None:
+        why = "the bundle was exported without the tool (--no-tool)"
+        instead = "use an installed airgap-tui"
+    else:
+        why = f"the carried tool is {show(tool.file)}, which verify checked"
+        instead = f"run {show(tool.file)} (python3 {show(tool.file)}) or an installed airgap-tui"
+    return Problem(
+        TOOL_FILE,
+        f"bundle.yaml does not list it ({why}), so neither verify nor the fingerprint covers "
+        f"it: it may not be the program that was exported. Do not run it: delete it and "
+        f"{instead}",
     )

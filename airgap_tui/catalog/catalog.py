@@ -480,7 +480,7 @@ def _parse_majors(raw: object, origin: str) -> dict[int, _Major]:
         ):
             raise CatalogError(f"Catalog {origin}", f"major {key!r} is malformed", _FIX)
         for variable, evidence in reads.items():
-            if not isinstance(variable, str) or not _VARIABLE.match(variable):
+            if not isinstance(variable, str) or not _VARIABLE.fullmatch(variable):
                 raise CatalogError(
                     f"Catalog {origin}", f"major {key}: {variable!r} is not a variable name", _FIX
                 )
@@ -621,7 +621,7 @@ def _parse_major_extras(
         raise fail(f"GitLab {major}: enable must map variables to values")
     pairs: list[tuple[str, str]] = []
     for variable, value in enable.items():
-        if not isinstance(variable, str) or not _VARIABLE.match(variable):
+        if not isinstance(variable, str) or not _VARIABLE.fullmatch(variable):
             raise fail(f"GitLab {major}: enable key {variable!r} is not a variable name")
         if not isinstance(value, str):
             raise fail(f"GitLab {major}: enable value for {variable} must be a quoted string")

@@ -9,7 +9,6 @@ building; so when in doubt the file is refused with what to do instead.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airgap_tui.bundle.safe_load import OPEN_FLAGS, file_kind, parse_bounded_json
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
@@ -31,6 +31,9 @@ MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry'
 FRESH_INVENTORY = (
     "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
 )
+# A full inventory (InventoryLimits) is about 2 million JSON values; a file holding more is
+# refused before it is parsed.
+MAX_PRESENCE_VALUES = 2_500_000
 KIND_RECEIPT, KIND_INVENTORY, KIND_MIXED = "receipt", "inventory", "mixed"
 SKIPPED = "skipped"  # a receipt's status for an artifact `import --via-docker` left out
 
@@ -203,24 +206,12 @@ def _is_digest(text: str) -> bool:
     )
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _read_bounded(path: Path) -> bytes:
     what = f"Presence file {path}"
     step = "Give the path of a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO must not hang the export (a symlink the operator made is fine)
+        fd = os.open(path, OPEN_FLAGS & ~os.O_NOFOLLOW)
     except FileNotFoundError:
         raise PresenceError(what, "it does not exist", step) from None
     except OSError as exc:
@@ -229,7 +220,7 @@ def _read_bounded(path: Path) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise PresenceError(what, "it is not a regular file", step)
+            raise PresenceError(what, f"it is not a regular file ({file_kind(info.st_mode)})", step)
         if info.st_size > MAX_PRESENCE_BYTES:
             raise _too_big(path)
         total = 0
@@ -259,18 +250,14 @@ def load_presence(path: Path) -> Presence:
     raw = _read_bounded(path)
     sha = hashlib.sha256(raw).hexdigest()
     reader = _Reader(path, KIND_INVENTORY)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise reader.fail("", "it is not UTF-8 text (a receipt or inventory is JSON)") from None
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
-    except RecursionError:
-        raise reader.fail(
-            "", "it is not JSON a receipt or inventory has (nested too deep)"
-        ) from None
-    except ValueError as exc:
-        raise reader.fail("", f"it is not valid JSON ({str(exc)[:120]})") from None
+    # Counted before parsing: 63 MiB of tiny items would take gigabytes once parsed.
+    data = parse_bounded_json(
+        raw,
+        what=str(path),
+        max_values=min(MAX_PRESENCE_VALUES, max(4096, len(raw) // 12)),
+        error=PresenceError,
+        next_step=FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:],
+    )
     if not isinstance(data, dict):
         raise reader.fail("", f"it is {_json_type(data)}, not a JSON object")
     kind = data.get("kind")

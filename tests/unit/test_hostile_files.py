@@ -24,7 +24,6 @@ from airgap_tui.bundle.manifest import (
     BundlePart,
     ToolFile,
     manifest_yaml,
-    read_manifest,
     write_manifest,
 )
 from airgap_tui.bundle.safe_load import (
@@ -34,6 +33,7 @@ from airgap_tui.bundle.safe_load import (
     parse_bounded_yaml,
     read_bounded,
 )
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.delta.delta import PresenceError, load_presence
 from airgap_tui.errors import BundleError, UsageError
@@ -112,7 +112,7 @@ def rewrite_with_fingerprint(directory: Path, data: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("depth", [2000, 100_000])
-@pytest.mark.parametrize("opener", [b"[", b"{a: ", b"- "])
+@pytest.mark.parametrize("opener", [b"[", b"{images: ", b"- "])
 def test_deep_yaml_is_a_clear_error(tmp_path: Path, depth: int, opener: bytes) -> None:
     write_yaml_text(tmp_path, opener * depth + b"\n")
     with pytest.raises(BundleError) as err:
@@ -123,7 +123,7 @@ def test_deep_yaml_is_a_clear_error(tmp_path: Path, depth: int, opener: bytes) -
 
 
 def test_deep_block_yaml_names_where_it_nests(tmp_path: Path) -> None:
-    text = b"".join(b"  " * i + b"images:\n" for i in range(3000))
+    text = b"".join(b" " * i + b"images:\n" for i in range(2000))
     write_yaml_text(tmp_path, text)
     with pytest.raises(BundleError, match=r"field images\.images.*nests deeper than"):
         read_manifest(tmp_path)
@@ -133,21 +133,22 @@ def test_deep_block_yaml_names_where_it_nests(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "field"),
+    ("line", "field", "cause"),
     [
-        (b"created: 2026-99-99\n", "created"),
-        (b"zz: 2026-02-31\n", "zz"),
-        (b"gitlab_major: " + b"7" * 5000 + b"\n", "gitlab_major"),
+        (b"created: 2026-99-99\n", "created", "is not valid (month must be in 1..12)"),
+        (b"zz: 2026-02-31\n", "zz", "unknown field"),  # refused at its key
+        (b"images: [{zz: 2026-02-31}]\n", "images[0].zz", "is not valid (day is out of range"),
+        (b"gitlab_major: " + b"7" * 5000 + b"\n", "gitlab_major", "is not valid (Exceeds"),
     ],
 )
 def test_values_the_yaml_loader_cannot_build_are_named(
-    tmp_path: Path, line: bytes, field: str
+    tmp_path: Path, line: bytes, field: str, cause: str
 ) -> None:
     write_yaml_text(tmp_path, b"format_version: 2\n" + line)
     with pytest.raises(BundleError) as err:
         read_manifest(tmp_path)
-    assert f"field {field}" in str(err.value)
-    assert "is not valid" in str(err.value)
+    assert f"field {field}: " in str(err.value)
+    assert cause in str(err.value)
 
 
 # --------------------------------------------------------------------------- 3. 8 MB bundle.yaml
