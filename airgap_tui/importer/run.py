@@ -27,7 +27,7 @@ from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
-from airgap_tui.errors import Cancelled, UsageError
+from airgap_tui.errors import BundleError, Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
 from airgap_tui.importer.push import push_images
@@ -290,18 +290,25 @@ def _via_docker(
 ) -> None:
     from airgap_tui.importer.via_docker import import_via_docker
 
-    outcomes = import_via_docker(
-        request.bundle_dir,
-        manifest,
-        engine,
-        client,
-        prefix,
-        repository,
-        credentials=request.credentials,
-        retry=retry,
-        progress=progress,
-        cancel=cancel,
-    )
+    try:
+        outcomes = import_via_docker(
+            request.bundle_dir,
+            manifest,
+            engine,
+            client,
+            prefix,
+            repository,
+            credentials=request.credentials,
+            retry=retry,
+            progress=progress,
+            cancel=cancel,
+        )
+    except BundleError as exc:  # a part or blob failed its hash on the way: nothing was loaded
+        result.problems.append(exc.sentence())
+        result.images = [
+            _result(img, prefix, STATUS_NOT_LOADED, error=exc.sentence()) for img in manifest.images
+        ]
+        return
     kinds = {(i.name, i.tag): i.kind for i in manifest.images}
     for outcome in outcomes:
         result.images.append(

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import requests
+
+from airgap_tui.importer.engine import Engine
 from airgap_tui.importer.run import ImportRequest, import_bundle
+from tests.harness.engine import EngineHandle
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.harness.relay import RegistryRelay
+from tests.integration.faults_support import engine_images
 from tests.integration.import_support import served_digest, write_bundle
 from tests.integration.trust_support import flip_byte_at, reseal
 
@@ -51,3 +56,41 @@ def test_a_resealed_tampered_layer_is_never_committed_and_the_rest_is_pushed(
     assert commits and all(c.honest for c in commits), commits
     assert not [c for c in commits if c.claimed == layer.digest]
     assert cancelled  # the tampered upload was DELETEd, not left open
+
+
+def test_the_docker_route_never_loads_a_resealed_tampered_layer(
+    clean_engine: EngineHandle,
+    native_upstream: NativeUpstream,
+    registry_factory: MakeRegistry,
+    tmp_path: Path,
+) -> None:
+    handle = registry_factory("offline")
+    out = tmp_path / "bundle"
+    manifest = write_bundle(native_upstream, out, names=["semgrep"])
+    [image] = manifest.images
+    layer = manifest.blob(image.blobs[-1])
+    part = flip_byte_at(out, manifest, layer.offset + layer.size // 2)
+    reseal(out, manifest)
+    before = engine_images(clean_engine)
+
+    engine = Engine.connect(clean_engine.docker_host)
+    try:
+        result = import_bundle(
+            ImportRequest(
+                bundle_dir=out,
+                registry=handle.host,
+                receipt_dir=tmp_path,
+                via_docker=True,
+                push_backoff=0,
+            ),
+            engine,
+        )
+    finally:
+        engine.close()
+
+    assert result.verified and not result.ok
+    [failed] = result.images
+    assert layer.digest in failed.error and part in failed.error
+    assert "nothing was loaded" in failed.error
+    assert engine_images(clean_engine) == before  # the engine registered nothing
+    assert requests.get(f"{handle.url}/v2/_catalog", timeout=30).json()["repositories"] == []
