@@ -26,9 +26,11 @@ import json
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.catalog.catalog import Analyzer, Catalog, load_catalog, split_fips
-from airgap_tui.errors import UsageError
+from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.models import DEFAULT_GITLAB_MAJOR
 from airgap_tui.registry.reference import (
     looks_like_host,
@@ -584,3 +586,20 @@ def _write(
         for text in snippet.limits:
             lines.extend(_comment(text, bullet="- "))
     return "\n".join(lines) + "\n"
+
+
+def save_snippet(path: Path, text: str, *, overwrite: bool) -> bool:
+    """Write the snippet file atomically; False (nothing written) when `path` exists and
+    `overwrite` is not given, so both fronts ask before replacing an operator's file."""
+    if path.exists() and not overwrite:
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise MediaError(
+            f"Snippet file {path}",
+            f"it could not be written ({exc.strerror or exc})",
+            "Choose another path",
+        ) from None
+    return True

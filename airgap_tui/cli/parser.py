@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fips", action="store_true", help="analyzer names alone take their -fips variant"
     )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write it to FILE (atomically)")
+    p.add_argument("--force", action="store_true", help="with --out: replace an existing FILE")
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
 
     p = sub.add_parser("tool", help="write airgap-tui.pyz, this tool for an offline host")

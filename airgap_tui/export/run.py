@@ -31,7 +31,7 @@ from airgap_tui.bundle.manifest import (
     ToolFile,
 )
 from airgap_tui.bundle.media import human_size
-from airgap_tui.bundle.parts import DEFAULT_PREFIX, check_parts, part_name
+from airgap_tui.bundle.parts import DEFAULT_PART_SIZE, DEFAULT_PREFIX, check_parts, part_name
 from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
@@ -61,11 +61,15 @@ from airgap_tui.export.estimate import (
     estimate_tool,
 )
 from airgap_tui.export.plan import plan_destination
-from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
+from airgap_tui.models import (
+    DEFAULT_GITLAB_MAJOR,
+    DEFAULT_PLATFORM,
+    DEFAULT_SOURCE_PREFIX,
+    ImageSpec,
+)
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.toolpack.toolpack import check_buildable, write_tool
 
-DEFAULT_PART_SIZE = 1024**3
 DOWNLOAD_STREAMS = 4
 
 
@@ -75,7 +79,7 @@ class ExportRequest:
     dest: Path
     part_size: int = DEFAULT_PART_SIZE
     source_prefix: str = DEFAULT_SOURCE_PREFIX
-    gitlab_major: int | None = 18
+    gitlab_major: int | None = DEFAULT_GITLAB_MAJOR
     platform: str = DEFAULT_PLATFORM
     # Several platforms: each image's index is carried with those platforms' manifests.
     # Empty: just `platform`.
