@@ -10,10 +10,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile, show
+from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest, BundlePart, ToolFile, show
 from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
-from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.bundle.signature import SIGNATURE_NAME
+from airgap_tui.bundle.schema import read_manifest_and_bytes
+from airgap_tui.bundle.signature import (
+    SIGNATURE_NAME,
+    SignatureInfo,
+    read_signature,
+    signature_info,
+)
+from airgap_tui.bundle.trust import Trust, TrustReport, check_trust, fingerprint_matches
+from airgap_tui.errors import BundleError
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 
@@ -25,6 +32,9 @@ class VerifyReport:
     manifest: BundleManifest
     problems: list[Problem]
     warnings: list[str]
+    # The fingerprint carried apart from the stick and the signature (issue 20); None when
+    # verify was not asked to check either and the bundle is unsigned.
+    trust: TrustReport | None = None
 
     @property
     def tool(self) -> ToolFile | None:
@@ -44,14 +54,20 @@ def verify_bundle(
     bundle_dir: str | os.PathLike[str],
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    trust: Trust | None = None,
 ) -> VerifyReport:
-    """A missing or bad bundle.yaml raises BundleError; bad files are reported one by one."""
-    manifest = read_manifest(bundle_dir)
+    """A missing or bad bundle.yaml raises BundleError; bad files are reported one by one.
+
+    With `trust`, a fingerprint that is not the one carried, or a signature that does not
+    hold, is the first problem (checked before any part is read)."""
+    manifest, raw = read_manifest_and_bytes(bundle_dir)
+    problems: list[Problem] = []
+    trusted = _trust(bundle_dir, manifest, raw, trust or Trust(), problems)
     files = list(manifest.parts)
     if manifest.tool is not None:
         tool = manifest.tool
         files.append(BundlePart(tool.file, tool.size, tool.sha256))
-    problems = [_named(p, manifest.tool) for p in check_parts(bundle_dir, files, progress, cancel)]
+    problems += [_named(p, manifest.tool) for p in check_parts(bundle_dir, files, progress, cancel)]
     listed = [f.file for f in files]
     warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE, SIGNATURE_NAME])
     stray = _stray_tool(bundle_dir, manifest.tool)
@@ -63,7 +79,44 @@ def verify_bundle(
         manifest=manifest,
         problems=problems,
         warnings=warnings,
+        trust=trusted,
     )
+
+
+def _trust(
+    bundle_dir: str | os.PathLike[str],
+    manifest: BundleManifest,
+    raw: bytes,
+    trust: Trust,
+    problems: list[Problem],
+) -> TrustReport | None:
+    try:
+        report = check_trust(bundle_dir, manifest.fingerprint, raw, trust)
+    except BundleError as exc:
+        signature_asked = trust.allowed_signers is not None
+        failed_fingerprint = trust.expect_fingerprint is not None and not fingerprint_matches(
+            trust.expect_fingerprint, manifest.fingerprint
+        )
+        file = MANIFEST_NAME if failed_fingerprint or not signature_asked else SIGNATURE_NAME
+        problems.append(Problem(file, exc.sentence()))
+        return TrustReport(
+            fingerprint_matches=None
+            if trust.expect_fingerprint is None
+            else not failed_fingerprint,
+            signer=None,
+            signature=_signature_or_none(bundle_dir),
+        )
+    if not trust.asked and report.signature is None:
+        return None
+    return report
+
+
+def _signature_or_none(bundle_dir: str | os.PathLike[str]) -> SignatureInfo | None:
+    try:
+        raw = read_signature(bundle_dir)
+        return signature_info(raw) if raw is not None else None
+    except BundleError:
+        return None
 
 
 def _named(problem: Problem, tool: ToolFile | None) -> Problem:

@@ -21,19 +21,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_tui.bundle.atomic import atomic_write_bytes, unlink_durably
 from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
 from airgap_tui.bundle.manifest import (
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
     TAR_BLOCK,
     BundleManifest,
     BundlePart,
     ToolFile,
 )
 from airgap_tui.bundle.media import human_size
-from airgap_tui.bundle.parts import DEFAULT_PART_SIZE, DEFAULT_PREFIX, check_parts, part_name
+from airgap_tui.bundle.parts import (
+    DEFAULT_PART_SIZE,
+    DEFAULT_PREFIX,
+    check_parts,
+    media_error,
+    part_name,
+)
 from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.safe_load import read_bounded
 from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.signature import SIGNATURE_NAME, sign_bytes, signature_info
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence
@@ -87,6 +97,9 @@ class ExportRequest:
     # Receipts or inventories of the offline registry: carry only the layers they do not list.
     delta_from: tuple[Path, ...] = ()
     tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
+    # An SSH private key (or a .pub whose key is in ssh-agent): bundle.yaml.sig is written
+    # over bundle.yaml with it (OpenSSH SSHSIG, namespace airgap-tui-bundle).
+    sign_key: Path | None = None
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -112,6 +125,7 @@ class ExportResult:
     seconds: dict[str, float] = field(default_factory=dict)
     delta: DeltaLayout | None = None  # a delta bundle: what it expects, full vs delta size
     tool: ToolFile | None = None  # the carried airgap-tui.pyz, as bundle.yaml lists it
+    signed_by: str | None = None  # SHA256:… of the key that signed bundle.yaml
 
 
 def export_bundle(
@@ -134,6 +148,8 @@ def export_bundle(
     presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
+    if request.sign_key is not None:
+        sign_bytes(b"airgap-tui: can this key sign?", request.sign_key)  # before the download
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -232,7 +248,10 @@ def export_bundle(
             parts=parts,
             delta=delta.delta if delta is not None else None,
         )
+        _drop_signature(dest)  # an older export's signature never covers this bundle.yaml
         finish_bundle(dest, manifest, journal)
+        if request.sign_key is not None:
+            result.signed_by = _sign(dest, request.sign_key)
     result.seconds["total"] = clock.total()
     result.ok = True
     result.fingerprint = manifest.fingerprint
@@ -530,3 +549,23 @@ def _exclusive(dest: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _drop_signature(dest: Path) -> None:
+    try:
+        unlink_durably(dest / SIGNATURE_NAME)
+    except OSError as exc:
+        raise media_error(exc, f"Removing the old {SIGNATURE_NAME}", dest, None) from exc
+
+
+def _sign(dest: Path, key: Path) -> str:
+    """Write bundle.yaml.sig over the bundle.yaml just written; the key's SHA256 fingerprint."""
+    data = read_bounded(
+        dest / MANIFEST_NAME, what=f"{MANIFEST_NAME} in {dest}", max_bytes=MAX_MANIFEST_BYTES
+    )
+    signature = sign_bytes(data, key)
+    try:
+        atomic_write_bytes(dest / SIGNATURE_NAME, signature)
+    except OSError as exc:
+        raise media_error(exc, f"Writing {SIGNATURE_NAME}", dest, len(signature)) from exc
+    return signature_info(signature).key_fingerprint

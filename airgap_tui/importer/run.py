@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 from airgap_tui.bundle.manifest import BundleImage, BundleManifest
 from airgap_tui.bundle.parts import files_not_listed
 from airgap_tui.bundle.reader import PartsReader
-from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.schema import read_manifest_and_bytes
+from airgap_tui.bundle.signature import SIGNATURE_NAME
+from airgap_tui.bundle.trust import Trust, TrustReport, check_trust
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
@@ -73,6 +75,9 @@ class ImportRequest:
     # Plain HTTP for the registry: None = loopback only (straight route), or as the engine's
     # insecure-registries say (Docker route).
     insecure: bool | None = None
+    # The fingerprint carried apart from the stick and/or the allowed_signers file: checked
+    # before anything is pushed; a mismatch raises BundleError (issue 20).
+    trust: Trust | None = None
 
 
 @dataclass
@@ -85,6 +90,7 @@ class ImportResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
     route: str = ROUTE_REGISTRY
+    trust: TrustReport | None = None  # what --expect-fingerprint / --trust found
 
 
 def import_bundle(
@@ -103,13 +109,17 @@ def import_bundle(
     started = datetime.now(UTC)
     host, path = split_prefix(request.registry)
     prefix = f"{host}/{path}" if path else host
-    manifest = read_manifest(request.bundle_dir)
+    manifest, raw = read_manifest_and_bytes(request.bundle_dir)
+    trusted = None
+    if request.trust is not None and request.trust.asked:  # before anything is pushed
+        trusted = check_trust(request.bundle_dir, manifest.fingerprint, raw, request.trust)
     if request.via_docker:
         refuse_delta_via_docker(manifest, request.bundle_dir)
     result = ImportResult(
         ok=False,
         fingerprint=manifest.fingerprint,
         route=ROUTE_DOCKER if request.via_docker else ROUTE_REGISTRY,
+        trust=trusted,
     )
     try:
         _run(request, engine, manifest, result, prefix, progress, cancel)
@@ -305,8 +315,8 @@ def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> Imag
 
 
 def _listed(manifest: BundleManifest) -> list[str]:
-    """The files a bundle lists: its parts and the carried tool."""
-    return [part.file for part in manifest.parts] + (
+    """The files a bundle lists: its parts and the carried tool (and its signature)."""
+    return [*(part.file for part in manifest.parts), SIGNATURE_NAME] + (
         [manifest.tool.file] if manifest.tool is not None else []
     )
 
