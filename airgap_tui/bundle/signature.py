@@ -239,7 +239,14 @@ def verify_signature(
             f"it was made for {info.namespace!r}, not {NAMESPACE!r} (by {info.describe()})",
             stop,
         )
-    tool = _need_ssh_keygen(f"Checking {where}")
+    tool = ssh_keygen()
+    if tool is None:  # the carried pyz on a host without openssh-client
+        raise UsageError(
+            where,
+            f"it is signed by {info.describe()}, but this host has no ssh-keygen to check it "
+            "(it comes with openssh-client)",
+            "Install openssh-client, or check by hand on a host that has it: " + HAND_CHECK,
+        )
     try:
         read_bounded(
             signers,
