@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest, BundlePart, ToolFile, show
 from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
+from airgap_tui.bundle.records import check_records
 from airgap_tui.bundle.schema import read_manifest_and_bytes
 from airgap_tui.bundle.signature import (
     SIGNATURE_NAME,
@@ -67,7 +68,10 @@ def verify_bundle(
     if manifest.tool is not None:
         tool = manifest.tool
         files.append(BundlePart(tool.file, tool.size, tool.sha256))
-    problems += [_named(p, manifest.tool) for p in check_parts(bundle_dir, files, progress, cancel)]
+    part_problems = check_parts(bundle_dir, files, progress, cancel)
+    problems += [_named(p, manifest.tool) for p in part_problems]
+    if not part_problems:  # the bytes are what bundle.yaml says: now what they say must agree
+        problems += check_records(bundle_dir, manifest, cancel)
     listed = [f.file for f in files]
     warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE, SIGNATURE_NAME])
     stray = _stray_tool(bundle_dir, manifest.tool)
