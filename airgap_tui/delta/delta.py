@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.bundle.safe_load import OPEN_FLAGS, file_kind, parse_bounded_json
+from airgap_tui.bundle.safe_load import OPEN_FLAGS, file_kind, parse_bounded_json, read_all
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
@@ -216,24 +216,20 @@ def _read_bounded(path: Path) -> bytes:
         raise PresenceError(what, "it does not exist", step) from None
     except OSError as exc:
         raise PresenceError(what, f"it cannot be opened ({exc.strerror or exc})", step) from None
-    chunks: list[bytes] = []
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise PresenceError(what, f"it is not a regular file ({file_kind(info.st_mode)})", step)
         if info.st_size > MAX_PRESENCE_BYTES:
             raise _too_big(path)
-        total = 0
-        while chunk := os.read(fd, 1024 * 1024):
-            total += len(chunk)
-            if total > MAX_PRESENCE_BYTES:  # it grew while being read
-                raise _too_big(path)
-            chunks.append(chunk)
+        data = read_all(fd, info.st_size, MAX_PRESENCE_BYTES)
+        if data is None:  # it grew while being read
+            raise _too_big(path)
     except OSError as exc:
         raise PresenceError(what, f"it cannot be read ({exc.strerror or exc})", step) from None
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    return data
 
 
 def _too_big(path: Path) -> PresenceError:
