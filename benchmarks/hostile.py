@@ -118,6 +118,7 @@ def main() -> int:
             directory = Path(tmp) / f"case{i}"
             directory.mkdir()
             seconds, mb, code, error = run_case(make(directory))
+            error = error.replace(str(directory), "<tmp>")
             ok = code in (1, 2) and "Traceback" not in error and seconds <= LIMIT_SECONDS
             ok = ok and mb < LIMIT_MB
             rows.append((name, seconds, mb, code, ok, error))
