@@ -9,14 +9,13 @@ building; so when in doubt the file is refused with what to do instead.
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.bundle.safe_load import OPEN_FLAGS, file_kind, parse_bounded_json, read_all
+from airgap_tui.bundle.jsonfile import field_problem, parse_object, read_bounded
+from airgap_tui.bundle.jsonfile import json_type as _json_type
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
@@ -31,9 +30,6 @@ MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry'
 FRESH_INVENTORY = (
     "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
 )
-# A full inventory (InventoryLimits) is about 2 million JSON values; a file holding more is
-# refused before it is parsed.
-MAX_PRESENCE_VALUES = 2_500_000
 KIND_RECEIPT, KIND_INVENTORY, KIND_MIXED = "receipt", "inventory", "mixed"
 SKIPPED = "skipped"  # a receipt's status for an artifact `import --via-docker` left out
 
@@ -113,15 +109,10 @@ class _Reader:
     def get(
         self, obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]
     ) -> Any:
-        field = f"{where}.{key}" if where else key
-        if key not in obj:
-            raise self.fail(field, "it is missing")
-        value = obj[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise self.fail(field, f"it is a boolean, not {_type_name(kind)}")
-        if not isinstance(value, kind):
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        return value
+        problem = field_problem(obj, key, kind)
+        if problem is not None:
+            raise self.fail(f"{where}.{key}" if where else key, problem)
+        return obj[key]
 
     def blob(self, entry: object, field: str) -> BlobRef:
         if not isinstance(entry, dict):
@@ -167,36 +158,6 @@ class _Reader:
             blobs[ref.digest] = ref.size
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "a boolean",
-        list: "a list",
-        dict: "an object",
-    }
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number with a fraction"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _is_digest(text: str) -> bool:
     hexpart = text[7:]
     return (
@@ -209,27 +170,12 @@ def _is_digest(text: str) -> bool:
 def _read_bounded(path: Path) -> bytes:
     what = f"Presence file {path}"
     step = "Give the path of a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY
-    try:
-        # O_NONBLOCK: a FIFO must not hang the export (a symlink the operator made is fine)
-        fd = os.open(path, OPEN_FLAGS & ~os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise PresenceError(what, "it does not exist", step) from None
-    except OSError as exc:
-        raise PresenceError(what, f"it cannot be opened ({exc.strerror or exc})", step) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PresenceError(what, f"it is not a regular file ({file_kind(info.st_mode)})", step)
-        if info.st_size > MAX_PRESENCE_BYTES:
-            raise _too_big(path)
-        data = read_all(fd, info.st_size, MAX_PRESENCE_BYTES)
-        if data is None:  # it grew while being read
-            raise _too_big(path)
-    except OSError as exc:
-        raise PresenceError(what, f"it cannot be read ({exc.strerror or exc})", step) from None
-    finally:
-        os.close(fd)
-    return data
+    return read_bounded(
+        path,
+        MAX_PRESENCE_BYTES,
+        lambda cause: PresenceError(what, cause, step),
+        lambda: _too_big(path),
+    )
 
 
 def _too_big(path: Path) -> PresenceError:
@@ -246,16 +192,7 @@ def load_presence(path: Path) -> Presence:
     raw = _read_bounded(path)
     sha = hashlib.sha256(raw).hexdigest()
     reader = _Reader(path, KIND_INVENTORY)
-    # Counted before parsing: 63 MiB of tiny items would take gigabytes once parsed.
-    data = parse_bounded_json(
-        raw,
-        what=str(path),
-        max_values=min(MAX_PRESENCE_VALUES, max(4096, len(raw) // 12)),
-        error=PresenceError,
-        next_step=FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:],
-    )
-    if not isinstance(data, dict):
-        raise reader.fail("", f"it is {_json_type(data)}, not a JSON object")
+    data = parse_object(raw, lambda cause: reader.fail("", cause), "a receipt or inventory")
     kind = data.get("kind")
     if kind == RECEIPT_KIND:
         reader.kind = KIND_RECEIPT
@@ -269,6 +206,14 @@ def load_presence(path: Path) -> Presence:
         else "it is missing: this is neither an import receipt nor an inventory",
         "Give a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY,
     )
+
+
+def presence_from_inventory(data: Mapping[str, Any], path: Path, sha: str) -> Presence:
+    """An inventory carried inside another file (a request): the checks a file gets."""
+    reader = _Reader(path, KIND_INVENTORY)
+    if data.get("kind") != INVENTORY_KIND:
+        raise reader.fail("inventory.kind", f"it is not {INVENTORY_KIND!r}")
+    return _inventory(reader, data, sha)
 
 
 def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:

@@ -46,7 +46,7 @@ from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.signature import SIGNATURE_NAME, sign_bytes, signature_info
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
-from airgap_tui.delta.delta import Presence
+from airgap_tui.delta.delta import Presence, merge_presence
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -96,6 +96,8 @@ class ExportRequest:
     platforms: tuple[str, ...] = ()
     # Receipts or inventories of the offline registry: carry only the layers they do not list.
     delta_from: tuple[Path, ...] = ()
+    # What a request file carries instead (its embedded inventory), read by the caller.
+    presence: Presence | None = None
     tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
     # An SSH private key (or a .pub whose key is in ssh-agent): bundle.yaml.sig is written
     # over bundle.yaml with it (OpenSSH SSHSIG, namespace airgap-tui-bundle).
@@ -146,6 +148,10 @@ def export_bundle(
     platforms = request.chosen_platforms
     factory = client_factory or default_client_factory(cancel)
     presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
+    if request.presence is not None:
+        presence = (
+            request.presence if presence is None else merge_presence([presence, request.presence])
+        )
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
     if request.sign_key is not None:

@@ -27,6 +27,30 @@ class ImageResult:
     error: str = ""
     note: str = ""
 
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        tag: str,
+        prefix: str,
+        source_digest: str,
+        status: str = STATUS_FAILED,
+        *,
+        kind: str = "image",
+        error: str = "",
+    ) -> ImageResult:
+        """An image not (yet) in the registry `prefix` (host[:port][/path])."""
+        return cls(
+            name,
+            tag,
+            f"{prefix}/{name}:{tag}",
+            False,
+            status,
+            source_digest,
+            kind=kind,
+            error=error,
+        )
+
     @property
     def settled(self) -> bool:
         """In the registry, or knowingly left out (an artifact on the Docker route)."""

@@ -175,7 +175,15 @@ def _run(
             result.problems = [str(problem) for problem in report.problems]
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
             result.images = [
-                _result(img, prefix, status, error="bundle failed verification")
+                ImageResult.open(
+                    img.name,
+                    img.tag,
+                    prefix,
+                    img.digest,
+                    status,
+                    kind=img.kind,
+                    error="bundle failed verification",
+                )
                 for img in manifest.images
             ]
             return
@@ -286,7 +294,16 @@ def _via_docker(
     except BundleError as exc:  # a part or blob failed its hash on the way: nothing was loaded
         result.problems.append(exc.sentence())
         result.images = [
-            _result(img, prefix, STATUS_NOT_LOADED, error=exc.sentence()) for img in manifest.images
+            ImageResult.open(
+                img.name,
+                img.tag,
+                prefix,
+                img.digest,
+                STATUS_NOT_LOADED,
+                kind=img.kind,
+                error=exc.sentence(),
+            )
+            for img in manifest.images
         ]
         return
     result.images.extend(outcomes)
@@ -298,19 +315,6 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
         exc.what,
         f"cancelled by the operator before all {total} images were in the registry",
         "Run the same import again to resume: it pushes only what is missing",
-    )
-
-
-def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> ImageResult:
-    return ImageResult(
-        name=img.name,
-        tag=img.tag,
-        target=f"{prefix}/{img.name}:{img.tag}",
-        ok=False,
-        status=status,
-        source_digest=img.digest,
-        kind=img.kind,
-        error=error,
     )
 
 

@@ -39,7 +39,6 @@ from airgap_tui.events import (
 )
 from airgap_tui.importer.engine import Engine
 from airgap_tui.importer.outcome import (
-    STATUS_FAILED,
     STATUS_NOT_LOADED,
     STATUS_PRESENT,
     STATUS_PUSHED,
@@ -154,7 +153,7 @@ def import_via_docker(
     for image in images:
         repo = repository(_as_bundle(manifest, image))
         if _already_pushed(client, repo, image):
-            res = _result(image, prefix, STATUS_PRESENT)
+            res = ImageResult.open(image.name, image.tag, prefix, image.source_digest)
             _record_registry(client, repo, image.tag, res)
             res.succeed(STATUS_PRESENT, res.pushed_digest)
             outcomes.append(res)
@@ -443,18 +442,6 @@ def _push_as_ready(
         raise errors[0]
 
 
-def _result(img: DockerImage, prefix: str, status: str, error: str = "") -> ImageResult:
-    return ImageResult(
-        name=img.name,
-        tag=img.tag,
-        target=f"{prefix}/{img.name}:{img.tag}",
-        ok=False,
-        status=status,
-        source_digest=img.source_digest,
-        error=error,
-    )
-
-
 def _already_pushed(client: RegistryClient, repo: str, img: DockerImage) -> bool:
     """The registry's manifest for the tag points at this image's config (= its image ID)."""
     try:
@@ -486,7 +473,7 @@ def _tag_and_push(
     cancel: CancelToken,
     retry: Retry,
 ) -> ImageResult:
-    res = _result(img, prefix, STATUS_FAILED)
+    res = ImageResult.open(img.name, img.tag, prefix, img.source_digest)
     details = engine.inspect(img.image_id)
     if details is None:
         res.status = STATUS_NOT_LOADED

@@ -23,6 +23,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
+from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
@@ -81,7 +82,11 @@ class AnalyzersScreen(WizardScreen):
                 allow_blank=False,
                 id="major",
             )
-            yield Switch(value=self.state.fips, id="fips", tooltip="Take the -fips variants")
+            yield Switch(
+                value=self.state.fips,
+                id="fips",
+                tooltip=f"Take the -fips variants. {FIPS_INSTANCE_WARNING}",
+            )
             yield Label("FIPS instance", id="fips-label")
             yield Label("Source", id="source-label")
             yield Input(
