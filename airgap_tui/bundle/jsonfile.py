@@ -118,11 +118,11 @@ def parse_object(
 ) -> dict[str, Any]:
     """`raw` as one strict JSON object; anything else is `fail(cause)` (`kind`: "a request").
 
-    More JSON values than `max_values` (default: one per 12 bytes, at most MAX_JSON_VALUES)
+    More JSON values than `max_values` (default: one per 4 bytes, at most MAX_JSON_VALUES)
     is refused before parsing, counted at C speed."""
-    limit = (
-        max_values if max_values is not None else min(MAX_JSON_VALUES, max(4096, len(raw) // 12))
-    )
+    limit = max_values if max_values is not None else min(MAX_JSON_VALUES, max(4096, len(raw) // 4))
+    if len(raw) - len(raw.lstrip(b"[{ \t\r\n")) > 512:  # no file of ours opens that deep
+        raise fail(f"it is not JSON {kind} has (nested too deep)")
     count = json_value_count(raw)
     if count > limit:
         raise fail(

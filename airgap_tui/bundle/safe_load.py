@@ -376,13 +376,13 @@ def parse_bounded_json(
     next_step: str = "",
 ) -> Any:
     """One JSON value, refused before parsing when it holds more than `max_values` values
-    (default: one per 16 bytes, at most 2 million); nesting is bounded by the C decoder's
+    (default: one per 4 bytes, at most 2 million); nesting is bounded by the C decoder's
     recursion limit, whose RecursionError is caught.
 
     Duplicate keys, NaN and Infinity are refused too: a file we wrote never has them.
     """
     fail = _Fail(what, error, next_step)
-    limit = max_values if max_values is not None else min(2_000_000, max(4096, len(raw) // 16))
+    limit = max_values if max_values is not None else min(2_000_000, max(4096, len(raw) // 4))
     count = json_value_count(raw)
     if count > limit:
         raise fail(
