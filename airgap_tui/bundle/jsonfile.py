@@ -121,7 +121,8 @@ def parse_object(
     More JSON values than `max_values` (default: one per 4 bytes, at most MAX_JSON_VALUES)
     is refused before parsing, counted at C speed."""
     limit = max_values if max_values is not None else min(MAX_JSON_VALUES, max(4096, len(raw) // 4))
-    if len(raw) - len(raw.lstrip(b"[{ \t\r\n")) > 512:  # no file of ours opens that deep
+    head = raw[:1024]  # a slice, not a copy of the whole file
+    if len(head) - len(head.lstrip(b"[{ \t\r\n")) > 512:  # no file of ours opens that deep
         raise fail(f"it is not JSON {kind} has (nested too deep)")
     count = json_value_count(raw)
     if count > limit:
