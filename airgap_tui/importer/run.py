@@ -41,7 +41,7 @@ from airgap_tui.importer.push import push_images
 from airgap_tui.importer.receipt import write_receipt
 from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
-from airgap_tui.registry.reference import split_prefix
+from airgap_tui.registry.reference import split_prefix, validate_repository_path
 
 if TYPE_CHECKING:
     from airgap_tui.importer.engine import Engine
@@ -165,6 +165,10 @@ def _run(
 ) -> None:
     """Verify, then push into `result` (nothing is pushed or loaded when verify fails)."""
     host, path = split_prefix(request.registry)
+    for img in manifest.images:  # the distribution spec's bound, before a request is sent
+        validate_repository_path(
+            f"{path}/{img.name}" if path else img.name, what="Target repository"
+        )
     result.warnings = files_not_listed(request.bundle_dir, _listed(manifest))
     if _verified_before(request, manifest):
         result.verified = True

@@ -352,3 +352,14 @@ def test_bounded_json_refuses_duplicates_constants_and_deep_nesting() -> None:
     ):
         with pytest.raises(BundleError, match=cause):
             parse_bounded_json(raw, what="f")
+
+
+def test_an_import_whose_target_repository_is_over_255_characters_stops_before_any_request(
+    tmp_path: Path,
+) -> None:
+    from airgap_tui.importer.run import ImportRequest, import_bundle
+
+    small_bundle(tmp_path)
+    registry = "127.0.0.1:9/" + "/".join(["a" * 100] * 3)  # nothing listens on port 9
+    with pytest.raises(UsageError, match="255"):
+        import_bundle(ImportRequest(bundle_dir=tmp_path, registry=registry, receipt_dir=tmp_path))
