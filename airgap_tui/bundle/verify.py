@@ -79,7 +79,8 @@ def verify_bundle(
         problems += check_records(bundle_dir, manifest, cancel)
     listed = [f.file for f in files]
     warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE, SIGNATURE_NAME])
-    stray = _stray_tool(bundle_dir, manifest.tool)
+    held = manifest.delta is not None and manifest.delta.tool is not None
+    stray = _stray_tool(bundle_dir, manifest.tool, held=held)
     if stray is not None:
         problems.append(stray)
     return VerifyReport(
@@ -140,14 +141,19 @@ def _named(problem: Problem, tool: ToolFile | None) -> Problem:
     )
 
 
-def _stray_tool(bundle_dir: str | os.PathLike[str], tool: ToolFile | None) -> Problem | None:
+def _stray_tool(
+    bundle_dir: str | os.PathLike[str], tool: ToolFile | None, *, held: bool = False
+) -> Problem | None:
     """An airgap-tui.pyz bundle.yaml does not list: the file the README says to run, so one
     put there by someone else (the real tool renamed beside it, or none listed) is an error."""
     if not os.path.lexists(os.path.join(bundle_dir, TOOL_FILE)):
         return None
     if tool is not None and tool.file == TOOL_FILE:
         return None
-    if tool is None:
+    if tool is None and held:
+        why = "this delta leaves the tool out: the offline host already has it"
+        instead = "use the airgap-tui the offline host has"
+    elif tool is None:
         why = "the bundle was exported without the tool (--no-tool)"
         instead = "use an installed airgap-tui"
     else:

@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
     _request_option(p)
     _delta_from_option(p)
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="count airgap-tui.pyz in a delta even when the offline host holds the same one",
+    )
 
     p = sub.add_parser(
         "export", help="download the images from their registry and write a bundle to the media"
@@ -184,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="sign bundle.yaml with this SSH private key (bundle.yaml.sig, OpenSSH format; "
         "a key with a passphrase: load it into ssh-agent and give its .pub)",
+    )
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="carry airgap-tui.pyz in a delta even when the receipt or inventory says the "
+        "offline host holds the same one",
     )
 
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")

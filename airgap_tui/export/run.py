@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from airgap_tui.bundle.atomic import atomic_write_bytes, unlink_durably
@@ -47,6 +47,7 @@ from airgap_tui.bundle.signature import SIGNATURE_NAME, sign_bytes, signature_in
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence, merge_presence
+from airgap_tui.delta.tool import HeldTool
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -71,6 +72,7 @@ from airgap_tui.export.estimate import (
     estimate_tool,
 )
 from airgap_tui.export.plan import plan_destination
+from airgap_tui.export.tool_choice import mark_left_out, tool_left_out
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,
@@ -102,6 +104,8 @@ class ExportRequest:
     # An SSH private key (or a .pub whose key is in ssh-agent): bundle.yaml.sig is written
     # over bundle.yaml with it (OpenSSH SSHSIG, namespace airgap-tui-bundle).
     sign_key: Path | None = None
+    # A delta leaves the tool out when the offline host holds the same; --with-tool: carry it.
+    with_tool: bool = False
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -156,6 +160,11 @@ def export_bundle(
         check_buildable()  # a ToolError now, not after the download
     if request.sign_key is not None:
         sign_bytes(b"airgap-tui: can this key sign?", request.sign_key)  # before the download
+    held = tool_left_out(
+        tool=request.tool, with_tool=request.with_tool, presence=presence, cancel=cancel
+    )
+    if held is not None:
+        request = replace(request, tool=False)
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -167,7 +176,7 @@ def export_bundle(
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
-    delta = _delta(sizes, presence)
+    delta = _delta(sizes, presence, held)
     layout = delta.layout if delta is not None else sizes.layout
     assert layout is not None
     plan = plan_destination(
@@ -386,11 +395,12 @@ class _TarStream:
             self.progress(Progress(STAGE_PULL, label, total, total, "downloaded", final=True))
 
 
-def _delta(sizes: Estimate, presence: Presence | None) -> DeltaLayout | None:
-    """The delta's layout (layers the presence lists left out), or None for a full bundle."""
+def _delta(sizes: Estimate, presence: Presence | None, held: HeldTool | None) -> DeltaLayout | None:
+    """The delta's layout (layers the presence lists left out, and the tool when `held`), or
+    None for a full bundle."""
     if presence is None:
         return None
-    return delta_layout(sizes.resolved, presence, full=sizes.layout)
+    return mark_left_out(delta_layout(sizes.resolved, presence, full=sizes.layout), held)
 
 
 def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry: Entry) -> None:

@@ -16,10 +16,10 @@ from airgap_tui.catalog.request import (
     RequestError,
     build_request,
     public_source,
-    read_request,
     select_images,
     write_request,
 )
+from airgap_tui.catalog.request_read import read_request
 from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates"
