@@ -17,7 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from airgap_tui.bundle.safe_load import OPEN_FLAGS, file_kind, json_value_count, read_all
+from airgap_tui.bundle.safe_load import (
+    OPEN_FLAGS,
+    file_kind,
+    json_value_count,
+    no_constants,
+    no_duplicate_keys,
+    read_all,
+)
 
 # cause -> the caller's exception, e.g. "it does not exist"
 Failure = Callable[[str], Exception]
@@ -52,21 +59,6 @@ def read_bounded(path: Path, limit: int, fail: Failure, too_big: Callable[[], Ex
     finally:
         os.close(fd)
     return data
-
-
-def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json's object_pairs_hook: a key twice in one object is an edited or forged file."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def no_constants(name: str) -> Any:
-    """json's parse_constant: NaN and Infinity are not JSON."""
-    raise ValueError(f"{name} is not JSON")
 
 
 def type_name(kind: type | tuple[type, ...]) -> str:

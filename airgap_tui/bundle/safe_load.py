@@ -394,14 +394,15 @@ def parse_bounded_json(
     except UnicodeDecodeError as exc:
         raise fail(f"it is not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
     except RecursionError:
         raise fail("it nests too deep") from None
     except ValueError as exc:
         raise fail(f"it is not valid JSON ({_first_line(exc)})") from None
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: a key twice in one object is an edited or forged file."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
@@ -410,5 +411,6 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _no_constant(name: str) -> Any:
+def no_constants(name: str) -> Any:
+    """json's parse_constant: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not JSON")

@@ -178,18 +178,7 @@ def _run(
         if not report.ok:
             result.problems = [str(problem) for problem in report.problems]
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
-            result.images = [
-                ImageResult.open(
-                    img.name,
-                    img.tag,
-                    prefix,
-                    img.digest,
-                    status,
-                    kind=img.kind,
-                    error="bundle failed verification",
-                )
-                for img in manifest.images
-            ]
+            result.images = _not_pushed(manifest, prefix, status, "bundle failed verification")
             return
 
     attempts = PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts)
@@ -297,18 +286,7 @@ def _via_docker(
         )
     except BundleError as exc:  # a part or blob failed its hash on the way: nothing was loaded
         result.problems.append(exc.sentence())
-        result.images = [
-            ImageResult.open(
-                img.name,
-                img.tag,
-                prefix,
-                img.digest,
-                STATUS_NOT_LOADED,
-                kind=img.kind,
-                error=exc.sentence(),
-            )
-            for img in manifest.images
-        ]
+        result.images = _not_pushed(manifest, prefix, STATUS_NOT_LOADED, exc.sentence())
         return
     result.images.extend(outcomes)
 
@@ -320,6 +298,16 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
         f"cancelled by the operator before all {total} images were in the registry",
         "Run the same import again to resume: it pushes only what is missing",
     )
+
+
+def _not_pushed(
+    manifest: BundleManifest, prefix: str, status: str, error: str
+) -> list[ImageResult]:
+    """Every image of the bundle, none pushed, for `error`."""
+    return [
+        ImageResult.open(img.name, img.tag, prefix, img.digest, status, kind=img.kind, error=error)
+        for img in manifest.images
+    ]
 
 
 def _listed(manifest: BundleManifest) -> list[str]:
