@@ -61,7 +61,7 @@ def _gitlab_token(args: argparse.Namespace) -> str | None:
                 "both would read stdin",
                 "Give the GitLab token in GITLAB_TOKEN instead",
             )
-        from airgap_tui.gitlab.api import read_token
+        from airgap_tui.gitlab.client import read_token
 
         return read_token(sys.stdin)
     token = os.environ.get(GITLAB_TOKEN_ENV, "").strip()
