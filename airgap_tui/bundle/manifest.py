@@ -102,7 +102,7 @@ def show(name: str) -> str:
 def is_safe_part_name(name: str) -> bool:
     """A plain file name inside the bundle directory, and not one the bundle uses itself."""
     return (
-        bool(_PART_NAME.match(name))
+        bool(_PART_NAME.fullmatch(name))
         and ".." not in name
         and not name.endswith(".part")
         and name not in KNOWN_FILES

@@ -4,16 +4,12 @@ schema before anything trusts it.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import stat
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from airgap_tui import __version__
 from airgap_tui.bundle.manifest import (
@@ -30,7 +26,6 @@ from airgap_tui.bundle.manifest import (
     MEDIA_TYPE,
     MIN_PART_SIZE,
     PLATFORM,
-    READ_FLAGS,
     SHA256_HEX,
     TAR_BLOCK,
     BundleBlob,
@@ -44,6 +39,7 @@ from airgap_tui.bundle.manifest import (
     is_safe_part_name,
     show,
 )
+from airgap_tui.bundle.safe_load import parse_bounded_yaml, read_bounded
 from airgap_tui.errors import BundleError, UsageError
 from airgap_tui.registry.reference import parse_reference, validate_repository_path, validate_tag
 
@@ -78,7 +74,7 @@ class Schema:
     def str_(self, value: object, name: str, pattern: re.Pattern[str] | None = None) -> str:
         if not isinstance(value, str):
             raise self.fail(name, f"expected a string, got {type(value).__name__}")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise self.fail(name, f"{show(value[:200])} is not valid")
         return value
 
@@ -291,7 +287,7 @@ def _check_layout(s: Schema, manifest: BundleManifest) -> None:
     if not manifest.platforms:
         raise s.fail("platforms", "no platform is listed")
     for i, platform in enumerate(manifest.platforms):
-        if not isinstance(platform, str) or not PLATFORM.match(platform):
+        if not isinstance(platform, str) or not PLATFORM.fullmatch(platform):
             raise s.fail(f"platforms[{i}]", f"{show(str(platform))} is not os/arch[/variant]")
     end = 0
     known: set[str] = set()
@@ -377,56 +373,43 @@ def manifest_from_dict(data: object, where: str) -> BundleManifest:
     return manifest
 
 
-def read_limited(directory: Path, name: str, limit: int) -> bytes:
-    """Read a small file from the bundle without following a symlink or a FIFO."""
-    fd = os.open(directory / name, READ_FLAGS)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        if st.st_size > limit:
-            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(limit + 1)
-    finally:
-        os.close(fd)
-
-
-def has_aliases(text: str) -> bool:
-    """YAML aliases let a small file expand into a huge structure; a manifest never has one."""
-    return any(
-        isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
-    )
+MAX_MANIFEST_NODES = 300_000  # thousands of blobs and parts are ~100,000 values
+MAX_MANIFEST_DEPTH = 8  # the deepest real path is delta.expected[i].digest (4)
+_LEADING_VERSION = re.compile(rb"format_version: *([0-9]{1,6}) *\r?\n")
 
 
 def parse_manifest(raw: bytes, where: str) -> BundleManifest:
-    """Validate bundle.yaml's bytes (already read, bounded)."""
+    """Validate bundle.yaml's bytes (already read, bounded): parsed once, by libyaml where
+    PyYAML has it, with depth, size, aliases, tags and the top-level fields checked while
+    parsing (airgap_tui.bundle.safe_load), then every field against the schema."""
     if len(raw) > MAX_MANIFEST_BYTES:
         raise BundleError(
             where,
             f"it is larger than {MAX_MANIFEST_BYTES} bytes, which no bundle manifest is",
             "Do not use this bundle: copy it again from the connected side",
         )
-    try:
-        text = raw.decode("utf-8")
-        if has_aliases(text):
-            raise BundleError(
-                where,
-                "it uses YAML aliases, which a bundle manifest never has",
-                "Do not use this bundle: copy it again from the connected side",
-            )
-        data = yaml.safe_load(text)
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BundleError(
-            where,
-            f"it is not valid YAML ({str(exc).splitlines()[0]})",
-            "The manifest is damaged: copy the bundle again from the connected side",
-        ) from exc
+    leading = _LEADING_VERSION.match(raw)
+    if leading is not None:  # another format has other fields: say so before naming one
+        _check_version({"format_version": int(leading.group(1))}, where)
+    data = parse_bounded_yaml(
+        raw,
+        what=where,
+        max_depth=MAX_MANIFEST_DEPTH,
+        max_nodes=MAX_MANIFEST_NODES,
+        top_keys=_TOP_KEYS,
+        next_step="The manifest is damaged or was edited: copy the bundle again from the "
+        "connected side",
+    )
     return manifest_from_dict(data, where)
 
 
 def read_manifest(bundle_dir: str | os.PathLike[str]) -> BundleManifest:
     """Read and validate bundle.yaml; BundleError names what is wrong and what to do."""
+    return read_manifest_and_bytes(bundle_dir)[0]
+
+
+def read_manifest_and_bytes(bundle_dir: str | os.PathLike[str]) -> tuple[BundleManifest, bytes]:
+    """bundle.yaml validated, and the very bytes validated (what a signature must cover)."""
     directory = Path(bundle_dir)
     where = f"{MANIFEST_NAME} in {directory}"
     if not directory.is_dir():
@@ -436,7 +419,12 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> BundleManifest:
             "Check the path and that the drive is mounted",
         )
     try:
-        raw = read_limited(directory, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+        raw = read_bounded(
+            directory / MANIFEST_NAME,
+            what=where,
+            max_bytes=MAX_MANIFEST_BYTES,
+            next_step="Copy the bundle again from the connected side",
+        )
     except FileNotFoundError as exc:
         raise BundleError(
             f"{MANIFEST_NAME} not found in {directory}",
@@ -445,12 +433,4 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> BundleManifest:
             "Re-run the export on the connected side to finish the bundle, or choose the "
             "directory that holds bundle.yaml",
         ) from exc
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            cause = "it is a symbolic link, which a bundle never contains"
-        elif exc.errno == errno.EFBIG:
-            cause = f"it is larger than {MAX_MANIFEST_BYTES} bytes, which no bundle manifest is"
-        else:
-            cause = f"it cannot be read ({exc.strerror or exc})"
-        raise BundleError(where, cause, "Copy the bundle again from the connected side") from exc
-    return parse_manifest(raw, where)
+    return parse_manifest(raw, where), raw

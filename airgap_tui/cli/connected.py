@@ -15,6 +15,7 @@ from airgap_tui.cli.render import (
     _count,
     _delta_lines,
     _estimate_tool_json,
+    _print_carry_hint,
     _print_estimate_tool,
     _print_export_tool,
     _print_json,
@@ -235,6 +236,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         platforms=tuple(platforms),
         delta_from=tuple(args.delta_from),
         tool=not args.no_tool,
+        sign_key=args.sign_key,
         with_tool=args.with_tool,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
@@ -257,6 +259,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "parts_kept": result.parts_kept,
                 "readback_ok": result.readback_ok,
                 "tool": result.tool.to_dict() if result.tool is not None else None,
+                "signed_by": result.signed_by,
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "seconds": result.seconds,
@@ -289,6 +292,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"Fingerprint: {format_fingerprint(result.fingerprint)}")
         print(f"  full: {result.fingerprint}")
         _print_export_tool(result)
+        if result.ok:
+            _print_carry_hint(result.fingerprint, result.signed_by)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

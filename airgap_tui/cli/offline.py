@@ -6,14 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from airgap_tui.cli.options import _read_credentials
+from airgap_tui.cli.options import _read_credentials, _trust
 from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
     EXIT_OK,
     _count,
     _print_json,
+    _print_trust,
     _print_verify_tool,
+    _trust_json,
     _verify_tool_json,
 )
 from airgap_tui.errors import UsageError
@@ -27,8 +29,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from airgap_tui.bundle.verify import verify_bundle
     from airgap_tui.bundle.writer import format_fingerprint
 
+    trust = _trust(args)
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        report = verify_bundle(args.bundle, progress=progress, cancel=cancel)
+        report = verify_bundle(args.bundle, progress=progress, cancel=cancel, trust=trust)
     if args.json:
         _print_json(
             {
@@ -37,6 +40,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "tool": _verify_tool_json(report),
                 "problems": [{"file": p.file, "message": p.message} for p in report.problems],
                 "warnings": report.warnings,
+                "trust": _trust_json(report.trust),
                 **({"delta": report.manifest.delta.to_dict()} if report.manifest.delta else {}),
             }
         )
@@ -56,6 +60,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if report.fingerprint:
             print(f"Fingerprint: {format_fingerprint(report.fingerprint)}")
             print(f"  full: {report.fingerprint}")
+        _print_trust(report.trust)
         _print_verify_tool(report)
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -85,6 +90,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         ca_file=args.ca_file,
         receipt_dir=args.receipt_dir,
         via_docker=args.via_docker,
+        trust=_trust(args),
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
 
@@ -119,6 +125,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "warnings": result.warnings,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "route": result.route,
+                "trust": _trust_json(result.trust),
                 "images": [i.to_dict() for i in result.images],
             }
         )
@@ -127,6 +134,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"Fingerprint: {format_fingerprint(result.fingerprint)} "
             f"({'verified' if result.verified else 'NOT verified'})"
         )
+        _print_trust(result.trust)
         for i in result.images:
             mark = "ok  " if i.ok else ("skip" if i.settled else "FAIL")
             detail = i.error or i.note or i.pushed_digest

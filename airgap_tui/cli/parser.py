@@ -184,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out airgap-tui.pyz (the program the offline host runs the bundle with)",
     )
     p.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="KEY",
+        help="sign bundle.yaml with this SSH private key (bundle.yaml.sig, OpenSSH format; "
+        "a key with a passphrase: load it into ssh-agent and give its .pub)",
+    )
+    p.add_argument(
         "--with-tool",
         action="store_true",
         help="carry airgap-tui.pyz in a delta even when the receipt or inventory says the "
@@ -193,12 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")
     common(p, major=False)
     p.add_argument("bundle", type=Path)
+    _trust_options(p)
 
     p = sub.add_parser("import", help="verify a bundle and push it to a registry")
     common(p, major=False)
     p.add_argument("bundle", type=Path)
     p.add_argument("--registry", required=True, help="host[:port][/path] to push to")
     p.add_argument("--no-verify", action="store_true", help="skip the full check before pushing")
+    _trust_options(p)
     p.add_argument(
         "--via-docker",
         action="store_true",
@@ -259,6 +268,23 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, major=False)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write it")
     return parser
+
+
+def _trust_options(p: argparse.ArgumentParser) -> None:
+    """Trust that does not come on the stick (issue 20)."""
+    p.add_argument(
+        "--expect-fingerprint",
+        metavar="HEX",
+        help="the fingerprint export printed, carried apart from the stick (full, or the short "
+        "groups '1a2b 3c4d …'); a mismatch stops before anything is pushed",
+    )
+    p.add_argument(
+        "--trust",
+        type=Path,
+        metavar="ALLOWED_SIGNERS",
+        help="require bundle.yaml.sig by a key this OpenSSH allowed_signers file lists "
+        "(needs ssh-keygen)",
+    )
 
 
 def _request_option(p: argparse.ArgumentParser) -> None:

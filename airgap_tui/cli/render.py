@@ -11,6 +11,7 @@ from airgap_tui.errors import AirgapError
 
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import DeltaTool
+    from airgap_tui.bundle.trust import TrustReport
     from airgap_tui.bundle.verify import VerifyReport
     from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.export.estimate import Estimate
@@ -133,3 +134,61 @@ def _verify_tool_json(report: VerifyReport) -> dict[str, Any] | None:
     if report.tool is None:
         return None
     return {**report.tool.to_dict(), "ok": report.tool_ok}
+
+
+def _trust_json(trust: TrustReport | None) -> dict[str, Any] | None:
+    """--json's view of the fingerprint carried and the signature (None: neither)."""
+    if trust is None:
+        return None
+    return {
+        "fingerprint_matches": trust.fingerprint_matches,
+        "signer": None
+        if trust.signer is None
+        else {
+            "principal": trust.signer.principal,
+            "key_type": trust.signer.key_type,
+            "key_fingerprint": trust.signer.key_fingerprint,
+        },
+        "signature": None
+        if trust.signature is None
+        else {"key_type": trust.signature.key_type, "key": trust.signature.key_fingerprint},
+    }
+
+
+def _print_trust(trust: TrustReport | None) -> None:
+    """The lines verify and import print about the trust that did not come on the stick."""
+    if trust is None:
+        print(
+            "Trust: unsigned, no fingerprint carried: a stick rewritten on the way would pass. "
+            "Give --expect-fingerprint HEX (from export's output, carried apart) or --trust "
+            "ALLOWED_SIGNERS"
+        )
+        return
+    if trust.fingerprint_matches is not None:
+        verdict = "MATCHES" if trust.fingerprint_matches else "DOES NOT MATCH"
+        print(f"Fingerprint carried: {verdict}")
+    print(f"Signature: {trust.signed_by()}")
+    if trust.signer is None and trust.signature is not None:
+        from airgap_tui.bundle.signature import HAND_CHECK, ssh_keygen
+
+        if ssh_keygen() is None:
+            print(f"  this host has no ssh-keygen; check by hand elsewhere: {HAND_CHECK}")
+
+
+def _print_carry_hint(fingerprint: str, signed_by: str | None) -> None:
+    """How the fingerprint crosses apart from the stick, or that the bundle is signed."""
+    from airgap_tui.bundle.manifest import format_fingerprint
+
+    if signed_by is not None:
+        print(
+            f"Signed: bundle.yaml.sig by key {signed_by}. On the offline host: "
+            "airgap-tui import BUNDLE --trust ALLOWED_SIGNERS (or verify with plain "
+            "ssh-keygen -Y verify, namespace airgap-tui-bundle)"
+        )
+        return
+    print(
+        "Carry the fingerprint apart from the stick (on paper, a phone photo), then on the "
+        "offline host: airgap-tui import BUNDLE --expect-fingerprint "
+        f"'{format_fingerprint(fingerprint)}'. Or sign the bundle: export again with "
+        "--sign-key KEY"
+    )

@@ -44,11 +44,11 @@ def _descriptor(raw: object, what: str, default_type: str = "") -> Descriptor:
         raise RegistryError(what, "the manifest lists a descriptor that is not an object")
     digest, size = raw.get("digest"), raw.get("size")
     media_type = raw.get("mediaType") or default_type
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise RegistryError(what, f"the manifest lists an invalid digest {str(digest)[:80]!r}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise RegistryError(what, f"the manifest lists an invalid size {str(size)[:40]!r}")
-    if not isinstance(media_type, str) or not _MEDIA_TYPE.match(media_type):
+    if not isinstance(media_type, str) or not _MEDIA_TYPE.fullmatch(media_type):
         raise RegistryError(
             what, f"the manifest lists an invalid media type {str(media_type)[:80]!r}"
         )

@@ -21,19 +21,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from airgap_tui.bundle.atomic import atomic_write_bytes, unlink_durably
 from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.layout import END_OF_ARCHIVE, Entry, Layout, entry_bytes, padded
 from airgap_tui.bundle.manifest import (
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
     TAR_BLOCK,
     BundleManifest,
     BundlePart,
     ToolFile,
 )
 from airgap_tui.bundle.media import human_size
-from airgap_tui.bundle.parts import DEFAULT_PART_SIZE, DEFAULT_PREFIX, check_parts, part_name
+from airgap_tui.bundle.parts import (
+    DEFAULT_PART_SIZE,
+    DEFAULT_PREFIX,
+    check_parts,
+    media_error,
+    part_name,
+)
 from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.safe_load import read_bounded
 from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.signature import SIGNATURE_NAME, sign_bytes, signature_info
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence, merge_presence
@@ -91,6 +101,9 @@ class ExportRequest:
     # What a request file carries instead (its embedded inventory), read by the caller.
     presence: Presence | None = None
     tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
+    # An SSH private key (or a .pub whose key is in ssh-agent): bundle.yaml.sig is written
+    # over bundle.yaml with it (OpenSSH SSHSIG, namespace airgap-tui-bundle).
+    sign_key: Path | None = None
     # A delta leaves the tool out when the offline host holds the same; --with-tool: carry it.
     with_tool: bool = False
 
@@ -118,6 +131,7 @@ class ExportResult:
     seconds: dict[str, float] = field(default_factory=dict)
     delta: DeltaLayout | None = None  # a delta bundle: what it expects, full vs delta size
     tool: ToolFile | None = None  # the carried airgap-tui.pyz, as bundle.yaml lists it
+    signed_by: str | None = None  # SHA256:… of the key that signed bundle.yaml
 
 
 def export_bundle(
@@ -144,6 +158,8 @@ def export_bundle(
         )
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
+    if request.sign_key is not None:
+        sign_bytes(b"airgap-tui: can this key sign?", request.sign_key)  # before the download
     held = tool_left_out(
         tool=request.tool, with_tool=request.with_tool, presence=presence, cancel=cancel
     )
@@ -247,7 +263,10 @@ def export_bundle(
             parts=parts,
             delta=delta.delta if delta is not None else None,
         )
+        _drop_signature(dest)  # an older export's signature never covers this bundle.yaml
         finish_bundle(dest, manifest, journal)
+        if request.sign_key is not None:
+            result.signed_by = _sign(dest, request.sign_key)
     result.seconds["total"] = clock.total()
     result.ok = True
     result.fingerprint = manifest.fingerprint
@@ -546,3 +565,23 @@ def _exclusive(dest: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _drop_signature(dest: Path) -> None:
+    try:
+        unlink_durably(dest / SIGNATURE_NAME)
+    except OSError as exc:
+        raise media_error(exc, f"Removing the old {SIGNATURE_NAME}", dest, None) from exc
+
+
+def _sign(dest: Path, key: Path) -> str:
+    """Write bundle.yaml.sig over the bundle.yaml just written; the key's SHA256 fingerprint."""
+    data = read_bounded(
+        dest / MANIFEST_NAME, what=f"{MANIFEST_NAME} in {dest}", max_bytes=MAX_MANIFEST_BYTES
+    )
+    signature = sign_bytes(data, key)
+    try:
+        atomic_write_bytes(dest / SIGNATURE_NAME, signature)
+    except OSError as exc:
+        raise media_error(exc, f"Writing {SIGNATURE_NAME}", dest, len(signature)) from exc
+    return signature_info(signature).key_fingerprint

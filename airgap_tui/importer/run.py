@@ -23,11 +23,13 @@ from urllib.parse import urlsplit
 from airgap_tui.bundle.manifest import BundleImage, BundleManifest
 from airgap_tui.bundle.parts import files_not_listed
 from airgap_tui.bundle.reader import PartsReader
-from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.schema import read_manifest_and_bytes
+from airgap_tui.bundle.signature import SIGNATURE_NAME
+from airgap_tui.bundle.trust import Trust, TrustReport, check_trust
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
-from airgap_tui.errors import Cancelled, UsageError
+from airgap_tui.errors import BundleError, Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
 from airgap_tui.importer.outcome import (
@@ -39,7 +41,7 @@ from airgap_tui.importer.push import push_images
 from airgap_tui.importer.receipt import write_receipt
 from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
-from airgap_tui.registry.reference import split_prefix
+from airgap_tui.registry.reference import split_prefix, validate_repository_path
 
 if TYPE_CHECKING:
     from airgap_tui.importer.engine import Engine
@@ -73,6 +75,9 @@ class ImportRequest:
     # Plain HTTP for the registry: None = loopback only (straight route), or as the engine's
     # insecure-registries say (Docker route).
     insecure: bool | None = None
+    # The fingerprint carried apart from the stick and/or the allowed_signers file: checked
+    # before anything is pushed; a mismatch raises BundleError (issue 20).
+    trust: Trust | None = None
 
 
 @dataclass
@@ -85,6 +90,7 @@ class ImportResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
     route: str = ROUTE_REGISTRY
+    trust: TrustReport | None = None  # what --expect-fingerprint / --trust found
 
 
 def import_bundle(
@@ -103,13 +109,17 @@ def import_bundle(
     started = datetime.now(UTC)
     host, path = split_prefix(request.registry)
     prefix = f"{host}/{path}" if path else host
-    manifest = read_manifest(request.bundle_dir)
+    manifest, raw = read_manifest_and_bytes(request.bundle_dir)
+    trusted = None
+    if request.trust is not None and request.trust.asked:  # before anything is pushed
+        trusted = check_trust(request.bundle_dir, manifest.fingerprint, raw, request.trust)
     if request.via_docker:
         refuse_delta_via_docker(manifest, request.bundle_dir)
     result = ImportResult(
         ok=False,
         fingerprint=manifest.fingerprint,
         route=ROUTE_DOCKER if request.via_docker else ROUTE_REGISTRY,
+        trust=trusted,
     )
     try:
         _run(request, engine, manifest, result, prefix, progress, cancel)
@@ -155,6 +165,10 @@ def _run(
 ) -> None:
     """Verify, then push into `result` (nothing is pushed or loaded when verify fails)."""
     host, path = split_prefix(request.registry)
+    for img in manifest.images:  # the distribution spec's bound, before a request is sent
+        validate_repository_path(
+            f"{path}/{img.name}" if path else img.name, what="Target repository"
+        )
     result.warnings = files_not_listed(request.bundle_dir, _listed(manifest))
     if _verified_before(request, manifest):
         result.verified = True
@@ -164,18 +178,7 @@ def _run(
         if not report.ok:
             result.problems = [str(problem) for problem in report.problems]
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
-            result.images = [
-                ImageResult.open(
-                    img.name,
-                    img.tag,
-                    prefix,
-                    img.digest,
-                    status,
-                    kind=img.kind,
-                    error="bundle failed verification",
-                )
-                for img in manifest.images
-            ]
+            result.images = _not_pushed(manifest, prefix, status, "bundle failed verification")
             return
 
     attempts = PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts)
@@ -268,18 +271,23 @@ def _via_docker(
 ) -> None:
     from airgap_tui.importer.via_docker import import_via_docker
 
-    outcomes = import_via_docker(
-        request.bundle_dir,
-        manifest,
-        engine,
-        client,
-        prefix,
-        repository,
-        credentials=request.credentials,
-        retry=retry,
-        progress=progress,
-        cancel=cancel,
-    )
+    try:
+        outcomes = import_via_docker(
+            request.bundle_dir,
+            manifest,
+            engine,
+            client,
+            prefix,
+            repository,
+            credentials=request.credentials,
+            retry=retry,
+            progress=progress,
+            cancel=cancel,
+        )
+    except BundleError as exc:  # a part or blob failed its hash on the way: nothing was loaded
+        result.problems.append(exc.sentence())
+        result.images = _not_pushed(manifest, prefix, STATUS_NOT_LOADED, exc.sentence())
+        return
     result.images.extend(outcomes)
 
 
@@ -292,9 +300,19 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
     )
 
 
+def _not_pushed(
+    manifest: BundleManifest, prefix: str, status: str, error: str
+) -> list[ImageResult]:
+    """Every image of the bundle, none pushed, for `error`."""
+    return [
+        ImageResult.open(img.name, img.tag, prefix, img.digest, status, kind=img.kind, error=error)
+        for img in manifest.images
+    ]
+
+
 def _listed(manifest: BundleManifest) -> list[str]:
-    """The files a bundle lists: its parts and the carried tool."""
-    return [part.file for part in manifest.parts] + (
+    """The files a bundle lists: its parts and the carried tool (and its signature)."""
+    return [*(part.file for part in manifest.parts), SIGNATURE_NAME] + (
         [manifest.tool.file] if manifest.tool is not None else []
     )
 

@@ -213,7 +213,7 @@ class RegistryClient(RegistryUpload):
                 return None
             self._raise_for(resp, what)
             header = resp.headers.get("Docker-Content-Digest", "")
-        if _DIGEST.match(header):
+        if _DIGEST.fullmatch(header):
             return header
         try:
             _body, _type, digest = self._get_manifest(repository, tag, what)

@@ -222,19 +222,21 @@ class RegistryTransport:
         *,
         scope: str | None,
         headers: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> requests.Response:
-        """One request with auth (challenge → token/basic → retry once) and bounded retries."""
+        """One request with auth (challenge → token/basic → retry once) and bounded retries
+        (`retry=False` when the caller retries the whole step itself: one level of retries)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         extra = dict(headers or {})
         sent = self._auth_headers(scope)
-        resp = self._send(method, url, {**extra, **sent})
+        resp = self._send(method, url, {**extra, **sent}, retry=retry)
         if resp.status_code != 401:
             return resp
         challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
         if not self._authenticate(challenges, scope, sent.get("Authorization", "")):
             return resp
         resp.close()
-        resp = self._send(method, url, {**extra, **self._auth_headers(scope)})
+        resp = self._send(method, url, {**extra, **self._auth_headers(scope)}, retry=retry)
         return resp
 
     def _auth_headers(self, scope: str | None) -> dict[str, str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from airgap_tui.errors import AuthError, RegistryError
+from airgap_tui.errors import AuthError, BundleError, RegistryError
 from airgap_tui.registry.auth import _pull_scope, _push_scope, parse_challenges
 from airgap_tui.registry.diagnose import RegistryUnreachable, connection_error, tls_error
 from airgap_tui.registry.oci import MAX_MANIFEST_BYTES, _validate_digest
@@ -28,6 +29,51 @@ RetryCallback = Callable[[int, float, RegistryError], None]
 
 
 _EMPTY_BODY = {"Content-Length": "0"}
+
+
+UPLOAD_WINDOW = 64 << 20  # bytes per PATCH, streamed (never held in memory)
+
+
+class BlobMismatch(BundleError):
+    """The bytes read for a blob do not hash to its digest: the upload was cancelled."""
+
+
+class _BodyEnded(Exception):
+    """The body ended before the bytes a PATCH announced."""
+
+
+class _HashedWindows:
+    """A blob's body cut into windows of exact length, hashed as the bytes go out."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._left = b""
+        self.hasher = hashlib.sha256()
+        self.sent = 0
+
+    def take(self, n: int) -> Iterator[bytes]:
+        """Exactly `n` more bytes; raises (aborting the request) when the body ends first."""
+        remaining = n
+        while remaining > 0:
+            if self._left:
+                piece, self._left = self._left, b""
+            else:
+                piece = next(self._chunks, b"")
+                if not piece:
+                    raise _BodyEnded(f"the body ended {remaining} bytes early")
+            if len(piece) > remaining:
+                piece, self._left = piece[:remaining], piece[remaining:]
+            self.hasher.update(piece)
+            self.sent += len(piece)
+            remaining -= len(piece)
+            yield piece
+
+    def finish(self) -> None:
+        """Read to the end (a reader checks its digest there); extra bytes count as sent."""
+        for piece in (self._left, *self._chunks):
+            self.hasher.update(piece)
+            self.sent += len(piece)
+        self._left = b""
 
 
 class _ServerError(RegistryError):
@@ -70,12 +116,12 @@ class RegistryUpload(RegistryTransport):
     Bodies come from a factory, not an iterator, so a retry or a re-sent request after a new
     token starts the stream again from its first byte."""
 
-    def blob_exists(self, repository: str, digest: str) -> bool:
+    def blob_exists(self, repository: str, digest: str, *, retry: bool = True) -> bool:
         """HEAD the blob: a blob the repository already holds is never uploaded again."""
         what = f"Blob {digest[:19]} in {self.host}/{repository}"
         _validate_digest(digest, what)
         resp = self._request(
-            "HEAD", f"/v2/{repository}/blobs/{digest}", scope=_push_scope(repository)
+            "HEAD", f"/v2/{repository}/blobs/{digest}", scope=_push_scope(repository), retry=retry
         )
         with resp:
             if resp.status_code == 404:
@@ -107,9 +153,15 @@ class RegistryUpload(RegistryTransport):
         open_body: BodyFactory,
         *,
         location: str | None = None,
+        window: int = UPLOAD_WINDOW,
     ) -> None:
-        """Monolithic upload: POST (unless a mount left a session) then PUT the streamed body
-        with its known length. The registry checks the digest; a mismatch is refused."""
+        """Chunked upload that never asks the registry to commit bytes that do not match.
+
+        POST (unless a mount left a session), then PATCH the streamed body in windows while
+        hashing it; the final `PUT ?digest=`, which commits the blob, is sent only when the
+        bytes sent are exactly `size` bytes hashing to `digest`. Otherwise the session is
+        cancelled (DELETE) and BlobMismatch raised: whatever the registry (or a proxy in front
+        of it) checks, it is never asked to store wrong bytes under a trusted digest."""
         what = f"Blob {digest[:19]} in {self.host}/{repository}"
         _validate_digest(digest, what)
         scope = _push_scope(repository)
@@ -120,10 +172,52 @@ class RegistryUpload(RegistryTransport):
             with resp:
                 self._raise_for_push(resp, what, repository)
                 location = self._upload_location(resp, what)
+        body = _HashedWindows(open_body())
+        try:
+            while body.sent < size:
+                n = min(window, size - body.sent)
+                start = body.sent
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{start}-{start + n - 1}",
+                    **self._auth_headers(scope),
+                }
+                resp = self._send_stream("PATCH", location, headers, partial(body.take, n), n)
+                with resp:
+                    if resp.status_code == 401:  # the token expired mid-upload: start again
+                        self._authenticate(
+                            parse_challenges(resp.headers.get("WWW-Authenticate", "")),
+                            scope,
+                            headers.get("Authorization", ""),
+                        )
+                        raise _ServerError(what, "the registry's token expired mid-upload")
+                    self._raise_for_push(resp, what, repository)
+                    location = self._upload_location(resp, what)
+            body.finish()
+        except _BodyEnded as exc:
+            self._cancel_upload(location)
+            raise BlobMismatch(
+                f"Blob {digest}",
+                f"{exc} (it is {size} bytes): the upload to {self.host}/{repository} was "
+                "cancelled before the registry was asked to commit it",
+                "Run verify, then copy the bundle again from the connected side",
+            ) from None
+        except BaseException:
+            self._cancel_upload(location)
+            raise
+        got = "sha256:" + body.hasher.hexdigest()
+        if body.sent != size or got != digest:
+            self._cancel_upload(location)
+            raise BlobMismatch(
+                f"Blob {digest}",
+                f"the bytes read for it hash to {got} ({body.sent} bytes), not to its digest: "
+                f"the upload to {self.host}/{repository} was cancelled before the registry "
+                "was asked to commit it",
+                "Run verify, then copy the bundle again from the connected side",
+            )
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}{urlencode({'digest': digest})}"
-        headers = {"Content-Type": "application/octet-stream"}
-        resp = self._send_body("PUT", url, scope, headers, open_body, size)
+        resp = self._send_body("PUT", url, scope, _EMPTY_BODY, lambda: [], 0)
         with resp:
             self._raise_for_push(resp, what, repository)
             stored = resp.headers.get("Docker-Content-Digest", "")
@@ -133,6 +227,14 @@ class RegistryUpload(RegistryTransport):
                 f"the registry stored the upload as {stored[:19]}…",
                 "Check the registry (or a proxy in front of it) and run the import again",
             )
+
+    def _cancel_upload(self, location: str) -> None:
+        """DELETE an upload session (best effort: the registry drops stale ones anyway)."""
+        try:
+            headers = {**_EMPTY_BODY, **self._auth_headers(None)}
+            self._session.request("DELETE", location, headers=headers, timeout=self.timeout).close()
+        except requests.RequestException:
+            pass
 
     def push_blob(
         self,
@@ -150,8 +252,8 @@ class RegistryUpload(RegistryTransport):
 
         Returns what happened: "present", "mounted" or "uploaded"."""
 
-        def once() -> str:
-            if self.blob_exists(repository, digest):
+        def once() -> str:  # retried here, so its HEAD is not retried again inside
+            if self.blob_exists(repository, digest, retry=False):
                 return BLOB_PRESENT
             location = None
             if mount_from is not None and mount_from != repository:

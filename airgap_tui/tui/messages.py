@@ -96,6 +96,7 @@ class ProfileSaved(Message):
 class BundleFound(Message):
     path: Path
     manifest: BundleManifest
+    signer: str = ""  # who bundle.yaml.sig says signed it (not checked), or "not signed"
 
 
 @dataclass

@@ -33,7 +33,7 @@ class Profile:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(
             f"Profile name {name!r}",
             "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -68,7 +68,9 @@ def save_profile(directory: Path, profile: Profile) -> Path:
 def list_profiles(directory: Path) -> list[str]:
     if not directory.is_dir():
         return []
-    return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file() and _NAME.match(p.stem))
+    return sorted(
+        p.stem for p in directory.glob("*.yaml") if p.is_file() and _NAME.fullmatch(p.stem)
+    )
 
 
 def load_profile(directory: Path, name: str) -> Profile:

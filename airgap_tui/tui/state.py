@@ -51,6 +51,7 @@ class WizardState:
     delta_from: list[Path] = field(default_factory=list)  # receipts/inventories: a delta
     delta: DeltaLayout | None = None  # planned from `delta_from` on the estimate
     destination: Path | None = None
+    sign_key: Path | None = None  # an SSH key: export writes bundle.yaml.sig with it
     part_size: int = DEFAULT_PART_SIZE
     resume: bool = False
     export_result: ExportResult | None = None

@@ -203,11 +203,11 @@ def test_no_tool_leaves_it_out_and_a_stray_tool_is_named_not_trusted(
 
     (dest / TOOL_FILE).write_bytes(b"#!/usr/bin/env python3\nprint('not ours')\n")
     stray = cli_no_engine("verify", str(dest), "--json")
-    assert stray.code == 0  # the bundle itself is fine
-    [warning] = stray.json["warnings"]
-    assert warning.startswith(f"{TOOL_FILE}: bundle.yaml does not list it")
-    assert "compare its sha256" in warning
-    assert "a file the bundle does not list" not in warning
+    assert stray.code == 1  # issue 20: the file the operator is told to run is not ours
+    assert stray.json["warnings"] == []
+    [problem] = stray.json["problems"]
+    assert problem["file"] == TOOL_FILE and "bundle.yaml does not list it" in problem["message"]
+    assert "Do not run it" in problem["message"]
 
 
 def test_the_tool_export_wrote_runs_version_and_verify_under_a_clean_python(

@@ -52,6 +52,11 @@ class DestinationScreen(WizardScreen):
             info = Static("Pick a drive or a directory.", id="dest-info")
             info.border_title = "Will it fit?"
             yield info
+        yield Input(
+            value=str(self.state.sign_key or ""),
+            placeholder="Signing key (optional): an SSH private key, e.g. ~/.ssh/id_ed25519",
+            id="sign-key",
+        )
 
     def on_mount(self) -> None:
         picker = self.query_one(PathPicker)
@@ -161,6 +166,16 @@ class DestinationScreen(WizardScreen):
 
     def go_next(self) -> None:
         assert self.checked is not None
+        key = self.query_one("#sign-key", Input).value.strip()
+        self.state.sign_key = self.services.expand(key) if key else None
+        if self.state.sign_key is not None and not self.state.sign_key.is_file():
+            self.show_error(
+                f"Signing key {self.state.sign_key}: no such file. Give an SSH private key "
+                "(ssh-keygen -t ed25519 makes one), or leave the field empty to write an "
+                "unsigned bundle."
+            )
+            return
+        self.clear_error()
         self.state.destination = self.checked.path
         self.state.resume = self.checked.resumes
         self.wizard.advance(self)

@@ -92,6 +92,19 @@ class DoneScreen(WizardScreen):
         steps.append("Import a bundle", "bold")
         steps.append(", or add ")
         steps.append("import <bundle> --registry <host[:port]/path>", "dim")
+        steps.append("\nTrust: ", "bold")
+        if result.signed_by:
+            steps.append(f"bundle.yaml is signed by key {result.signed_by}. Offline, import with ")
+            steps.append("--trust <allowed_signers>", "bold")
+            steps.append(" naming that key: a rewritten stick is then refused.")
+        else:
+            steps.append(
+                "a stick rewritten on the way would pass its own checks. Carry the fingerprint "
+                "above apart from the stick (on paper, a phone photo) and type it on the "
+                "Verify screen (or "
+            )
+            steps.append("--expect-fingerprint", "bold")
+            steps.append("); or sign the bundle with a key on Destination.")
         return steps
 
     def can_go_back(self) -> bool:
