@@ -141,6 +141,29 @@ def age_warning(
     )
 
 
+def category_of(analyzer: str | None) -> str | None:
+    """The catalog category of an analyzer (None for a custom image or an unknown name)."""
+    if not analyzer:
+        return None
+    from airgap_tui.catalog.catalog import load_catalog  # the CLI loads no YAML to start
+
+    return load_catalog().category_of(analyzer)
+
+
+def age_warnings(
+    images: Iterable[tuple[str, str | None, str | None]], now: datetime, max_age: int
+) -> list[str]:
+    """One sentence per image older than `max_age` days; `images` are (label, built,
+    analyzer) triples."""
+    if max_age <= 0:
+        return []
+    found = (
+        age_warning(label, built, now, max_age, category_of(analyzer))
+        for label, built, analyzer in images
+    )
+    return [warning for warning in found if warning]
+
+
 def check_max_age(value: int) -> int:
     """--max-age DAYS: 0 turns the warning off; a negative number is a typo."""
     if value < 0:

@@ -25,6 +25,7 @@ from airgap_tui.bundle.parts import files_not_listed
 from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_days, age_warnings
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
 from airgap_tui.errors import Cancelled, UsageError
@@ -74,6 +75,7 @@ class ImportRequest:
     # Plain HTTP for the registry: None = loopback only (straight route), or as the engine's
     # insecure-registries say (Docker route).
     insecure: bool | None = None
+    max_age: int = DEFAULT_MAX_AGE_DAYS  # warn about images built longer ago (days; 0: off)
 
 
 @dataclass
@@ -92,6 +94,8 @@ class ImageResult:
     kind: str = "image"
     error: str = ""
     note: str = ""
+    built: str | None = None  # when the image was built (bundle.yaml); None: unknown
+    age_days: int | None = None  # its age on the day of the import
 
     @property
     def settled(self) -> bool:
@@ -145,6 +149,7 @@ def import_bundle(
         verification = "skipped (--no-verify): every blob was hash-checked while it was read"
     else:
         verification = "passed" if result.verified else "failed"
+    _add_ages(result, manifest, started, request.max_age)
     result.ok = not result.problems and all(i.settled for i in result.images)
     result.receipt_path = write_receipt(
         request.receipt_dir or Path.cwd(),
@@ -328,6 +333,20 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
         exc.what,
         f"cancelled by the operator before all {total} images were in the registry",
         "Run the same import again to resume: it pushes only what is missing",
+    )
+
+
+def _add_ages(result: ImportResult, manifest: BundleManifest, now: datetime, max_age: int) -> None:
+    """Each image's build date and its age on the day of the import (receipt, --json, the
+    screens), and a warning for each one older than `max_age` days."""
+    built = {(i.name, i.tag): i for i in manifest.images}
+    for row in result.images:
+        image = built.get((row.name, row.tag))
+        if image is not None:
+            row.built = image.built
+            row.age_days = age_days(image.built, now)
+    result.warnings.extend(
+        age_warnings(((i.label, i.built, i.analyzer) for i in manifest.images), now, max_age)
     )
 
 
