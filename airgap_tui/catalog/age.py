@@ -164,6 +164,35 @@ def age_warnings(
     return [warning for warning in found if warning]
 
 
+def age_summary(
+    images: Iterable[tuple[str, str | None, str | None]], now: datetime, max_age: int
+) -> list[str]:
+    """age_warnings in at most two sentences, for a screen: the images whose vulnerability
+    data is older than `max_age` days, then any other image built before that."""
+    if max_age <= 0:
+        return []
+    data: list[str] = []
+    other: list[str] = []
+    for label, built, analyzer in images:
+        days = age_days(built, now)
+        if days is None or days <= max_age:
+            continue
+        shown = f"{label} ({age_text(days)})"
+        (data if carries_vulnerability_data(category_of(analyzer)) else other).append(shown)
+    lines = []
+    if data:
+        lines.append(
+            f"Vulnerability data older than {max_age} days: {', '.join(data)}. GitLab rebuilds "
+            "these images daily: export fresh copies"
+        )
+    if other:
+        lines.append(
+            f"Built more than {max_age} days ago: {', '.join(other)}. A newer build may exist "
+            "upstream"
+        )
+    return lines
+
+
 def check_max_age(value: int) -> int:
     """--max-age DAYS: 0 turns the warning off; a negative number is a typo."""
     if value < 0:

@@ -110,7 +110,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"airgap-tui: {event.item}: {event.message}", file=sys.stderr)
 
         result = import_bundle(request, engine, progress=per_image, cancel=cancel)
-    for warning in result.warnings:
+    for warning in [*result.warnings, *result.age_warnings]:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"airgap-tui: {problem}", file=sys.stderr)
@@ -130,7 +130,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "fingerprint": result.fingerprint,
                 "verified": result.verified,
                 "problems": result.problems,
-                "warnings": result.warnings,
+                "warnings": [*result.warnings, *result.age_warnings],
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "route": result.route,
                 "images": [vars(i) for i in result.images],

@@ -112,6 +112,7 @@ class ImportResult:
     receipt_path: Path | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
+    age_warnings: list[str] = field(default_factory=list)  # images older than --max-age
     route: str = ROUTE_REGISTRY
 
 
@@ -158,7 +159,7 @@ def import_bundle(
         registry=prefix,
         verification=verification,
         problems=result.problems,
-        warnings=result.warnings,
+        warnings=[*result.warnings, *result.age_warnings],
         images=result.images,
         route=result.route,
         engine=engine.docker_host if engine is not None and request.via_docker else None,
@@ -345,8 +346,8 @@ def _add_ages(result: ImportResult, manifest: BundleManifest, now: datetime, max
         if image is not None:
             row.built = image.built
             row.age_days = age_days(image.built, now)
-    result.warnings.extend(
-        age_warnings(((i.label, i.built, i.analyzer) for i in manifest.images), now, max_age)
+    result.age_warnings = age_warnings(
+        ((i.label, i.built, i.analyzer) for i in manifest.images), now, max_age
     )
 
 

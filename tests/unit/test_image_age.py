@@ -10,6 +10,7 @@ import pytest
 
 from airgap_tui.catalog.age import (
     age_days,
+    age_summary,
     age_text,
     age_warning,
     check_max_age,
@@ -107,3 +108,18 @@ def test_the_catalog_names_the_images_that_carry_vulnerability_data() -> None:
     }
     assert {"container-scanning", "gemnasium", "gemnasium-maven"} <= carrying
     assert not {"semgrep", "secrets", "dast", "kics"} & carrying
+
+
+def test_a_screen_gets_the_warnings_in_two_sentences_at_most() -> None:
+    rows = [
+        ("semgrep:6", "2026-10-01T00:00:00Z", "semgrep"),
+        ("gemnasium:6", "2026-10-30T06:00:00Z", "gemnasium"),
+        ("container-scanning:8", "2026-10-21T06:00:00Z", "container-scanning"),
+        ("secrets:7", "2026-11-30T00:00:00Z", "secrets"),
+        ("custom:1", None, None),
+    ]
+    data, other = age_summary(rows, NOW, 30)
+    assert data.startswith("Vulnerability data older than 30 days: gemnasium:6 (36 days), ")
+    assert "container-scanning:8 (45 days)" in data and "daily" in data
+    assert other.startswith("Built more than 30 days ago: semgrep:6 (65 days).")
+    assert age_summary(rows, NOW, 0) == [] and age_summary(rows[3:], NOW, 30) == []

@@ -445,6 +445,7 @@ class AnalyzersScreen(WizardScreen):
             with self.prevent(Select.Changed):
                 self.query_one("#major", Select).value = profile.gitlab_major
         self.state.fips = profile.fips
+        self.state.tool_wanted = profile.tool
         with self.prevent(Switch.Changed):
             self.query_one("#fips", Switch).value = profile.fips
         known = {a.name: a for a in self.analyzers()}
