@@ -4,6 +4,7 @@ on the public internet it is refused unless the operator confirms it."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,37 @@ def test_without_a_terminal_a_public_host_needs_the_confirming_flag(
         insecure_choice(parse("--insecure"), "8.8.8.8:5000", resolve=resolve)
     confirmed = parse("--insecure", "--insecure-public")
     assert insecure_choice(confirmed, "8.8.8.8:5000", resolve=resolve) is True
+
+
+def test_import_refuses_plain_http_to_a_public_address_before_anything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No bundle is read and no password asked for: the refusal comes first."""
+    from airgap_tui.cli.commands import main
+
+    monkeypatch.setattr("airgap_tui.cli.insecure._has_terminal", lambda: False)
+    code = main(["import", str(tmp_path / "none"), "--registry", "8.8.8.8:5000", "--insecure"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--insecure for 8.8.8.8:5000: it is on the public internet (8.8.8.8)" in err
+
+
+def test_import_and_inventory_pass_the_choice_to_the_registry_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airgap_tui.cli.commands import main
+    from airgap_tui.importer import run
+
+    seen: list[object] = []
+
+    def capture(request: run.ImportRequest, *_args: object, **_kwargs: object) -> object:
+        seen.append(request.insecure)
+        raise UsageError("stop", "captured")
+
+    monkeypatch.setattr(run, "import_bundle", capture)
+    monkeypatch.setattr("airgap_tui.cli.insecure._has_terminal", lambda: False)
+    bundle = str(tmp_path)
+    main(["import", bundle, "--registry", "10.0.0.5:5000/a", "--insecure"])
+    main(["import", bundle, "--registry", "10.0.0.5:5000/a"])
+    main(["import", bundle, "--registry", "8.8.8.8:5000", "--insecure", "--insecure-public"])
+    assert seen == [True, None, True]
