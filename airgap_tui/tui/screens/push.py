@@ -19,7 +19,8 @@ from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
 if TYPE_CHECKING:
-    from airgap_tui.importer.run import ImageResult, ImportResult
+    from airgap_tui.importer.outcome import ImageResult
+    from airgap_tui.importer.run import ImportResult
 
 
 class PushScreen(LongWorkScreen):
