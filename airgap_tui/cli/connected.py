@@ -300,10 +300,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_tool(args: argparse.Namespace) -> int:
-    from airgap_tui.toolpack.toolpack import write_tool
+    from airgap_tui.toolpack.cache import write_cached_tool
 
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        info = write_tool(args.out, progress=progress, cancel=cancel, create=True)
+        info = write_cached_tool(args.out, progress=progress, cancel=cancel, create=True)
     path = args.out / info.file
     if args.json:
         _print_json(

@@ -25,7 +25,6 @@ import sys
 import threading
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
@@ -35,9 +34,12 @@ from airgap_tui.toolpack.toolpack import (
     SHEBANG,
     ZIP_TIME,
     Member,
+    ToolBuild,
+    ToolInfo,
     build_tool,
     collect_members,
     main_source,
+    write_tool,
 )
 
 CACHE_FORMAT = 1
@@ -46,16 +48,6 @@ _KEY_DOMAIN = b"airgap-tui carried tool cache v1\n"
 _SUFFIX = ".pyz"
 _RECORD = ".json"
 _MAX_RECORD_BYTES = 4096
-
-
-@dataclass(frozen=True)
-class ToolBuild:
-    """The archive's bytes and how they were had: `cache_hit` when taken from the cache."""
-
-    data: bytes
-    sha256: str
-    cache_hit: bool
-    key: str
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -109,6 +101,22 @@ def cached_tool(
     sha = hashlib.sha256(data).hexdigest()
     _store(where, key, data, sha)
     return ToolBuild(data, sha, False, key)
+
+
+def write_cached_tool(
+    dest_dir: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+    root: str = ROOT_DISTRIBUTION,
+    create: bool = False,
+    directory: Path | None = None,
+) -> ToolInfo:
+    """write_tool with the archive from the cache (or built now and kept): `tool --out`."""
+    built = cached_tool(root, progress=progress, cancel=cancel, directory=directory)
+    return write_tool(
+        dest_dir, progress=progress, cancel=cancel, root=root, create=create, built=built
+    )
 
 
 def _paths(directory: Path, key: str) -> tuple[Path, Path]:

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, NamedTuple
 
 from airgap_tui.bundle.atomic import fsync_dir, write_all
 from airgap_tui.errors import AirgapError, MediaError
@@ -40,9 +40,6 @@ from airgap_tui.toolpack.pep508 import (
     normalize_name,
     parse_requirement,
 )
-
-if TYPE_CHECKING:
-    from airgap_tui.toolpack.cache import ToolBuild
 
 TOOL_FILE = "airgap-tui.pyz"
 ROOT_DISTRIBUTION = "airgap-tui"
@@ -65,6 +62,17 @@ _ENTRY_OVERHEAD = 76  # local header 30 + central directory 46, plus the name tw
 
 class ToolError(AirgapError):
     """The carried tool cannot be built from what is installed here."""
+
+
+@dataclass(frozen=True)
+class ToolBuild:
+    """The archive's bytes and how they were had: `cache_hit` when taken from the user's
+    cache (toolpack.cache), `key` the cache key ("" when built without the cache)."""
+
+    data: bytes
+    sha256: str
+    cache_hit: bool
+    key: str
 
 
 class ToolInfo(NamedTuple):
@@ -510,21 +518,16 @@ def write_tool(
     cancel: CancelToken | None = None,
     root: str = ROOT_DISTRIBUTION,
     create: bool = False,
-    cache: bool = True,
     built: ToolBuild | None = None,
 ) -> ToolInfo:
     """Write `<dest_dir>/airgap-tui.pyz` (.part, fsync, read back from the media, rename) and
     return its name, size and sha256 for bundle.yaml. An identical file already there is kept.
-    `create` makes `dest_dir` (and its parents) when missing. The archive is `built` (an
-    export builds it beside its downloads, toolpack.cache.ToolBuilder), else taken from the
-    user's cache when a checked copy is there (`cache`), else built now."""
-    from airgap_tui.toolpack.cache import ToolBuild, cached_tool
-
+    `create` makes `dest_dir` (and its parents) when missing. The archive is `built` (taken
+    from the user's cache or built beside an export's downloads: toolpack.cache), else built
+    now."""
     directory = Path(dest_dir)
     _check_directory(directory, create=False, missing_ok=create)
-    if built is None and cache:
-        built = cached_tool(root, progress=progress, cancel=cancel)
-    elif built is None:
+    if built is None:
         data = build_tool(root=root, progress=progress, cancel=cancel)
         built = ToolBuild(data, hashlib.sha256(data).hexdigest(), False, "")
     data = built.data

@@ -12,6 +12,7 @@ import airgap_tui
 from airgap_tui.cli.commands import build_parser
 from airgap_tui.export.estimate import estimate_tool
 from airgap_tui.toolpack import cache, toolpack
+from airgap_tui.toolpack.cache import write_cached_tool
 from airgap_tui.toolpack.toolpack import (
     TOOL_FILE,
     ToolError,
@@ -69,12 +70,12 @@ def test_the_tool_is_built_once_then_taken_from_the_users_cache(
 
     monkeypatch.setattr(cache, "build_tool", counted)
     monkeypatch.setattr(toolpack, "build_tool", counted)
-    first = write_tool(tmp_path / "a", create=True)
-    second = write_tool(tmp_path / "b", create=True)
+    first = write_cached_tool(tmp_path / "a", create=True)
+    second = write_cached_tool(tmp_path / "b", create=True)
     assert (first.cached, second.cached) == (False, True) and len(builds) == 1
     assert second[:3] == first[:3]  # file, size, sha256: what bundle.yaml records
     assert (tmp_path / "b" / TOOL_FILE).read_bytes() == (tmp_path / "a" / TOOL_FILE).read_bytes()
     assert list((tmp_path / "cache" / "airgap-tui" / "tool").glob("*.pyz"))
     # without the cache it always builds
-    assert not write_tool(tmp_path / "d", create=True, cache=False).cached
+    assert not write_tool(tmp_path / "d", create=True).cached
     assert len(builds) == 2
