@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from textual.widgets import Checkbox, DataTable, OptionList, RadioButton, Static
 
-from airgap_tui.errors import EngineError
 from airgap_tui.export.run import ExportRequest
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.profiles import load_profile
@@ -35,16 +33,9 @@ from tests.tui.helpers import (
     TO_VERIFY,
     walk,
 )
+from tests.tui.test_snapshots import broken_engine
 
 MakeApp = Callable[..., AirgapApp]
-
-
-def no_engine() -> Any:
-    raise EngineError(
-        "Docker engine at unix:///var/run/docker.sock",
-        "it is not reachable (connection refused)",
-        "Start Docker (systemctl start docker) or point DOCKER_HOST at a running engine",
-    )
 
 
 def text_of(app: AirgapApp, selector: str) -> str:
@@ -55,7 +46,9 @@ def text_of(app: AirgapApp, selector: str) -> str:
 async def test_start_without_docker_shows_the_routes_this_host_can_take(
     make_app: MakeApp, size: tuple[int, int]
 ) -> None:
-    domain = FixedDomain(engine=no_engine, proxy=("HTTPS_PROXY", "http://proxy.example.com:3128"))
+    domain = FixedDomain(
+        engine=broken_engine, proxy=("HTTPS_PROXY", "http://proxy.example.com:3128")
+    )
     app = make_app(domain=domain)
     async with app.run_test(size=size) as pilot:
         await walk(pilot)
