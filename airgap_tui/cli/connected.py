@@ -25,7 +25,7 @@ from airgap_tui.errors import UsageError
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
 
     catalog = load_catalog()
     unknown = rows_for_unknown_major(catalog, args.gitlab) if args.guess else None
@@ -113,7 +113,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.registry.client import RegistryClient
 
     spec = load_catalog().resolve(args.analyzer, args.gitlab, args.source_prefix)

@@ -65,6 +65,10 @@ examples:
   airgap-tui export semgrep secrets --to /media/usb/airgap-bundle
   airgap-tui import /media/usb/airgap-bundle --registry registry.local:5000/analyzers
   airgap-tui snippet --registry registry.local:5000/analyzers --bundle /media/usb/airgap-bundle
+  airgap-tui request --templates ./templates --out /media/usb/request.json
+                                                what the offline GitLab's templates pull
+  airgap-tui export --request /media/usb/request.json --to /media/usb/airgap-bundle
+  airgap-tui check --registry registry.local:5000/analyzers --templates ./templates
 
 HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for the source registry.
 Exit codes: 0 done, 1 the operation failed, 2 bad input, 130 stopped."""

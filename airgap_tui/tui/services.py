@@ -48,7 +48,7 @@ class Domain:
     """
 
     def load_catalog(self) -> Catalog:
-        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.catalog.load import load_catalog
 
         return load_catalog()
 

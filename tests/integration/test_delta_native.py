@@ -17,7 +17,7 @@ import requests
 
 from airgap_tui.bundle.manifest import BundleManifest
 from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.delta.check import DeltaMissingError
 from airgap_tui.export.run import ExportRequest, ExportResult, export_bundle
 from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle

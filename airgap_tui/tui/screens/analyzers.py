@@ -23,7 +23,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
-from airgap_tui.catalog.snippet import FIPS_INSTANCE_WARNING
+from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
