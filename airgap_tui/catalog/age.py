@@ -145,7 +145,7 @@ def category_of(analyzer: str | None) -> str | None:
     """The catalog category of an analyzer (None for a custom image or an unknown name)."""
     if not analyzer:
         return None
-    from airgap_tui.catalog.catalog import load_catalog  # the CLI loads no YAML to start
+    from airgap_tui.catalog.load import load_catalog  # the CLI loads no YAML to start
 
     return load_catalog().category_of(analyzer)
 

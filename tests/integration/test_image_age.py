@@ -16,7 +16,7 @@ import yaml
 from airgap_tui.bundle.manifest import BundleManifest, write_manifest
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.catalog.age import age_days
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.export.estimate import estimate
 from airgap_tui.models import ImageSpec
 from airgap_tui.registry.client import RegistryClient

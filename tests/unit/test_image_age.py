@@ -20,7 +20,7 @@ from airgap_tui.catalog.age import (
     newest,
     normalise,
 )
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.errors import UsageError
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
