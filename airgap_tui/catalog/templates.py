@@ -42,14 +42,7 @@ def read_templates_dir(root: Path) -> dict[str, str]:
         "Point --templates at GitLab's lib/gitlab/ci/templates directory (on Omnibus "
         "/opt/gitlab/embedded/service/gitlab-rails/lib/gitlab/ci/templates), copied whole"
     )
-    try:
-        info = root.stat()
-    except FileNotFoundError:
-        raise TemplateError(what, "it does not exist", hint) from None
-    except OSError as exc:
-        raise TemplateError(what, f"it cannot be read ({exc.strerror or exc})", hint) from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise TemplateError(what, "it is not a directory", hint)
+    _check_root(root, what, hint)
     sources: dict[str, str] = {}
     total = 0
     for path in _template_files(root, what, hint):
@@ -69,6 +62,17 @@ def read_templates_dir(root: Path) -> dict[str, str]:
     if not sources:
         raise TemplateError(what, "it holds no *.yml template files", hint)
     return sources
+
+
+def _check_root(root: Path, what: str, hint: str) -> None:
+    try:
+        info = root.stat()
+    except FileNotFoundError:
+        raise TemplateError(what, "it does not exist", hint) from None
+    except OSError as exc:
+        raise TemplateError(what, f"it cannot be read ({exc.strerror or exc})", hint) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise TemplateError(what, "it is not a directory", hint)
 
 
 def _template_files(root: Path, what: str, hint: str) -> Iterator[Path]:

@@ -132,6 +132,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from airgap_tui.delta.bundle import delta_layout, load_delta_from
     from airgap_tui.delta.delta import merge_presence
     from airgap_tui.export.estimate import estimate
+    from airgap_tui.export.tool_choice import mark_left_out, tool_left_out
 
     specs, asked, request = request_selection(args)
     presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
@@ -139,12 +140,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         presence = asked if presence is None else merge_presence([presence, asked])
     if request is not None and not args.json:
         print("\n".join(request_lines(request)))
+    held = tool_left_out(tool=True, with_tool=args.with_tool, presence=presence)
     with _progress(args) as progress:
         result = estimate(
             specs,
             platforms=_platforms(args),
             progress=progress,
             client_factory=_client_factory(args),
+            tool=held is None,
         )
     missing = [i for i in result.images if i.error]
     ages, old = _image_ages(
@@ -152,7 +155,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     )
     delta = None
     if presence is not None and result.resolved:
-        delta = delta_layout(result.resolved, presence, full=result.layout)
+        delta = mark_left_out(delta_layout(result.resolved, presence, full=result.layout), held)
     if args.json:
         _print_json(
             {
@@ -204,7 +207,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
         if delta is not None:
             print("\n".join(_delta_lines(delta)))
-        _print_estimate_tool(result)
+        _print_estimate_tool(result, delta)
     errors = [i.error for i in missing if i.error]
     for problem in [*result.problems, *old]:
         if problem not in errors:
@@ -220,6 +223,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.catalog.age import check_max_age
     from airgap_tui.export.run import ExportRequest, export_bundle
 
+    if args.no_tool and args.with_tool:
+        raise UsageError(
+            "Export", "--no-tool and --with-tool ask for opposite things", "Give one of them"
+        )
     part_size = parse_size(args.part_size)
     specs, asked, templates_request = request_selection(args)
     platforms = _platforms(args)
@@ -237,6 +244,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         delta_from=tuple(args.delta_from),
         tool=not args.no_tool,
         max_age=check_max_age(args.max_age),
+        with_tool=args.with_tool,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = export_bundle(

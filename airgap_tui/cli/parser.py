@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     _request_option(p)
     _delta_from_option(p)
     _max_age_option(p)
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="count airgap-tui.pyz in a delta even when the offline host holds the same one",
+    )
 
     p = sub.add_parser(
         "export", help="download the images from their registry and write a bundle to the media"
@@ -181,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-tool",
         action="store_true",
         help="leave out airgap-tui.pyz (the program the offline host runs the bundle with)",
+    )
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="carry airgap-tui.pyz in a delta even when the receipt or inventory says the "
+        "offline host holds the same one",
     )
 
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")

@@ -22,10 +22,12 @@ from airgap_tui.delta.inventory import (
     MAX_BLOB_SIZE,
     MAX_INVENTORY_BYTES,
 )
+from airgap_tui.delta.tool import HeldTool, read_held_tool
 from airgap_tui.errors import UsageError
 from airgap_tui.registry.reference import split_prefix, validate_repository_path, validate_tag
 
 RECEIPT_KIND = "airgap-tui import receipt"
+REQUEST_KIND = "airgap-tui request"  # catalog/request.py; its inventory can stand in
 MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry's list
 FRESH_INVENTORY = (
     "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
@@ -53,6 +55,7 @@ class PresenceSource:
     sha256: str
     registry: str  # host[:port][/path] the file describes
     host: str
+    tool: HeldTool | None = None  # the airgap-tui that wrote it (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class Presence:
             return shas[0]
         text = "airgap-tui delta against\n" + "\n".join(shas) + "\n"
         return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def tools(self) -> tuple[HeldTool, ...]:
+        """The airgap-tui each file names: what the offline host ran (delta/tool.py)."""
+        return tuple(s.tool for s in self.sources if s.tool is not None)
 
     def has(self, digest: str, size: int) -> bool:
         return self.blobs.get(digest) == size
@@ -199,6 +207,8 @@ def load_presence(path: Path) -> Presence:
         return _receipt(reader, data, sha)
     if kind == INVENTORY_KIND:
         return _inventory(reader, data, sha)
+    if kind == REQUEST_KIND:  # a request made with --registry: the inventory it carries
+        return _request_inventory(path)
     raise reader.fail(
         "kind",
         f"it is {str(kind)[:60]!r}, neither {RECEIPT_KIND!r} nor {INVENTORY_KIND!r}"
@@ -214,6 +224,19 @@ def presence_from_inventory(data: Mapping[str, Any], path: Path, sha: str) -> Pr
     if data.get("kind") != INVENTORY_KIND:
         raise reader.fail("inventory.kind", f"it is not {INVENTORY_KIND!r}")
     return _inventory(reader, data, sha)
+
+
+def _request_inventory(path: Path) -> Presence:
+    from airgap_tui.catalog.request_read import read_request
+
+    request = read_request(path)  # every field checked, as export --request does
+    if request.inventory is None or request.inventory_sha256 is None:
+        raise PresenceError(
+            f"Request file {path}",
+            "it holds no inventory: it was written without --registry",
+            "Carry every image it names (export --request), or write it again with --registry",
+        )
+    return presence_from_inventory(request.inventory, path, request.inventory_sha256)
 
 
 def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
@@ -250,7 +273,8 @@ def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
                 FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:],
             )
         reader.blob_list(image["blobs"], f"{where}.blobs", blobs, dup_ok=True)
-    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host)
+    tool = read_held_tool(data, reader.path, reader.fail)
+    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host, tool)
     return Presence(blobs, (source,))
 
 
@@ -299,7 +323,8 @@ def _inventory(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
                 )
     blobs: dict[str, int] = {}
     reader.blob_list(reader.get(data, "blobs", "", list), "blobs", blobs, dup_ok=False)
-    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host)
+    tool = read_held_tool(data, reader.path, reader.fail)
+    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host, tool)
     return Presence(blobs, (source,))
 
 

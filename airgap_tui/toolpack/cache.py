@@ -119,6 +119,12 @@ def write_cached_tool(
     )
 
 
+def carried_sha256(root: str = ROOT_DISTRIBUTION, *, cancel: CancelToken | None = None) -> str:
+    """The sha256 of the airgap-tui.pyz an export would carry now (from the cache, else built
+    and kept): a delta compares it with the archive the offline host ran (delta/tool.py)."""
+    return cached_tool(root, cancel=cancel).sha256
+
+
 def _paths(directory: Path, key: str) -> tuple[Path, Path]:
     return directory / f"{key}{_SUFFIX}", directory / f"{key}{_RECORD}"
 

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airgap_tui.tui.request_domain import RequestDomain
+
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import BundleManifest
     from airgap_tui.bundle.media import Drive
@@ -40,7 +42,7 @@ def default_config_dir() -> Path:
     return Path(xdg) / "airgap-tui" if xdg else Path.home() / ".config" / "airgap-tui"
 
 
-class Domain:
+class Domain(RequestDomain):
     """Thin forwarding to the domain modules, imported lazily so the wizard opens fast.
 
     Subclass and override a method to feed fixed data to a snapshot test; everything the
