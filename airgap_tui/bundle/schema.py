@@ -16,6 +16,7 @@ from airgap_tui.bundle.manifest import (
     _ANALYZER,
     _PREFIX,
     _VERSION,
+    BUILT,
     DELTA_KINDS,
     DIGEST,
     FORMAT_VERSION,
@@ -57,10 +58,12 @@ class Schema:
             "The manifest is damaged or was edited: copy the bundle again from the connected side",
         )
 
-    def mapping(self, value: object, name: str, keys: Iterable[str]) -> dict[str, Any]:
+    def mapping(
+        self, value: object, name: str, keys: Iterable[str], optional: Iterable[str] = ()
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(name or "(top)", f"expected a mapping, got {type(value).__name__}")
-        allowed = set(keys)
+        allowed = set(keys) | set(optional)
         for key in value:
             if key not in allowed:
                 raise self.fail(
@@ -141,8 +144,22 @@ _PART_KEYS = ("file", "size", "sha256")
 _DELTA_KEYS = ("against", "kind", "expected")
 
 
+_IMAGE_OPTIONAL_KEYS = ("built",)  # bundles written before it lack it: "unknown"
+
+
+def _parse_built(s: Schema, value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    built = s.str_(value, name, BUILT)
+    try:
+        datetime.strptime(built, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError as exc:
+        raise s.fail(name, f"{show(built)} is not a date and time") from exc
+    return built
+
+
 def _parse_image(s: Schema, raw: object, name: str) -> BundleImage:
-    data = s.mapping(raw, name, _IMAGE_KEYS)
+    data = s.mapping(raw, name, _IMAGE_KEYS, _IMAGE_OPTIONAL_KEYS)
     image_name = s.str_(data["name"], f"{name}.name")
     tag = s.str_(data["tag"], f"{name}.tag")
     source_ref = s.str_(data["source_ref"], f"{name}.source_ref")
@@ -166,6 +183,7 @@ def _parse_image(s: Schema, raw: object, name: str) -> BundleImage:
         manifests=s.digests(data["manifests"], f"{name}.manifests"),
         blobs=s.digests(data["blobs"], f"{name}.blobs"),
         analyzer=s.opt_str(data["analyzer"], f"{name}.analyzer", _ANALYZER),
+        built=_parse_built(s, data.get("built"), f"{name}.built"),
     )
 
 

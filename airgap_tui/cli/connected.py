@@ -12,9 +12,11 @@ from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
     EXIT_OK,
+    _built_text,
     _count,
     _delta_lines,
     _estimate_tool_json,
+    _image_ages,
     _print_carry_hint,
     _print_estimate_tool,
     _print_export_tool,
@@ -149,6 +151,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             tool=held is None,
         )
     missing = [i for i in result.images if i.error]
+    ages, old = _image_ages(
+        [(i.spec.label, i.built, i.spec.analyzer) for i in result.images if i.ok], args.max_age
+    )
     delta = None
     if presence is not None and result.resolved:
         delta = mark_left_out(delta_layout(result.resolved, presence, full=result.layout), held)
@@ -175,6 +180,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                         "status": i.status,
                         "error": i.error,
                         "available_tags": i.available_tags,
+                        **ages.get(i.spec.label, {}),
                     }
                     for i in result.images
                 ],
@@ -190,6 +196,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 print(
                     f"  {i.spec.label:<32} download {humanize.naturalsize(i.download_bytes):>10}"
                     f"   on media {humanize.naturalsize(i.media_bytes):>10}"
+                    f"   {_built_text(i.built)}"
                 )
         print(
             f"Download: {humanize.naturalsize(result.download_bytes)} "
@@ -203,7 +210,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             print("\n".join(_delta_lines(delta)))
         _print_estimate_tool(result, delta)
     errors = [i.error for i in missing if i.error]
-    for problem in result.problems:
+    for problem in [*result.problems, *old]:
         if problem not in errors:
             print(f"airgap-tui: warning: {problem}", file=sys.stderr)
     for error in dict.fromkeys(errors):  # an unreachable registry is said once
@@ -214,6 +221,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.bundle.parts import parse_size
     from airgap_tui.bundle.writer import format_fingerprint
+    from airgap_tui.catalog.age import check_max_age
     from airgap_tui.export.run import ExportRequest, export_bundle
 
     if args.no_tool and args.with_tool:
@@ -237,6 +245,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         delta_from=tuple(args.delta_from),
         tool=not args.no_tool,
         sign_key=args.sign_key,
+        max_age=check_max_age(args.max_age),
         with_tool=args.with_tool,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
@@ -260,6 +269,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "readback_ok": result.readback_ok,
                 "tool": result.tool.to_dict() if result.tool is not None else None,
                 "signed_by": result.signed_by,
+                "tool_cached": result.tool_cache_hit,
+                "image_ages": _image_ages(
+                    [(label, built, None) for label, built in result.images_built.items()], 0
+                )[0],
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "seconds": result.seconds,
@@ -280,6 +293,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{len(result.parts_kept)} kept from an earlier run)"
         )
         print(f"Read-back check: {'passed' if result.readback_ok else 'FAILED'}")
+        for label, built in result.images_built.items():
+            print(f"  {label:<40} {_built_text(built)}")
         if result.delta is not None:
             print("\n".join(_delta_lines(result.delta)))
             print(
@@ -298,15 +313,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_tool(args: argparse.Namespace) -> int:
-    from airgap_tui.toolpack.toolpack import write_tool
+    from airgap_tui.toolpack.cache import write_cached_tool
 
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        info = write_tool(args.out, progress=progress, cancel=cancel, create=True)
+        info = write_cached_tool(args.out, progress=progress, cancel=cancel, create=True)
     path = args.out / info.file
     if args.json:
-        _print_json({"ok": True, "file": str(path), "size": info.size, "sha256": info.sha256})
+        _print_json(
+            {
+                "ok": True,
+                "file": str(path),
+                "size": info.size,
+                "sha256": info.sha256,
+                "cached": info.cached,
+            }
+        )
     else:
-        print(f"Wrote {path} ({info.size} bytes)")
+        cached = ", built before: taken from the cache" if info.cached else ""
+        print(f"Wrote {path} ({info.size} bytes{cached})")
         print(f"sha256: {info.sha256}")
         print(f"On the offline host, check the sha256 first, then: python3 {path} --help")
     return EXIT_OK

@@ -6,15 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from airgap_tui.cli.insecure import insecure_choice
 from airgap_tui.cli.options import _read_credentials, _trust
 from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
     EXIT_OK,
+    _built_text,
     _count,
+    _image_ages,
     _print_json,
     _print_trust,
     _print_verify_tool,
+    _pushed_detail,
     _trust_json,
     _verify_tool_json,
 )
@@ -32,25 +36,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     trust = _trust(args)
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         report = verify_bundle(args.bundle, progress=progress, cancel=cancel, trust=trust)
+    images = report.manifest.images
+    ages, old = _image_ages([(i.label, i.built, i.analyzer) for i in images], args.max_age)
+    warnings = [*report.warnings, *old]
     if args.json:
         _print_json(
             {
                 "ok": report.ok,
                 "fingerprint": report.fingerprint,
                 "tool": _verify_tool_json(report),
+                "images": [{"name": i.name, "tag": i.tag, **ages[i.label]} for i in images],
                 "problems": [{"file": p.file, "message": p.message} for p in report.problems],
-                "warnings": report.warnings,
+                "warnings": warnings,
                 "trust": _trust_json(report.trust),
                 **({"delta": report.manifest.delta.to_dict()} if report.manifest.delta else {}),
             }
         )
     else:
-        for w in report.warnings:
+        for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         for p in report.problems:
             print(f"airgap-tui: {p.file}: {p.message}", file=sys.stderr)
         verdict = "OK: every part is present and matches" if report.ok else "FAILED"
         print(f"{verdict} ({args.bundle})")
+        for image in images:
+            print(f"  {image.label:<40} {_built_text(image.built)}")
         if report.manifest.delta is not None:
             delta = report.manifest.delta
             print(
@@ -67,11 +77,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from airgap_tui.bundle.writer import format_fingerprint
+    from airgap_tui.catalog.age import check_max_age
     from airgap_tui.events import STAGE_BLOB, Progress
     from airgap_tui.importer.run import ImportRequest, import_bundle
     from airgap_tui.registry.reference import split_prefix
 
-    split_prefix(args.registry)
+    host, _path = split_prefix(args.registry)
+    insecure = insecure_choice(args, host)  # before the password is read, and asked for
     credentials = _read_credentials(args)
     engine = None
     if args.via_docker:  # the straight route never loads the docker SDK
@@ -91,6 +103,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         receipt_dir=args.receipt_dir,
         via_docker=args.via_docker,
         trust=_trust(args),
+        insecure=insecure,
+        max_age=check_max_age(args.max_age),
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
 
@@ -102,7 +116,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"airgap-tui: {event.item}: {event.message}", file=sys.stderr)
 
         result = import_bundle(request, engine, progress=per_image, cancel=cancel)
-    for warning in result.warnings:
+    for warning in [*result.warnings, *result.age_warnings]:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"airgap-tui: {problem}", file=sys.stderr)
@@ -122,7 +136,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "fingerprint": result.fingerprint,
                 "verified": result.verified,
                 "problems": result.problems,
-                "warnings": result.warnings,
+                "warnings": [*result.warnings, *result.age_warnings],
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "route": result.route,
                 "trust": _trust_json(result.trust),
@@ -137,10 +151,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         _print_trust(result.trust)
         for i in result.images:
             mark = "ok  " if i.ok else ("skip" if i.settled else "FAIL")
-            detail = i.error or i.note or i.pushed_digest
-            if i.ok and not i.digest_kept:
-                detail += f" (upstream {i.source_digest})"
-            print(f"  {mark} {i.target:<50} {i.status} {detail}")
+            print(f"  {mark} {i.target:<50} {i.status} {_pushed_detail(i)}")
+            print(f"       {_built_text(i.built)}")
         if result.receipt_path:
             print(f"Receipt: {result.receipt_path}")
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -153,6 +165,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     from airgap_tui.registry.reference import split_prefix
 
     host, path = split_prefix(args.registry)
+    insecure = insecure_choice(args, host)
     credentials = _read_credentials(args)
     out: Path = args.out or default_inventory_path(host)
     show = not args.json and sys.stderr.isatty()
@@ -167,7 +180,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
             host,
             credentials=credentials,
             ca_file=args.ca_file,
-            insecure=True if args.insecure else None,
+            insecure=insecure,
             cancel=cancel,
         ) as client,
     ):

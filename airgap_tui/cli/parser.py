@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui import __version__
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS
 from airgap_tui.cli.from_templates import add_registry_access, add_template_source
+from airgap_tui.cli.insecure import add_insecure_option
 from airgap_tui.cli.render import EXIT_USAGE
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
     _request_option(p)
     _delta_from_option(p)
+    _max_age_option(p)
     p.add_argument(
         "--with-tool",
         action="store_true",
@@ -178,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
     p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
     _delta_from_option(p)
+    _max_age_option(p)
     p.add_argument(
         "--no-tool",
         action="store_true",
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, major=False)
     p.add_argument("bundle", type=Path)
     _trust_options(p)
+    _max_age_option(p)
 
     p = sub.add_parser("import", help="verify a bundle and push it to a registry")
     common(p, major=False)
@@ -218,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for the target registry")
     p.add_argument("--receipt-dir", type=Path, help="where the receipt goes (default: .)")
+    add_insecure_option(p)
+    _max_age_option(p)
 
     p = sub.add_parser("inventory", help="list what a registry holds (for export --delta-from)")
     common(p, major=False)
@@ -226,9 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for the registry")
-    p.add_argument(
-        "--insecure", action="store_true", help="plain HTTP when the registry does not speak TLS"
-    )
+    add_insecure_option(p)
 
     p = sub.add_parser("snippet", help="print the .gitlab-ci.yml variables")
     common(p, major=False)
@@ -284,6 +289,18 @@ def _trust_options(p: argparse.ArgumentParser) -> None:
         metavar="ALLOWED_SIGNERS",
         help="require bundle.yaml.sig by a key this OpenSSH allowed_signers file lists "
         "(needs ssh-keygen)",
+    )
+
+
+def _max_age_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-age",
+        type=int,
+        default=DEFAULT_MAX_AGE_DAYS,
+        metavar="DAYS",
+        help="warn about images built more than DAYS days ago (default %(default)s; 0: off). "
+        "Container- and dependency-scanning images carry their vulnerability data: their "
+        "scans are as old as they are",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airgap_tui.errors import AirgapError
@@ -33,6 +34,41 @@ def _delta_lines(delta: Any) -> list[str]:
         f"   delta {humanize.naturalsize(delta.delta_bytes):>10} ({delta.delta_bytes} bytes)"
         f"   saves {humanize.naturalsize(delta.saved_bytes)}",
     ]
+
+
+def _image_ages(
+    images: Sequence[tuple[str, str | None, str | None]], max_age: int
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Per "name:tag": its build date and age today (for --json), and the --max-age
+    warnings; `images` are (label, built, analyzer) triples."""
+    from datetime import UTC, datetime
+
+    from airgap_tui.catalog.age import age_warnings, check_max_age, image_age
+
+    now = datetime.now(UTC)
+    ages = {label: image_age(built, now).to_dict() for label, built, _analyzer in images}
+    return ages, age_warnings(images, now, check_max_age(max_age))
+
+
+def _built_text(built: str | None) -> str:
+    """`built 2026-11-20 (14 days old)` today, or `built: unknown`."""
+    from datetime import UTC, datetime
+
+    from airgap_tui.catalog.age import describe
+
+    return f"built {describe(built, datetime.now(UTC))}" if built else "built: unknown"
+
+
+def _pushed_detail(image: Any) -> str:
+    """`digest kept ✓`, or the digest the registry now serves when it differs (the Docker
+    route), or why the image is not there."""
+    if image.error or not image.ok:
+        return str(image.error or image.note)
+    if image.digest_kept:
+        detail = "digest kept ✓"
+    else:
+        detail = f"pushed as {image.pushed_digest} (upstream {image.source_digest})"
+    return f"{detail} — {image.note}" if image.note else detail
 
 
 def _fail(args: argparse.Namespace, exc: AirgapError) -> None:
@@ -101,7 +137,8 @@ def _print_export_tool(result: ExportResult) -> None:
             "— and compare the fingerprint."
         )
         return
-    print(f"Carried tool: {result.tool.file} ({result.tool.size} bytes)")
+    cached = ", from the cache" if result.tool_cache_hit else ""
+    print(f"Carried tool: {result.tool.file} ({result.tool.size} bytes{cached})")
     print(f"  sha256: {result.tool.sha256}")
     print(
         "On the offline host: compare the fingerprint and the tool's sha256 (sha256sum "

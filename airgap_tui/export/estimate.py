@@ -58,6 +58,7 @@ class ImageEstimate:
     index_digest: str | None = None  # the index, when it is carried
     platform: str | None = None
     kind: str = "image"
+    built: str | None = None  # when the image was built (catalog.age.BUILT_FORMAT); None: unknown
 
     @property
     def ok(self) -> bool:
@@ -89,6 +90,7 @@ class ImageEstimate:
             "index_digest": self.index_digest,
             "image_id": self.config_digest,
             "platform": self.platform,
+            "built": self.built,
             "download_bytes": self.download_bytes,
             "media_bytes": self.media_bytes,
             "layers": [
@@ -295,6 +297,7 @@ def _fill(
         result.index_digest = image.index[0].digest if image.index is not None else None
         result.config_digest = image.manifests[0].config.digest
         result.platform = image.platform
+        result.built = image.built
         layers: dict[str, LayerEstimate] = {}
         for manifest in image.manifests:
             for layer in manifest.layers:

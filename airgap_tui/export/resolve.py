@@ -3,7 +3,8 @@
 A tag may name an image manifest, an artifact or an index. The bundle carries the chosen
 platform's manifest as its original bytes (so the offline digest equals upstream), or the index
 itself when several platforms are chosen. Manifests and configs are small and fetched here; their
-descriptors give every layer's exact size, which is what makes the estimate exact.
+descriptors give every layer's exact size, which is what makes the estimate exact, and the
+configs say when each image was built (`created`; an index: its newest platform carried).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from airgap_tui.bundle.layout import (
     Descriptor,
     ResolvedImage,
 )
+from airgap_tui.catalog.age import config_created, newest
 from airgap_tui.errors import NotFoundError, RegistryError
 from airgap_tui.models import ImageSpec
 from airgap_tui.registry.client import RegistryClient
@@ -149,10 +151,12 @@ def resolve_image(
         manifests.append(carried_manifest(top, None, what))
     configs: dict[str, bytes] = {}
     final: list[CarriedManifest] = []
+    built: list[str | None] = []
     for manifest in manifests:
         config = client.blob_bytes(src.repository, manifest.config.digest, MAX_CONFIG_BYTES)
         configs[manifest.config.digest] = config
         if manifest.config.media_type in IMAGE_CONFIG_TYPES:
+            built.append(config_created(config))
             built_for = _check_image_config(config, manifest, what)
             if manifest.platform is None:
                 if (
@@ -175,4 +179,5 @@ def resolve_image(
         index=index,
         analyzer=spec.analyzer,
         configs=configs,
+        built=newest(built),
     )

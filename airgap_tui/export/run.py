@@ -6,7 +6,8 @@ download); then blobs are downloaded side by side and streamed, in tar order, in
 writer (atomic parts, read back behind the writer, journal). Each blob's sha256 is checked as it
 streams. A re-run of the same selection keeps the complete parts already on the media without
 downloading what they hold, and resumes a blob cut by the interruption with a Range request.
-bundle.yaml is written last.
+The carried tool is built (or taken from the user's cache) on a thread beside the downloads
+and written after the parts. bundle.yaml is written last.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airgap_tui.bundle.atomic import atomic_write_bytes, unlink_durably
@@ -45,6 +47,7 @@ from airgap_tui.bundle.safe_load import read_bounded
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.signature import SIGNATURE_NAME, sign_bytes, signature_info
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_warnings
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence, merge_presence
 from airgap_tui.delta.tool import HeldTool
@@ -80,7 +83,8 @@ from airgap_tui.models import (
     ImageSpec,
 )
 from airgap_tui.registry.client import RegistryClient
-from airgap_tui.toolpack.toolpack import check_buildable, write_tool
+from airgap_tui.toolpack.cache import ToolBuilder
+from airgap_tui.toolpack.toolpack import STAGE_TOOL, TOOL_FILE, check_buildable, write_tool
 
 DOWNLOAD_STREAMS = 4
 
@@ -104,6 +108,7 @@ class ExportRequest:
     # An SSH private key (or a .pub whose key is in ssh-agent): bundle.yaml.sig is written
     # over bundle.yaml with it (OpenSSH SSHSIG, namespace airgap-tui-bundle).
     sign_key: Path | None = None
+    max_age: int = DEFAULT_MAX_AGE_DAYS  # warn about images built longer ago (days; 0: off)
     # A delta leaves the tool out when the offline host holds the same; --with-tool: carry it.
     with_tool: bool = False
 
@@ -127,11 +132,15 @@ class ExportResult:
     estimated_bytes: int = 0
     downloaded_bytes: int = 0  # blob bytes fetched from the registry by this run
     # Wall time of each step: "estimate", "checks", "write" (first download to the last part
-    # read back) and "total"; for the operator's log and benchmarks/.
+    # read back), "tool" (after the parts: what is left of the carried tool's build, and
+    # writing it) and "total"; for the operator's log and benchmarks/.
     seconds: dict[str, float] = field(default_factory=dict)
     delta: DeltaLayout | None = None  # a delta bundle: what it expects, full vs delta size
     tool: ToolFile | None = None  # the carried airgap-tui.pyz, as bundle.yaml lists it
     signed_by: str | None = None  # SHA256:… of the key that signed bundle.yaml
+    tool_cache_hit: bool | None = None  # it came from the user's cache (None: no tool)
+    # "name:tag" -> the image's build time (catalog.age.BUILT_FORMAT), None when unknown
+    images_built: dict[str, str | None] = field(default_factory=dict)
 
 
 def export_bundle(
@@ -188,6 +197,13 @@ def export_bundle(
     warnings = list(sizes.problems)  # errors were refused above: what is left are warnings
     if plan.part_size_note:
         warnings.append(plan.part_size_note)
+    warnings.extend(
+        age_warnings(
+            ((i.label, i.built, i.analyzer) for i in layout.images),
+            datetime.now(UTC),
+            request.max_age,
+        )
+    )
     part_size = plan.part_size
     key = layout.key(part_size)
     finished = _finished_parts(dest, layout, part_size)
@@ -208,10 +224,13 @@ def export_bundle(
         )
         clients: dict[str, RegistryClient] = {}
         tar = _TarStream(dest, layout, kept, factory, clients, progress, cancel, streams)
+        builder = ToolBuilder().start() if request.tool else None  # beside the downloads
+        written = False
         try:
             parts = writer.write(tar.chunks())
             problems = writer.readback_problems
             clock.lap("write")
+            written = True
         except Cancelled as exc:
             raise _cancelled(exc, dest, writer.parts) from None
         except AirgapError:
@@ -219,6 +238,8 @@ def export_bundle(
                 _forget_parts_holding(journal, writer.parts, tar.failed)
             raise
         finally:
+            if builder is not None and not written:
+                builder.stop()  # the export failed: the build gives up at its next file
             tar.close()
             for client in clients.values():
                 client.close()
@@ -235,8 +256,11 @@ def export_bundle(
             downloaded_bytes=tar.downloaded,
             seconds=clock.laps,
             delta=delta,
+            images_built={image.label: image.built for image in layout.images},
         )
         if problems:
+            if builder is not None:
+                builder.stop()
             for problem in problems:
                 journal.forget(problem.file)  # the stick lied: rewrite these on the next run
             result.readback_ok = False
@@ -252,7 +276,11 @@ def export_bundle(
                 f"{result.bundle_bytes} bytes were written where {layout.total} were planned",
                 "Report this; run the export again into an empty directory",
             )
-        result.tool = _write_tool(dest, request, writer.parts, progress, cancel)
+        result.tool, result.tool_cache_hit = _write_tool(
+            dest, builder, writer.parts, progress, cancel
+        )
+        if builder is not None:
+            clock.lap("tool")  # after the parts: waiting for the build (if any) and writing it
         manifest = BundleManifest(
             tool=result.tool,
             source_prefix=request.source_prefix,
@@ -425,19 +453,24 @@ def _tool_bytes(request: ExportRequest, sizes: Estimate) -> int:
 
 def _write_tool(
     dest: Path,
-    request: ExportRequest,
+    builder: ToolBuilder | None,
     parts: list[BundlePart],
     progress: ProgressCallback,
     cancel: CancelToken,
-) -> ToolFile | None:
-    """airgap-tui.pyz after the parts, before bundle.yaml (an identical one is kept)."""
-    if not request.tool:
-        return None
+) -> tuple[ToolFile | None, bool | None]:
+    """airgap-tui.pyz after the parts, before bundle.yaml (an identical one is kept), and
+    whether it came from the user's cache. The build ran beside the downloads; only what is
+    left of it is waited for here."""
+    if builder is None:
+        return None, None
     try:
-        info = write_tool(dest, progress=progress, cancel=cancel, reuse=True)
+        if not builder.done:
+            progress(Progress(STAGE_TOOL, TOOL_FILE, 0, None, "packing the carried tool"))
+        built = builder.result(cancel)
+        info = write_tool(dest, progress=progress, cancel=cancel, built=built)
     except Cancelled as exc:
         raise _cancelled(exc, dest, parts) from None
-    return ToolFile(info.file, info.size, info.sha256)
+    return ToolFile(info.file, info.size, info.sha256), info.cached
 
 
 # --------------------------------------------------------------------------- resume

@@ -272,7 +272,7 @@ class _ImagePusher:
             how = BLOB_PRESENT
         elif found is not None and (repo, digest) in found.mount_from:
             source = found.mount_from[(repo, digest)]
-            if self.client.mount_blob(repo, digest, source) is None:
+            if self.client.mount_blob_retried(repo, digest, source, on_retry=self._retried(item)):
                 how = BLOB_MOUNTED
             elif self.client.blob_exists(repo, digest):  # another image of this run put it there
                 how = BLOB_PRESENT

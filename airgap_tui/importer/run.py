@@ -27,6 +27,7 @@ from airgap_tui.bundle.schema import read_manifest_and_bytes
 from airgap_tui.bundle.signature import SIGNATURE_NAME
 from airgap_tui.bundle.trust import Trust, TrustReport, check_trust
 from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_days, age_warnings
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
 from airgap_tui.errors import BundleError, Cancelled, UsageError
@@ -78,6 +79,7 @@ class ImportRequest:
     # The fingerprint carried apart from the stick and/or the allowed_signers file: checked
     # before anything is pushed; a mismatch raises BundleError (issue 20).
     trust: Trust | None = None
+    max_age: int = DEFAULT_MAX_AGE_DAYS  # warn about images built longer ago (days; 0: off)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class ImportResult:
     receipt_path: Path | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
+    age_warnings: list[str] = field(default_factory=list)  # images older than --max-age
     route: str = ROUTE_REGISTRY
     trust: TrustReport | None = None  # what --expect-fingerprint / --trust found
 
@@ -131,6 +134,7 @@ def import_bundle(
         verification = "skipped (--no-verify): every blob was hash-checked while it was read"
     else:
         verification = "passed" if result.verified else "failed"
+    _add_ages(result, manifest, started, request.max_age)
     result.ok = not result.problems and all(i.settled for i in result.images)
     result.receipt_path = write_receipt(
         request.receipt_dir or Path.cwd(),
@@ -139,7 +143,7 @@ def import_bundle(
         registry=prefix,
         verification=verification,
         problems=result.problems,
-        warnings=result.warnings,
+        warnings=[*result.warnings, *result.age_warnings],
         images=result.images,
         route=result.route,
         engine=engine.docker_host if engine is not None and request.via_docker else None,
@@ -308,6 +312,20 @@ def _not_pushed(
         ImageResult.open(img.name, img.tag, prefix, img.digest, status, kind=img.kind, error=error)
         for img in manifest.images
     ]
+
+
+def _add_ages(result: ImportResult, manifest: BundleManifest, now: datetime, max_age: int) -> None:
+    """Each image's build date and its age on the day of the import (receipt, --json, the
+    screens), and a warning for each one older than `max_age` days."""
+    built = {(i.name, i.tag): i for i in manifest.images}
+    for row in result.images:
+        image = built.get((row.name, row.tag))
+        if image is not None:
+            row.built = image.built
+            row.age_days = age_days(image.built, now)
+    result.age_warnings = age_warnings(
+        ((i.label, i.built, i.analyzer) for i in manifest.images), now, max_age
+    )
 
 
 def _listed(manifest: BundleManifest) -> list[str]:

@@ -26,6 +26,8 @@ from airgap_tui.registry.diagnose import (
     _HandshakeFailed,
     _memo_lock,
     _memoised,
+    _registry_error_text,
+    _ServerError,
     _TrustAdapter,
     _unreachable,
     connection_error,
@@ -147,28 +149,45 @@ class RegistryTransport:
     def base_url(self) -> str:
         return f"{self._negotiate()}://{self.host}"
 
-    def _raise_for(self, resp: requests.Response, what: str) -> None:
+    def _raise_for(self, resp: requests.Response, what: str, *, push_to: str | None = None) -> None:
+        """An error status as the operator's sentence, for pulls and pushes alike; a push
+        (`push_to`: its repository) says what a push needs. A 5xx is a _ServerError (a push
+        retries it), and the registry's own error code and message are kept."""
         code = resp.status_code
         if code < 400:
             return
         if code == 401:
             raise self._auth_error(resp)
         if code == 403:
+            may = f"push to {push_to}" if push_to is not None else "pull this repository"
             raise AuthError(
                 what,
                 "the registry denied access (HTTP 403)",
-                f"Check that the account used for {self.host} may pull this repository",
+                f"Check that the account used for {self.host} may {may}",
                 registry=self.host,
             )
-        if code == 404:
-            raise NotFoundError(what, "the registry does not have it (HTTP 404)")
         if code == 429:
             raise RegistryError(
                 what,
                 "the registry is rate-limiting requests (HTTP 429)",
                 "Wait a while, or log in (docker login) for a higher limit",
             )
-        raise RegistryError(what, f"the registry answered HTTP {code}", "Try again later")
+        if code == 404 and push_to is None:
+            raise NotFoundError(what, "the registry does not have it (HTTP 404)")
+        detail = _registry_error_text(resp)
+        if code >= 500:
+            raise _ServerError(
+                what, f"the registry answered HTTP {code}{detail}", "Try again later"
+            )
+        if push_to is None:
+            raise RegistryError(
+                what, f"the registry answered HTTP {code}{detail}", "Try again later"
+            )
+        raise RegistryError(
+            what,
+            f"the registry refused it (HTTP {code}{detail})",
+            "Check the registry's log; run the import again once it is fixed",
+        )
 
     def _auth_error(
         self, resp: requests.Response | None, *, token_refused: bool = False

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
+from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from airgap_tui.errors import AuthError, BundleError, RegistryError
+from airgap_tui.errors import BundleError, RegistryError
 from airgap_tui.registry.auth import _pull_scope, _push_scope, parse_challenges
-from airgap_tui.registry.diagnose import RegistryUnreachable, connection_error, tls_error
+from airgap_tui.registry.diagnose import (
+    RegistryUnreachable,
+    _ServerError,
+    connection_error,
+    tls_error,
+)
 from airgap_tui.registry.oci import MAX_MANIFEST_BYTES, _validate_digest
 from airgap_tui.registry.transport import BodyFactory, RegistryTransport
 
@@ -76,8 +81,7 @@ class _HashedWindows:
         self._left = b""
 
 
-class _ServerError(RegistryError):
-    """A 5xx from the registry: it may pass (restart, overload), so a push retries it."""
+_T = TypeVar("_T")
 
 
 class _SizedBody:
@@ -93,21 +97,6 @@ class _SizedBody:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._chunks)
-
-
-def _registry_error_text(resp: requests.Response) -> str:
-    """`: CODE message` from a registry's JSON error body (bounded), or ""."""
-    try:
-        data = json.loads(resp.raw.read(64 * 1024, decode_content=True) or b"{}")
-    except (ValueError, OSError, requests.RequestException):
-        return ""
-    errors = data.get("errors") if isinstance(data, dict) else None
-    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
-        return ""
-    code = str(errors[0].get("code", ""))[:40]
-    message = str(errors[0].get("message", ""))[:160]
-    text = " ".join(p for p in (code, message) if p)
-    return f": {text}" if text else ""
 
 
 class RegistryUpload(RegistryTransport):
@@ -304,7 +293,21 @@ class RegistryUpload(RegistryTransport):
 
         return self._push_retried(once, on_retry)
 
-    def _push_retried(self, once: Callable[[], str], on_retry: RetryCallback | None) -> str:
+    def mount_blob_retried(
+        self,
+        repository: str,
+        digest: str,
+        from_repository: str,
+        *,
+        on_retry: RetryCallback | None = None,
+    ) -> bool:
+        """mount_blob, retried like every other push request (5xx, refused or reset
+        connection): True when mounted, False when the registry opened an upload instead."""
+        return self._push_retried(
+            lambda: self.mount_blob(repository, digest, from_repository) is None, on_retry
+        )
+
+    def _push_retried(self, once: Callable[[], _T], on_retry: RetryCallback | None) -> _T:
         for attempt in range(self.retries + 1):
             try:
                 return once()
@@ -381,24 +384,5 @@ class RegistryUpload(RegistryTransport):
         return url
 
     def _raise_for_push(self, resp: requests.Response, what: str, repository: str) -> None:
-        """Like _raise_for, but says what a push needs and keeps the registry's error code."""
-        code = resp.status_code
-        if code < 400:
-            return
-        if code == 401:
-            raise self._auth_error(resp)
-        if code == 403:
-            raise AuthError(
-                what,
-                "the registry denied access (HTTP 403)",
-                f"Check that the account used for {self.host} may push to {repository}",
-                registry=self.host,
-            )
-        detail = _registry_error_text(resp)
-        if code >= 500:
-            raise _ServerError(what, f"the registry answered HTTP {code}{detail}", "Try again")
-        raise RegistryError(
-            what,
-            f"the registry refused it (HTTP {code}{detail})",
-            "Check the registry's log; run the import again once it is fixed",
-        )
+        """_raise_for for a push into `repository` (what a push needs; a 5xx is retried)."""
+        self._raise_for(resp, what, push_to=repository)

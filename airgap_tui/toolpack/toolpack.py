@@ -23,7 +23,6 @@ import re
 import struct
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,12 +64,24 @@ class ToolError(AirgapError):
     """The carried tool cannot be built from what is installed here."""
 
 
+@dataclass(frozen=True)
+class ToolBuild:
+    """The archive's bytes and how they were had: `cache_hit` when taken from the user's
+    cache (toolpack.cache), `key` the cache key ("" when built without the cache)."""
+
+    data: bytes
+    sha256: str
+    cache_hit: bool
+    key: str
+
+
 class ToolInfo(NamedTuple):
-    """What bundle.yaml's `tool` entry records."""
+    """What bundle.yaml's `tool` entry records, and whether the archive came from the cache."""
 
     file: str
     size: int
     sha256: str
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -341,10 +352,13 @@ def build_tool(
     root: str = ROOT_DISTRIBUTION,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    members: list[Member] | None = None,
 ) -> bytes:
     """The archive's bytes (a few MB, held once in memory so its sha256 is known before it is
-    written). Deterministic for one installation and one interpreter."""
-    members = collect_members(root)
+    written). Deterministic for one installation and one interpreter. `members`: what
+    collect_members(root) gave the caller (the cache keys the archive by them)."""
+    if members is None:
+        members = collect_members(root)
     total = sum(m.size() for m in members)
     done = 0
     buffer = io.BytesIO()
@@ -504,20 +518,21 @@ def write_tool(
     cancel: CancelToken | None = None,
     root: str = ROOT_DISTRIBUTION,
     create: bool = False,
-    reuse: bool = False,
+    built: ToolBuild | None = None,
 ) -> ToolInfo:
     """Write `<dest_dir>/airgap-tui.pyz` (.part, fsync, read back from the media, rename) and
     return its name, size and sha256 for bundle.yaml. An identical file already there is kept.
-    `create` makes `dest_dir` (and its parents) when missing; `reuse` takes the archive this
-    process last built when no installed file has changed since (see _Memo)."""
+    `create` makes `dest_dir` (and its parents) when missing. The archive is `built` (taken
+    from the user's cache or built beside an export's downloads: toolpack.cache), else built
+    now."""
     directory = Path(dest_dir)
     _check_directory(directory, create=False, missing_ok=create)
-    if reuse:
-        data = _MEMO.build(root, progress, cancel)
-    else:
+    if built is None:
         data = build_tool(root=root, progress=progress, cancel=cancel)
+        built = ToolBuild(data, hashlib.sha256(data).hexdigest(), False, "")
+    data = built.data
     _check_directory(directory, create=create)
-    info = ToolInfo(TOOL_FILE, len(data), hashlib.sha256(data).hexdigest())
+    info = ToolInfo(TOOL_FILE, len(data), built.sha256, built.cache_hit)
     target = directory / TOOL_FILE
     if _same_file(target, data):
         progress(Progress(STAGE_TOOL, TOOL_FILE, len(data), len(data), "kept", final=True))
@@ -536,47 +551,6 @@ def write_tool(
         ) from exc
     progress(Progress(STAGE_TOOL, TOOL_FILE, len(data), len(data), "written", final=True))
     return info
-
-
-class _Memo:
-    """The last archive built in this process, and the installation it was built from.
-
-    Building takes seconds of CPU; a second export in the same process (the wizard run again,
-    a test suite) gets the same bytes back when every member's path, size and mtime and the
-    interpreter are unchanged: the archive is a function of exactly those."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[object, ...] | None = None
-        self._data = b""
-
-    @staticmethod
-    def key(root: str) -> tuple[object, ...]:
-        signature: list[tuple[object, ...]] = []
-        for member in collect_members(root):
-            if member.path is None:
-                signature.append((member.arcname, member.data))
-            else:
-                st = member.path.stat()
-                signature.append((member.arcname, str(member.path), st.st_size, st.st_mtime_ns))
-        return (root, sys.executable, sys.version, main_source(root), tuple(signature))
-
-    def build(self, root: str, progress: ProgressCallback, cancel: CancelToken | None) -> bytes:
-        with self._lock:
-            key = self.key(root)
-            if key != self._key:
-                self._data = build_tool(root=root, progress=progress, cancel=cancel)
-                self._key = key
-            return self._data
-
-
-_MEMO = _Memo()
-
-
-def carried_sha256(root: str = ROOT_DISTRIBUTION, *, cancel: CancelToken | None = None) -> str:
-    """The sha256 of the airgap-tui.pyz `write_tool(reuse=True)` writes (built once per
-    process): a delta compares it with the archive the offline host ran (delta/tool.py)."""
-    return hashlib.sha256(_MEMO.build(root, ignore_progress, cancel)).hexdigest()
 
 
 def _check_directory(directory: Path, *, create: bool, missing_ok: bool = False) -> None:

@@ -166,12 +166,14 @@ class AnalyzerSelection:
         return True
 
     def apply_profile(self, profile: Profile) -> ProfileChoice:
-        """Take a saved profile's major, FIPS switch, platform and tags; return its choice."""
+        """Take a saved profile's major, FIPS switch, platform, tool switch and tags; return
+        its choice."""
         if profile.platform:
             self.state.platform = profile.platform
         if self.catalog and profile.gitlab_major in self.catalog.majors:
             self.state.gitlab_major = profile.gitlab_major
         self.state.fips = profile.fips
+        self.state.tool_wanted = profile.tool
         known = {a.name: a for a in self.analyzers()}
         self.state.tags = {
             name: tag

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -202,6 +203,7 @@ class Services:
 
     domain: Domain = field(default_factory=Domain)
     clock: Callable[[], float] = time.monotonic  # monotonic seconds, for rates and time left
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # images' ages
     home: Path = field(default_factory=Path.home)  # `~` on screen; snippet files go here
     config_dir: Path | None = None  # profiles under it (default: $XDG_CONFIG_HOME/airgap-tui)
     receipt_dir: Path | None = None  # import receipts (default: the current directory)

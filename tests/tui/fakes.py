@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airgap_tui.bundle.journal import ExportJournal
@@ -16,6 +17,7 @@ from airgap_tui.bundle.manifest import BundleBlob, BundleImage, BundleManifest, 
 from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
 from airgap_tui.bundle.parts import Problem
 from airgap_tui.bundle.verify import VerifyReport
+from airgap_tui.catalog.age import age_warnings
 from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
 from airgap_tui.events import (
     STAGE_LOAD,
@@ -50,6 +52,20 @@ ENGINE_INFO = EngineInfo("unix:///var/run/docker.sock", "27.3.1", "1.47", "linux
 FINGERPRINT = "3f9a1c0e" * 8
 TOOL = ToolFile("airgap-tui.pyz", 9_199_466, "5d1e07a2" * 8)  # the carried program
 MB = 1_000_000
+# Images' build times against the wizard's fixed "now" (conftest.fixed_app): most are two
+# weeks old; the scanning images with vulnerability data inside are older than --max-age.
+NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+OLD_IMAGES = {"container-scanning": "2026-10-21T06:00:00Z", "gemnasium": "2026-10-30T06:00:00Z"}
+
+
+def built(name: str) -> str:
+    return OLD_IMAGES.get(name, "2026-11-20T09:30:00Z")
+
+
+def age(name: str) -> int:
+    return (NOW - datetime.fromisoformat(built(name))).days
+
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -123,6 +139,7 @@ def manifest() -> BundleManifest:
                 platform="linux/amd64",
                 blobs=[layer],
                 analyzer=name,
+                built=built(name),
             )
         )
     parts = [
@@ -235,7 +252,11 @@ class FixedDomain(Domain):
             download = sum(x.compressed for x in layers)
             images.append(
                 ImageEstimate(
-                    spec, download_bytes=download, media_bytes=download + 4_096, layers=layers
+                    spec,
+                    download_bytes=download,
+                    media_bytes=download + 4_096,
+                    layers=layers,
+                    built=built(spec.name),
                 )
             )
         ok = [i for i in images if not i.error]
@@ -324,6 +345,7 @@ class FixedDomain(Domain):
             images=[s.label for s in request.specs],
             bundle_bytes=size,
             parts_written=[p.file for p in manifest().parts],
+            images_built={s.label: built(s.name) for s in request.specs},
         )
 
     def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
@@ -380,9 +402,14 @@ class FixedDomain(Domain):
                     source_digest=digest,
                     pushed_digest=digest,
                     digest_kept=not request.via_docker,
+                    built=image.built,
+                    age_days=age(image.name),
                 )
             )
-        return ImportResult(True, m.fingerprint, images, verified=False)
+        ages = age_warnings(
+            ((i.label, i.built, i.analyzer) for i in m.images), NOW, request.max_age
+        )
+        return ImportResult(True, m.fingerprint, images, verified=False, age_warnings=ages)
 
     def format_fingerprint(self, fingerprint: str) -> str:
         from airgap_tui.bundle.writer import format_fingerprint

@@ -555,7 +555,7 @@ async def test_everything_outside_comes_through_the_one_services_object(
         assert {"engine", "drives", "catalog"} <= set(domain.calls)
         assert domain.calls.count("catalog") == 1  # loaded once, then kept by Services
         start = next(s for s in app.screen_stack if isinstance(s, StartScreen))
-        engine_text = str(start.query_one("#engine", Static).render())
+        engine_text = str(start.query_one("#host", Static).render())
         assert "Docker 27.3.1" in engine_text  # the injected engine's answer, not a real one
 
 

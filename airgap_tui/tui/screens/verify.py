@@ -1,4 +1,5 @@
-"""Import, step 2: check every part before anything is loaded; a mismatch stops here."""
+"""Import, step 2: check every part before anything is loaded; a mismatch stops here. Each
+image's build date and its age today: a scanning image's vulnerability data is that old."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, Static
 from textual.worker import Worker
 
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_summary, describe
 from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import STAGE_VERIFY, CancelToken
 from airgap_tui.tui import formatting
@@ -104,6 +106,7 @@ class VerifyScreen(WizardScreen):
                 "✓ The part matches." if parts == 1 else f"✓ All {parts} parts match.",
                 "bold green",
             )
+            text.append_text(self.ages(report))
             for warning in report.warnings:
                 text.append(f"\n! {warning}", "yellow")
             delta = report.manifest.delta
@@ -163,6 +166,17 @@ class VerifyScreen(WizardScreen):
         else:
             verdict.add_class("-mismatch")
             verdict.update("✗ MISMATCH: this is not the bundle that was exported. Do not import it")
+
+    def ages(self, report: VerifyReport) -> Text:
+        """`Built: semgrep:6 2026-11-20 (15 days old) · …`, and what too old means."""
+        now = self.services.now()
+        images = report.manifest.images
+        text = Text("\nBuilt: ", "bold")
+        text.append(" · ".join(f"{i.label} {describe(i.built, now)}" for i in images))
+        rows = [(i.label, i.built, i.analyzer) for i in images]
+        for warning in age_summary(rows, now, DEFAULT_MAX_AGE_DAYS):
+            text.append(f"\n! {warning}.", "yellow")
+        return text
 
     def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
         self.busy = False
