@@ -123,52 +123,15 @@ def resolve_image(
     what = f"Image {src.registry}/{src.repository}{sep}{reference}"
     top = client.raw_manifest(src.repository, reference)
     index: tuple[Descriptor, bytes] | None = None
-    manifests: list[CarriedManifest] = []
     if top.media_type in INDEX_TYPES:
-        listing = manifest_json(top.data, what)
-        for platform in platforms:
-            entry = select_platform(listing, platform)
-            if entry is None:
-                have = available_platforms(listing)
-                raise NotFoundError(
-                    what,
-                    f"it has no {platform} image"
-                    + (f" (it has {', '.join(have)})" if have else " (its index lists none)"),
-                    "Choose one of those platforms with --platform",
-                )
-            child = _descriptor(entry, what)
-            if any(m.descriptor.digest == child.digest for m in manifests):
-                continue
-            raw = client.raw_manifest(src.repository, child.digest)
-            if raw.media_type in INDEX_TYPES:
-                raise RegistryError(
-                    what, "its index points at another index, which is not supported"
-                )
-            manifests.append(carried_manifest(raw, format_platform(entry["platform"]), what))
+        manifests = _platform_manifests(client, src.repository, top, platforms, what)
         if len(platforms) > 1:
             index = (Descriptor(top.digest, len(top.data), top.media_type), top.data)
     else:
-        manifests.append(carried_manifest(top, None, what))
-    configs: dict[str, bytes] = {}
-    final: list[CarriedManifest] = []
-    built: list[str | None] = []
-    for manifest in manifests:
-        config = client.blob_bytes(src.repository, manifest.config.digest, MAX_CONFIG_BYTES)
-        configs[manifest.config.digest] = config
-        if manifest.config.media_type in IMAGE_CONFIG_TYPES:
-            built.append(config_created(config))
-            built_for = _check_image_config(config, manifest, what)
-            if manifest.platform is None:
-                if (
-                    built_for
-                    and len(platforms) == 1
-                    and parse_platform(built_for) != parse_platform(platforms[0])
-                ):
-                    warnings.append(f"{what} is built for {built_for}, not {platforms[0]}.")
-                manifest = CarriedManifest(
-                    manifest.descriptor, manifest.data, manifest.config, manifest.layers, built_for
-                )
-        final.append(manifest)
+        manifests = [carried_manifest(top, None, what)]
+    final, configs, built = _with_configs(
+        client, src.repository, manifests, platforms, what, warnings
+    )
     return ResolvedImage(
         name=spec.name,
         tag=spec.tag,
@@ -180,4 +143,73 @@ def resolve_image(
         analyzer=spec.analyzer,
         configs=configs,
         built=newest(built),
+    )
+
+
+def _platform_manifests(
+    client: RegistryClient, repository: str, top: RawManifest, platforms: list[str], what: str
+) -> list[CarriedManifest]:
+    """The index's manifest for each chosen platform (once each); NotFoundError naming the
+    platforms it has when one is missing."""
+    listing = manifest_json(top.data, what)
+    manifests: list[CarriedManifest] = []
+    for platform in platforms:
+        entry = select_platform(listing, platform)
+        if entry is None:
+            have = available_platforms(listing)
+            raise NotFoundError(
+                what,
+                f"it has no {platform} image"
+                + (f" (it has {', '.join(have)})" if have else " (its index lists none)"),
+                "Choose one of those platforms with --platform",
+            )
+        child = _descriptor(entry, what)
+        if any(m.descriptor.digest == child.digest for m in manifests):
+            continue
+        raw = client.raw_manifest(repository, child.digest)
+        if raw.media_type in INDEX_TYPES:
+            raise RegistryError(what, "its index points at another index, which is not supported")
+        manifests.append(carried_manifest(raw, format_platform(entry["platform"]), what))
+    return manifests
+
+
+def _with_configs(
+    client: RegistryClient,
+    repository: str,
+    manifests: list[CarriedManifest],
+    platforms: list[str],
+    what: str,
+    warnings: list[str],
+) -> tuple[list[CarriedManifest], dict[str, bytes], list[str | None]]:
+    """Each manifest's config fetched (the bundle carries it): the manifests, image configs
+    checked and their platform filled in, the configs by digest, and when each was built."""
+    configs: dict[str, bytes] = {}
+    final: list[CarriedManifest] = []
+    built: list[str | None] = []
+    for manifest in manifests:
+        config = client.blob_bytes(repository, manifest.config.digest, MAX_CONFIG_BYTES)
+        configs[manifest.config.digest] = config
+        if manifest.config.media_type in IMAGE_CONFIG_TYPES:
+            built.append(config_created(config))
+            manifest = _with_platform(manifest, config, platforms, what, warnings)
+        final.append(manifest)
+    return final, configs, built
+
+
+def _with_platform(
+    manifest: CarriedManifest, config: bytes, platforms: list[str], what: str, warnings: list[str]
+) -> CarriedManifest:
+    """The image config checked; a manifest reached without an index takes the platform its
+    config names (a warning when that is not the one platform chosen)."""
+    built_for = _check_image_config(config, manifest, what)
+    if manifest.platform is not None:
+        return manifest
+    if (
+        built_for
+        and len(platforms) == 1
+        and parse_platform(built_for) != parse_platform(platforms[0])
+    ):
+        warnings.append(f"{what} is built for {built_for}, not {platforms[0]}.")
+    return CarriedManifest(
+        manifest.descriptor, manifest.data, manifest.config, manifest.layers, built_for
     )
