@@ -174,33 +174,11 @@ def _run(
             f"{path}/{img.name}" if path else img.name, what="Target repository"
         )
     result.warnings = files_not_listed(request.bundle_dir, _listed(manifest))
-    if _verified_before(request, manifest):
-        result.verified = True
-    elif request.verify or request.verified_fingerprint is not None:
-        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
-        result.verified = report.ok and report.fingerprint == manifest.fingerprint
-        if not report.ok:
-            result.problems = [str(problem) for problem in report.problems]
-            status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
-            result.images = _not_pushed(manifest, prefix, status, "bundle failed verification")
-            return
-
+    if not _verify(request, manifest, result, prefix, progress, cancel):
+        return
     attempts = PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts)
     backoff = PUSH_BACKOFF if request.push_backoff is None else max(0.0, request.push_backoff)
-    insecure = request.insecure
-    if insecure is None and request.via_docker and engine is not None:
-        insecure = engine.insecure_registry(host)  # reach it the way the engine's push does
-    elif insecure is None:
-        insecure = insecure_in_daemon_json(host)
-    client = RegistryClient(
-        host,
-        credentials=request.credentials,
-        ca_file=request.ca_file,
-        insecure=insecure,
-        retries=attempts - 1,
-        backoff=backoff,
-        cancel=cancel,
-    )
+    client = _registry_client(request, engine, host, attempts, backoff, cancel)
     client.ping()  # a wrong address, TLS or credentials fail here, before anything is sent
 
     def repository(img: BundleImage) -> str:
@@ -221,6 +199,55 @@ def _run(
             client, reader, manifest, repository, progress=progress, cancel=cancel, found=found
         )
     result.images.extend(outcomes)
+
+
+def _verify(
+    request: ImportRequest,
+    manifest: BundleManifest,
+    result: ImportResult,
+    prefix: str,
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> bool:
+    """Verify the bundle unless asked not to or just done; False (every image marked not
+    pushed, the problems in `result`) when it failed: then nothing may be pushed."""
+    if _verified_before(request, manifest):
+        result.verified = True
+    elif request.verify or request.verified_fingerprint is not None:
+        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
+        result.verified = report.ok and report.fingerprint == manifest.fingerprint
+        if not report.ok:
+            result.problems = [str(problem) for problem in report.problems]
+            status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
+            result.images = _not_pushed(manifest, prefix, status, "bundle failed verification")
+            return False
+    return True
+
+
+def _registry_client(
+    request: ImportRequest,
+    engine: Engine | None,
+    host: str,
+    attempts: int,
+    backoff: float,
+    cancel: CancelToken,
+) -> RegistryClient:
+    """The client for the target, plain HTTP or not as the request, the engine (Docker
+    route) or the host's daemon.json says."""
+    insecure = request.insecure
+    if insecure is None and request.via_docker and engine is not None:
+        insecure = engine.insecure_registry(host)  # reach it the way the engine's push does
+    elif insecure is None:
+        insecure = insecure_in_daemon_json(host)
+    return RegistryClient(
+        host,
+        credentials=request.credentials,
+        ca_file=request.ca_file,
+        insecure=insecure,
+        retries=attempts - 1,
+        backoff=backoff,
+        cancel=cancel,
+    )
 
 
 def refuse_delta_via_docker(manifest: BundleManifest, bundle_dir: Path) -> None:
