@@ -218,6 +218,21 @@ def _first_manifest_parts(
     ]
 
 
+def _check_index_children(top: dict[str, Any], image: BundleImage, sizes: dict[str, int]) -> None:
+    """An index lists each of the image's manifests with the size bundle.yaml gives it."""
+    listed = {
+        str(m.get("digest")): m.get("size")
+        for m in top.get("manifests") or []
+        if isinstance(m, dict)
+    }
+    for child in image.manifests:
+        if listed.get(child) != sizes.get(child):
+            raise _Mismatch(
+                f"Index {image.digest} of {image.label}",
+                f"it does not list {child} with the size {MANIFEST_NAME} gives",
+            )
+
+
 def _check_images(reader: PartsReader, manifest: BundleManifest) -> None:
     """Every manifest and config parses; every digest named is carried or expected, sized."""
     sizes = {blob.digest: blob.size for blob in manifest.blobs}
@@ -230,17 +245,7 @@ def _check_images(reader: PartsReader, manifest: BundleManifest) -> None:
         )
         children = image.manifests
         if children:
-            listed = {
-                str(m.get("digest")): m.get("size")
-                for m in top.get("manifests") or []
-                if isinstance(m, dict)
-            }
-            for child in children:
-                if listed.get(child) != sizes.get(child):
-                    raise _Mismatch(
-                        f"Index {image.digest} of {image.label}",
-                        f"it does not list {child} with the size {MANIFEST_NAME} gives",
-                    )
+            _check_index_children(top, image, sizes)
         named: dict[str, None] = {}
         for digest in children or [image.digest]:
             data = (

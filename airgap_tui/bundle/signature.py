@@ -247,6 +247,23 @@ def verify_signature(
             "(it comes with openssh-client)",
             "Install openssh-client, or check by hand on a host that has it: " + HAND_CHECK,
         )
+    _check_allowed_signers(signers)
+    principal, proc = _find_and_verify(tool, data, signature, signers, where, info, stop)
+    out = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
+    good = _GOOD.search(out)
+    if proc.returncode != 0 or good is None:
+        raise BundleError(
+            where,
+            f"the signature by {info.describe()} ({principal} in {signers}) does not match "
+            f"bundle.yaml: it was changed after signing ({_stderr(proc)})",
+            stop,
+        )
+    return Signer(principal=good["principal"], key_type=good["type"], key_fingerprint=good["fp"])
+
+
+def _check_allowed_signers(signers: Path) -> None:
+    """Refuse a missing, oversized, symlinked or FIFO allowed_signers file (UsageError)
+    before ssh-keygen is pointed at it."""
     try:
         read_bounded(
             signers,
@@ -261,6 +278,19 @@ def verify_signature(
             "it does not exist",
             "Give the allowed_signers file that lists the exporting host's key",
         ) from None
+
+
+def _find_and_verify(
+    tool: str,
+    data: bytes,
+    signature: bytes,
+    signers: Path,
+    where: str,
+    info: SignatureInfo,
+    stop: str,
+) -> tuple[str, subprocess.CompletedProcess[bytes]]:
+    """ssh-keygen's principal for the signing key (BundleError when `signers` lists none),
+    and its `-Y verify` run as that principal; the signature goes through a private temp file."""
     with tempfile.TemporaryDirectory(prefix="airgap-tui-sig-") as tmp:
         sig_path = Path(tmp) / SIGNATURE_NAME
         sig_path.write_bytes(signature)
@@ -292,16 +322,7 @@ def verify_signature(
             )
         except subprocess.TimeoutExpired:
             raise BundleError(where, "ssh-keygen did not answer in time", "Try again") from None
-    out = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
-    good = _GOOD.search(out)
-    if proc.returncode != 0 or good is None:
-        raise BundleError(
-            where,
-            f"the signature by {info.describe()} ({principal} in {signers}) does not match "
-            f"bundle.yaml: it was changed after signing ({_stderr(proc)})",
-            stop,
-        )
-    return Signer(principal=good["principal"], key_type=good["type"], key_fingerprint=good["fp"])
+    return principal, proc
 
 
 def hand_check(signature: bytes | None) -> str:

@@ -321,7 +321,8 @@ def _download_bytes(good: list[ResolvedImage], layout: Layout | None) -> int:
 
 def estimate_tool() -> tuple[int, str | None]:
     """The carried tool's estimated size, or 0 and why it cannot be built here."""
-    from airgap_tui.toolpack.toolpack import ToolError, check_buildable, tool_size
+    from airgap_tui.toolpack.members import ToolError
+    from airgap_tui.toolpack.toolpack import check_buildable, tool_size
 
     try:
         return tool_size(members=check_buildable()), None

@@ -22,6 +22,7 @@ from airgap_tui.registry.diagnose import (
     CONNECT_TIMEOUT,
     DEFAULT_CERTS_DIR,
     UNREACHABLE_MEMO_SECONDS,
+    RegistryUnreachable,
     _answered,
     _HandshakeFailed,
     _memo_lock,
@@ -72,6 +73,20 @@ def _json_body(resp: requests.Response, limit: int, what: str) -> dict[str, Any]
 
 
 BodyFactory = Callable[[], Iterable[bytes]]
+
+
+def _remember_unreachable(origin: str, key: str, error: RegistryUnreachable) -> None:
+    """Memo a host that cannot be reached, so the next call fails at once with the same
+    sentence; not one that has answered before (its failure may pass)."""
+    with _memo_lock:
+        if origin not in _answered:
+            _unreachable[key] = (error, time.monotonic() + UNREACHABLE_MEMO_SECONDS)
+
+
+def _remember_answered(origin: str) -> None:
+    """This origin answered once: a later failure of it is never memoised as unreachable."""
+    with _memo_lock:
+        _answered.add(origin)
 
 
 class RegistryTransport:
@@ -349,11 +364,7 @@ class RegistryTransport:
         keys = (origin, parts.hostname or parts.netloc)
         attempts = (self.retries + 1) if retry and method in ("GET", "HEAD") else 1
         for attempt in range(attempts):
-            if self.cancel is not None:
-                self.cancel.check(f"Talking to registry {self.host}")
-            known = _memoised(keys)
-            if known is not None:
-                raise known
+            self._before_try(keys)
             last = attempt == attempts - 1
             try:
                 resp = self._session.request(
@@ -375,22 +386,27 @@ class RegistryTransport:
             ) as exc:
                 error, key = connection_error(self.host, self.timeout, self._session, exc, parts)
                 if key is not None:
-                    with _memo_lock:
-                        if origin not in _answered:
-                            _unreachable[key] = (error, time.monotonic() + UNREACHABLE_MEMO_SECONDS)
+                    _remember_unreachable(origin, key, error)
                     raise error from None
                 if last:
                     raise error from None
                 self._sleep(attempt)
                 continue
-            with _memo_lock:
-                _answered.add(origin)
+            _remember_answered(origin)
             if resp.status_code in RETRY_STATUSES and not last:
                 resp.close()
                 self._sleep(attempt)
                 continue
             return resp
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_try(self, keys: tuple[str, ...]) -> None:
+        """Stop here when cancelled, or when the host was found unreachable a moment ago."""
+        if self.cancel is not None:
+            self.cancel.check(f"Talking to registry {self.host}")
+        known = _memoised(keys)
+        if known is not None:
+            raise known
 
     def _sleep(self, attempt: int) -> None:
         delay = self.backoff * (2**attempt)

@@ -43,6 +43,13 @@ class BlobMismatch(BundleError):
     """The bytes read for a blob do not hash to its digest: the upload was cancelled."""
 
 
+def _blob_mismatch(digest: str, cause: str) -> BlobMismatch:
+    """The error for bytes that cannot be the blob: the upload was cancelled, not committed."""
+    return BlobMismatch(
+        f"Blob {digest}", cause, "Run verify, then copy the bundle again from the connected side"
+    )
+
+
 class _BodyEnded(Exception):
     """The body ended before the bytes a PATCH announced."""
 
@@ -155,41 +162,19 @@ class RegistryUpload(RegistryTransport):
         _validate_digest(digest, what)
         scope = _push_scope(repository)
         if location is None:
-            resp = self._request(
-                "POST", f"/v2/{repository}/blobs/uploads/", scope=scope, headers=_EMPTY_BODY
-            )
-            with resp:
-                self._raise_for_push(resp, what, repository)
-                location = self._upload_location(resp, what)
+            location = self._open_upload(repository, scope, what)
         body = _HashedWindows(open_body())
         try:
             while body.sent < size:
                 n = min(window, size - body.sent)
-                start = body.sent
-                headers = {
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": f"{start}-{start + n - 1}",
-                    **self._auth_headers(scope),
-                }
-                resp = self._send_stream("PATCH", location, headers, partial(body.take, n), n)
-                with resp:
-                    if resp.status_code == 401:  # the token expired mid-upload: start again
-                        self._authenticate(
-                            parse_challenges(resp.headers.get("WWW-Authenticate", "")),
-                            scope,
-                            headers.get("Authorization", ""),
-                        )
-                        raise _ServerError(what, "the registry's token expired mid-upload")
-                    self._raise_for_push(resp, what, repository)
-                    location = self._upload_location(resp, what)
+                location = self._patch_window(location, scope, body, n, what, repository)
             body.finish()
         except _BodyEnded as exc:
             self._cancel_upload(location)
-            raise BlobMismatch(
-                f"Blob {digest}",
+            raise _blob_mismatch(
+                digest,
                 f"{exc} (it is {size} bytes): the upload to {self.host}/{repository} was "
                 "cancelled before the registry was asked to commit it",
-                "Run verify, then copy the bundle again from the connected side",
             ) from None
         except BaseException:
             self._cancel_upload(location)
@@ -197,13 +182,53 @@ class RegistryUpload(RegistryTransport):
         got = "sha256:" + body.hasher.hexdigest()
         if body.sent != size or got != digest:
             self._cancel_upload(location)
-            raise BlobMismatch(
-                f"Blob {digest}",
+            raise _blob_mismatch(
+                digest,
                 f"the bytes read for it hash to {got} ({body.sent} bytes), not to its digest: "
                 f"the upload to {self.host}/{repository} was cancelled before the registry "
                 "was asked to commit it",
-                "Run verify, then copy the bundle again from the connected side",
             )
+        self._commit_upload(location, digest, scope, what, repository)
+
+    def _open_upload(self, repository: str, scope: str, what: str) -> str:
+        """POST a new upload session; returns its address."""
+        resp = self._request(
+            "POST", f"/v2/{repository}/blobs/uploads/", scope=scope, headers=_EMPTY_BODY
+        )
+        with resp:
+            self._raise_for_push(resp, what, repository)
+            return self._upload_location(resp, what)
+
+    def _patch_window(
+        self, location: str, scope: str, body: _HashedWindows, n: int, what: str, repository: str
+    ) -> str:
+        """PATCH the next `n` bytes of `body`; returns the address the session goes on at.
+
+        A 401 means the token expired mid-upload: it is renewed and the PATCH fails like a 5xx,
+        so the push starts again (a half-sent window cannot be resent from here)."""
+        start = body.sent
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{start + n - 1}",
+            **self._auth_headers(scope),
+        }
+        resp = self._send_stream("PATCH", location, headers, partial(body.take, n), n)
+        with resp:
+            if resp.status_code == 401:  # the token expired mid-upload: start again
+                self._authenticate(
+                    parse_challenges(resp.headers.get("WWW-Authenticate", "")),
+                    scope,
+                    headers.get("Authorization", ""),
+                )
+                raise _ServerError(what, "the registry's token expired mid-upload")
+            self._raise_for_push(resp, what, repository)
+            return self._upload_location(resp, what)
+
+    def _commit_upload(
+        self, location: str, digest: str, scope: str, what: str, repository: str
+    ) -> None:
+        """The final `PUT ?digest=`, which commits the blob; a registry that stores it under
+        another digest is an error."""
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}{urlencode({'digest': digest})}"
         resp = self._send_body("PUT", url, scope, _EMPTY_BODY, lambda: [], 0)

@@ -28,16 +28,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
+from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, Member, collect_members
 from airgap_tui.toolpack.toolpack import (
     COMPRESS_LEVEL,
-    ROOT_DISTRIBUTION,
     SHEBANG,
     ZIP_TIME,
-    Member,
     ToolBuild,
     ToolInfo,
     build_tool,
-    collect_members,
     main_source,
     write_tool,
 )

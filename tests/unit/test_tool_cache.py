@@ -22,7 +22,8 @@ from airgap_tui.toolpack.cache import (
     cache_dir,
     cached_tool,
 )
-from airgap_tui.toolpack.toolpack import Member, build_tool
+from airgap_tui.toolpack.members import Member
+from airgap_tui.toolpack.toolpack import build_tool
 
 
 class CountingBuild:

@@ -13,9 +13,9 @@ from airgap_tui.cli.commands import build_parser
 from airgap_tui.export.estimate import estimate_tool
 from airgap_tui.toolpack import cache, toolpack
 from airgap_tui.toolpack.cache import write_cached_tool
+from airgap_tui.toolpack.members import ToolError
 from airgap_tui.toolpack.toolpack import (
     TOOL_FILE,
-    ToolError,
     check_buildable,
     tool_size,
     write_tool,
