@@ -20,8 +20,8 @@ from airgap_tui.cli.from_templates import (
     _registry_client,
     _report_templates,
 )
-from airgap_tui.cli.progress import _cancel_on_sigint
 from airgap_tui.cli.render import EXIT_FAILED, EXIT_OK, _count, _print_json
+from airgap_tui.cli.running import _cancel_on_sigint
 from airgap_tui.errors import AirgapError, UsageError
 
 

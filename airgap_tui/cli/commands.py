@@ -7,14 +7,11 @@ stdin and stdout are terminals. Exit codes: 0 done, 1 the operation failed, 2 ba
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airgap_tui.cli.check import cmd_check
-from airgap_tui.cli.connected import cmd_catalog, cmd_estimate, cmd_export, cmd_tags, cmd_tool
-from airgap_tui.cli.from_templates import cmd_request
-from airgap_tui.cli.offline import cmd_import, cmd_inventory, cmd_snippet, cmd_verify
 from airgap_tui.cli.parser import build_parser
 from airgap_tui.cli.render import EXIT_USAGE, _fail
 from airgap_tui.errors import AirgapError, UsageError
@@ -27,8 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _open_wizard(args)
         _refuse_wizard_options(args)
-        handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
-        return handler(args)
+        return _handler(args.command)(args)
     except AirgapError as exc:
         _fail(args, exc)
         return exc.exit_code
@@ -83,16 +79,26 @@ def _refuse_wizard_options(args: argparse.Namespace) -> None:
             )
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "catalog": cmd_catalog,
-    "tags": cmd_tags,
-    "estimate": cmd_estimate,
-    "export": cmd_export,
-    "verify": cmd_verify,
-    "import": cmd_import,
-    "inventory": cmd_inventory,
-    "snippet": cmd_snippet,
-    "tool": cmd_tool,
-    "request": cmd_request,
-    "check": cmd_check,
+# Each command's module is imported when it runs: `verify` does not pay for the template
+# evaluator, nor any command for rich's progress bars unless on a terminal.
+COMMANDS: dict[str, str] = {
+    "catalog": "connected:cmd_catalog",
+    "tags": "connected:cmd_tags",
+    "estimate": "connected:cmd_estimate",
+    "export": "connected:cmd_export",
+    "verify": "offline:cmd_verify",
+    "import": "offline:cmd_import",
+    "inventory": "offline:cmd_inventory",
+    "snippet": "offline:cmd_snippet",
+    "tool": "connected:cmd_tool",
+    "request": "from_templates:cmd_request",
+    "check": "check:cmd_check",
 }
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    module, _, name = COMMANDS[command].partition(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"airgap_tui.cli.{module}"), name
+    )
+    return handler

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from airgap_tui.cli.from_templates import request_lines, request_major, request_selection
 from airgap_tui.cli.guesses import rows_for_unknown_major, upstream_guesses
 from airgap_tui.cli.options import _client_factory, _platforms
-from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
     EXIT_OK,
@@ -23,6 +22,7 @@ from airgap_tui.cli.render import (
     _print_export_tool,
     _print_json,
 )
+from airgap_tui.cli.running import _cancel_on_sigint, _progress
 from airgap_tui.errors import UsageError
 
 if TYPE_CHECKING:

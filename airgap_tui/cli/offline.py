@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from airgap_tui.cli.insecure import insecure_choice
 from airgap_tui.cli.options import _read_credentials, _trust
-from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
     EXIT_OK,
@@ -23,6 +22,7 @@ from airgap_tui.cli.render import (
     _trust_json,
     _verify_tool_json,
 )
+from airgap_tui.cli.running import _cancel_on_sigint, _progress
 from airgap_tui.errors import UsageError
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,

@@ -10,9 +10,9 @@ from typing import Any
 
 from airgap_tui import __version__
 from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS
-from airgap_tui.cli.from_templates import add_registry_access, add_template_source
 from airgap_tui.cli.insecure import add_insecure_option
 from airgap_tui.cli.render import EXIT_USAGE
+from airgap_tui.cli.template_options import add_registry_access, add_template_source
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -22,7 +16,6 @@ from rich.progress import (
 )
 
 from airgap_tui import events
-from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 
 
 class RichProgress:
@@ -72,35 +65,3 @@ class RichProgress:
                 completed=event.total or event.done,
                 description=f"{event.item} {'ok' if event.ok else 'FAILED'}",
             )
-
-
-@contextmanager
-def _progress(args: argparse.Namespace) -> Iterator[ProgressCallback]:
-    """Rich progress bars on a TTY (when not --json); otherwise nothing."""
-    if getattr(args, "json", False) or not sys.stderr.isatty():
-        yield ignore_progress
-        return
-    from airgap_tui.cli.progress import RichProgress
-
-    with RichProgress() as bars:
-        yield bars
-
-
-@contextmanager
-def _cancel_on_sigint() -> Iterator[CancelToken]:
-    """First Ctrl-C asks the domain to stop at a chunk boundary; a second one aborts."""
-    token = CancelToken()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(_sig: int, _frame: Any) -> None:
-        if token.cancelled:
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        print("\nairgap-tui: stopping at the next chunk boundary…", file=sys.stderr)
-        token.cancel()
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield token
-    finally:
-        signal.signal(signal.SIGINT, previous)
