@@ -29,6 +29,7 @@ FORMAT_VERSION = 2
 
 
 MANIFEST_NAME = "bundle.yaml"
+TOOL_FILE = "airgap-tui.pyz"  # the carried tool, at the bundle's root (toolpack builds it)
 
 
 JOURNAL_NAME = ".airgap-export.json"

@@ -10,7 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest, BundlePart, ToolFile, show
+from airgap_tui.bundle.manifest import (
+    MANIFEST_NAME,
+    TOOL_FILE,
+    BundleManifest,
+    BundlePart,
+    ToolFile,
+    show,
+)
 from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
 from airgap_tui.bundle.records import check_records
 from airgap_tui.bundle.schema import read_manifest_and_bytes
@@ -23,7 +30,6 @@ from airgap_tui.bundle.signature import (
 from airgap_tui.bundle.trust import Trust, TrustReport, check_trust, fingerprint_matches
 from airgap_tui.errors import BundleError
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
-from airgap_tui.toolpack.toolpack import TOOL_FILE
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from airgap_tui.bundle.atomic import fsync_dir, write_all
+from airgap_tui.bundle.manifest import TOOL_FILE as TOOL_FILE
 from airgap_tui.errors import MediaError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.bytecode import _Compiler
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, Member, ToolError, collect_members
 
-TOOL_FILE = "airgap-tui.pyz"
 STAGE_TOOL = "tool"  # progress stage: packing the carried tool
 
 SHEBANG = b"#!/usr/bin/env python3\n"
