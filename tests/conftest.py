@@ -31,6 +31,7 @@ INTEGRATION_FIXTURES = frozenset(
         "upstream_registry",
         "offline_registry",
         "seeded_upstream",
+        "native_upstream",
         "registry_factory",
         "test_ca",
     }
