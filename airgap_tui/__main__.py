@@ -1,3 +1,3 @@
-from airgap_tui.cli import main
+from airgap_tui.cli.commands import main
 
 raise SystemExit(main())

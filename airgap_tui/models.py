@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airgap_tui.reference import ImageRef
+from airgap_tui.registry.reference import ImageRef
 
 DEFAULT_SOURCE_PREFIX = "registry.gitlab.com/security-products"
 DEFAULT_PLATFORM = "linux/amd64"

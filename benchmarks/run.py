@@ -804,9 +804,9 @@ def changed_image(image: SyntheticImage, label: str) -> SyntheticImage:
 # Run by the installed virtualenv's python: argv = bundle, registry host, then "repo digest"...
 _PUSH_BLOBS = """
 import sys
-from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle_manifest import read_manifest
-from airgap_tui.registry import RegistryClient
+from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.registry.client import RegistryClient
 bundle, host, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
 manifest = read_manifest(bundle)
 client = RegistryClient(host, credential_lookup=None)

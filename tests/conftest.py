@@ -66,7 +66,7 @@ def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
 def _fresh_unreachable_memo() -> Iterator[None]:
     """The registry client remembers unreachable hosts for the process; a port one test
     left closed must not fail another test that reuses it."""
-    from airgap_tui import registry
+    from airgap_tui.registry import diagnose as registry
 
     registry.forget_unreachable()
     registry._answered.clear()

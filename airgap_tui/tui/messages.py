@@ -16,16 +16,16 @@ from textual.message import Message
 from airgap_tui.events import Progress
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle_manifest import BundleManifest
-    from airgap_tui.delta_bundle import DeltaLayout
-    from airgap_tui.engine import EngineInfo
-    from airgap_tui.estimate import Estimate
-    from airgap_tui.export import ExportResult
-    from airgap_tui.importer import ImportResult
-    from airgap_tui.media import Drive
-    from airgap_tui.plan import DestinationPlan
+    from airgap_tui.bundle.manifest import BundleManifest
+    from airgap_tui.bundle.media import Drive
+    from airgap_tui.bundle.verify import VerifyReport
+    from airgap_tui.delta.bundle import DeltaLayout
+    from airgap_tui.export.estimate import Estimate
+    from airgap_tui.export.plan import DestinationPlan
+    from airgap_tui.export.run import ExportResult
+    from airgap_tui.importer.engine import EngineInfo
+    from airgap_tui.importer.run import ImportResult
     from airgap_tui.tui.profiles import Profile
-    from airgap_tui.verify import VerifyReport
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from airgap_tui.atomic import atomic_write_bytes
+from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.errors import UsageError
 
 PROFILE_VERSION = 1

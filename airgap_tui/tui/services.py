@@ -18,19 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle_manifest import BundleManifest
-    from airgap_tui.catalog import Catalog
-    from airgap_tui.delta_bundle import DeltaLayout
-    from airgap_tui.engine import Engine
-    from airgap_tui.estimate import Estimate
+    from airgap_tui.bundle.manifest import BundleManifest
+    from airgap_tui.bundle.media import Drive
+    from airgap_tui.bundle.verify import VerifyReport
+    from airgap_tui.catalog.catalog import Catalog
+    from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.events import CancelToken, ProgressCallback
-    from airgap_tui.export import ExportRequest, ExportResult
-    from airgap_tui.importer import ImportRequest, ImportResult
-    from airgap_tui.media import Drive
+    from airgap_tui.export.estimate import Estimate
+    from airgap_tui.export.plan import DestinationPlan
+    from airgap_tui.export.run import ExportRequest, ExportResult
+    from airgap_tui.importer.engine import Engine
+    from airgap_tui.importer.run import ImportRequest, ImportResult
     from airgap_tui.models import Credentials, ImageSpec
-    from airgap_tui.plan import DestinationPlan
-    from airgap_tui.registry import RegistryClient
-    from airgap_tui.verify import VerifyReport
+    from airgap_tui.registry.client import RegistryClient
 
 
 def default_config_dir() -> Path:
@@ -47,36 +47,36 @@ class Domain:
     """
 
     def load_catalog(self) -> Catalog:
-        from airgap_tui.catalog import load_catalog
+        from airgap_tui.catalog.catalog import load_catalog
 
         return load_catalog()
 
     def connect_engine(self) -> Engine:
-        from airgap_tui.engine import Engine
+        from airgap_tui.importer.engine import Engine
 
         return Engine.connect()
 
     def removable_drives(self) -> list[Drive]:
-        from airgap_tui.media import removable_drives
+        from airgap_tui.bundle.media import removable_drives
 
         return removable_drives()
 
     def source_proxy(self, host: str) -> tuple[str, str] | None:
         """The proxy (variable, address without credentials) used to reach `host`, if any."""
-        from airgap_tui.registry import proxy_for
+        from airgap_tui.registry.diagnose import proxy_for
 
         return proxy_for(f"https://{host}/v2/")
 
     def forget_unreachable(self) -> None:
         """The operator asks again: hosts found unreachable get another try."""
-        from airgap_tui.registry import forget_unreachable
+        from airgap_tui.registry.diagnose import forget_unreachable
 
         forget_unreachable()
 
     def resolve_selection(
         self, names: list[str], major: int, source_prefix: str
     ) -> list[ImageSpec]:
-        from airgap_tui.plan import resolve_selection
+        from airgap_tui.export.plan import resolve_selection
 
         return resolve_selection(self.load_catalog(), names, major, source_prefix)
 
@@ -88,7 +88,7 @@ class Domain:
         ca_file: Path | None = None,
         insecure: bool | None = None,
     ) -> RegistryClient:
-        from airgap_tui.registry import RegistryClient
+        from airgap_tui.registry.client import RegistryClient
 
         return RegistryClient(host, credentials=credentials, ca_file=ca_file, insecure=insecure)
 
@@ -100,15 +100,15 @@ class Domain:
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> Estimate:
-        from airgap_tui.estimate import estimate
+        from airgap_tui.export.estimate import estimate
 
         return estimate(specs, platforms=[platform], progress=progress, cancel=cancel)
 
     def plan_delta(self, paths: list[Path], sizes: Estimate) -> DeltaLayout:
         """Full vs delta size against receipts or inventories (what export --delta-from
         writes); a bad file raises the PresenceError the CLI prints."""
-        from airgap_tui.delta import load_presences
-        from airgap_tui.delta_bundle import delta_layout
+        from airgap_tui.delta.bundle import delta_layout
+        from airgap_tui.delta.delta import load_presences
 
         return delta_layout(sizes.resolved, load_presences(paths), full=sizes.layout)
 
@@ -116,7 +116,7 @@ class Domain:
         self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int
     ) -> DestinationPlan:
         """The same rules the CLI's export applies (fits, reusable, another bundle there)."""
-        from airgap_tui.plan import plan_destination
+        from airgap_tui.export.plan import plan_destination
 
         return plan_destination(path, needed_bytes, specs, part_size)
 
@@ -129,18 +129,18 @@ class Domain:
         sizes: Estimate | None = None,
     ) -> ExportResult:
         """Straight from the source registries: no engine."""
-        from airgap_tui.export import export_bundle
+        from airgap_tui.export.run import export_bundle
 
         return export_bundle(request, progress=progress, cancel=cancel, sizes=sizes)
 
     def read_manifest(self, bundle_dir: Path) -> BundleManifest:
-        from airgap_tui.bundle_manifest import read_manifest
+        from airgap_tui.bundle.schema import read_manifest
 
         return read_manifest(bundle_dir)
 
     def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
         """Bundles in `directory` itself or one level below (where an export puts them)."""
-        from airgap_tui.bundle import MANIFEST_NAME
+        from airgap_tui.bundle.writer import MANIFEST_NAME
 
         found: list[Path] = []
         try:
@@ -162,7 +162,7 @@ class Domain:
     def verify_bundle(
         self, bundle_dir: Path, *, progress: ProgressCallback, cancel: CancelToken
     ) -> VerifyReport:
-        from airgap_tui.verify import verify_bundle
+        from airgap_tui.bundle.verify import verify_bundle
 
         return verify_bundle(bundle_dir, progress=progress, cancel=cancel)
 
@@ -174,17 +174,17 @@ class Domain:
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> ImportResult:
-        from airgap_tui.importer import import_bundle
+        from airgap_tui.importer.run import import_bundle
 
         return import_bundle(request, engine, progress=progress, cancel=cancel)
 
     def render_snippet(self, registry: str, images: list[tuple[str, str]], major: int) -> str:
-        from airgap_tui.snippet import render_snippet
+        from airgap_tui.catalog.snippet import render_snippet
 
         return render_snippet(registry, images, major)
 
     def format_fingerprint(self, fingerprint: str) -> str:
-        from airgap_tui.bundle import format_fingerprint
+        from airgap_tui.bundle.writer import format_fingerprint
 
         return format_fingerprint(fingerprint)
 

@@ -19,12 +19,12 @@ from airgap_tui.models import (
 )
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle_manifest import BundleManifest
-    from airgap_tui.delta_bundle import DeltaLayout
-    from airgap_tui.estimate import Estimate
-    from airgap_tui.export import ExportResult
-    from airgap_tui.importer import ImportResult
-    from airgap_tui.verify import VerifyReport
+    from airgap_tui.bundle.manifest import BundleManifest
+    from airgap_tui.bundle.verify import VerifyReport
+    from airgap_tui.delta.bundle import DeltaLayout
+    from airgap_tui.export.estimate import Estimate
+    from airgap_tui.export.run import ExportResult
+    from airgap_tui.importer.run import ImportResult
 
 PATH_EXPORT = "export"
 PATH_IMPORT = "import"

@@ -8,7 +8,12 @@ from pathlib import Path
 from textual.validation import ValidationResult, Validator
 
 from airgap_tui.errors import UsageError
-from airgap_tui.reference import looks_like_host, parse_reference, split_prefix, validate_tag
+from airgap_tui.registry.reference import (
+    looks_like_host,
+    parse_reference,
+    split_prefix,
+    validate_tag,
+)
 
 
 class RegistryPrefix(Validator):
@@ -31,7 +36,7 @@ class SourcePrefix(Validator):
     """Where analyzers are pulled from: the rule `airgap-tui --source-prefix` applies."""
 
     def validate(self, value: str) -> ValidationResult:
-        from airgap_tui.plan import validate_source_prefix
+        from airgap_tui.export.plan import validate_source_prefix
 
         try:
             validate_source_prefix(value)

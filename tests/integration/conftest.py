@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.cli import main
+from airgap_tui.cli.commands import main
 from tests.harness.engine import EngineHandle
 from tests.integration.faults_support import (  # noqa: F401  (shared fixtures)
     bundle,

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import requests
 
-from airgap_tui.bundle_manifest import BundleManifest, read_manifest
-from airgap_tui.catalog import load_catalog
-from airgap_tui.export import ExportRequest, export_bundle
+from airgap_tui.bundle.manifest import BundleManifest
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.export.run import ExportRequest, export_bundle
 from tests.harness.native import NativeUpstream
 
 MiB = 1 << 20

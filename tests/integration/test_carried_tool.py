@@ -19,8 +19,9 @@ from typing import Any
 import yaml
 
 from airgap_tui import __version__
-from airgap_tui.bundle_manifest import MANIFEST_NAME, read_manifest
-from airgap_tui.toolpack import TOOL_FILE
+from airgap_tui.bundle.manifest import MANIFEST_NAME
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.toolpack.toolpack import TOOL_FILE
 from tests.harness.cleanpy import clean_env, clean_python
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle

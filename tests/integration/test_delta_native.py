@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.bundle_manifest import BundleManifest, read_manifest
-from airgap_tui.catalog import load_catalog
-from airgap_tui.delta_check import DeltaMissingError
-from airgap_tui.export import ExportRequest, ExportResult, export_bundle
-from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
+from airgap_tui.bundle.manifest import BundleManifest
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.delta.check import DeltaMissingError
+from airgap_tui.export.run import ExportRequest, ExportResult, export_bundle
+from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun

@@ -17,18 +17,18 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.cli import main
-from airgap_tui.delta import BlobRef, load_presence, plan_delta
-from airgap_tui.delta_check import (
+from airgap_tui.cli.commands import main
+from airgap_tui.delta.check import (
     DeltaMissingError,
     NeededBlobs,
     check_delta_target,
     require_expected_blobs,
 )
+from airgap_tui.delta.delta import BlobRef, load_presence, plan_delta
+from airgap_tui.delta.inventory import InventoryLimits, take_inventory, write_inventory
 from airgap_tui.errors import AuthError, RegistryError
-from airgap_tui.inventory import InventoryLimits, take_inventory, write_inventory
 from airgap_tui.models import Credentials
-from airgap_tui.registry import RegistryClient
+from airgap_tui.registry.client import RegistryClient
 from tests.harness.registry import RegistryHandle
 from tests.harness.tls import make_tls
 from tests.integration.test_registry import TokenService, serve

@@ -17,8 +17,9 @@ import docker.errors
 import pytest
 import yaml
 
-from airgap_tui.bundle_manifest import MANIFEST_NAME, read_manifest
-from airgap_tui.toolpack import TOOL_FILE
+from airgap_tui.bundle.manifest import MANIFEST_NAME
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.toolpack.toolpack import TOOL_FILE
 from tests.harness.engine import EngineHandle
 from tests.harness.native import OCI_INDEX, NativeImage, NativeUpstream, distinct_blob_bytes
 from tests.integration.conftest import CliRun

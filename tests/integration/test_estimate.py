@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.catalog import load_catalog
+from airgap_tui.catalog.catalog import load_catalog
 from airgap_tui.errors import Cancelled
-from airgap_tui.estimate import estimate
 from airgap_tui.events import CancelToken, Progress
-from airgap_tui.export import ExportRequest, export_bundle
+from airgap_tui.export.estimate import estimate
+from airgap_tui.export.run import ExportRequest, export_bundle
 from airgap_tui.models import ImageSpec
-from airgap_tui.registry import RegistryClient
+from airgap_tui.registry.client import RegistryClient
 from tests.harness.native import NativeUpstream, distinct_blob_bytes
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun

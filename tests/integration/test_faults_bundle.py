@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.bundle_manifest import MANIFEST_NAME, read_manifest, write_manifest
+from airgap_tui.bundle.manifest import MANIFEST_NAME, write_manifest
+from airgap_tui.bundle.schema import read_manifest
 from tests.integration.conftest import CliRun
 from tests.integration.faults_support import part_files, tree_state
 

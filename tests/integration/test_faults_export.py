@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.bundle import ExportJournal
-from airgap_tui.bundle_manifest import MANIFEST_NAME, BundleManifest, read_manifest
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest
+from airgap_tui.bundle.media import free_bytes
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import MediaError
-from airgap_tui.estimate import estimate_tool
 from airgap_tui.events import STAGE_SAVE, Progress
-from airgap_tui.media import free_bytes
-from airgap_tui.registry import STREAM_CHUNK
+from airgap_tui.export.estimate import estimate_tool
+from airgap_tui.registry.client import STREAM_CHUNK
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.harness.relay import RegistryRelay

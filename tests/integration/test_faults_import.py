@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.bundle_manifest import BundleManifest, read_manifest
+from airgap_tui.bundle.manifest import BundleManifest
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress
-from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
-from airgap_tui.registry import RegistryClient
+from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle
+from airgap_tui.registry.client import RegistryClient
 from tests.harness.engine import EngineHandle
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
@@ -245,7 +246,7 @@ def test_registry_that_stays_down_is_retried_a_bounded_number_of_times_then_resu
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    import airgap_tui.importer as importer_module
+    import airgap_tui.importer.run as importer_module
 
     registry = registry_factory("down")
     target, path = _target(registry)
@@ -262,7 +263,9 @@ def test_registry_that_stays_down_is_retried_a_bounded_number_of_times_then_resu
         return digest
 
     monkeypatch.setattr(RegistryClient, "put_manifest", lose_the_registry_after_the_first_image)
-    monkeypatch.setattr("airgap_tui.push.IMAGES_AT_ONCE", 1)  # which image met it: no timing
+    monkeypatch.setattr(
+        "airgap_tui.importer.push.IMAGES_AT_ONCE", 1
+    )  # which image met it: no timing
     receipts = tmp_path / "receipts"
     run = cli_no_engine("import", str(bundle), "--registry", target, "--receipt-dir", str(receipts))
     assert run.code == 1

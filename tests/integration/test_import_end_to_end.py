@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from airgap_tui.bundle_manifest import read_manifest
+from airgap_tui.bundle.schema import read_manifest
 from tests.harness.native import OCI_INDEX, NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.bundle_manifest import KIND_ARTIFACT, BundleManifest
+from airgap_tui.bundle.manifest import KIND_ARTIFACT, BundleManifest
 from airgap_tui.errors import AuthError
 from airgap_tui.events import STAGE_BLOB, Progress
-from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
+from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle
 from airgap_tui.models import Credentials
 from tests.harness.native import OCI_INDEX, NativeUpstream
 from tests.harness.registry import RegistryHandle
@@ -44,7 +44,7 @@ def _import(bundle_dir: Path, registry: str, receipts: Path, **kwargs: Any) -> I
 
 
 def _manifest(bundle_dir: Path) -> BundleManifest:
-    from airgap_tui.bundle_manifest import read_manifest
+    from airgap_tui.bundle.schema import read_manifest
 
     return read_manifest(bundle_dir)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle_manifest import read_manifest
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.events import STAGE_VERIFY, Progress
-from airgap_tui.importer import ImportRequest, ImportResult, import_bundle
+from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.import_support import write_bundle

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle_manifest import KIND_ARTIFACT, read_manifest
-from airgap_tui.engine import Engine
+from airgap_tui.bundle.manifest import KIND_ARTIFACT
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import EngineError
-from airgap_tui.importer import ImportRequest, import_bundle
-from airgap_tui.registry import RegistryClient
+from airgap_tui.importer.engine import Engine
+from airgap_tui.importer.run import ImportRequest, import_bundle
+from airgap_tui.registry.client import RegistryClient
 from tests.harness.engine import EngineHandle
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle

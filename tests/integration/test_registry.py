@@ -30,12 +30,8 @@ from cryptography.x509.oid import NameOID
 
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError, TLSError
 from airgap_tui.models import Credentials
-from airgap_tui.registry import (
-    MEDIA_DOCKER_MANIFEST,
-    MEDIA_OCI_INDEX,
-    MEDIA_OCI_MANIFEST,
-    RegistryClient,
-)
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST
 from tests.harness.registry import RegistryHandle
 from tests.harness.tls import make_tls
 

@@ -17,14 +17,10 @@ import requests
 
 from airgap_tui.errors import AuthError, RegistryError
 from airgap_tui.models import Credentials
-from airgap_tui.registry import (
-    BLOB_MOUNTED,
-    BLOB_PRESENT,
-    BLOB_UPLOADED,
-    MEDIA_OCI_MANIFEST,
-    RegistryClient,
-    RegistryUnreachable,
-)
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.diagnose import RegistryUnreachable
+from airgap_tui.registry.oci import MEDIA_OCI_MANIFEST
+from airgap_tui.registry.upload import BLOB_MOUNTED, BLOB_PRESENT, BLOB_UPLOADED
 from tests.harness.registry import RegistryHandle
 from tests.integration.test_registry import TokenService, serve
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from airgap_tui import __version__
-from airgap_tui.cli import main
-from airgap_tui.toolpack import SHEBANG, TOOL_FILE, ZIP_TIME, tool_size, write_tool
-from airgap_tui.verify import verify_bundle
+from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.cli.commands import main
+from airgap_tui.toolpack.toolpack import SHEBANG, TOOL_FILE, ZIP_TIME, tool_size, write_tool
 from tests.harness.cleanpy import clean_env, clean_python
 from tests.harness.engine import EngineHandle
 from tests.harness.pty import run_until_text
@@ -75,8 +75,8 @@ def test_the_archive_is_pure_python_small_sorted_and_dated_1980(carried_tool: Pa
     assert names[0] == "__main__.py" and names[1:] == sorted(names[1:])
     assert {i.date_time for i in infos} == {ZIP_TIME}
     for needed in (
-        "airgap_tui/cli.py",
-        "airgap_tui/data/analyzers.yaml",
+        "airgap_tui/cli/commands.py",
+        "airgap_tui/catalog/data/analyzers.yaml",
         "airgap_tui/tui/app.tcss",
         "textual/app.py",
         "docker/api/client.py",
@@ -135,10 +135,11 @@ import json, os, sys, sysconfig
 started_with = set(sys.modules)  # what site loaded (Debian's sitecustomize, .pth hooks)
 tool = sys.argv[1]
 sys.path.insert(0, tool)
-import airgap_tui.cli, airgap_tui.bundle, airgap_tui.importer, airgap_tui.registry
-import airgap_tui.engine, airgap_tui.catalog, airgap_tui.tui.app, airgap_tui.tui.screens.start
+import airgap_tui.cli.commands, airgap_tui.bundle.writer, airgap_tui.importer.run
+import airgap_tui.registry.client, airgap_tui.importer.engine, airgap_tui.catalog.catalog
+import airgap_tui.tui.app, airgap_tui.tui.screens.start
 import charset_normalizer, charset_normalizer.md, charset_normalizer.cd, certifi, yaml
-from airgap_tui.catalog import load_catalog
+from airgap_tui.catalog.catalog import load_catalog
 stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
 outside = sorted(
     name for name, module in list(sys.modules.items())

@@ -11,17 +11,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from airgap_tui.bundle import ExportJournal, Problem
-from airgap_tui.bundle_manifest import (
-    BundleBlob,
-    BundleImage,
-    BundleManifest,
-    BundlePart,
-    ToolFile,
-)
-from airgap_tui.engine import EngineInfo
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import BundleBlob, BundleImage, BundleManifest, BundlePart, ToolFile
+from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
+from airgap_tui.bundle.parts import Problem
+from airgap_tui.bundle.verify import VerifyReport
 from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
-from airgap_tui.estimate import Estimate, ImageEstimate, LayerEstimate
 from airgap_tui.events import (
     STAGE_LOAD,
     STAGE_PULL,
@@ -35,15 +30,15 @@ from airgap_tui.events import (
     ProgressCallback,
     ignore_progress,
 )
-from airgap_tui.export import ExportRequest, ExportResult
-from airgap_tui.importer import ImageResult, ImportRequest, ImportResult
-from airgap_tui.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
+from airgap_tui.export.estimate import Estimate, ImageEstimate, LayerEstimate
+from airgap_tui.export.plan import DestinationPlan
+from airgap_tui.export.run import ExportRequest, ExportResult
+from airgap_tui.importer.engine import EngineInfo
+from airgap_tui.importer.run import ImageResult, ImportRequest, ImportResult
 from airgap_tui.models import Credentials, ImageSpec
-from airgap_tui.plan import DestinationPlan
-from airgap_tui.registry import UNREACHABLE_NEXT_STEP, RegistryUnreachable
-from airgap_tui.toolpack import STAGE_TOOL
+from airgap_tui.registry.diagnose import UNREACHABLE_NEXT_STEP, RegistryUnreachable
+from airgap_tui.toolpack.toolpack import STAGE_TOOL
 from airgap_tui.tui.services import Domain
-from airgap_tui.verify import VerifyReport
 
 USB = "/media/operator/USB-STICK"
 BUNDLE = f"{USB}/airgap-bundle"
@@ -430,6 +425,6 @@ class FixedDomain(Domain):
         return ImportResult(True, m.fingerprint, images, verified=False)
 
     def format_fingerprint(self, fingerprint: str) -> str:
-        from airgap_tui.bundle import format_fingerprint
+        from airgap_tui.bundle.writer import format_fingerprint
 
         return format_fingerprint(fingerprint)

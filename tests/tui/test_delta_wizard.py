@@ -10,10 +10,10 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from airgap_tui.bundle_manifest import read_manifest
-from airgap_tui.engine import Engine
+from airgap_tui.bundle.media import Drive
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import EngineError
-from airgap_tui.media import Drive
+from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.dialogs import DeltaDialog

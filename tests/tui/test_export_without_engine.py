@@ -10,11 +10,12 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from airgap_tui.bundle_manifest import read_manifest
-from airgap_tui.cli import main as cli_main
-from airgap_tui.engine import Engine
+from airgap_tui.bundle.media import Drive
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.cli.commands import main as cli_main
 from airgap_tui.errors import EngineError
-from airgap_tui.media import Drive
+from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
@@ -23,7 +24,6 @@ from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.services import Domain, Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
-from airgap_tui.verify import verify_bundle
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
 from tests.tui.helpers import settle, settle_until, type_text

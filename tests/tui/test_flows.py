@@ -22,12 +22,14 @@ import requests
 import yaml
 from textual.widgets import Button, DataTable, Static
 
-from airgap_tui.bundle_manifest import format_fingerprint, read_manifest
-from airgap_tui.catalog import load_catalog
-from airgap_tui.cli import main as cli_main
-from airgap_tui.engine import Engine
-from airgap_tui.estimate import Estimate, estimate
-from airgap_tui.media import Drive
+from airgap_tui.bundle.manifest import format_fingerprint
+from airgap_tui.bundle.media import Drive
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.cli.commands import main as cli_main
+from airgap_tui.export.estimate import Estimate, estimate
+from airgap_tui.importer.engine import Engine
 from airgap_tui.tui import formatting
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
@@ -44,7 +46,6 @@ from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
 from airgap_tui.tui.services import Domain, Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
-from airgap_tui.verify import verify_bundle
 from tests.harness.engine import EngineHandle
 from tests.harness.images import SeededUpstream
 from tests.harness.registry import RegistryHandle

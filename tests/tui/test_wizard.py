@@ -13,7 +13,7 @@ from textual.widgets import Button, DataTable, Input, RadioButton, Select, Stati
 
 from airgap_tui.errors import RegistryError
 from airgap_tui.events import STAGE_TAG
-from airgap_tui.importer import ImportRequest
+from airgap_tui.importer.run import ImportRequest
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.messages import DestinationChecked, EstimateDone, ExportDone
 from airgap_tui.tui.profiles import Profile, load_profile, save_profile

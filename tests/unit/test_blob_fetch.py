@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.blob_fetch import Download, Downloads
 from airgap_tui.errors import Cancelled, RegistryError
 from airgap_tui.events import CancelToken
+from airgap_tui.export.blob_fetch import Download, Downloads
 from tests.harness import wait_until
 
 

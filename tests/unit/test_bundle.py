@@ -14,30 +14,28 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.blob_reader import PartsReader
-from airgap_tui.bundle import (
-    JOURNAL_NAME,
-    MANIFEST_NAME,
-    MAX_PART_SIZE,
-    ExportJournal,
-    PartWriter,
-    check_parts,
-    files_not_listed,
-    finish_bundle,
-    parse_size,
-)
-from airgap_tui.bundle_manifest import (
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import (
     BundleBlob,
     BundleImage,
     BundleManifest,
     BundlePart,
     format_fingerprint,
-    read_manifest,
     write_manifest,
+)
+from airgap_tui.bundle.parts import check_parts, files_not_listed, parse_size
+from airgap_tui.bundle.reader import PartsReader
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.bundle.writer import (
+    JOURNAL_NAME,
+    MANIFEST_NAME,
+    MAX_PART_SIZE,
+    PartWriter,
+    finish_bundle,
 )
 from airgap_tui.errors import BundleError, Cancelled, MediaError, UsageError
 from airgap_tui.events import CancelToken, Progress
-from airgap_tui.verify import verify_bundle
 from tests.harness.data import chunked, payload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -219,7 +217,8 @@ def test_killed_export_leaves_a_part_file_only_and_resumes(tmp_path: Path) -> No
     script = textwrap.dedent(
         """
         import os, sys
-        from airgap_tui.bundle import ExportJournal, PartWriter
+        from airgap_tui.bundle.journal import ExportJournal
+        from airgap_tui.bundle.writer import PartWriter
         directory, data = sys.argv[1], bytes(range(256)) * 100
         journal = ExportJournal.begin(directory, "key", 10000)
         def chunks():

@@ -7,7 +7,7 @@ import io
 import json
 import tarfile
 
-from airgap_tui.bundle_layout import (
+from airgap_tui.bundle.layout import (
     CarriedManifest,
     Descriptor,
     ResolvedImage,

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.blob_reader import PartsReader, open_blob
-from airgap_tui.bundle_manifest import (
+from airgap_tui.bundle.manifest import (
     MANIFEST_NAME,
     BundleBlob,
     BundleImage,
@@ -22,9 +21,10 @@ from airgap_tui.bundle_manifest import (
     ExpectedBlob,
     ToolFile,
     manifest_yaml,
-    read_manifest,
     write_manifest,
 )
+from airgap_tui.bundle.reader import PartsReader, open_blob
+from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.errors import BundleError
 
 MiB = 1 << 20
@@ -127,7 +127,7 @@ def test_round_trip_keeps_every_field_and_the_fingerprint(fx: Fixture) -> None:
 
 
 def test_a_delta_made_against_receipts_and_inventories_together_is_read(fx: Fixture) -> None:
-    """`kind: mixed` is what airgap_tui.delta.Presence.kind gives for several files."""
+    """`kind: mixed` is what airgap_tui.delta.delta.Presence.kind gives for several files."""
     manifest = fx.manifest(
         delta=Delta("d" * 64, "mixed", [ExpectedBlob("sha256:" + "e" * 64, 12)]),
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airgap_tui.catalog import (
+from airgap_tui.catalog.catalog import (
     CATEGORIES,
     KIND_ARTIFACT,
     PRESET_ALL_CURRENT,
@@ -19,13 +19,13 @@ from airgap_tui.catalog import (
     parse_catalog,
     split_fips,
 )
-from airgap_tui.cli import main
+from airgap_tui.cli.commands import main
 from airgap_tui.errors import CatalogError, UsageError
 from airgap_tui.models import DEFAULT_SOURCE_PREFIX
-from airgap_tui.reference import ImageRef
+from airgap_tui.registry.reference import ImageRef
 from tests.fixtures.templates.excerpts import Excerpt, load_excerpts
 
-DATA = Path(__file__).resolve().parents[2] / "airgap_tui" / "data" / "analyzers.yaml"
+DATA = Path(__file__).resolve().parents[2] / "airgap_tui" / "catalog" / "data" / "analyzers.yaml"
 MIRROR = "127.0.0.1:5000/mirror"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airgap_tui.cli import main
+from airgap_tui.cli.commands import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -116,7 +116,7 @@ class OpenedWizard:
 def wizard(monkeypatch: pytest.MonkeyPatch) -> OpenedWizard:
     opened = OpenedWizard()
     monkeypatch.setattr("airgap_tui.tui.app.run_wizard", opened)
-    monkeypatch.setattr("airgap_tui.cli._has_terminal", lambda: True)
+    monkeypatch.setattr("airgap_tui.cli.commands._has_terminal", lambda: True)
     return opened
 
 

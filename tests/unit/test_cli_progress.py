@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from airgap_tui.cli_progress import RichProgress
+from airgap_tui.cli.progress import RichProgress
 from airgap_tui.events import Progress
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.delta import (
+from airgap_tui.delta.delta import (
     MAX_PRESENCE_BYTES,
     BlobRef,
     Presence,
@@ -19,7 +19,7 @@ from airgap_tui.delta import (
     merge_presence,
     plan_delta,
 )
-from airgap_tui.inventory import Inventory, RepositoryEntry, TagEntry, write_inventory
+from airgap_tui.delta.inventory import Inventory, RepositoryEntry, TagEntry, write_inventory
 
 
 def digest(n: int) -> str:
@@ -397,7 +397,7 @@ def test_merge_needs_a_presence() -> None:
 
 
 def presence_of(blobs: dict[str, int]) -> Presence:
-    from airgap_tui.delta import PresenceSource
+    from airgap_tui.delta.delta import PresenceSource
 
     source = PresenceSource(
         Path("inv.json"), "inventory", "cd" * 32, "r.local:5000", "r.local:5000"
@@ -454,7 +454,7 @@ def test_plan_refuses_a_blob_with_two_sizes() -> None:
 
 
 def test_needed_blobs_pairs_each_image_with_the_expected_blobs_it_uses() -> None:
-    from airgap_tui.delta_check import NeededBlobs, needed_blobs
+    from airgap_tui.delta.check import NeededBlobs, needed_blobs
 
     base, shared, other = BlobRef(digest(1), 100), BlobRef(digest(2), 20), BlobRef(digest(3), 5)
     images = [
@@ -478,7 +478,7 @@ def test_needed_blobs_pairs_each_image_with_the_expected_blobs_it_uses() -> None
 def test_inventory_command_refuses_bad_input_with_exit_2(
     capsys: pytest.CaptureFixture[str], argv: list[str], words: str
 ) -> None:
-    from airgap_tui.cli import main
+    from airgap_tui.cli.commands import main
 
     assert main(argv) == 2
     assert words in capsys.readouterr().err

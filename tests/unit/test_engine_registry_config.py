@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airgap_tui.engine import registry_is_insecure
+from airgap_tui.importer.engine import registry_is_insecure
 
 CONFIG = {
     "InsecureRegistryCIDRs": ["127.0.0.0/8", "10.20.0.0/16"],

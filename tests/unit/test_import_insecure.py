@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airgap_tui.importer import insecure_in_daemon_json
+from airgap_tui.importer.run import insecure_in_daemon_json
 
 
 def _daemon(tmp_path: Path, data: object) -> Path:

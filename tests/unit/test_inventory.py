@@ -14,15 +14,16 @@ from typing import Any, cast
 
 import pytest
 
-from airgap_tui.errors import MediaError, NotFoundError, RegistryError
-from airgap_tui.inventory import (
+from airgap_tui.delta.inventory import (
     Inventory,
     default_inventory_path,
     in_prefix,
     take_inventory,
     write_inventory,
 )
-from airgap_tui.registry import MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, RegistryClient
+from airgap_tui.errors import MediaError, NotFoundError, RegistryError
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.oci import MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST
 
 
 def sha(data: bytes) -> str:
@@ -152,7 +153,7 @@ def test_write_inventory_into_an_unwritable_place_is_a_media_error(tmp_path: Pat
 def test_write_inventory_refuses_what_delta_from_could_not_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("airgap_tui.inventory.MAX_INVENTORY_BYTES", 1000)
+    monkeypatch.setattr("airgap_tui.delta.inventory.MAX_INVENTORY_BYTES", 1000)
     blobs = {sha(str(i).encode()): i for i in range(100)}
     inventory = Inventory("r.local:5000", "2026-11-29T12:00:00Z", [], blobs)
     with pytest.raises(RegistryError) as info:

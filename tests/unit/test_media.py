@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui import media
-from airgap_tui.errors import MediaError
-from airgap_tui.media import (
+from airgap_tui.bundle import media
+from airgap_tui.bundle.media import (
     FAT32_MAX_FILE_SIZE,
     check_destination,
     clamp_part_size,
@@ -20,6 +19,7 @@ from airgap_tui.media import (
     parse_mountinfo,
     removable_drives,
 )
+from airgap_tui.errors import MediaError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DESKTOP = (FIXTURES / "mountinfo_desktop.txt").read_text()

@@ -7,24 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.bundle import ExportJournal
-from airgap_tui.bundle_manifest import (
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import (
     BundleBlob,
     BundleImage,
     BundleManifest,
     BundlePart,
     write_manifest,
 )
-from airgap_tui.catalog import load_catalog
+from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE
+from airgap_tui.catalog.catalog import load_catalog
 from airgap_tui.errors import MediaError, UsageError
-from airgap_tui.media import FAT32_MAX_FILE_SIZE
-from airgap_tui.models import ImageSpec
-from airgap_tui.plan import (
+from airgap_tui.export.plan import (
     plan_destination,
     resolve_selection,
     validate_platform,
     validate_source_prefix,
 )
+from airgap_tui.models import ImageSpec
 
 MIRROR = "harbor.example.com:8443/gitlab/security-products"
 

@@ -9,12 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from airgap_tui import via_docker
 from airgap_tui.errors import Cancelled, EngineError
 from airgap_tui.events import CancelToken
-from airgap_tui.via_docker import DockerImage as BundleImage
-from airgap_tui.via_docker import DockerOutcome as ImageResult
-from airgap_tui.via_docker import _push_as_ready, push_after
+from airgap_tui.importer import via_docker
+from airgap_tui.importer.via_docker import DockerImage as BundleImage
+from airgap_tui.importer.via_docker import DockerOutcome as ImageResult
+from airgap_tui.importer.via_docker import _push_as_ready, push_after
 
 GUARD = 30  # seconds: only a failing test ever waits this long
 

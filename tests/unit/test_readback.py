@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui import readback
-from airgap_tui.bundle import ExportJournal, PartWriter, Problem
+from airgap_tui.bundle import readback
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.parts import Problem
+from airgap_tui.bundle.readback import AHEAD, Readback, _Segment
+from airgap_tui.bundle.writer import PartWriter
 from airgap_tui.events import Progress
-from airgap_tui.readback import AHEAD, Readback, _Segment
 from tests.harness.data import chunked, payload
 
 SEGMENT = 1000

@@ -19,21 +19,21 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.dockerconfig import credentials_for, normalize_host
 from airgap_tui.errors import AuthError, NotFoundError, RegistryError
 from airgap_tui.models import Credentials
-from airgap_tui.registry import (
+from airgap_tui.registry.auth import parse_challenges
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.diagnose import is_loopback_host
+from airgap_tui.registry.dockerconfig import credentials_for, normalize_host
+from airgap_tui.registry.oci import (
     MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_MANIFEST,
-    RegistryClient,
     available_platforms,
-    is_loopback_host,
-    parse_challenges,
     parse_image_manifest,
-    parse_next_link,
     parse_platform,
     select_platform,
 )
+from airgap_tui.registry.transport import parse_next_link
 
 # ----------------------------------------------------------------------------------------------
 # WWW-Authenticate

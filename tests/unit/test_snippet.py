@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.catalog import Catalog, load_catalog
-from airgap_tui.cli import main
+from airgap_tui.catalog.catalog import Catalog, load_catalog
+from airgap_tui.catalog.snippet import ANALYZER_VARIABLES, fips_suffix_variables, render_snippet
+from airgap_tui.cli.commands import main
 from airgap_tui.errors import CatalogError, UsageError
-from airgap_tui.snippet import ANALYZER_VARIABLES, fips_suffix_variables, render_snippet
 from tests.fixtures.templates.excerpts import load_excerpts
 
 REGISTRY = "registry.local:5000/analyzers"

@@ -9,10 +9,16 @@ from typing import Any
 import pytest
 
 import airgap_tui
-from airgap_tui import toolpack
-from airgap_tui.cli import build_parser
-from airgap_tui.estimate import estimate_tool
-from airgap_tui.toolpack import TOOL_FILE, ToolError, check_buildable, tool_size, write_tool
+from airgap_tui.cli.commands import build_parser
+from airgap_tui.export.estimate import estimate_tool
+from airgap_tui.toolpack import toolpack
+from airgap_tui.toolpack.toolpack import (
+    TOOL_FILE,
+    ToolError,
+    check_buildable,
+    tool_size,
+    write_tool,
+)
 
 
 def test_the_estimate_counts_the_tool_as_tool_size_says() -> None:

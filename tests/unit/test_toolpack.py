@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.cli import main
+from airgap_tui.cli.commands import main
 from airgap_tui.errors import Cancelled, MediaError
 from airgap_tui.events import CancelToken
-from airgap_tui.pep508 import (
+from airgap_tui.toolpack.pep508 import (
     MarkerError,
     default_environment,
     marker_holds,
     normalize_name,
     parse_requirement,
 )
-from airgap_tui.toolpack import (
+from airgap_tui.toolpack.toolpack import (
     TOOL_FILE,
     ToolError,
     _check_fallback,

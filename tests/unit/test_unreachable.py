@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.catalog import load_catalog
-from airgap_tui.cli import main as cli_main
-from airgap_tui.estimate import estimate
-from airgap_tui.registry import RegistryClient, RegistryUnreachable, forget_unreachable
+from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.cli.commands import main as cli_main
+from airgap_tui.export.estimate import estimate
+from airgap_tui.registry.client import RegistryClient
+from airgap_tui.registry.diagnose import RegistryUnreachable, forget_unreachable
 
 NEXT = "check the network or proxy, or set a mirror."
 

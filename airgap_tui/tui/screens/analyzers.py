@@ -24,7 +24,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
-from airgap_tui.catalog import CATEGORY_LABELS
+from airgap_tui.catalog.catalog import CATEGORY_LABELS
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
@@ -36,7 +36,7 @@ from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
 from airgap_tui.tui.widgets.analyzer_list import CUSTOM, AnalyzerList, analyzer_prompt
 
 if TYPE_CHECKING:
-    from airgap_tui.catalog import Analyzer, Catalog
+    from airgap_tui.catalog.catalog import Analyzer, Catalog
 
 PRESET_KEYS = "1234567890"
 

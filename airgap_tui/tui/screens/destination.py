@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Static
 
-from airgap_tui.media import FAT_FILESYSTEMS
+from airgap_tui.bundle.media import FAT_FILESYSTEMS
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import DestinationChecked
 from airgap_tui.tui.screens.base import WizardScreen
@@ -23,7 +23,7 @@ from airgap_tui.tui.state import DEFAULT_PART_SIZE
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
-    from airgap_tui.plan import DestinationPlan
+    from airgap_tui.export.plan import DestinationPlan
 
 BUNDLE_DIR_NAME = "airgap-bundle"
 

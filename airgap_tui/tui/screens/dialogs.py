@@ -19,7 +19,7 @@ from airgap_tui.tui.profiles import list_profiles
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
-    from airgap_tui.media import Drive
+    from airgap_tui.bundle.media import Drive
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -19,8 +19,8 @@ from airgap_tui.tui.screens.dialogs import DeltaDialog
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from airgap_tui.delta_bundle import DeltaLayout
-    from airgap_tui.estimate import Estimate, ImageEstimate
+    from airgap_tui.delta.bundle import DeltaLayout
+    from airgap_tui.export.estimate import Estimate, ImageEstimate
 
 COLUMNS = ("image", "download", "media", "layers", "shared", "status")
 

@@ -20,7 +20,7 @@ from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
-    from airgap_tui.bundle_manifest import BundleManifest
+    from airgap_tui.bundle.manifest import BundleManifest
 
 
 class ImportBundleScreen(WizardScreen):

@@ -11,13 +11,13 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from airgap_tui.events import STAGE_BLOB, STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
-from airgap_tui.importer import ImportRequest
+from airgap_tui.importer.run import ImportRequest
 from airgap_tui.tui.messages import ImportDone, ProgressUpdate
 from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
 if TYPE_CHECKING:
-    from airgap_tui.importer import ImportResult
+    from airgap_tui.importer.run import ImportResult
 
 
 class PushScreen(LongWorkScreen):

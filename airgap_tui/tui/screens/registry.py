@@ -16,7 +16,7 @@ from textual.worker import Worker
 
 from airgap_tui.errors import AirgapError, AuthError, TLSError, UsageError
 from airgap_tui.models import Credentials
-from airgap_tui.reference import split_prefix
+from airgap_tui.registry.reference import split_prefix
 from airgap_tui.tui.messages import RegistryChecked
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import CredentialsDialog

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from airgap_tui.atomic import atomic_write_bytes
+from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.errors import AirgapError, MediaError
 from airgap_tui.tui.messages import SnippetFileExists, SnippetSaved
 from airgap_tui.tui.screens.base import WizardScreen

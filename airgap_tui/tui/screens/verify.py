@@ -20,7 +20,7 @@ from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.tui.widgets.stage_board import StageBoard
 
 if TYPE_CHECKING:
-    from airgap_tui.verify import VerifyReport
+    from airgap_tui.bundle.verify import VerifyReport
 
 
 class VerifyScreen(WizardScreen):

@@ -11,15 +11,15 @@ from textual.worker import Worker
 
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import STAGE_PULL, STAGE_READBACK, STAGE_SAVE, CancelToken
-from airgap_tui.export import ExportRequest
-from airgap_tui.toolpack import STAGE_TOOL
+from airgap_tui.export.run import ExportRequest
+from airgap_tui.toolpack.toolpack import STAGE_TOOL
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ExportDone, ProgressUpdate
 from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
 if TYPE_CHECKING:
-    from airgap_tui.export import ExportResult
+    from airgap_tui.export.run import ExportResult
 
 
 class WriteScreen(LongWorkScreen):

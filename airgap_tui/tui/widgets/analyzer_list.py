@@ -15,7 +15,7 @@ from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 if TYPE_CHECKING:
-    from airgap_tui.catalog import Analyzer
+    from airgap_tui.catalog.catalog import Analyzer
 
 HEADING = "@"
 CUSTOM = "custom:"

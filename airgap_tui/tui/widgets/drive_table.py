@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from airgap_tui.tui import formatting
 
 if TYPE_CHECKING:
-    from airgap_tui.media import Drive
+    from airgap_tui.bundle.media import Drive
 
 
 class DriveTable(DataTable[str]):

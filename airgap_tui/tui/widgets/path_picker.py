@@ -23,7 +23,7 @@ from airgap_tui.tui.widgets.dir_tree import DirsOnlyTree, ReceiptTree
 from airgap_tui.tui.widgets.drive_table import DriveTable
 
 if TYPE_CHECKING:
-    from airgap_tui.media import Drive
+    from airgap_tui.bundle.media import Drive
 
 
 class PathPicker(Vertical):

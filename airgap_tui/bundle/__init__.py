@@ -1,0 +1,4 @@
+"""The on-media format: bundle.yaml, the tar layout, parts, read-back and verify.
+
+Knows no network.
+"""

@@ -1,0 +1,1 @@
+"""What the offline side holds (receipts, inventories) and what the next bundle leaves out."""

@@ -1,0 +1,476 @@
+"""Delta bundles: what the offline registry already holds, and what the next bundle carries.
+
+The presence file (an import receipt or an inventory) crossed the air gap on a stick, maybe
+weeks ago, maybe edited on the way: it is read as hostile input, bounded, every field checked.
+A wrong "present" would make a bundle that cannot be imported, a trip back to the other
+building; so when in doubt the file is refused with what to do instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airgap_tui.delta.inventory import (
+    INVENTORY_KIND,
+    INVENTORY_VERSION,
+    MAX_BLOB_SIZE,
+    MAX_INVENTORY_BYTES,
+)
+from airgap_tui.errors import UsageError
+from airgap_tui.registry.reference import split_prefix, validate_repository_path, validate_tag
+
+RECEIPT_KIND = "airgap-tui import receipt"
+MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry's list
+FRESH_INVENTORY = (
+    "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
+)
+KIND_RECEIPT, KIND_INVENTORY, KIND_MIXED = "receipt", "inventory", "mixed"
+SKIPPED = "skipped"  # a receipt's status for an artifact `import --via-docker` left out
+
+
+class PresenceError(UsageError):
+    """A receipt or inventory given to --delta-from that cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PresenceSource:
+    """One file a presence was read from; `sha256` is what a delta records as `against`."""
+
+    path: Path
+    kind: str  # receipt | inventory
+    sha256: str
+    registry: str  # host[:port][/path] the file describes
+    host: str
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Blobs known to be in the offline registry, from one or more files."""
+
+    blobs: Mapping[str, int]  # digest -> size
+    sources: tuple[PresenceSource, ...]
+
+    @property
+    def host(self) -> str:
+        return self.sources[0].host
+
+    @property
+    def kind(self) -> str:
+        kinds = {s.kind for s in self.sources}
+        return kinds.pop() if len(kinds) == 1 else KIND_MIXED
+
+    @property
+    def against(self) -> str:
+        """The file's sha256; for several files, the sha256 of their sorted sha256s."""
+        shas = sorted({s.sha256 for s in self.sources})
+        if len(shas) == 1:
+            return shas[0]
+        text = "airgap-tui delta against\n" + "\n".join(shas) + "\n"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def has(self, digest: str, size: int) -> bool:
+        return self.blobs.get(digest) == size
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one file
+
+
+class _Reader:
+    """Field checks that name the file, the field and what to do."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+
+    def fail(self, field: str, problem: str, next_step: str = "") -> PresenceError:
+        if not next_step:
+            if self.kind == KIND_RECEIPT:
+                next_step = (
+                    "Use the receipt `airgap-tui import` wrote, unedited, or " + FRESH_INVENTORY
+                )
+            else:
+                next_step = FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:]
+        where = f"{self.path}: field {field}" if field else str(self.path)
+        return PresenceError(where, problem, next_step)
+
+    def get(
+        self, obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]
+    ) -> Any:
+        field = f"{where}.{key}" if where else key
+        if key not in obj:
+            raise self.fail(field, "it is missing")
+        value = obj[key]
+        if isinstance(value, bool) and kind is not bool:
+            raise self.fail(field, f"it is a boolean, not {_type_name(kind)}")
+        if not isinstance(value, kind):
+            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
+        return value
+
+    def blob(self, entry: object, field: str) -> BlobRef:
+        if not isinstance(entry, dict):
+            raise self.fail(field, f"it is {_json_type(entry)}, not an object")
+        digest = self.get(entry, "digest", field, str)
+        if not _is_digest(digest):
+            raise self.fail(
+                f"{field}.digest",
+                f"{digest[:80]!r} is not a digest (sha256: and 64 lowercase hex digits)",
+            )
+        size = self.get(entry, "size", field, int)
+        if not 0 <= size <= MAX_BLOB_SIZE:
+            raise self.fail(f"{field}.size", f"{size} is not a blob size (0 to 1 TiB)")
+        return BlobRef(digest, size)
+
+    def registry(self, data: Mapping[str, Any]) -> tuple[str, str]:
+        text = self.get(data, "registry", "", str)
+        try:
+            host, _path = split_prefix(text)
+        except UsageError as exc:
+            raise self.fail("registry", exc.cause) from None
+        return text, host.lower()
+
+    def blob_list(self, items: object, field: str, blobs: dict[str, int], *, dup_ok: bool) -> None:
+        """Add every entry to `blobs`; a digest twice in this list, or with two sizes, is refused
+        (`dup_ok`: the same blob may be listed again by another image of a receipt)."""
+        if not isinstance(items, list):
+            raise self.fail(field, f"it is {_json_type(items)}, not a list")
+        here: set[str] = set()
+        for i, entry in enumerate(items):
+            ref = self.blob(entry, f"{field}[{i}]")
+            if ref.digest in here:
+                raise self.fail(f"{field}[{i}]", f"blob {ref.digest} is listed twice")
+            here.add(ref.digest)
+            known = blobs.get(ref.digest)
+            if known is not None and known != ref.size:
+                raise self.fail(
+                    f"{field}[{i}].size",
+                    f"blob {ref.digest} is listed with two sizes ({known} and {ref.size})",
+                )
+            if known is not None and not dup_ok:
+                raise self.fail(f"{field}[{i}]", f"blob {ref.digest} is listed twice")
+            blobs[ref.digest] = ref.size
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean",
+        list: "a list",
+        dict: "an object",
+    }
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _is_digest(text: str) -> bool:
+    hexpart = text[7:]
+    return (
+        text.startswith("sha256:")
+        and len(hexpart) == 64
+        and all(c in "0123456789abcdef" for c in hexpart)
+    )
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_bounded(path: Path) -> bytes:
+    what = f"Presence file {path}"
+    step = "Give the path of a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise PresenceError(what, "it does not exist", step) from None
+    except OSError as exc:
+        raise PresenceError(what, f"it cannot be opened ({exc.strerror or exc})", step) from None
+    chunks: list[bytes] = []
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PresenceError(what, "it is not a regular file", step)
+        if info.st_size > MAX_PRESENCE_BYTES:
+            raise _too_big(path)
+        total = 0
+        while chunk := os.read(fd, 1024 * 1024):
+            total += len(chunk)
+            if total > MAX_PRESENCE_BYTES:  # it grew while being read
+                raise _too_big(path)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise PresenceError(what, f"it cannot be read ({exc.strerror or exc})", step) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _too_big(path: Path) -> PresenceError:
+    return PresenceError(
+        f"Presence file {path}",
+        f"it is larger than {MAX_PRESENCE_BYTES // (1024 * 1024)} MiB, far more than any "
+        "receipt or inventory; it is not one, or it is damaged",
+        "Give the receipt written by `airgap-tui import`, or " + FRESH_INVENTORY,
+    )
+
+
+def load_presence(path: Path) -> Presence:
+    """Read one receipt or inventory; every way it can be wrong is a PresenceError."""
+    raw = _read_bounded(path)
+    sha = hashlib.sha256(raw).hexdigest()
+    reader = _Reader(path, KIND_INVENTORY)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise reader.fail("", "it is not UTF-8 text (a receipt or inventory is JSON)") from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+    except RecursionError:
+        raise reader.fail(
+            "", "it is not JSON a receipt or inventory has (nested too deep)"
+        ) from None
+    except ValueError as exc:
+        raise reader.fail("", f"it is not valid JSON ({str(exc)[:120]})") from None
+    if not isinstance(data, dict):
+        raise reader.fail("", f"it is {_json_type(data)}, not a JSON object")
+    kind = data.get("kind")
+    if kind == RECEIPT_KIND:
+        reader.kind = KIND_RECEIPT
+        return _receipt(reader, data, sha)
+    if kind == INVENTORY_KIND:
+        return _inventory(reader, data, sha)
+    raise reader.fail(
+        "kind",
+        f"it is {str(kind)[:60]!r}, neither {RECEIPT_KIND!r} nor {INVENTORY_KIND!r}"
+        if kind is not None
+        else "it is missing: this is neither an import receipt nor an inventory",
+        "Give a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY,
+    )
+
+
+def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
+    registry, host = reader.registry(data)
+    ok = reader.get(data, "ok", "", bool)
+    images = reader.get(data, "images", "", list)
+    if not ok:
+        raise reader.fail(
+            "ok",
+            f"the import it records did not finish (ok is false): not every blob it lists may "
+            f"be in {registry}",
+            "Run the import again until its receipt says ok and use that receipt, or "
+            + FRESH_INVENTORY,
+        )
+    blobs: dict[str, int] = {}
+    for i, image in enumerate(images):
+        where = f"images[{i}]"
+        if not isinstance(image, dict):
+            raise reader.fail(where, f"it is {_json_type(image)}, not an object")
+        for key in ("name", "tag", "target"):
+            if key in image:
+                reader.get(image, key, where, str)
+        if not reader.get(image, "ok", where, bool):
+            if image.get("status") == SKIPPED:
+                continue  # an artifact the Docker route cannot load: nothing of it was pushed
+            raise reader.fail(
+                f"{where}.ok", "this image failed although the receipt says ok: it was edited"
+            )
+        if "blobs" not in image:
+            raise reader.fail(
+                f"{where}.blobs",
+                "it is missing: this receipt was written by an airgap-tui older than bundle "
+                "format 2, which did not record blobs",
+                FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:],
+            )
+        reader.blob_list(image["blobs"], f"{where}.blobs", blobs, dup_ok=True)
+    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host)
+    return Presence(blobs, (source,))
+
+
+def _inventory(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
+    version = reader.get(data, "version", "", int)
+    if version != INVENTORY_VERSION:
+        raise reader.fail(
+            "version",
+            f"it is {version}; this airgap-tui reads version {INVENTORY_VERSION}",
+            "Use the same airgap-tui version on both hosts, or " + FRESH_INVENTORY,
+        )
+    registry, host = reader.registry(data)
+    reader.get(data, "taken", "", str)
+    repositories = reader.get(data, "repositories", "", list)
+    names: set[str] = set()
+    for i, repo in enumerate(repositories):
+        where = f"repositories[{i}]"
+        if not isinstance(repo, dict):
+            raise reader.fail(where, f"it is {_json_type(repo)}, not an object")
+        name = reader.get(repo, "name", where, str)
+        try:
+            validate_repository_path(name[:256])
+        except UsageError as exc:
+            raise reader.fail(f"{where}.name", exc.cause) from None
+        if name in names:
+            raise reader.fail(f"{where}.name", f"repository {name!r} is listed twice")
+        names.add(name)
+        tags: set[str] = set()
+        for j, entry in enumerate(reader.get(repo, "tags", where, list)):
+            field = f"{where}.tags[{j}]"
+            if not isinstance(entry, dict):
+                raise reader.fail(field, f"it is {_json_type(entry)}, not an object")
+            tag = reader.get(entry, "tag", field, str)
+            try:
+                validate_tag(tag)
+            except UsageError as exc:
+                raise reader.fail(f"{field}.tag", exc.cause) from None
+            if tag in tags:
+                raise reader.fail(f"{field}.tag", f"tag {tag!r} of {name} is listed twice")
+            tags.add(tag)
+            digest = reader.get(entry, "digest", field, str)
+            if not _is_digest(digest):
+                raise reader.fail(
+                    f"{field}.digest",
+                    f"{digest[:80]!r} is not a digest (sha256: and 64 lowercase hex digits)",
+                )
+    blobs: dict[str, int] = {}
+    reader.blob_list(reader.get(data, "blobs", "", list), "blobs", blobs, dup_ok=False)
+    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host)
+    return Presence(blobs, (source,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Several files
+
+
+def merge_presence(presences: Sequence[Presence]) -> Presence:
+    """One presence from several files (repeatable --delta-from) of the SAME registry host."""
+    if not presences:
+        raise ValueError("merge_presence needs at least one presence")
+    blobs: dict[str, int] = {}
+    sources: list[PresenceSource] = []
+    owner: dict[str, Path] = {}
+    first = presences[0].sources[0]
+    for presence in presences:
+        for source in presence.sources:
+            if source.host != first.host:
+                raise PresenceError(
+                    f"Presence files {first.path} and {source.path}",
+                    f"they describe different registries ({first.registry} and {source.registry})",
+                    "Give only receipts or inventories of the registry you will import into",
+                )
+            if all(s.sha256 != source.sha256 for s in sources):
+                sources.append(source)
+        for digest, size in presence.blobs.items():
+            known = blobs.get(digest)
+            if known is not None and known != size:
+                raise PresenceError(
+                    f"Presence files {owner[digest]} and {presence.sources[0].path}",
+                    f"they give blob {digest} two sizes ({known} and {size})",
+                    "One of them was edited or damaged; " + FRESH_INVENTORY,
+                )
+            if known is None:
+                blobs[digest] = size
+                owner[digest] = presence.sources[0].path
+    return Presence(blobs, tuple(sources))
+
+
+def load_presences(paths: Sequence[Path]) -> Presence:
+    """Read and merge every --delta-from file."""
+    return merge_presence([load_presence(p) for p in paths])
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+@dataclass(frozen=True)
+class DeltaPlan:
+    """Which blobs the bundle carries (tar order), which the target must already hold."""
+
+    carry: tuple[BlobRef, ...]
+    expected: tuple[BlobRef, ...]  # in the order the images first use them
+    full_bytes: int  # every blob carried: the full bundle's blob bytes
+    delta_bytes: int  # the blobs this delta carries
+    against: str
+    kind: str
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.full_bytes - self.delta_bytes
+
+    def manifest_field(self) -> dict[str, Any]:
+        """bundle.yaml's `delta` (see docs/bundle-format.md, "Delta bundles")."""
+        return {
+            "against": self.against,
+            "kind": self.kind,
+            "expected": [{"digest": b.digest, "size": b.size} for b in self.expected],
+        }
+
+
+def plan_delta(
+    blobs: Iterable[BlobRef], presence: Presence, *, always_carry: Collection[str]
+) -> DeltaPlan:
+    """Leave out each layer the target holds (same digest AND size); `always_carry` (every
+    manifest, index and config) is carried regardless, as the contract says.
+
+    `blobs` is every blob of the selected images in tar order; a digest listed again is the
+    same blob shared by another image, and is counted once."""
+    carry: list[BlobRef] = []
+    expected: list[BlobRef] = []
+    seen: dict[str, int] = {}
+    for ref in blobs:
+        known = seen.get(ref.digest)
+        if known is not None:
+            if known != ref.size:
+                raise ValueError(f"blob {ref.digest} given with two sizes ({known}, {ref.size})")
+            continue
+        seen[ref.digest] = ref.size
+        if ref.digest not in always_carry and presence.has(ref.digest, ref.size):
+            expected.append(ref)
+        else:
+            carry.append(ref)
+    return DeltaPlan(
+        carry=tuple(carry),
+        expected=tuple(expected),
+        full_bytes=sum(seen.values()),
+        delta_bytes=sum(b.size for b in carry),
+        against=presence.against,
+        kind=presence.kind,
+    )

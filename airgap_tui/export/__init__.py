@@ -1,0 +1,1 @@
+"""Registry -> bundle: plan, resolve, estimate, fetch and write."""

@@ -1,0 +1,1 @@
+"""airgap-tui.pyz: the tool that rides on the stick."""
