@@ -18,18 +18,19 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button
 
-from airgap_tui.bundle import ExportJournal
-from airgap_tui.bundle_manifest import MANIFEST_NAME, read_manifest
-from airgap_tui.engine import Engine
+from airgap_tui.bundle.journal import ExportJournal
+from airgap_tui.bundle.manifest import MANIFEST_NAME
+from airgap_tui.bundle.media import Drive
+from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.errors import EngineError
-from airgap_tui.media import Drive
+from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.write import WriteScreen
 from airgap_tui.tui.services import Domain, Services
-from airgap_tui.verify import verify_bundle
 from tests.harness.native import NativeUpstream
 from tests.integration.conftest import CliRun
 from tests.integration.faults_support import NATIVE_ANALYZERS, export_argv, export_with_domain
