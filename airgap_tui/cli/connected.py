@@ -94,6 +94,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+TOTALS = ("download_bytes", "bundle_bytes", "total_bytes")  # null when no image resolved
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     import humanize
 
@@ -114,6 +117,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if presence is not None and result.resolved:
         delta = delta_layout(result.resolved, presence, full=result.layout)
     if args.json:
+        no_totals = {} if result.sized else dict.fromkeys(TOTALS)  # nothing to size: null
         _print_json(
             {
                 "ok": not missing,
@@ -121,6 +125,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 "bundle_bytes": result.bundle_bytes,
                 **({"delta": delta.to_dict()} if delta is not None else {}),
                 **_estimate_tool_json(result),
+                **no_totals,
+                "left_out": [i.spec.label for i in result.left_out],
                 "platforms": result.platforms,
                 "images": [
                     {
@@ -152,17 +158,25 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                     f"  {i.spec.label:<32} download {humanize.naturalsize(i.download_bytes):>10}"
                     f"   on media {humanize.naturalsize(i.media_bytes):>10}"
                 )
-        print(
-            f"Download: {humanize.naturalsize(result.download_bytes)} "
-            f"({result.download_bytes} bytes)"
-        )
-        print(
-            f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
-            f"({result.bundle_bytes} bytes, exact)"
-        )
-        if delta is not None:
-            print("\n".join(_delta_lines(delta)))
-        _print_estimate_tool(result)
+        if not result.sized:
+            print(f"No totals: none of the {_count(len(missing), 'image')} could be sized.")
+        else:
+            print(
+                f"Download: {humanize.naturalsize(result.download_bytes)} "
+                f"({result.download_bytes} bytes)"
+            )
+            print(
+                f"Bundle on the media: {humanize.naturalsize(result.bundle_bytes)} "
+                f"({result.bundle_bytes} bytes, exact)"
+            )
+            if delta is not None:
+                print("\n".join(_delta_lines(delta)))
+            _print_estimate_tool(result)
+            if missing:
+                print(
+                    f"These totals leave out {_count(len(missing), 'image')} that could not "
+                    f"be sized: {', '.join(i.spec.label for i in missing)}"
+                )
     errors = [i.error for i in missing if i.error]
     for problem in result.problems:
         if problem not in errors:
@@ -240,6 +254,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if result.seconds:
             steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items() if k != "checks")
             print(f"Time: {steps}")
+        if not result.ok:  # no bundle.yaml: nothing to fingerprint or to carry yet
+            print("The bundle is not complete: run the same export again to finish it.")
+            return EXIT_FAILED
         print(f"Fingerprint: {format_fingerprint(result.fingerprint)}")
         print(f"  full: {result.fingerprint}")
         _print_export_tool(result)

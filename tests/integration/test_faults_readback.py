@@ -96,6 +96,8 @@ def test_a_part_that_reads_back_wrong_fails_the_export_and_is_rewritten_on_an_ho
     assert len(errors) == 1, lied.err
     assert f"byte {LIE_AT}" in errors[0] and "run the export again" in errors[0], errors[0]
     assert "Read-back check: FAILED" in lied.out
+    assert "run the same export again" in lied.out
+    assert "Fingerprint" not in lied.out and "On the offline host" not in lied.out
     assert not (dest / MANIFEST_NAME).exists()
     journaled = _journaled(dest)
     assert LIAR not in journaled, "the part that read back wrong is forgotten"
