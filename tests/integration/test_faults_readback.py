@@ -27,7 +27,6 @@ from airgap_tui.errors import EngineError
 from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
-from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.write import WriteScreen
 from airgap_tui.tui.services import Domain, Services
@@ -35,7 +34,7 @@ from tests.harness.native import NativeUpstream
 from tests.integration.conftest import CliRun
 from tests.integration.faults_support import NATIVE_ANALYZERS, export_argv, export_with_domain
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, type_text
+from tests.tui.helpers import settle, settle_until, to_checked_destination
 
 ANALYZERS = NATIVE_ANALYZERS  # several parts of 1 MiB
 LIAR = "images.tar.001"  # a part in the middle: the parts after it must be kept on the re-run
@@ -162,16 +161,7 @@ async def test_the_write_screen_shows_the_part_and_offers_no_next(
         estimate = app.screen
         assert isinstance(estimate, EstimateScreen)
         await settle_until(pilot, lambda: estimate.result is not None, what="the estimate")
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        destination = app.screen
-        assert isinstance(destination, DestinationScreen)
-        await type_text(pilot, "#path", str(dest))
-        await settle_until(
-            pilot,
-            lambda: destination.checked is not None and destination.checked.path == dest,
-            what="the destination is checked",
-        )
+        await to_checked_destination(pilot, dest)
         await pilot.press("ctrl+n")
         await settle_until(
             pilot,

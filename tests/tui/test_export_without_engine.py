@@ -18,7 +18,6 @@ from airgap_tui.errors import EngineError
 from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
-from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.start import StartScreen
@@ -26,7 +25,7 @@ from airgap_tui.tui.services import Domain, Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, type_text
+from tests.tui.helpers import settle, settle_until, to_checked_destination
 
 
 class NoEngine(Domain):
@@ -74,16 +73,7 @@ async def test_the_connected_side_needs_no_engine(
         await settle_until(pilot, lambda: estimate.result is not None, what="the estimate")
         assert estimate.result is not None and estimate.result.ok
         expected_bytes = estimate.result.bundle_bytes
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        destination = app.screen
-        assert isinstance(destination, DestinationScreen)
-        await type_text(pilot, "#path", str(dest))
-        await settle_until(
-            pilot,
-            lambda: destination.checked is not None and destination.checked.path == dest,
-            what="the destination is checked",
-        )
+        await to_checked_destination(pilot, dest)
         await pilot.press("ctrl+n")
         await settle_until(
             pilot, lambda: isinstance(app.screen, DoneScreen), what="the bundle is written"
