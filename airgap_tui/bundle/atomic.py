@@ -6,7 +6,9 @@ A reader (or an operator unplugging the stick) sees the old file or the new one,
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -30,14 +32,23 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write_stream(path, (data,))
+
+
+def atomic_write_stream(path: Path, chunks: Iterable[bytes]) -> str:
+    """Write `chunks` as `path` (.part -> fsync -> rename -> fsync dir) and return the sha256 hex
+    of what was written; an exception from `chunks` (a size bound, a cancel) leaves no file."""
     tmp = path.with_name(path.name + ".part")
+    digest = hashlib.sha256()
     try:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
-        write_all(fd, data)
+        for data in chunks:
+            digest.update(data)
+            write_all(fd, data)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -46,6 +57,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+    return digest.hexdigest()
 
 
 def unlink_durably(path: Path) -> bool:

@@ -8,6 +8,7 @@ later as a failed scan on the offline side.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -69,7 +70,9 @@ _ENTRY_KEYS = {
     "kind",
     "source_ref",
 }
-_MAJOR_KEYS = {"tag", "status", "default", "note", "source", "enable"}
+_MAJOR_KEYS = {"tag", "status", "default", "note", "source", "enable", "fips", "also"}
+_ALSO_KEYS = {"tag", "template", "source"}
+_TEMPLATE_PATH = re.compile(r"^(Jobs|Security)/[A-Za-z0-9.-]+\.gitlab-ci\.yml$")
 _VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 
 
@@ -79,6 +82,16 @@ def split_fips(tag: str) -> tuple[str, bool]:
     if tag.endswith(FIPS_SUFFIX) and len(tag) > len(FIPS_SUFFIX):
         return tag[: -len(FIPS_SUFFIX)], True
     return tag, False
+
+
+@dataclass(frozen=True)
+class TemplateTag:
+    """Another tag of the same image that one named template of that major requests (say
+    Dependency-Scanning.latest's `dependency-scanning:v0` beside the v2 template's `1`)."""
+
+    tag: str
+    template: str  # e.g. "Jobs/Dependency-Scanning.latest.gitlab-ci.yml"
+    source: str  # where that is stated
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ class Analyzer:
     kind: str = KIND_IMAGE
     source_ref: str | None = None  # full repository it is pulled from, when not under the prefix
     enable: tuple[tuple[str, str], ...] = ()  # variables without which the job never runs
+    also: tuple[TemplateTag, ...] = ()  # tags other templates of this major request
+    fips_note: str = ""  # why this major has no FIPS variant although the image has one
 
     @property
     def needs_tag(self) -> bool:
@@ -116,6 +131,16 @@ class Analyzer:
     def fips_tag(self) -> str | None:
         """The FIPS variant's tag for this major, when there is one."""
         return f"{self.tag}{FIPS_SUFFIX}" if self.tag and self.fips else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag some template of this major requests: `tag` first, then `also`."""
+        found = [self.tag] if self.tag else []
+        return (*found, *(other.tag for other in self.also if other.tag not in found))
+
+    def template_for(self, tag: str) -> str | None:
+        """The template that requests `tag` when it is one of `also` (None: the main tag)."""
+        return next((other.template for other in self.also if other.tag == tag), None)
 
     @property
     def why_no_tag(self) -> str:
@@ -157,6 +182,7 @@ class _Major:
     complete: bool
     note: str
     reads: Mapping[str, str]  # variable -> evidence that this major's templates read it
+    defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)  # what they set
 
 
 class Catalog:
@@ -202,6 +228,13 @@ class Catalog:
         The snippet sets only these; anything else would be a setting nobody reads.
         """
         return dict(self._major(major).reads)
+
+    def template_default(self, major: int, variable: str) -> str | None:
+        """The value GitLab `major`'s template gives `variable` itself (None: not known).
+
+        A setting equal to it changes nothing, so the snippet leaves it out.
+        """
+        return self._major(major).defaults.get(variable)
 
     def limits(self, names: Iterable[str] | None = None) -> list[Limit]:
         """What the prefix cannot fix for a selection (`None`: every limit)."""
@@ -310,7 +343,8 @@ class Catalog:
                 )
             return self._catalog_spec(entry, tag, source_prefix)
         tag = self._catalog_tag(entry, major)
-        if fips and entry.fips:
+        analyzer = entry.per_major.get(major)
+        if fips and analyzer is not None and analyzer.fips:
             tag += FIPS_SUFFIX
         return self._catalog_spec(entry, tag, source_prefix)
 
@@ -472,11 +506,13 @@ def _parse_majors(raw: object, origin: str) -> dict[int, _Major]:
         complete = value.get("complete", True)
         note = value.get("note", "")
         reads = value.get("reads", {})
+        defaults = value.get("defaults", {})
         if (
             not isinstance(complete, bool)
             or not isinstance(note, str)
             or not isinstance(reads, dict)
-            or set(value) - {"complete", "note", "reads"}
+            or not isinstance(defaults, dict)
+            or set(value) - {"complete", "note", "reads", "defaults"}
         ):
             raise CatalogError(f"Catalog {origin}", f"major {key!r} is malformed", _FIX)
         for variable, evidence in reads.items():
@@ -488,10 +524,19 @@ def _parse_majors(raw: object, origin: str) -> dict[int, _Major]:
                 raise CatalogError(
                     f"Catalog {origin}", f"major {key}: {variable} has no evidence", _FIX
                 )
+        for variable, default in defaults.items():
+            if variable not in reads or not isinstance(default, str):
+                raise CatalogError(
+                    f"Catalog {origin}",
+                    f"major {key}: default for {variable!r} must be a string, for a variable "
+                    "the major reads (its evidence is the reads entry)",
+                    _FIX,
+                )
         majors[key] = _Major(
             complete=complete,
             note=note.strip(),
             reads={var: " ".join(ev.split()) for var, ev in reads.items()},
+            defaults=dict(defaults),
         )
     return majors
 
@@ -573,6 +618,8 @@ def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Maj
             raise fail(f"major {major!r} is not one of the catalog's majors")
         tag, status, note, default = _parse_major_fact(major, fact, fail)
         tag_source, enable = _parse_major_extras(major, fact, tag, fail)
+        also = _parse_also(major, fact, tag, fail)
+        major_fips, fips_note = _parse_major_fips(major, fact, fips, fail)
         per_major[major] = Analyzer(
             name=name,
             category=category,
@@ -588,10 +635,12 @@ def _parse_entry(raw: object, index: int, origin: str, majors: Mapping[int, _Maj
             prefix_based=prefix_based,
             source=source.strip(),
             tag_source=tag_source,
-            fips=fips,
+            fips=major_fips,
             kind=kind,
             source_ref=source_ref,
             enable=enable,
+            also=also,
+            fips_note=fips_note,
         )
     return _Entry(
         name=name,
@@ -627,6 +676,46 @@ def _parse_major_extras(
             raise fail(f"GitLab {major}: enable value for {variable} must be a quoted string")
         pairs.append((variable, value))
     return " ".join(source.split()), tuple(pairs)
+
+
+def _parse_also(
+    major: int, fact: dict[str, object], tag: str | None, fail: Callable[[str], CatalogError]
+) -> tuple[TemplateTag, ...]:
+    """Tags other templates of the same major request, each with its template and source."""
+    raw = fact.get("also", [])
+    if not isinstance(raw, list):
+        raise fail(f"GitLab {major}: also must be a list of {{tag, template, source}}")
+    found: list[TemplateTag] = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != _ALSO_KEYS:
+            raise fail(f"GitLab {major}: each also entry needs exactly tag, template and source")
+        other, template, source = item["tag"], item["template"], item["source"]
+        if not all(isinstance(v, str) and v.strip() for v in (other, template, source)):
+            raise fail(f"GitLab {major}: also entries are non-empty strings")
+        try:
+            validate_tag(other)
+        except UsageError as exc:
+            raise fail(f"GitLab {major}: also: {exc.cause}") from exc
+        if not _TEMPLATE_PATH.match(template):
+            raise fail(f"GitLab {major}: also: {template!r} is not a Jobs/ or Security/ template")
+        if other == tag or other in (t.tag for t in found):
+            raise fail(f"GitLab {major}: also repeats tag {other!r}")
+        found.append(TemplateTag(tag=other, template=template, source=" ".join(source.split())))
+    return tuple(found)
+
+
+def _parse_major_fips(
+    major: int, fact: dict[str, object], entry_fips: bool, fail: Callable[[str], CatalogError]
+) -> tuple[bool, str]:
+    """`fips: false` on one major: no template of that major can request the variant."""
+    if "fips" not in fact:
+        return entry_fips, ""
+    if fact["fips"] is not False or not entry_fips:
+        raise fail(f"GitLab {major}: fips may only be false, on an entry with fips: true")
+    note = fact.get("note", "")
+    if not isinstance(note, str) or "fips" not in note.lower():
+        raise fail(f"GitLab {major}: fips: false needs a note saying why (naming FIPS)")
+    return False, " ".join(note.split())
 
 
 def _parse_major_fact(

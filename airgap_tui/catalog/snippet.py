@@ -11,7 +11,11 @@ Rules that keep a real pipeline off the internet (issue 11):
   template's suffix variable (the templates append the suffix themselves in FIPS mode, so
   `6-fips` in a version variable becomes `6-fips-fips`); container scanning takes a
   `CS_ANALYZER_IMAGE` that ends in `-fips`, which its template leaves alone.
+- Version variables are set to the tag pushed whenever the template reads them, even when it is
+  the tag the catalog expects: the snippet then holds for whichever minor of the major runs.
 - Opt-in switches (`GITLAB_ADVANCED_SAST_ENABLED`, ...) are set when their image was carried.
+- A variable equal to the value the template gives it itself (`Catalog.template_default`) is left
+  out: it would change nothing.
 - A variable is set only if the catalog has evidence that GitLab N's templates read it
   (`Catalog.reads`); anything else is written as a comment to check, never as a live setting.
 - What no variable can fix (fixed hosts, settings outside `.gitlab-ci.yml`) is said in comments.
@@ -26,9 +30,11 @@ import json
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.catalog.catalog import Analyzer, Catalog, load_catalog, split_fips
-from airgap_tui.errors import UsageError
+from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.models import DEFAULT_GITLAB_MAJOR
 from airgap_tui.registry.reference import (
     looks_like_host,
@@ -48,6 +54,7 @@ _TEMPLATES: dict[str, str] = {
 }
 _DS_V2_IMAGE = "dependency-scanning"
 _DS_V2_TEMPLATE = "Jobs/Dependency-Scanning.v2.gitlab-ci.yml"
+_LICENSE_TEMPLATE = "Jobs/License-Scanning.gitlab-ci.yml"  # removed in 16.3 (#537016)
 _GEMNASIUM = ("gemnasium", "gemnasium-maven", "gemnasium-python")
 _CS_IMAGES = ("container-scanning", "container-scanning/trivy", "container-scanning/grype")
 _TRIVY_JAVA_DB = "trivy-java-db"
@@ -65,7 +72,28 @@ _DISABLED_RESOLUTION = "DS_DISABLED_RESOLUTION_JOBS"
 # Variables read by an analyzer process rather than by a template (the job passes every global
 # variable on). Evidence as in analyzers.yaml.
 ANALYZER_VARIABLES: dict[str, str] = {
-    "CS_TRIVY_JAVA_DB": "the container-scanning analyzer (CS docs, offline: Trivy Java DB mirror)",
+    "CS_TRIVY_JAVA_DB": (
+        "the container-scanning analyzer, not the template (container-scanning MR 2930; CS docs "
+        "17.x and 18.x, offline: Trivy Java DB mirror)"
+    ),
+}
+
+# On a FIPS instance (CI_GITLAB_FIPS_MODE "true") these templates append -fips by rules of their
+# own: container scanning (fixtures 15/ and 17/Jobs-Container-Scanning.yml), gemnasium (fixtures
+# 16/ and 17/Jobs-Dependency-Scanning.yml), DAST from 16.0 (MR 117929; fixture 17/Security-DAST.yml)
+# and API security (fixtures 15/ and 17/Security-DAST-API.yml, 17/Security-API-Security.yml).
+FIPS_INSTANCE_WARNING = (
+    'On a FIPS instance (CI_GITLAB_FIPS_MODE "true") GitLab\'s container scanning and '
+    "dependency scanning templates add -fips to their images by themselves, so plain tags are "
+    "never pulled there and those jobs fail: carry the -fips variants (snippet --fips)."
+)
+_FIPS_BY_RULE = {
+    "container-scanning",
+    "gemnasium",
+    "gemnasium-maven",
+    "gemnasium-python",
+    "dast",
+    "api-security",
 }
 
 # Whole-template version variables (reference section 3). The API security template and its
@@ -96,8 +124,8 @@ def fips_suffix_variables(name: str, major: int) -> tuple[str, ...]:
         return ("SECRET_DETECTION_IMAGE_SUFFIX",)
     if name in _GEMNASIUM:
         return ("DS_IMAGE_SUFFIX",)
-    if name == "dast":
-        return ("DAST_IMAGE_SUFFIX",)
+    if name == "dast":  # the 15.x DAST template has no suffix (MR 117929 added it in 16.0)
+        return ("DAST_IMAGE_SUFFIX",) if major >= 16 else ()
     if name == "api-security":
         found = ["APISEC_IMAGE_SUFFIX"] if major >= 17 else []
         if major <= 17:
@@ -135,12 +163,25 @@ class _Chosen:
         return self.analyzer.tag if self.analyzer and not self.inactive else None
 
     @property
+    def wanted(self) -> tuple[str, ...]:
+        """Every tag some template of this major requests (`expected` first)."""
+        return self.analyzer.tags if self.analyzer and not self.inactive else ()
+
+    @property
     def pushed(self) -> str:
-        """The tag the snippet points at: one whose major is the requested one, if pushed."""
-        for tag in self.tags:
-            if self.expected is not None and split_fips(tag)[0] == self.expected:
-                return tag
+        """The tag the snippet points at: one some template requests, if pushed."""
+        for want in self.wanted:
+            for tag in self.tags:
+                if split_fips(tag)[0] == want:
+                    return tag
         return self.tags[0]
+
+    @property
+    def other_template(self) -> str | None:
+        """The template that requests `pushed` when that is not the main template's tag."""
+        if self.analyzer is None or self.inactive or self.base == self.expected:
+            return None
+        return self.analyzer.template_for(self.base)
 
     @property
     def base(self) -> str:
@@ -160,6 +201,7 @@ class _Chosen:
 class _Snippet:
     major: int
     reads: dict[str, str]
+    defaults: dict[str, str] = field(default_factory=dict)  # what the templates set themselves
     includes: list[str] = field(default_factory=list)
     include_inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # template -> inputs
     commented_includes: list[str] = field(default_factory=list)
@@ -208,7 +250,9 @@ def render_snippet(
     catalog.is_complete(major)  # raises CatalogError for a major the catalog does not know
     prefix = _normalise_registry(registry_prefix)
     chosen = _classify(_validated(images), major, catalog)
-    snippet = _Snippet(major=major, reads=catalog.reads(major))
+    reads = catalog.reads(major)
+    defaults = {v: d for v in reads if (d := catalog.template_default(major, v)) is not None}
+    snippet = _Snippet(major=major, reads=reads, defaults=defaults)
     snippet.set("SECURE_ANALYZERS_PREFIX", prefix)
     _add_templates(snippet, chosen, major)
     _add_container_scanning(snippet, chosen, prefix)
@@ -217,6 +261,7 @@ def render_snippet(
     _add_opt_ins(snippet, chosen)
     _add_dependency_scanning_v2(snippet, chosen, prefix)
     _add_notes(snippet, chosen, prefix)
+    _add_fips_instance_warning(snippet, chosen)
     active = [c.catalog_name for c in chosen if c.catalog_name and not c.inactive]
     snippet.limits = [limit.text for limit in catalog.limits(active)]
     return _write(snippet, chosen, major, prefix, catalog)
@@ -280,9 +325,21 @@ def _add_templates(snippet: _Snippet, chosen: list[_Chosen], major: int) -> None
     for category, template in _TEMPLATES.items():
         members = [c for c in _active(chosen, category) if c.catalog_name not in skip]
         classic = [c for c in members if c.catalog_name != _DS_V2_IMAGE]
+        scanner = next((c for c in members if c.catalog_name == _DS_V2_IMAGE), None)
+        if scanner is not None and scanner.other_template:
+            # e.g. dependency-scanning:v0 is what Dependency-Scanning.latest requests; that
+            # template runs the gemnasium jobs too, so it replaces the stable one.
+            snippet.includes.append(scanner.other_template)
+            snippet.notes.append(
+                f"{scanner.name}:{scanner.pushed} is the tag {scanner.other_template} requests "
+                f"in GitLab {major}, so that template is included (it runs the gemnasium jobs "
+                'too; set DS_ENFORCE_NEW_ANALYZER: "true" to scan every language with the new '
+                "analyzer)."
+            )
+            continue
         if classic:
             snippet.includes.append(template)
-        if any(c.catalog_name == _DS_V2_IMAGE for c in members):
+        if scanner is not None:
             if classic:
                 snippet.commented_includes.append(
                     f"{_DS_V2_TEMPLATE}  (new analyzer: use it instead of {template}, not with it)"
@@ -293,6 +350,13 @@ def _add_templates(snippet: _Snippet, chosen: list[_Chosen], major: int) -> None
         snippet.commented_includes.append("DAST.gitlab-ci.yml  (needs the site to scan)")
     if _active(chosen, "api-security"):
         snippet.commented_includes.extend(_api_templates(major))
+    if _active(chosen, "license-scanning"):
+        if major <= 15:
+            snippet.includes.append(_LICENSE_TEMPLATE)
+        else:  # removed in 16.3: an include of a missing template fails the whole pipeline
+            snippet.commented_includes.append(
+                f"{_LICENSE_TEMPLATE}  (16.0 to 16.2 only: removed in 16.3)"
+            )
 
 
 def _add_container_scanning(snippet: _Snippet, chosen: list[_Chosen], prefix: str) -> None:
@@ -327,6 +391,8 @@ def _add_pins(snippet: _Snippet, chosen: list[_Chosen], major: int) -> None:
         _pin(snippet, by_name["dast"], [_DAST_PIN], major)
     if "api-security" in by_name:
         _pin(snippet, by_name["api-security"], _api_pins(major), major)
+    if "license-finder" in by_name:
+        _pin(snippet, by_name["license-finder"], ["LICENSE_MANAGEMENT_VERSION"], major)
     gemnasium = [by_name[n] for n in _GEMNASIUM if n in by_name]
     if gemnasium:
         _pin_gemnasium(snippet, gemnasium, major)
@@ -353,9 +419,10 @@ def _add_pins(snippet: _Snippet, chosen: list[_Chosen], major: int) -> None:
                     f"{item.expected}: {setting}."
                 )
         elif item.category == "license-scanning":
+            where = "included above" if major <= 15 else "commented above (removed in 16.3)"
             snippet.notes.append(
                 f"{item.name}:{item.pushed} is pulled by GitLab's License-Scanning template "
-                "through SECURE_ANALYZERS_PREFIX (End of Support in 16.3)."
+                f"({where}) through SECURE_ANALYZERS_PREFIX (End of Support in 16.3)."
             )
     for item in chosen:
         if len(item.tags) > 1:
@@ -367,24 +434,22 @@ def _add_pins(snippet: _Snippet, chosen: list[_Chosen], major: int) -> None:
 
 
 def _pin(snippet: _Snippet, item: _Chosen, variables: list[str], major: int) -> None:
-    """Version variables hold the major alone (`6`, never `6-fips`)."""
+    """Version variables hold the major alone (`6`, never `6-fips`), set whenever the template
+    reads them: every minor of the major then pulls the tag that was pushed."""
     if item.matches:
-        return
-    why = (
-        f"pushed {item.pushed}; GitLab {major} requests {item.expected}"
-        if item.expected
-        else f"pushed {item.pushed}; the catalog has no GitLab {major} tag for {item.name}"
-    )
+        why = f"the tag pushed ({item.pushed}), whichever GitLab {major}.x minor runs"
+    elif item.expected:
+        why = f"pushed {item.pushed}; GitLab {major} requests {item.expected}"
+    else:
+        why = f"pushed {item.pushed}; the catalog has no GitLab {major} tag for {item.name}"
     for variable in variables:
         snippet.set(variable, item.base, why)
 
 
 def _pin_gemnasium(snippet: _Snippet, items: list[_Chosen], major: int) -> None:
-    if all(item.matches for item in items):
-        return
     bases = {item.base for item in items}
     if len(bases) == 1:
-        _pin(snippet, next(i for i in items if not i.matches), [_DS_PIN], major)
+        _pin(snippet, next((i for i in items if not i.matches), items[0]), [_DS_PIN], major)
         return
     labels = ", ".join(f"{item.name}:{item.pushed}" for item in items)
     snippet.notes.append(
@@ -399,6 +464,13 @@ def _add_fips(snippet: _Snippet, chosen: list[_Chosen], major: int) -> None:
     for item in _by_name(chosen).values():
         for variable in fips_suffix_variables(item.catalog_name or "", major):
             groups.setdefault(variable, []).append(item)
+    for item in _by_name(chosen).values():
+        if item.fips and item.analyzer is not None and not item.analyzer.fips:
+            snippet.notes.append(
+                f"No GitLab {major} template requests {item.name}:{item.pushed}: "
+                f"{item.analyzer.fips_note or 'it has no FIPS suffix variable'}. "
+                f"Push {item.name}:{item.base} instead."
+            )
     for variable, items in groups.items():
         fips = [i for i in items if i.fips]
         if not fips:
@@ -428,6 +500,12 @@ def _add_opt_ins(snippet: _Snippet, chosen: list[_Chosen]) -> None:
                 "clangsa (gitlab-advanced-sast-cpp) also needs a compilation database: set "
                 "SAST_COMPILATION_DATABASE to your compile_commands.json."
             )
+        if dict(item.analyzer.enable).get("SAST_EXPERIMENTAL_FEATURES") == "true":
+            snippet.notes.append(
+                'SAST_EXPERIMENTAL_FEATURES: "true" (for mobsf) also stops spotbugs-sast on any '
+                "project that has an AndroidManifest.xml (GitLab 15's SAST template): set it only "
+                "in the projects that want mobsf."
+            )
 
 
 def _add_dependency_scanning_v2(snippet: _Snippet, chosen: list[_Chosen], prefix: str) -> None:
@@ -452,12 +530,23 @@ def _add_dependency_scanning_v2(snippet: _Snippet, chosen: list[_Chosen], prefix
                 f"{_DS_V2_TEMPLATE} requests: if it is not {scanner.pushed}, give the include "
                 f'inputs: {{analyzer_image_version: "{scanner.pushed}"}}.'
             )
-    snippet.set(
-        _DISABLED_RESOLUTION,
-        "maven, python, gradle",
-        "the v2 template's resolution jobs pull literal registry.gitlab.com images, "
-        "whatever the prefix: kept off",
-    )
+    off = "maven, python, gradle"
+    if _DS_V2_TEMPLATE not in snippet.includes:
+        pass  # only the v2 template reads it; the note of its commented include says the rest
+    elif snippet.defaults.get(_DISABLED_RESOLUTION) == off:
+        snippet.notes.append(
+            f"GitLab {snippet.major}'s {_DS_V2_TEMPLATE} keeps its resolution jobs off itself "
+            f'({_DISABLED_RESOLUTION}: "{off}", a rollout setting). If your instance\'s copy '
+            f'lacks that line, set {_DISABLED_RESOLUTION}: "{off}": those jobs pull literal '
+            "registry.gitlab.com images, whatever the prefix."
+        )
+    else:
+        snippet.set(
+            _DISABLED_RESOLUTION,
+            off,
+            "the v2 template's resolution jobs pull literal registry.gitlab.com images, "
+            "whatever the prefix: kept off",
+        )
     if carried:
         lines = [
             f"{input_name}: {_quote(f'{prefix}/{carried[name].name}:{carried[name].pushed}')}"
@@ -488,7 +577,10 @@ def _add_notes(snippet: _Snippet, chosen: list[_Chosen], prefix: str) -> None:
     if _TRIVY_JAVA_DB in by_name:
         item = by_name[_TRIVY_JAVA_DB]
         value = f"{prefix}/{item.name}"
-        why = "Trivy's Java index (an OCI artifact) for container scanning"
+        why = (
+            "Trivy's Java index (an OCI artifact), read by the container-scanning analyzer, not "
+            "by the template"
+        )
         if item.pushed != "1":
             value += f":{item.pushed}"
             why += f"; pushed as {item.pushed}, not the default 1"
@@ -506,6 +598,22 @@ def _add_notes(snippet: _Snippet, chosen: list[_Chosen], prefix: str) -> None:
                 snippet.notes.append(
                     f"Custom image {prefix}/{item.name}:{tag}: use it in your own jobs."
                 )
+
+
+def _add_fips_instance_warning(snippet: _Snippet, chosen: list[_Chosen]) -> None:
+    """Plain tags of images that a FIPS instance's templates turn into `-fips` by themselves."""
+    plain = [
+        f"{item.name}:{item.pushed}"
+        for item in _by_name(chosen).values()
+        if item.catalog_name in _FIPS_BY_RULE
+        and item.analyzer is not None
+        and item.analyzer.fips
+        and not item.fips
+    ]
+    if plain:
+        snippet.notes.append(
+            f"{FIPS_INSTANCE_WARNING} Pushed as plain tags here: {', '.join(plain)}."
+        )
 
 
 # ------------------------------------------------------------------------------ text
@@ -584,3 +692,20 @@ def _write(
         for text in snippet.limits:
             lines.extend(_comment(text, bullet="- "))
     return "\n".join(lines) + "\n"
+
+
+def save_snippet(path: Path, text: str, *, overwrite: bool) -> bool:
+    """Write the snippet file atomically; False (nothing written) when `path` exists and
+    `overwrite` is not given, so both fronts ask before replacing an operator's file."""
+    if path.exists() and not overwrite:
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise MediaError(
+            f"Snippet file {path}",
+            f"it could not be written ({exc.strerror or exc})",
+            "Choose another path",
+        ) from None
+    return True

@@ -1,5 +1,4 @@
-"""The argparse front; no Textual import (the wizard is loaded lazily on a TTY)."""
+"""The argparse front; no Textual import (the wizard is loaded lazily on a TTY).
 
-from airgap_tui.cli.commands import main
-
-__all__ = ["main"]
+The entry point is `airgap_tui.cli.commands:main`.
+"""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from airgap_tui.cli.options import _client_factory, _platforms, _specs
+from airgap_tui.cli.from_templates import request_lines, request_major, request_selection
+from airgap_tui.cli.guesses import rows_for_unknown_major, upstream_guesses
+from airgap_tui.cli.options import _client_factory, _platforms
 from airgap_tui.cli.progress import _cancel_on_sigint, _progress
 from airgap_tui.cli.render import (
     EXIT_FAILED,
@@ -24,20 +26,26 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     from airgap_tui.catalog.catalog import load_catalog
 
     catalog = load_catalog()
-    if args.gitlab not in catalog.majors:
+    unknown = rows_for_unknown_major(catalog, args.gitlab) if args.guess else None
+    if args.gitlab not in catalog.majors and unknown is None:
         raise UsageError(
             f"GitLab major {args.gitlab}",
             "the catalog has no data for it",
-            f"Use one of {', '.join(map(str, catalog.majors))}",
+            f"Use one of {', '.join(map(str, catalog.majors))}, or add --guess for the newest "
+            "tags upstream (a guess)",
         )
-    rows = [a for a in catalog.analyzers(args.gitlab) if args.all or not a.removed]
+    if unknown is not None:
+        rows = unknown
+    else:
+        rows = [a for a in catalog.analyzers(args.gitlab) if args.all or not a.removed]
+    guesses = upstream_guesses(args, rows) if args.guess else {}
     limits = catalog.limits()
     if args.json:
         _print_json(
             {
                 "gitlab": args.gitlab,
-                "complete": catalog.is_complete(args.gitlab),
-                "note": catalog.major_note(args.gitlab),
+                "complete": unknown is None and catalog.is_complete(args.gitlab),
+                "note": rows[0].note if unknown else catalog.major_note(args.gitlab),
                 "analyzers": [
                     {
                         "name": a.name,
@@ -51,11 +59,20 @@ def cmd_catalog(args: argparse.Namespace) -> int:
                         "source_ref": a.source_ref,
                         "prefix_based": a.prefix_based,
                         "enable": dict(a.enable),
+                        "also": [
+                            {"tag": o.tag, "template": o.template, "source": o.source}
+                            for o in a.also
+                        ],
                         "status": a.status,
                         "deprecated": a.deprecated,
                         "removed": a.removed,
                         "default": a.default,
                         "note": a.note,
+                        **(
+                            {"guess": guesses[a.name].tag, "guess_why": guesses[a.name].why}
+                            if a.name in guesses
+                            else {}
+                        ),
                     }
                     for a in rows
                 ],
@@ -68,12 +85,25 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         return EXIT_OK
     width = max((len(a.name) for a in rows), default=10)
     print(f"Analyzers for GitLab {args.gitlab} (pulled as <source-prefix>/<path>:<tag>):")
-    if not catalog.is_complete(args.gitlab):
+    if unknown is not None:
+        print(f"  {rows[0].note}.")
+    elif not catalog.is_complete(args.gitlab):
         print(f"  {catalog.major_note(args.gitlab)}")
+    if guesses:
+        print(
+            "  Tags marked (guess) are the newest major tag upstream, not read from a GitLab "
+            "template: check them, or run `airgap-tui request --templates DIR` offline."
+        )
+    elif any(a.needs_tag for a in rows):
+        print("  ? : `--guess` proposes the newest major tag upstream (a guess).")
     for a in rows:
         flag = " (removed)" if a.removed else " (deprecated)" if a.deprecated else ""
         tag = f"{a.tag}{'+fips' if a.fips_tag else ''}" if a.tag else "?"
-        print(f"  {a.name:<{width}}  {tag:<7} {a.category:<20} {a.note}{flag}".rstrip())
+        if a.name in guesses:
+            tag = guesses[a.name].label
+            if guesses[a.name].tag is None:
+                flag += f" [{guesses[a.name].why}]"
+        print(f"  {a.name:<{width}}  {tag:<9} {a.category:<20} {a.note}{flag}".rstrip())
     print("Tags marked +fips also exist as <tag>-fips. What the registry prefix cannot fix:")
     for x in limits:
         print(f"  - {x.text}")
@@ -101,10 +131,15 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     import humanize
 
     from airgap_tui.delta.bundle import delta_layout, load_delta_from
+    from airgap_tui.delta.delta import merge_presence
     from airgap_tui.export.estimate import estimate
 
-    specs = _specs(args)
+    specs, asked, request = request_selection(args)
     presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
+    if asked is not None:
+        presence = asked if presence is None else merge_presence([presence, asked])
+    if request is not None and not args.json:
+        print("\n".join(request_lines(request)))
     with _progress(args) as progress:
         result = estimate(
             specs,
@@ -192,14 +227,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.export.run import ExportRequest, export_bundle
 
     part_size = parse_size(args.part_size)
-    specs = _specs(args)
+    specs, asked, templates_request = request_selection(args)
     platforms = _platforms(args)
+    if templates_request is not None and not args.json:
+        print("\n".join(request_lines(templates_request)))
     request = ExportRequest(
         specs=specs,
         dest=args.to,
         part_size=part_size,
         source_prefix=args.source_prefix,
-        gitlab_major=args.gitlab,
+        gitlab_major=request_major(templates_request, args.gitlab),
+        presence=asked,
         platform=platforms[0],
         platforms=tuple(platforms),
         delta_from=tuple(args.delta_from),

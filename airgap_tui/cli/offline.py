@@ -119,7 +119,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "warnings": result.warnings,
                 "receipt": str(result.receipt_path) if result.receipt_path else None,
                 "route": result.route,
-                "images": [vars(i) for i in result.images],
+                "images": [i.to_dict() for i in result.images],
             }
         )
     else:
@@ -203,7 +203,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 def cmd_snippet(args: argparse.Namespace) -> int:
     from airgap_tui.catalog.catalog import load_catalog
-    from airgap_tui.catalog.snippet import render_snippet
+    from airgap_tui.catalog.snippet import render_snippet, save_snippet
     from airgap_tui.registry.reference import split_prefix
 
     split_prefix(args.registry)
@@ -227,6 +227,10 @@ def cmd_snippet(args: argparse.Namespace) -> int:
     else:
         raise UsageError("snippet", "no analyzers given", "Name analyzers or pass --bundle DIR")
     text = render_snippet(args.registry, images, major)
+    if args.out is not None and not save_snippet(args.out, text, overwrite=args.force):
+        raise UsageError(
+            f"Snippet file {args.out}", "it exists already", "Pass --force to replace it"
+        )
     if args.json:
         _print_json({"ok": True, "snippet": text, "images": [f"{n}:{t}" for n, t in images]})
     else:

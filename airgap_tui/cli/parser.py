@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui import __version__
+from airgap_tui.cli.from_templates import add_registry_access, add_template_source
 from airgap_tui.cli.render import EXIT_USAGE
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
@@ -135,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", help="list the analyzers and their tags per GitLab major")
     common(p)
     p.add_argument("--all", action="store_true", help="include removed analyzers")
+    p.add_argument(
+        "--guess",
+        action="store_true",
+        help="where the catalog has no tag (a newer GitLab), propose the newest major tag "
+        "upstream, marked as a guess",
+    )
+    p.add_argument(
+        "--source-prefix",
+        default=DEFAULT_SOURCE_PREFIX,
+        metavar="P",
+        help="where --guess lists tags (default %(default)s)",
+    )
+    p.add_argument("--ca-file", type=Path, help="CA certificate for the source registry")
 
     p = sub.add_parser("tags", help="list the tags that exist upstream for an analyzer")
     common(p, source=True)
@@ -142,14 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("estimate", help="sizes before downloading anything")
     common(p, source=True, several_platforms=True)
-    p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
+    p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
+    _request_option(p)
     _delta_from_option(p)
 
     p = sub.add_parser(
         "export", help="download the images from their registry and write a bundle to the media"
     )
     common(p, source=True, several_platforms=True)
-    p.add_argument("analyzers", nargs="+", metavar="ANALYZER")
+    p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
+    _request_option(p)
     p.add_argument("--to", required=True, type=Path, metavar="DIR", help="bundle directory")
     p.add_argument("--part-size", default="1GiB", help="largest part file (default 1GiB)")
     _delta_from_option(p)
@@ -204,12 +220,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fips", action="store_true", help="analyzer names alone take their -fips variant"
     )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write it to FILE (atomically)")
+    p.add_argument("--force", action="store_true", help="with --out: replace an existing FILE")
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
+
+    p = sub.add_parser(
+        "request", help="ask the offline GitLab's templates what to carry; write a request file"
+    )
+    common(p, major=False)
+    add_template_source(p)
+    add_registry_access(p, required=False)
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="the request file")
+
+    p = sub.add_parser(
+        "check", help="does the registry hold every image the GitLab templates pull?"
+    )
+    common(p, major=False)
+    add_template_source(p)
+    add_registry_access(p, required=True)
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, metavar="OS/ARCH")
 
     p = sub.add_parser("tool", help="write airgap-tui.pyz, this tool for an offline host")
     common(p, major=False)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write it")
     return parser
+
+
+def _request_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--request",
+        type=Path,
+        metavar="FILE",
+        help="a request file from `airgap-tui request`: carry exactly the images it names "
+        "(and, when it holds an inventory, only the layers that registry lacks)",
+    )
 
 
 def _delta_from_option(p: argparse.ArgumentParser) -> None:

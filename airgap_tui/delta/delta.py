@@ -288,6 +288,14 @@ def load_presence(path: Path) -> Presence:
     )
 
 
+def presence_from_inventory(data: Mapping[str, Any], path: Path, sha: str) -> Presence:
+    """An inventory carried inside another file (a request): the checks a file gets."""
+    reader = _Reader(path, KIND_INVENTORY)
+    if data.get("kind") != INVENTORY_KIND:
+        raise reader.fail("inventory.kind", f"it is not {INVENTORY_KIND!r}")
+    return _inventory(reader, data, sha)
+
+
 def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
     registry, host = reader.registry(data)
     ok = reader.get(data, "ok", "", bool)

@@ -9,10 +9,8 @@ like a complete inventory.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui import __version__
-from airgap_tui.bundle.atomic import fsync_dir, write_all
+from airgap_tui.bundle.atomic import atomic_write_stream
 from airgap_tui.errors import AirgapError, MediaError, NotFoundError, RegistryError
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
 from airgap_tui.registry.client import RegistryClient
@@ -270,45 +268,29 @@ def inventory_lines(inventory: Inventory) -> Iterable[bytes]:
 def write_inventory(inventory: Inventory, path: Path) -> str:
     """Write atomically (.part -> fsync -> rename); returns the file's sha256 hex, which a
     delta made against it records as `against`."""
-    tmp = path.with_name(path.name + ".part")
-    digest = hashlib.sha256()
-    written = 0
+
+    def bounded() -> Iterator[bytes]:
+        written = 0
+        for data in inventory_lines(inventory):
+            written += len(data)
+            if written > MAX_INVENTORY_BYTES:
+                raise RegistryError(
+                    f"Inventory of {inventory.registry}",
+                    f"it would be larger than {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB, "
+                    "more than export --delta-from reads",
+                    "Take the inventory of a narrower path (--registry host:port/path)",
+                )
+            yield data
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644
-        )
-        try:
-            for data in inventory_lines(inventory):
-                written += len(data)
-                if written > MAX_INVENTORY_BYTES:
-                    raise RegistryError(
-                        f"Inventory of {inventory.registry}",
-                        f"it would be larger than {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB, "
-                        "more than export --delta-from reads",
-                        "Take the inventory of a narrower path (--registry host:port/path)",
-                    )
-                digest.update(data)
-                write_all(fd, data)
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        return atomic_write_stream(path, bounded())
     except OSError as exc:
         raise MediaError(
             f"Inventory file {path}",
             f"could not be written ({exc.strerror or exc})",
             "Give --out a path in a writable directory",
         ) from None
-    return digest.hexdigest()
 
 
 def default_inventory_path(host: str, now: datetime | None = None) -> Path:

@@ -31,12 +31,12 @@ from airgap_tui.bundle.manifest import (
     ToolFile,
 )
 from airgap_tui.bundle.media import human_size
-from airgap_tui.bundle.parts import DEFAULT_PREFIX, check_parts, part_name
+from airgap_tui.bundle.parts import DEFAULT_PART_SIZE, DEFAULT_PREFIX, check_parts, part_name
 from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
-from airgap_tui.delta.delta import Presence
+from airgap_tui.delta.delta import Presence, merge_presence
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -61,11 +61,15 @@ from airgap_tui.export.estimate import (
     estimate_tool,
 )
 from airgap_tui.export.plan import plan_destination
-from airgap_tui.models import DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX, ImageSpec
+from airgap_tui.models import (
+    DEFAULT_GITLAB_MAJOR,
+    DEFAULT_PLATFORM,
+    DEFAULT_SOURCE_PREFIX,
+    ImageSpec,
+)
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.toolpack.toolpack import check_buildable, write_tool
 
-DEFAULT_PART_SIZE = 1024**3
 DOWNLOAD_STREAMS = 4
 
 
@@ -75,13 +79,15 @@ class ExportRequest:
     dest: Path
     part_size: int = DEFAULT_PART_SIZE
     source_prefix: str = DEFAULT_SOURCE_PREFIX
-    gitlab_major: int | None = 18
+    gitlab_major: int | None = DEFAULT_GITLAB_MAJOR
     platform: str = DEFAULT_PLATFORM
     # Several platforms: each image's index is carried with those platforms' manifests.
     # Empty: just `platform`.
     platforms: tuple[str, ...] = ()
     # Receipts or inventories of the offline registry: carry only the layers they do not list.
     delta_from: tuple[Path, ...] = ()
+    # What a request file carries instead (its embedded inventory), read by the caller.
+    presence: Presence | None = None
     tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
 
     @property
@@ -128,6 +134,10 @@ def export_bundle(
     platforms = request.chosen_platforms
     factory = client_factory or default_client_factory(cancel)
     presence = load_delta_from(request.delta_from)  # a bad file is refused before any request
+    if request.presence is not None:
+        presence = (
+            request.presence if presence is None else merge_presence([presence, request.presence])
+        )
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:

@@ -20,6 +20,7 @@ from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.delta.check import DeltaCheck
 from airgap_tui.errors import AirgapError, BundleError, Cancelled, RegistryError
 from airgap_tui.events import STAGE_BLOB, STAGE_PUSH, CancelToken, Progress, ProgressCallback
+from airgap_tui.importer.outcome import STATUS_FAILED, STATUS_PRESENT, STATUS_PUSHED, ImageResult
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.registry.oci import MAX_MANIFEST_BYTES
 from airgap_tui.registry.upload import BLOB_MOUNTED, BLOB_PRESENT, BLOB_UPLOADED, RetryCallback
@@ -30,26 +31,12 @@ CHUNK_SIZE = 1 << 20  # one chunk per upload in flight: memory stays flat
 
 
 @dataclass
-class PushOutcome:
-    """What happened to one image (the importer turns it into its per-image result)."""
+class _Counts:
+    """How one image's blobs got there: only whether any was sent matters to its status."""
 
-    name: str
-    tag: str
-    repository: str
-    source_digest: str
-    ok: bool = False
-    pushed_digest: str = ""
-    error: str = ""
-    blobs: list[dict[str, object]] = field(default_factory=list)  # [{digest, size}]
-    uploaded: int = 0  # blobs sent byte by byte in this run
-    mounted: int = 0  # blobs mounted from another repository of this run
-    present: int = 0  # blobs the repository already held (HEAD)
-
-    @property
-    def status(self) -> str:
-        if not self.ok:
-            return "failed"
-        return "pushed" if self.uploaded or self.mounted else "already present"
+    uploaded: int = 0  # sent byte by byte in this run
+    mounted: int = 0  # mounted from another repository of this run
+    present: int = 0  # the repository already held it (HEAD)
 
 
 @dataclass
@@ -79,7 +66,7 @@ def push_images(
     progress: ProgressCallback,
     cancel: CancelToken,
     found: DeltaCheck | None = None,
-) -> list[PushOutcome]:
+) -> list[ImageResult]:
     """Push every image of `manifest` side by side; one image failing does not stop the rest.
 
     `found`: a delta's pre-check (which expected blobs each repository holds, where to mount
@@ -126,30 +113,33 @@ class _ImagePusher:
         self.cancel = cancel
         self.found = found  # a delta's pre-check: where its expected blobs are
 
-    def push(self, img: BundleImage, repo: str) -> PushOutcome:
+    def push(self, img: BundleImage, repo: str) -> ImageResult:
         target = f"{self.client.host}/{repo}:{img.tag}"
-        outcome = PushOutcome(img.name, img.tag, repo, img.digest)
+        outcome = ImageResult(
+            img.name, img.tag, target, False, STATUS_FAILED, img.digest, kind=img.kind
+        )
+        counts = _Counts()
         sizes = {d: self._size(d) for d in img.blobs}  # the parser checked each is known
-        outcome.blobs = [{"digest": d, "size": s} for d, s in sizes.items()]
         meter = _Meter(target, sum(sizes.values()), self.progress)
         try:
-            self._blobs(img, repo, sizes, meter, outcome)
+            self._blobs(img, repo, sizes, meter, counts)
             for child in img.manifests:  # an index: its platform manifests first, by digest
                 self._manifest(repo, child, child)
-            outcome.pushed_digest = self._manifest(repo, img.tag, img.digest)
+            pushed = self._manifest(repo, img.tag, img.digest)
         except Cancelled:
             raise
         except AirgapError as exc:
             outcome.error = exc.sentence()
             meter.finish(ok=False, message=outcome.error)
             return outcome
-        if outcome.pushed_digest != img.digest:  # put_manifest checks it; this is the contract
-            outcome.error = (
-                f"the registry stored {outcome.pushed_digest}, not the upstream {img.digest}"
-            )
+        if pushed != img.digest:  # put_manifest checks it; this is the contract
+            outcome.pushed_digest = pushed
+            outcome.error = f"the registry stored {pushed}, not the upstream {img.digest}"
             meter.finish(ok=False, message=outcome.error)
             return outcome
-        outcome.ok = True
+        sent = counts.uploaded or counts.mounted
+        outcome.succeed(STATUS_PUSHED if sent else STATUS_PRESENT, pushed)
+        outcome.blobs = [{"digest": d, "size": s} for d, s in sizes.items()]
         meter.finish(ok=True, message=outcome.status)
         return outcome
 
@@ -168,7 +158,7 @@ class _ImagePusher:
         repo: str,
         sizes: dict[str, int],
         meter: _Meter,
-        outcome: PushOutcome,
+        counts: _Counts,
     ) -> None:
         """Own blobs go to the pool at once; blobs another image is pushing are mounted from
         it once it is done (waiting here, never in the pool, so the pool cannot deadlock)."""
@@ -182,7 +172,7 @@ class _ImagePusher:
                 theirs.append((digest, shared))
         errors: list[AirgapError] = []
         for future in mine:
-            self._collect(future, outcome, errors)
+            self._collect(future, counts, errors)
         if errors:
             raise errors[0]  # the image cannot be complete: leave its other blobs to a re-run
         later: list[Future[str]] = []
@@ -193,13 +183,11 @@ class _ImagePusher:
                 self.blob_pool.submit(self._one, repo, digest, sizes[digest], meter, mount_from)
             )
         for future in later:
-            self._collect(future, outcome, errors)
+            self._collect(future, counts, errors)
         if errors:
             raise errors[0]
 
-    def _collect(
-        self, future: Future[str], outcome: PushOutcome, errors: list[AirgapError]
-    ) -> None:
+    def _collect(self, future: Future[str], counts: _Counts, errors: list[AirgapError]) -> None:
         try:
             how = future.result()
         except Cancelled:
@@ -208,11 +196,11 @@ class _ImagePusher:
             errors.append(exc)
             return
         if how == BLOB_UPLOADED:
-            outcome.uploaded += 1
+            counts.uploaded += 1
         elif how == BLOB_MOUNTED:
-            outcome.mounted += 1
+            counts.mounted += 1
         else:
-            outcome.present += 1
+            counts.present += 1
 
     def _wait(self, shared: Future[str | None]) -> str | None:
         while True:

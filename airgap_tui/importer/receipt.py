@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from airgap_tui import __version__
 from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.bundle.manifest import BundleManifest
 from airgap_tui.errors import MediaError
+from airgap_tui.importer.outcome import ImageResult
 
 
 def write_receipt(
@@ -28,7 +27,7 @@ def write_receipt(
     registry: str,
     verification: str,
     problems: Sequence[str],
-    images: Sequence[Any],
+    images: Sequence[ImageResult],
     warnings: Sequence[str] = (),
     route: str,
     engine: str | None,
@@ -36,7 +35,7 @@ def write_receipt(
 ) -> Path:
     """Write `airgap-receipt-<fingerprint>-<time>.json` atomically and return its path."""
     finished = datetime.now(UTC)
-    rows = [asdict(i) if is_dataclass(i) and not isinstance(i, type) else dict(i) for i in images]
+    rows = [image.to_dict() for image in images]
     record = {
         "kind": "airgap-tui import receipt",
         "tool_version": __version__,

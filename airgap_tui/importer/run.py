@@ -30,6 +30,11 @@ from airgap_tui.delta.delta import BlobRef
 from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
+from airgap_tui.importer.outcome import (
+    STATUS_FAILED,
+    STATUS_NOT_LOADED,
+    ImageResult,
+)
 from airgap_tui.importer.push import push_images
 from airgap_tui.importer.receipt import write_receipt
 from airgap_tui.models import Credentials
@@ -45,12 +50,6 @@ PUSH_BACKOFF = 1.0  # seconds, doubled after each failed attempt
 
 ROUTE_REGISTRY = "registry"  # blobs and original manifests straight to the registry
 ROUTE_DOCKER = "docker"  # docker load, tag, push
-
-STATUS_PUSHED = "pushed"
-STATUS_PRESENT = "already present"
-STATUS_FAILED = "failed"
-STATUS_NOT_LOADED = "not loaded"
-STATUS_SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -74,29 +73,6 @@ class ImportRequest:
     # Plain HTTP for the registry: None = loopback only (straight route), or as the engine's
     # insecure-registries say (Docker route).
     insecure: bool | None = None
-
-
-@dataclass
-class ImageResult:
-    """One image's line in the result, the receipt and `--json` (docs/bundle-format.md)."""
-
-    name: str
-    tag: str
-    target: str
-    ok: bool
-    status: str  # pushed, already present, failed, not loaded, skipped
-    source_digest: str = ""
-    pushed_digest: str = ""
-    digest_kept: bool = False
-    blobs: list[dict[str, object]] = field(default_factory=list)  # [{digest, size}] in target
-    kind: str = "image"
-    error: str = ""
-    note: str = ""
-
-    @property
-    def settled(self) -> bool:
-        """In the registry, or knowingly left out (an artifact on the Docker route)."""
-        return self.ok or self.status == STATUS_SKIPPED
 
 
 @dataclass
@@ -189,7 +165,15 @@ def _run(
             result.problems = [str(problem) for problem in report.problems]
             status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
             result.images = [
-                _result(img, prefix, status, error="bundle failed verification")
+                ImageResult.open(
+                    img.name,
+                    img.tag,
+                    prefix,
+                    img.digest,
+                    status,
+                    kind=img.kind,
+                    error="bundle failed verification",
+                )
                 for img in manifest.images
             ]
             return
@@ -229,13 +213,7 @@ def _run(
         outcomes = push_images(
             client, reader, manifest, repository, progress=progress, cancel=cancel, found=found
         )
-    for img, outcome in zip(manifest.images, outcomes, strict=True):
-        res = _result(img, prefix, outcome.status, error=outcome.error)
-        res.ok = outcome.ok
-        res.pushed_digest = outcome.pushed_digest
-        res.digest_kept = outcome.ok and outcome.pushed_digest == img.digest
-        res.blobs = outcome.blobs if outcome.ok else []
-        result.images.append(res)
+    result.images.extend(outcomes)
 
 
 def refuse_delta_via_docker(manifest: BundleManifest, bundle_dir: Path) -> None:
@@ -302,24 +280,7 @@ def _via_docker(
         progress=progress,
         cancel=cancel,
     )
-    kinds = {(i.name, i.tag): i.kind for i in manifest.images}
-    for outcome in outcomes:
-        result.images.append(
-            ImageResult(
-                name=outcome.name,
-                tag=outcome.tag,
-                target=outcome.target,
-                ok=outcome.ok,
-                status=outcome.status,
-                source_digest=outcome.source_digest,
-                pushed_digest=outcome.pushed_digest,
-                digest_kept=outcome.ok and outcome.pushed_digest == outcome.source_digest,
-                blobs=list(outcome.blobs or []) if outcome.ok else [],
-                kind=kinds.get((outcome.name, outcome.tag), "image"),
-                error=outcome.error,
-                note=outcome.note,
-            )
-        )
+    result.images.extend(outcomes)
 
 
 def _cancelled(exc: Cancelled, total: int) -> Cancelled:
@@ -328,19 +289,6 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
         exc.what,
         f"cancelled by the operator before all {total} images were in the registry",
         "Run the same import again to resume: it pushes only what is missing",
-    )
-
-
-def _result(img: BundleImage, prefix: str, status: str, error: str = "") -> ImageResult:
-    return ImageResult(
-        name=img.name,
-        tag=img.tag,
-        target=f"{prefix}/{img.name}:{img.tag}",
-        ok=False,
-        status=status,
-        source_digest=img.digest,
-        kind=img.kind,
-        error=error,
     )
 
 

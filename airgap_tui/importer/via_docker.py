@@ -38,11 +38,17 @@ from airgap_tui.events import (
     ProgressCallback,
 )
 from airgap_tui.importer.engine import Engine
+from airgap_tui.importer.outcome import (
+    STATUS_NOT_LOADED,
+    STATUS_PRESENT,
+    STATUS_PUSHED,
+    STATUS_SKIPPED,
+    ImageResult,
+)
 from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.registry.oci import INDEX_TYPES, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
 
-STATUS_SKIPPED = "skipped"  # not an error, not in the registry: an artifact on the engine route
 PUSHES_AT_ONCE = 3  # images sharing no unpushed layer, pushed side by side
 
 ARTIFACT_NOTE = (
@@ -62,20 +68,6 @@ class DockerImage:
     image_id: str  # the config digest: the engine's image ID
     diff_ids: list[str]  # from the config: what the engine's layers must be
     layers: list[str]  # compressed layer digests: what pushes may share
-
-
-@dataclass
-class DockerOutcome:
-    name: str
-    tag: str
-    target: str
-    ok: bool
-    status: str  # "pushed", "already present", "failed", "not loaded", "skipped"
-    source_digest: str = ""
-    pushed_digest: str = ""
-    error: str = ""
-    note: str = ""
-    blobs: list[dict[str, object]] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,18 +131,18 @@ def import_via_docker(
     retry: Retry,
     progress: ProgressCallback,
     cancel: CancelToken,
-) -> list[DockerOutcome]:
+) -> list[ImageResult]:
     """Load what the engine lacks, then tag and push every image; artifacts skipped."""
-    outcomes: list[DockerOutcome] = []
+    outcomes: list[ImageResult] = []
     images: list[DockerImage] = []
     with PartsReader(bundle_dir, manifest.parts, cancel=cancel) as reader:
         for img in manifest.images:
             target = f"{prefix}/{img.name}:{img.tag}"
             if is_artifact(img):
                 outcomes.append(
-                    DockerOutcome(
+                    ImageResult(
                         img.name, img.tag, target, False, STATUS_SKIPPED, img.digest,
-                        note=ARTIFACT_NOTE,
+                        kind=img.kind, note=ARTIFACT_NOTE,
                     )
                 )  # fmt: skip
                 progress(Progress(STAGE_PUSH, target, message=ARTIFACT_NOTE, final=True))
@@ -161,18 +153,18 @@ def import_via_docker(
     for image in images:
         repo = repository(_as_bundle(manifest, image))
         if _already_pushed(client, repo, image):
-            res = _result(image, prefix, "already present")
-            res.ok = True
+            res = ImageResult.open(image.name, image.tag, prefix, image.source_digest)
             _record_registry(client, repo, image.tag, res)
+            res.succeed(STATUS_PRESENT, res.pushed_digest)
             outcomes.append(res)
         else:
             pending.append(image)
 
-    def push(image: DockerImage) -> DockerOutcome:
+    def push(image: DockerImage) -> ImageResult:
         cancel.check("Import")
         return _tag_and_push(image, prefix, engine, client, credentials, progress, cancel, retry)
 
-    results: list[DockerOutcome] = []
+    results: list[ImageResult] = []
     if pending and any(engine.inspect(image.image_id) is None for image in pending):
         _load_while_pushing(bundle_dir, manifest, pending, engine, push, results, progress, cancel)
     elif pending:
@@ -223,8 +215,8 @@ def _load_while_pushing(
     manifest: BundleManifest,
     pending: list[DockerImage],
     engine: Engine,
-    push: Callable[[DockerImage], DockerOutcome],
-    results: list[DockerOutcome],
+    push: Callable[[DockerImage], ImageResult],
+    results: list[ImageResult],
     progress: ProgressCallback,
     cancel: CancelToken,
 ) -> None:
@@ -338,11 +330,11 @@ def push_after(images: list[DockerImage]) -> list[set[int]]:
 
 def _push_as_ready(
     pending: list[DockerImage],
-    push: Callable[[DockerImage], DockerOutcome],
+    push: Callable[[DockerImage], ImageResult],
     state: threading.Condition,
     present: set[int],
     finished: list[BaseException | None],
-    results: list[DockerOutcome],
+    results: list[ImageResult],
     cancel: CancelToken,
 ) -> None:
     """Start each push once its image is in the engine and the pushes it waits for are done.
@@ -392,18 +384,6 @@ def _push_as_ready(
         raise errors[0]
 
 
-def _result(img: DockerImage, prefix: str, status: str, error: str = "") -> DockerOutcome:
-    return DockerOutcome(
-        name=img.name,
-        tag=img.tag,
-        target=f"{prefix}/{img.name}:{img.tag}",
-        ok=False,
-        status=status,
-        source_digest=img.source_digest,
-        error=error,
-    )
-
-
 def _already_pushed(client: RegistryClient, repo: str, img: DockerImage) -> bool:
     """The registry's manifest for the tag points at this image's config (= its image ID)."""
     try:
@@ -413,7 +393,7 @@ def _already_pushed(client: RegistryClient, repo: str, img: DockerImage) -> bool
     return found.config_digest == img.image_id
 
 
-def _record_registry(client: RegistryClient, repo: str, tag: str, res: DockerOutcome) -> None:
+def _record_registry(client: RegistryClient, repo: str, tag: str, res: ImageResult) -> None:
     """The digest and blobs the registry now holds for the tag (the engine's, not upstream's)."""
     try:
         stored = client.manifest(repo, tag)
@@ -434,16 +414,16 @@ def _tag_and_push(
     progress: ProgressCallback,
     cancel: CancelToken,
     retry: Retry,
-) -> DockerOutcome:
-    res = _result(img, prefix, "failed")
+) -> ImageResult:
+    res = ImageResult.open(img.name, img.tag, prefix, img.source_digest)
     details = engine.inspect(img.image_id)
     if details is None:
-        res.status = "not loaded"
+        res.status = STATUS_NOT_LOADED
         res.error = f"the engine has no image {img.image_id[:19]} after loading the bundle"
         progress(Progress(STAGE_PUSH, res.target, message=res.error, final=True, ok=False))
         return res
     if details.diff_ids != img.diff_ids:
-        res.status = "not loaded"
+        res.status = STATUS_NOT_LOADED
         res.error = "the loaded image's layers differ from the image's config in the bundle"
         progress(Progress(STAGE_PUSH, res.target, message=res.error, final=True, ok=False))
         return res
@@ -469,7 +449,7 @@ def _tag_and_push(
         res.error = "the registry serves a different image under this tag after the push"
         return res
     _record_registry(client, repo, img.tag, res)
-    res.ok, res.status = True, "pushed"
+    res.succeed(STATUS_PUSHED, res.pushed_digest)
     return res
 
 

@@ -20,70 +20,79 @@ class Challenge:
     params: dict[str, str]
 
 
-def parse_challenges(header: str) -> list[Challenge]:
-    """Parse a `WWW-Authenticate` value (RFC 7235): several challenges, quoted values, commas."""
-    text = header or ""
-    pos = 0
-    out: list[Challenge] = []
+class _Scanner:
+    """A cursor over one header value, with the few token shapes RFC 7235 uses."""
 
-    def skip(chars: str) -> None:
-        nonlocal pos
-        while pos < len(text) and text[pos] in chars:
-            pos += 1
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
 
-    def token() -> str:
-        nonlocal pos
-        match = _TOKEN_CHARS.match(text, pos)
+    def more(self) -> bool:
+        return self.pos < len(self.text)
+
+    def at(self, char: str) -> bool:
+        return self.more() and self.text[self.pos] == char
+
+    def skip(self, chars: str) -> None:
+        while self.more() and self.text[self.pos] in chars:
+            self.pos += 1
+
+    def token(self) -> str:
+        match = _TOKEN_CHARS.match(self.text, self.pos)
         if not match:
             return ""
-        pos = match.end()
+        self.pos = match.end()
         return match.group(0)
 
-    def bare() -> str:
+    def bare(self) -> str:
         """An unquoted value; lenient (URLs are not RFC tokens, but some servers send them)."""
-        nonlocal pos
-        start = pos
-        while pos < len(text) and text[pos] not in ", \t":
-            pos += 1
-        return text[start:pos]
+        start = self.pos
+        while self.more() and self.text[self.pos] not in ", \t":
+            self.pos += 1
+        return self.text[start : self.pos]
 
-    def quoted() -> str:
-        nonlocal pos
-        pos += 1  # opening quote
+    def quoted(self) -> str:
+        self.pos += 1  # opening quote
         chars: list[str] = []
-        while pos < len(text) and text[pos] != '"':
-            if text[pos] == "\\" and pos + 1 < len(text):
-                pos += 1
-            chars.append(text[pos])
-            pos += 1
-        pos += 1  # closing quote (or end)
+        while self.more() and self.text[self.pos] != '"':
+            if self.text[self.pos] == "\\" and self.pos + 1 < len(self.text):
+                self.pos += 1
+            chars.append(self.text[self.pos])
+            self.pos += 1
+        self.pos += 1  # closing quote (or end)
         return "".join(chars)
 
-    while pos < len(text):
-        skip(" \t,")
-        scheme = token()
-        if not scheme:
-            pos += 1
-            continue
+    def params(self) -> dict[str, str]:
+        """`name=value, …` up to the next challenge's scheme."""
         params: dict[str, str] = {}
         while True:
-            skip(" \t")
-            start = pos
-            name = token()
-            skip(" \t")
-            if not name or pos >= len(text) or text[pos] != "=":
-                pos = start  # a new challenge's scheme (or token68, which registries do not use)
-                break
-            pos += 1
-            skip(" \t")
-            value = quoted() if pos < len(text) and text[pos] == '"' else bare()
-            params[name.lower()] = value
-            skip(" \t")
-            if pos < len(text) and text[pos] == ",":
-                pos += 1
-                continue
-            break
-        out.append(Challenge(scheme.lower(), params))
+            self.skip(" \t")
+            start = self.pos
+            name = self.token()
+            self.skip(" \t")
+            if not name or not self.at("="):
+                self.pos = start  # a new challenge's scheme (or token68, which registries lack)
+                return params
+            self.pos += 1
+            self.skip(" \t")
+            params[name.lower()] = self.quoted() if self.at('"') else self.bare()
+            self.skip(" \t")
+            if not self.at(","):
+                return params
+            self.pos += 1
+
+
+def parse_challenges(header: str) -> list[Challenge]:
+    """Parse a `WWW-Authenticate` value (RFC 7235): several challenges, quoted values, commas."""
+    scanner = _Scanner(header or "")
+    out: list[Challenge] = []
+    while scanner.more():
+        scanner.skip(" \t,")
+        scheme = scanner.token()
+        if not scheme:
+            scanner.pos += 1
+            continue
+        out.append(Challenge(scheme.lower(), scanner.params()))
     return out
 
 

@@ -10,7 +10,7 @@ object callers hold: this pull side on top of the push side (upload.py) and the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import requests
@@ -221,22 +221,6 @@ class RegistryClient(RegistryUpload):
             return None
         return digest
 
-    def config(self, repository: str, digest: str) -> dict[str, Any]:
-        """The image config blob, checked against its digest."""
-        what = f"Config {digest[:19]} of {self.host}/{repository}"
-        _validate_digest(digest, what)
-        resp = self._request(
-            "GET", f"/v2/{repository}/blobs/{digest}", scope=_pull_scope(repository)
-        )
-        with resp:
-            if resp.status_code == 404:
-                raise NotFoundError(what, "the registry does not have this blob")
-            self._raise_for(resp, what)
-            body = _read_limited(resp, MAX_CONFIG_BYTES, what)
-        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
-            raise RegistryError(what, "the blob does not match its digest")
-        return _loads_object(body, what)
-
     def blob_size(self, repository: str, digest: str) -> int:
         what = f"Layer {digest[:19]} of {self.host}/{repository}"
         resp = self._request(
@@ -302,30 +286,11 @@ class RegistryClient(RegistryUpload):
         position = start
         failures = 0
         while position < size:
-            headers = {"Accept-Encoding": "identity"}
-            if position:
-                headers["Range"] = f"bytes={position}-"
-            resp = self._request("GET", path, scope=_pull_scope(repository), headers=headers)
+            resp, skip = self._blob_response(repository, path, position, what)
             with resp:
-                if resp.status_code == 404:
-                    raise NotFoundError(what, "the registry does not have this blob")
-                self._raise_for(resp, what)
-                skip = 0
-                if resp.status_code == 200:
-                    skip = position  # a server that ignores Range sends it all: drop what we have
-                elif resp.status_code != 206 or not resp.headers.get(
-                    "Content-Range", ""
-                ).startswith(f"bytes {position}-"):
-                    raise RegistryError(
-                        what, f"unexpected answer HTTP {resp.status_code} to a blob request"
-                    )
                 try:
-                    for chunk in resp.raw.stream(chunk_size, decode_content=False):
-                        if skip:
-                            dropped = min(skip, len(chunk))
-                            chunk, skip = chunk[dropped:], skip - dropped
-                            if not chunk:
-                                continue
+                    stream = resp.raw.stream(chunk_size, decode_content=False)
+                    for chunk in _after(stream, skip):
                         if position + len(chunk) > size:
                             raise RegistryError(
                                 what,
@@ -336,29 +301,64 @@ class RegistryClient(RegistryUpload):
                         position += len(chunk)
                         yield chunk
                 except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
-                    failures += 1
-                    if failures > self.retries:
-                        raise RegistryError(
+                    failures = self._again_or_raise(
+                        failures,
+                        RegistryError(
                             what,
-                            f"the connection broke {failures} times while downloading it "
+                            f"the connection broke {failures + 1} times while downloading it "
                             f"({position} of {size} bytes arrived)",
                             "Check the registry and the network, then run the export again: "
                             "it resumes where it stopped",
-                        ) from None
-                    self._sleep(failures - 1)
+                        ),
+                    )
                     continue
             if position < size:
-                failures += 1
-                if failures > self.retries:
-                    raise RegistryError(
+                failures = self._again_or_raise(
+                    failures,
+                    RegistryError(
                         what,
                         f"the registry ended the blob after {position} of {size} bytes",
                         "Run the export again: it resumes where it stopped",
-                    )
-                self._sleep(failures - 1)
+                    ),
+                )
         got = "sha256:" + hasher.hexdigest()
         if got != digest:
             raise _wrong_bytes(what, got)
+
+    def _blob_response(
+        self, repository: str, path: str, position: int, what: str
+    ) -> tuple[requests.Response, int]:
+        """GET the blob from `position` on; and how many leading bytes to drop (a server that
+        ignores Range sends it all)."""
+        headers = {"Accept-Encoding": "identity"}
+        if position:
+            headers["Range"] = f"bytes={position}-"
+        resp = self._request("GET", path, scope=_pull_scope(repository), headers=headers)
+        try:
+            if resp.status_code == 404:
+                raise NotFoundError(what, "the registry does not have this blob")
+            self._raise_for(resp, what)
+            if resp.status_code == 200:
+                return resp, position
+            if resp.status_code != 206 or not resp.headers.get("Content-Range", "").startswith(
+                f"bytes {position}-"
+            ):
+                raise RegistryError(
+                    what, f"unexpected answer HTTP {resp.status_code} to a blob request"
+                )
+        except BaseException:
+            resp.close()
+            raise
+        return resp, 0
+
+    def _again_or_raise(self, failures: int, error: RegistryError) -> int:
+        """One more broken download: wait and go on, or raise `error` once `retries` are used
+        up."""
+        failures += 1
+        if failures > self.retries:
+            raise error from None
+        self._sleep(failures - 1)
+        return failures
 
     def _get_manifest(
         self, repository: str, reference: str, what: str, *, again: bool = True
@@ -410,3 +410,14 @@ class RegistryClient(RegistryUpload):
             "Choose one of the existing tags",
             available=available,
         )
+
+
+def _after(chunks: Iterable[bytes], skip: int) -> Iterator[bytes]:
+    """`chunks` without their first `skip` bytes."""
+    for chunk in chunks:
+        if skip:
+            dropped = min(skip, len(chunk))
+            chunk, skip = chunk[dropped:], skip - dropped
+            if not chunk:
+                continue
+        yield chunk

@@ -139,25 +139,9 @@ class Domain:
         return read_manifest(bundle_dir)
 
     def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
-        """Bundles in `directory` itself or one level below (where an export puts them)."""
-        from airgap_tui.bundle.writer import MANIFEST_NAME
+        from airgap_tui.bundle.find import find_bundles
 
-        found: list[Path] = []
-        try:
-            if (directory / MANIFEST_NAME).is_file():
-                return [directory]
-            for child in sorted(directory.iterdir()):
-                if len(found) >= limit:
-                    break
-                try:
-                    if child.is_dir() and not child.is_symlink():
-                        if (child / MANIFEST_NAME).is_file():
-                            found.append(child)
-                except OSError:
-                    continue
-        except OSError:
-            return found
-        return found
+        return find_bundles(directory, limit)
 
     def verify_bundle(
         self, bundle_dir: Path, *, progress: ProgressCallback, cancel: CancelToken

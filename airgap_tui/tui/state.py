@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airgap_tui.bundle.parts import DEFAULT_PART_SIZE
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 PATH_EXPORT = "export"
 PATH_IMPORT = "import"
 PATH_SNIPPET = "snippet"
-
-DEFAULT_PART_SIZE = 1024**3
 
 
 @dataclass

@@ -175,7 +175,7 @@ def test_ping_tags_manifest_config_and_tail(registry: RegistryHandle) -> None:
     assert manifest.config_digest == body["config"]["digest"]
     assert client.manifest("sec/semgrep", digest).digest == digest  # by digest too
 
-    config = client.config("sec/semgrep", manifest.config_digest)
+    config = json.loads(client.blob_bytes("sec/semgrep", manifest.config_digest))
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(raw).hexdigest()]
 
     layer = manifest.layers[0]

@@ -34,7 +34,8 @@ from airgap_tui.export.estimate import Estimate, ImageEstimate, LayerEstimate
 from airgap_tui.export.plan import DestinationPlan
 from airgap_tui.export.run import ExportRequest, ExportResult
 from airgap_tui.importer.engine import EngineInfo
-from airgap_tui.importer.run import ImageResult, ImportRequest, ImportResult
+from airgap_tui.importer.outcome import ImageResult
+from airgap_tui.importer.run import ImportRequest, ImportResult
 from airgap_tui.models import Credentials, ImageSpec
 from airgap_tui.registry.diagnose import UNREACHABLE_NEXT_STEP, RegistryUnreachable
 from airgap_tui.toolpack.toolpack import STAGE_TOOL

@@ -109,7 +109,10 @@ def test_images_absent_where_the_reference_has_no_fact(catalog: Catalog) -> None
 
 
 def test_gitlab_19_lists_what_18_runs_without_guessing_tags(catalog: Catalog) -> None:
-    """No 19.x template was in the sources: 18's images stay listed, each saying why no tag."""
+    """Issue 17 item 12: a 19.x tag only with a 19.x source (the 19.4.1 v2 Dependency-Scanning
+    template, flyisland/gitlab-ee be1c96a2, fixture 19/Jobs-Dependency-Scanning.v2.yml; MR 242169
+    for clangsa); 18's other images stay listed, each saying why no tag (issue 16's guess fills
+    those in, marked as such)."""
     for analyzer in catalog.analyzers(18, include_removed=False):
         later = catalog.get(analyzer.name, 19)
         if analyzer.kind == KIND_ARTIFACT or analyzer.name.startswith("ds-resolution-"):
@@ -117,7 +120,18 @@ def test_gitlab_19_lists_what_18_runs_without_guessing_tags(catalog: Catalog) ->
         assert later is not None, analyzer.name
         if later.tag is None:
             assert later.needs_tag and later.why_no_tag.startswith("Not checked"), later.name
-    assert {a.name for a in catalog.analyzers(19) if a.tag} == {"clangsa", "next-gen-sast"}
+    assert {a.name for a in catalog.analyzers(19) if a.tag} == {
+        "clangsa",
+        "dependency-scanning",
+        "ds-resolution-maven",
+        "ds-resolution-python",
+        "ds-resolution-gradle",
+    }
+    for analyzer in catalog.analyzers(19):
+        if analyzer.tag:
+            assert analyzer.tag_source.startswith(("fixture 19/", "MR ")), analyzer.name
+    ds = catalog.get("dependency-scanning", 19)
+    assert ds is not None and ds.tag == "2" and "MR 245752" in ds.tag_source
 
 
 def test_every_listed_analyzer_is_consistent(catalog: Catalog) -> None:
@@ -383,7 +397,7 @@ def _excerpt(file: str) -> Excerpt:
 
 
 def test_every_major_with_templates_has_excerpts() -> None:
-    assert {e.major for e in EXCERPTS} == {15, 16, 17, 18}
+    assert {e.major for e in EXCERPTS} == {15, 16, 17, 18, 19}
     assert len(EXCERPTS) >= 20
 
 
@@ -451,10 +465,9 @@ def test_reads_are_backed_by_the_majors_templates(catalog: Catalog, major: int) 
             excerpt = _excerpt(evidence.removeprefix("fixture ").split()[0])
             assert excerpt.major == major
             assert variable in excerpt.variables, f"{excerpt.file} does not read {variable}"
-    if major != 19:
-        assert reads["SECURE_ANALYZERS_PREFIX"].startswith("fixture ")
-    else:
-        assert reads == {}
+    assert reads["SECURE_ANALYZERS_PREFIX"].startswith("fixture ")
+    if major == 19:  # only the 19.4 v2 Dependency-Scanning template was read
+        assert set(reads) == {"SECURE_ANALYZERS_PREFIX", "DS_DISABLED_RESOLUTION_JOBS"}
 
 
 def test_fips_and_opt_ins_match_the_templates(catalog: Catalog) -> None:
@@ -542,11 +555,13 @@ def test_limits_name_what_the_prefix_cannot_fix(catalog: Catalog) -> None:
         "dast-runner-validation",
         "container-scanning-for-registry",
         "on-demand-dast",
+        "coverage-fuzzing",
         "scan-execution-policies",
     }
-    assert [x.id for x in catalog.limits(["semgrep"])] == ["scan-execution-policies"]
+    every = ["coverage-fuzzing", "scan-execution-policies"]
+    assert [x.id for x in catalog.limits(["semgrep"])] == every
     dast = {x.id for x in catalog.limits(["dast-runner-validation", "dast"])}
-    assert dast == {"dast-runner-validation", "on-demand-dast", "scan-execution-policies"}
+    assert dast == {"dast-runner-validation", "on-demand-dast", *every}
     text = next(x.text for x in catalog.limits() if x.id == "dast-runner-validation")
     assert "fixed host" in text and "pull_policy" in text
 
@@ -572,16 +587,104 @@ def test_catalog_json_gives_a_tag_or_says_why_not(
             assert row["tag_source"], row["name"]
     if major == 18:
         assert all(row["tag"] for row in rows), "every image GitLab 18 runs has a tag"
+        ds = next(r for r in rows if r["name"] == "dependency-scanning")
+        assert [(o["tag"], o["template"]) for o in ds["also"]] == [
+            ("v0", "Jobs/Dependency-Scanning.latest.gitlab-ci.yml")
+        ]
         semgrep = next(r for r in rows if r["name"] == "semgrep")
         assert (
             semgrep["fips_tag"] == "6-fips" and semgrep["tag_source"] == "fixture 18/Jobs-SAST.yml"
         )
     assert data["complete"] == (major != 19)
     limits = data["limits"]
-    assert isinstance(limits, list) and len(limits) == 4
+    assert isinstance(limits, list) and len(limits) == 5
 
 
 def test_catalog_text_lists_limits(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "--gitlab", "18"]) == 0
     out = capsys.readouterr().out
     assert "semgrep" in out and "6+fips" in out and "dast-runner-validation is pulled" in out
+
+
+# ------------------------------------------------------------------ issue 17 (GitLab fit, round 3)
+def test_dast_18_came_in_18_0(catalog: Catalog) -> None:
+    """Issue 17 item 5. GitLab's DAST docs ("Create a DAST CI/CD job"): "This template was
+    updated to DAST_VERSION: 6 in GitLab 18.0", through MR 188703."""
+    dast = catalog.get("dast", 18)
+    assert dast is not None and dast.tag == "6"
+    assert "18.0" in dast.note and "MR 188703" in dast.note
+    assert "18.1" not in dast.note and "may request 5" not in dast.note
+    assert "18.0" in dast.tag_source and "MR 188703" in dast.tag_source
+    api = catalog.get("api-security", 18)
+    assert api is not None and api.tag == "6" and "18.1" not in api.note
+
+
+def test_dast_api_is_read_on_16_and_17(catalog: Catalog) -> None:
+    """Issue 17 item 1: the 17.x DAST-API template (fixture 17/Security-DAST-API.yml, gitlabhq
+    0e8bf9c2) reads DAST_API_VERSION and DAST_API_IMAGE_SUFFIX; 16 rests on MR 84312 and the
+    templates either side (15/ and 17/Security-DAST-API.yml)."""
+    reads17, reads16 = catalog.reads(17), catalog.reads(16)
+    assert reads17["DAST_API_VERSION"] == "fixture 17/Security-DAST-API.yml"
+    assert reads17["DAST_API_IMAGE_SUFFIX"] == "fixture 17/Security-DAST-API.yml"
+    assert "MR 84312" in reads16["DAST_API_IMAGE_SUFFIX"]
+    assert "MR 117929" in reads16["DAST_IMAGE_SUFFIX"]
+    assert "MR 86670" in catalog.reads(15)["DS_IMAGE_SUFFIX"]
+    dast_api = _excerpt("17/Security-DAST-API.yml")
+    assert dast_api.header["commit"] == "0e8bf9c2065c6f5c1d2c0715d2749af231b837df"
+    assert any('DAST_API_IMAGE_SUFFIX: "-fips"' in line for line in dast_api.body)
+
+
+def test_the_19_excerpt_is_a_19_release(catalog: Catalog) -> None:
+    """Issue 17 item 12: the one 19.x template read, at a commit whose VERSION is 19.4.1-jh."""
+    excerpt = _excerpt("19/Jobs-Dependency-Scanning.v2.yml")
+    assert excerpt.header["repository"] == "flyisland/gitlab-ee"
+    assert "19.4.1" in excerpt.header["major"]
+    assert excerpt.images["dependency-scanning"] == "2"
+    assert excerpt.inputs["disabled_resolution_jobs"] == ""
+    assert not any(line.strip().startswith("DS_DISABLED_RESOLUTION_JOBS:") for line in excerpt.body)
+
+
+def _broken_also(change: str) -> dict[str, object]:
+    data = _raw()
+    ds = _majors(_entry(data, "dependency-scanning"))[18]
+    dast = _majors(_entry(data, "dast"))
+    also = ds["also"]
+    assert isinstance(also, list)
+    if change == "also-not-a-list":
+        ds["also"] = {"tag": "v0"}
+    elif change == "also-missing-source":
+        del also[0]["source"]
+    elif change == "also-bad-template":
+        also[0]["template"] = "Dependency-Scanning.latest"
+    elif change == "also-repeats-tag":
+        also[0]["tag"] = "1"
+    elif change == "also-bad-tag":
+        also[0]["tag"] = "-v0"
+    elif change == "fips-true-on-major":
+        dast[16]["fips"] = True
+    elif change == "fips-false-without-note":
+        dast[16]["fips"] = False
+        dast[16]["note"] = "Browser-based"
+    elif change == "default-not-read":
+        majors = data["majors"]
+        assert isinstance(majors, dict)
+        majors[18]["defaults"]["NOT_READ_ANYWHERE"] = "x"
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ("also-not-a-list", "'dependency-scanning'"),
+        ("also-missing-source", "'dependency-scanning'"),
+        ("also-bad-template", "'dependency-scanning'"),
+        ("also-repeats-tag", "'dependency-scanning'"),
+        ("also-bad-tag", "'dependency-scanning'"),
+        ("fips-true-on-major", "'dast'"),
+        ("fips-false-without-note", "'dast'"),
+        ("default-not-read", "NOT_READ_ANYWHERE"),
+    ],
+)
+def test_malformed_also_fips_and_defaults_are_refused(change: str, needle: str) -> None:
+    with pytest.raises(CatalogError, match=needle):
+        parse_catalog(yaml.safe_dump(_broken_also(change)))

@@ -12,8 +12,8 @@ import pytest
 from airgap_tui.errors import Cancelled, EngineError
 from airgap_tui.events import CancelToken
 from airgap_tui.importer import via_docker
+from airgap_tui.importer.outcome import ImageResult
 from airgap_tui.importer.via_docker import DockerImage as BundleImage
-from airgap_tui.importer.via_docker import DockerOutcome as ImageResult
 from airgap_tui.importer.via_docker import _push_as_ready, push_after
 
 GUARD = 30  # seconds: only a failing test ever waits this long

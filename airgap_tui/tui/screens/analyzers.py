@@ -3,7 +3,6 @@ that add to the selection, tags, custom images."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -24,7 +23,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
-from airgap_tui.catalog.catalog import CATEGORY_LABELS
+from airgap_tui.catalog.snippet import FIPS_INSTANCE_WARNING
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
@@ -32,18 +31,19 @@ from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
 from airgap_tui.tui.profiles import Profile, load_profile
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ProfilePicker
+from airgap_tui.tui.selection import AnalyzerSelection, tag_sort_key
 from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
-from airgap_tui.tui.widgets.analyzer_list import CUSTOM, AnalyzerList, analyzer_prompt
+from airgap_tui.tui.widgets.analyzer_list import (
+    CUSTOM,
+    AnalyzerList,
+    analyzer_detail,
+    analyzer_prompt,
+)
 
 if TYPE_CHECKING:
     from airgap_tui.catalog.catalog import Analyzer, Catalog
 
 PRESET_KEYS = "1234567890"
-
-
-def tag_sort_key(tag: str) -> list[tuple[int, int | str]]:
-    """Natural order, so 6.10 sorts after 6.9."""
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", tag) if p]
 
 
 class AnalyzersScreen(WizardScreen):
@@ -67,15 +67,14 @@ class AnalyzersScreen(WizardScreen):
             self.catalog = self.services.get_catalog()
         except AirgapError as exc:
             self.catalog_error = exc.sentence()
+        self.model = AnalyzerSelection(self.catalog, self.state)
         self.customs: list[str] = list(self.state.custom_images)
         self.upstream: dict[str, list[str]] = {}
         self.current: str | None = None
 
     # --- layout -------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
-        majors = self.catalog.majors if self.catalog else [self.state.gitlab_major]
-        if self.state.gitlab_major not in majors:
-            self.state.gitlab_major = majors[-1]
+        majors = self.model.majors()
         with Horizontal(id="choose-top"):
             yield Select(
                 [(f"GitLab {m}", m) for m in majors],
@@ -83,7 +82,11 @@ class AnalyzersScreen(WizardScreen):
                 allow_blank=False,
                 id="major",
             )
-            yield Switch(value=self.state.fips, id="fips", tooltip="Take the -fips variants")
+            yield Switch(
+                value=self.state.fips,
+                id="fips",
+                tooltip=f"Take the -fips variants. {FIPS_INSTANCE_WARNING}",
+            )
             yield Label("FIPS instance", id="fips-label")
             yield Label("Source", id="source-label")
             yield Input(
@@ -125,42 +128,26 @@ class AnalyzersScreen(WizardScreen):
     def major(self) -> int:
         return self.state.gitlab_major
 
-    def analyzers(self) -> list[Analyzer]:
-        return self.catalog.analyzers(self.major) if self.catalog else []
-
-    def analyzer(self, name: str) -> Analyzer | None:
-        return self.catalog.get(name, self.major) if self.catalog else None
-
-    def default_tag(self, analyzer: Analyzer | None) -> str | None:
-        """The catalog's tag, or its -fips variant on a FIPS instance where one exists."""
-        if analyzer is None:
-            return None
-        return (analyzer.fips_tag if self.state.fips else None) or analyzer.tag
-
-    def presets(self) -> list[tuple[str, list[str]]]:
-        return (
-            list(self.catalog.presets(self.major).items())[: len(PRESET_KEYS)]
-            if self.catalog
-            else []
-        )
+    def analyzer(self, name: str | None) -> Analyzer | None:
+        return self.model.analyzer(name)
 
     def rebuild(self, chosen: set[str]) -> None:
         listing = self.query_one("#analyzers", AnalyzerList)
-        groups = []
-        by_category: dict[str, list[Analyzer]] = {}
-        for analyzer in self.analyzers():
-            by_category.setdefault(analyzer.category, []).append(analyzer)
-        for category, members in by_category.items():
-            rows = [
-                (
-                    analyzer_prompt(a, self.state.tag_for(a.name, self.default_tag(a))),
-                    a.name,
-                    a.name in chosen and not a.removed,
-                    a.removed,
-                )
-                for a in members
-            ]
-            groups.append((CATEGORY_LABELS.get(category, category), rows))
+        groups = [
+            (
+                label,
+                [
+                    (
+                        analyzer_prompt(r.analyzer, r.tag),
+                        r.analyzer.name,
+                        r.chosen,
+                        r.analyzer.removed,
+                    )
+                    for r in rows
+                ],
+            )
+            for label, rows in self.model.groups(chosen)
+        ]
         custom_rows = [(Text(c), CUSTOM + c, CUSTOM + c in chosen, False) for c in self.customs]
         groups.append(("Custom images", custom_rows))
         highlighted = listing.highlighted
@@ -173,7 +160,7 @@ class AnalyzersScreen(WizardScreen):
                     target = first
                 listing.highlighted = target
         keys = " ".join(
-            f"[b]{PRESET_KEYS[i]}[/b]:{name}" for i, (name, _) in enumerate(self.presets())
+            f"[b]{PRESET_KEYS[i]}[/b]:{name}" for i, (name, _) in enumerate(self.model.presets())
         )
         self.query_one("#presets", Static).update(f"Presets add {keys} · [b]x[/b]:clear all")
         self.update_summary()
@@ -189,11 +176,7 @@ class AnalyzersScreen(WizardScreen):
         return [v[len(CUSTOM) :] for v in self.listing.chosen if v.startswith(CUSTOM)]
 
     def missing_tags(self) -> list[str]:
-        missing = []
-        for name in self.chosen_names():
-            if self.state.tag_for(name, self.default_tag(self.analyzer(name))) is None:
-                missing.append(name)
-        return missing
+        return self.model.missing_tags(self.chosen_names())
 
     def update_summary(self) -> None:
         """What to fix first (it must not scroll away on a short screen), then the selection."""
@@ -220,11 +203,7 @@ class AnalyzersScreen(WizardScreen):
                 Text("Nothing selected yet: tick analyzers with space, or press a preset key.")
             )
         else:
-            labels = []
-            for name in names:
-                tag = self.state.tag_for(name, self.default_tag(self.analyzer(name)))
-                labels.append(f"{name}:{tag or '?'}")
-            labels.extend(customs)
+            labels = self.model.labels(names, customs)
             selected = Text(f"{formatting.count(count, 'image')} selected: ", "bold")
             selected.append(", ".join(labels), "not bold")
             lines.append(selected)
@@ -255,23 +234,8 @@ class AnalyzersScreen(WizardScreen):
             with tag_input.prevent(Input.Changed):
                 tag_input.value = ""
             return
-        tag = self.state.tag_for(analyzer.name, self.default_tag(analyzer))
-        text = Text()
-        text.append(analyzer.name, "bold")
-        text.append(f"  {CATEGORY_LABELS.get(analyzer.category, analyzer.category)}\n")
-        text.append(f"{self.state.source_prefix}/{analyzer.path}:{tag or '<tag>'}\n", "dim")
-        if analyzer.removed:
-            text.append("Removed in this GitLab version", "red")
-        elif analyzer.deprecated:
-            text.append("Deprecated", "yellow")
-        else:
-            text.append("Current")
-        text.append(f" · GitLab {self.major} asks for tag {analyzer.tag or '(none known)'}")
-        if analyzer.fips_tag:
-            text.append(f" ({analyzer.fips_tag} on FIPS)")
-        text.append(" · runs by default" if analyzer.default else "")
-        if analyzer.note:
-            text.append(f"\n{analyzer.note}", "italic")
+        tag = self.model.tag(analyzer.name)
+        text = analyzer_detail(analyzer, tag, self.major, self.state.source_prefix)
         info.update(text)
         tag_input.disabled = analyzer.removed
         with tag_input.prevent(Input.Changed):
@@ -285,18 +249,9 @@ class AnalyzersScreen(WizardScreen):
         analyzer = self.analyzer(name) if name else None
         if analyzer is None or event.validation_result is None:
             return
-        value = event.value.strip()
-        if not value or not event.validation_result.is_valid:
-            self.state.tags.pop(analyzer.name, None)
-        elif value == self.default_tag(analyzer):
-            self.state.tags.pop(analyzer.name, None)
-        else:
-            self.state.tags[analyzer.name] = value
+        self.model.set_tag(analyzer.name, event.value, valid=event.validation_result.is_valid)
         self.listing.set_prompt(
-            analyzer.name,
-            analyzer_prompt(
-                analyzer, self.state.tag_for(analyzer.name, self.default_tag(analyzer))
-            ),
+            analyzer.name, analyzer_prompt(analyzer, self.model.tag(analyzer.name))
         )
         self.update_summary()
 
@@ -370,11 +325,10 @@ class AnalyzersScreen(WizardScreen):
 
     # --- presets, custom images, profiles -----------------------------------------------
     def action_preset(self, index: int) -> None:
-        presets = self.presets()
-        if index >= len(presets):
-            return
-        _, members = presets[index]
-        self.rebuild(set(self.listing.chosen) | set(members))
+        chosen = set(self.listing.chosen)
+        added = self.model.add_preset(index, chosen)
+        if added != chosen:
+            self.rebuild(added)
 
     def action_clear(self) -> None:
         self.rebuild(set())
@@ -438,32 +392,19 @@ class AnalyzersScreen(WizardScreen):
         self.clear_error()
         if profile.source_prefix:
             self.query_one("#source", Input).value = profile.source_prefix  # validated there
-        if profile.platform:
-            self.state.platform = profile.platform
-        if self.catalog and profile.gitlab_major in self.catalog.majors:
-            self.state.gitlab_major = profile.gitlab_major
-            with self.prevent(Select.Changed):
-                self.query_one("#major", Select).value = profile.gitlab_major
-        self.state.fips = profile.fips
+        choice = self.model.apply_profile(profile)
+        with self.prevent(Select.Changed):
+            self.query_one("#major", Select).value = self.state.gitlab_major
         with self.prevent(Switch.Changed):
-            self.query_one("#fips", Switch).value = profile.fips
-        known = {a.name: a for a in self.analyzers()}
-        unknown = [n for n in profile.analyzers if n not in known]
-        self.state.tags = {
-            name: tag
-            for name, tag in profile.analyzers.items()
-            if name in known and tag != self.default_tag(known[name])
-        }
-        for ref in profile.custom_images:
+            self.query_one("#fips", Switch).value = self.state.fips
+        for ref in choice.customs:
             if ref not in self.customs:
                 self.customs.append(ref)
-        chosen = {n for n in profile.analyzers if n in known}
-        chosen |= {CUSTOM + c for c in profile.custom_images}
-        self.rebuild(chosen)
+        self.rebuild(choice.chosen | {CUSTOM + c for c in choice.customs})
         self.notify(f"Loaded profile {profile.name}", timeout=3)
-        if unknown:
+        if choice.unknown:
             self.show_error(
-                f"Profile {profile.name}: {', '.join(unknown)} are not in the catalog for "
+                f"Profile {profile.name}: {', '.join(choice.unknown)} are not in the catalog for "
                 f"GitLab {self.major}, so they were left out."
             )
 
@@ -476,10 +417,8 @@ class AnalyzersScreen(WizardScreen):
 
     @on(Select.Changed, "#major")
     def major_changed(self, event: Select.Changed) -> None:
-        if not isinstance(event.value, int) or event.value == self.state.gitlab_major:
+        if not isinstance(event.value, int) or not self.model.change_major(event.value):
             return
-        self.state.gitlab_major = event.value
-        self.state.tags.clear()
         self.upstream.clear()
         self.rebuild(set(self.listing.chosen))
 
@@ -492,11 +431,7 @@ class AnalyzersScreen(WizardScreen):
 
     def selection(self) -> list[str]:
         """What is ticked, as the CLI would be given it: `name:tag`, then custom references."""
-        names = []
-        for name in self.chosen_names():
-            tag = self.state.tag_for(name, self.default_tag(self.analyzer(name)))
-            names.append(f"{name}:{tag}")
-        return names + self.chosen_customs()
+        return self.model.selection(self.chosen_names(), self.chosen_customs())
 
     def build_specs(self) -> list[ImageSpec]:
         """The images to pull, by the same rule as `airgap-tui export NAME:TAG …` (plan.py)."""

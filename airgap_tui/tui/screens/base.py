@@ -20,7 +20,7 @@ from airgap_tui.tui.messages import ProgressUpdate
 from airgap_tui.tui.widgets.error_banner import ErrorBanner
 
 if TYPE_CHECKING:
-    from airgap_tui.tui.app import AirgapApp
+    from airgap_tui.tui.host import WizardHost
     from airgap_tui.tui.services import Services
     from airgap_tui.tui.state import WizardState
 
@@ -43,8 +43,8 @@ class WizardScreen(Screen[None]):
     _nav: tuple[bool, bool] | None = None
 
     @property
-    def wizard(self) -> AirgapApp:
-        return cast("AirgapApp", self.app)
+    def wizard(self) -> WizardHost:
+        return cast("WizardHost", self.app)
 
     @property
     def state(self) -> WizardState:

@@ -16,10 +16,10 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Static
 
 from airgap_tui.bundle.media import FAT_FILESYSTEMS
+from airgap_tui.bundle.parts import DEFAULT_PART_SIZE
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import DestinationChecked
 from airgap_tui.tui.screens.base import WizardScreen
-from airgap_tui.tui.state import DEFAULT_PART_SIZE
 from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from airgap_tui.bundle.atomic import atomic_write_bytes
-from airgap_tui.errors import AirgapError, MediaError
+from airgap_tui.catalog.snippet import save_snippet
+from airgap_tui.errors import AirgapError
 from airgap_tui.tui.messages import SnippetFileExists, SnippetSaved
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog
@@ -103,19 +103,10 @@ class SnippetScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def save(self, path: Path, overwrite: bool) -> None:
-        if path.exists() and not overwrite:
+        if save_snippet(path, self.text, overwrite=overwrite):
+            self.post_message(SnippetSaved(path))
+        else:
             self.post_message(SnippetFileExists(path))
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, self.text.encode("utf-8"))
-        except OSError as exc:
-            raise MediaError(
-                f"Snippet file {path}",
-                f"it could not be written ({exc.strerror or exc})",
-                "Choose another path",
-            ) from None
-        self.post_message(SnippetSaved(path))
 
     def on_snippet_saved(self, message: SnippetSaved) -> None:
         self.query_one("#save-status", Static).update(

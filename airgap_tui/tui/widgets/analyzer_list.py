@@ -14,6 +14,8 @@ from textual.widgets import OptionList, SelectionList
 from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
+from airgap_tui.catalog.catalog import CATEGORY_LABELS
+
 if TYPE_CHECKING:
     from airgap_tui.catalog.catalog import Analyzer
 
@@ -36,6 +38,27 @@ def analyzer_prompt(analyzer: Analyzer, tag: str | None) -> Text:
         text.append(" needs a tag", style="yellow")
     if analyzer.default and not analyzer.removed:
         text.append(" default", style="green")
+    return text
+
+
+def analyzer_detail(analyzer: Analyzer, tag: str | None, major: int, source_prefix: str) -> Text:
+    """The detail panel: where the image comes from, its state, and what GitLab asks for."""
+    text = Text()
+    text.append(analyzer.name, "bold")
+    text.append(f"  {CATEGORY_LABELS.get(analyzer.category, analyzer.category)}\n")
+    text.append(f"{source_prefix}/{analyzer.path}:{tag or '<tag>'}\n", "dim")
+    if analyzer.removed:
+        text.append("Removed in this GitLab version", "red")
+    elif analyzer.deprecated:
+        text.append("Deprecated", "yellow")
+    else:
+        text.append("Current")
+    text.append(f" · GitLab {major} asks for tag {analyzer.tag or '(none known)'}")
+    if analyzer.fips_tag:
+        text.append(f" ({analyzer.fips_tag} on FIPS)")
+    text.append(" · runs by default" if analyzer.default else "")
+    if analyzer.note:
+        text.append(f"\n{analyzer.note}", "italic")
     return text
 
 

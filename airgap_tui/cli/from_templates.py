@@ -1,0 +1,487 @@
+"""GitLab's own templates decide what is carried: `request`, `check`, and `--request` for
+`export` and `estimate`.
+
+`request` and `check` run on the offline host: they read the templates from a copied directory
+(`--templates DIR`, no network, no token) or from the instance's API (`--gitlab-url`).
+`export --request` and `estimate --request` run on the connected host and carry exactly the
+images the request names, only the layers its inventory lacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airgap_tui.catalog.request import (
+    SOURCE_GITLAB_API,
+    SOURCE_TEMPLATES,
+    Request,
+    build_request,
+    public_source,
+    read_request,
+    select_images,
+    write_request,
+)
+from airgap_tui.catalog.templates import Evaluation, TemplateImage
+from airgap_tui.cli.options import _read_credentials
+from airgap_tui.cli.progress import _cancel_on_sigint
+from airgap_tui.cli.render import EXIT_FAILED, EXIT_OK, _count, _print_json
+from airgap_tui.errors import UsageError
+from airgap_tui.models import ImageSpec
+
+GITLAB_TOKEN_ENV = "GITLAB_TOKEN"
+
+
+@dataclass(frozen=True)
+class _Templates:
+    evaluation: Evaluation
+    version: str | None
+    source: str  # what the request records (no credentials)
+    shown: str  # what the operator is told
+
+
+def _opt_ins(args: argparse.Namespace) -> list[str]:
+    names: list[str] = []
+    for value in args.opt_in or []:
+        names += [n.strip() for n in value.split(",") if n.strip()]
+    return names
+
+
+def _gitlab_token(args: argparse.Namespace) -> str | None:
+    """--token-stdin, else GITLAB_TOKEN; never written anywhere."""
+    if args.token_stdin:
+        if getattr(args, "password_stdin", False):
+            raise UsageError(
+                "--token-stdin with --password-stdin",
+                "both would read stdin",
+                "Give the GitLab token in GITLAB_TOKEN instead",
+            )
+        from airgap_tui.gitlab.api import read_token
+
+        return read_token(sys.stdin)
+    token = os.environ.get(GITLAB_TOKEN_ENV, "").strip()
+    return token or None
+
+
+def _read_instance_templates(args: argparse.Namespace) -> _Templates:
+    from airgap_tui.catalog.templates import evaluate_templates, read_templates_dir
+
+    if args.templates is not None and args.gitlab_url:
+        raise UsageError(
+            "--templates with --gitlab-url",
+            "they are two sources for the same templates",
+            "Give one of them",
+        )
+    if args.templates is not None:
+        sources = read_templates_dir(args.templates)
+        evaluation = evaluate_templates(sources, fips=args.fips)
+        return _Templates(evaluation, None, SOURCE_TEMPLATES, f"templates in {args.templates}")
+    if args.gitlab_url:
+        from airgap_tui.gitlab.api import fetch_templates
+
+        instance = fetch_templates(args.gitlab_url, token=_gitlab_token(args), ca_file=args.ca_file)
+        evaluation = evaluate_templates(instance.sources, fips=args.fips)
+        source = public_source(SOURCE_GITLAB_API, args.gitlab_url)
+        shown = f"GitLab {instance.version or '(version unknown)'} at {source.split(' ', 1)[1]}"
+        return _Templates(evaluation, instance.version, source, shown)
+    raise UsageError(
+        "Templates",
+        "neither --templates DIR nor --gitlab-url URL was given",
+        "Copy the GitLab host's lib/gitlab/ci/templates directory and give --templates DIR "
+        "(see the README), or give --gitlab-url",
+    )
+
+
+def _image_rows(images: list[TemplateImage]) -> list[str]:
+    width = max((len(i.reference) for i in images), default=10)
+    rows = []
+    for i in images:
+        extra = f"  runs only with {i.opt_in} set" if i.opt_in else ""
+        rows.append(f"  {i.reference:<{width}}  {i.job} ({i.template}){extra}")
+    return rows
+
+
+def _report_templates(templates: _Templates, left: list[TemplateImage]) -> None:
+    for why in templates.evaluation.skipped:
+        print(f"airgap-tui: warning: skipped {why}", file=sys.stderr)
+    if left:
+        names = sorted({i.opt_in for i in left if i.opt_in})
+        print(
+            f"Left out ({_count(len(left), 'job')} that run only when a variable is set; "
+            f"--opt-in {','.join(names)} or --all-opt-in to carry them):"
+        )
+        print("\n".join(_image_rows(left)))
+
+
+def _outside(images: list[TemplateImage]) -> None:
+    for image in images:
+        if not image.under_prefix:
+            print(f"Outside the analyzer prefix: {image.reference} ({image.job}): {image.note}")
+
+
+# ---------------------------------------------------------------------------------------------
+# request
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    templates = _read_instance_templates(args)
+    requested, left = select_images(
+        list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
+    )
+    if not requested:
+        raise UsageError(
+            "Request",
+            f"the {templates.shown} start no security job without an opt-in variable",
+            "Add --all-opt-in, or --opt-in NAME for the jobs you enable",
+        )
+    inventory = _inventory_of(args) if args.registry else None
+    data = build_request(
+        requested,
+        left,
+        gitlab_version=templates.version,
+        fips=args.fips,
+        source=templates.source,
+        inventory=inventory,
+    )
+    sha = write_request(data, args.out)
+    if args.json:
+        _print_json(
+            {
+                "ok": True,
+                "request": str(args.out),
+                "sha256": sha,
+                "gitlab_version": templates.version,
+                "images": data["images"],
+                "left_out": data["left_out"],
+                "skipped": list(templates.evaluation.skipped),
+                "inventory": inventory is not None,
+            }
+        )
+        return EXIT_OK
+    print(f"What the {templates.shown} pull ({_count(len(requested), 'job')}):")
+    print("\n".join(_image_rows(requested)))
+    _report_templates(templates, left)
+    _outside(requested)
+    if inventory is not None:
+        print(
+            f"Inventory of {inventory.get('registry')} included: the connected host carries "
+            "only the layers it lacks."
+        )
+    print(f"Written: {args.out}")
+    print(f"  sha256: {sha}")
+    print(
+        f"On the connected host: airgap-tui export --request {args.out.name} --to DIR "
+        "(estimate --request first for the size)."
+    )
+    return EXIT_OK
+
+
+def _inventory_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The registry's inventory, as `airgap-tui inventory` writes it, as a JSON object."""
+    import json
+
+    from airgap_tui.delta.inventory import inventory_lines, take_inventory
+    from airgap_tui.registry.client import RegistryClient
+    from airgap_tui.registry.reference import split_prefix
+
+    host, path = split_prefix(args.registry)
+    with (
+        _cancel_on_sigint() as cancel,
+        RegistryClient(
+            host,
+            credentials=_read_credentials(args),
+            ca_file=args.registry_ca_file,
+            insecure=True if args.insecure else None,
+            cancel=cancel,
+        ) as client,
+    ):
+        client.ping()
+        inventory = take_inventory(client, path, registry=args.registry, cancel=cancel)
+    for warning in inventory.warnings:
+        print(f"airgap-tui: warning: {warning}", file=sys.stderr)
+    data: dict[str, Any] = json.loads(b"".join(inventory_lines(inventory)))
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# export --request, estimate --request
+
+
+def request_selection(
+    args: argparse.Namespace,
+) -> tuple[list[ImageSpec], Any, Request | None]:
+    """(specs, presence of the embedded inventory or None, the request) for export/estimate."""
+    from airgap_tui.cli.options import _specs
+
+    if args.request is None:
+        if not args.analyzers:
+            raise UsageError(
+                "Selection",
+                "no images were chosen",
+                "Name at least one analyzer, or give --request FILE",
+            )
+        return _specs(args), None, None
+    if args.analyzers:
+        raise UsageError(
+            "--request with analyzer names",
+            "the request already names every image",
+            "Give either the request file or the names",
+        )
+    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.export.plan import validate_source_prefix
+
+    request = read_request(args.request)
+    prefix = validate_source_prefix(args.source_prefix)
+    catalog = load_catalog()
+    specs: list[ImageSpec] = []
+    seen: set[str] = set()
+    for image in request.images:
+        ref = f"{prefix}/{image.reference}" if image.under_prefix else image.reference
+        if ref in seen:
+            continue
+        seen.add(ref)
+        specs.append(catalog.resolve(ref, args.gitlab, prefix))
+    if not specs:
+        raise UsageError(
+            f"Request file {args.request}", "it names no image", "Write the request again"
+        )
+    presence = None
+    if request.inventory is not None and request.inventory_sha256 is not None:
+        from airgap_tui.delta.delta import presence_from_inventory
+
+        presence = presence_from_inventory(
+            request.inventory, request.path, request.inventory_sha256
+        )
+    return specs, presence, request
+
+
+def request_major(request: Request | None, default: int) -> int:
+    """The GitLab major the request's instance runs, when it said so."""
+    if request is None or not request.gitlab_version:
+        return default
+    head = request.gitlab_version.split(".", 1)[0]
+    return int(head) if head.isdigit() else default
+
+
+def request_lines(request: Request) -> list[str]:
+    version = f"GitLab {request.gitlab_version}" if request.gitlab_version else "GitLab"
+    lines = [
+        f"Request {request.path}: {_count(len(request.references()), 'image')} the {version} "
+        f"templates pull ({request.source}{', FIPS' if request.fips else ''})"
+    ]
+    if request.inventory is not None:
+        lines.append(f"  only layers {request.inventory.get('registry')} lacks are carried")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+
+
+@dataclass
+class _Checked:
+    image: TemplateImage
+    jobs: list[str]
+    present: bool
+    digest: str | None
+    problem: str | None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from airgap_tui.errors import NotFoundError
+    from airgap_tui.registry.client import RegistryClient
+    from airgap_tui.registry.reference import split_prefix
+
+    templates = _read_instance_templates(args)
+    requested, left = select_images(
+        list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
+    )
+    host, path = split_prefix(args.registry)
+    unique: dict[tuple[str, str, bool], _Checked] = {}
+    for image in requested:
+        key = (image.name, image.tag, image.under_prefix)
+        if key in unique:
+            unique[key].jobs.append(image.job)
+        else:
+            unique[key] = _Checked(image, [image.job], False, None, None)
+    with (
+        _cancel_on_sigint() as cancel,
+        RegistryClient(
+            host,
+            credentials=_read_credentials(args),
+            ca_file=args.registry_ca_file,
+            insecure=True if args.insecure else None,
+            cancel=cancel,
+        ) as client,
+    ):
+        client.ping()
+        for checked in unique.values():
+            repository = _repository(path, checked.image)
+            try:
+                manifest = client.manifest(repository, checked.image.tag, args.platform)
+                if manifest.platform is None:  # a plain manifest: its config says the platform
+                    _require_platform(client, repository, manifest.config_digest, args, checked)
+                for digest in (manifest.config_digest, *(x.digest for x in manifest.layers)):
+                    if not client.blob_exists(repository, digest):
+                        raise NotFoundError(
+                            f"Image {args.registry}/{checked.image.reference}",
+                            f"its manifest is there but blob {digest[:19]} is not",
+                        )
+            except NotFoundError as exc:
+                checked.problem = exc.cause
+                continue
+            checked.present = True
+            checked.digest = manifest.index_digest or manifest.digest
+    rows = list(unique.values())
+    missing = [c for c in rows if not c.present]
+    fix = _fix_command(args)
+    if args.json:
+        _print_json(
+            {
+                "ok": not missing,
+                "registry": args.registry,
+                "platform": args.platform,
+                "gitlab_version": templates.version,
+                "source": templates.source,
+                "images": [
+                    {
+                        "name": c.image.name,
+                        "tag": c.image.tag,
+                        "jobs": c.jobs,
+                        "template": c.image.template,
+                        "opt_in": c.image.opt_in,
+                        "fips": c.image.fips,
+                        "under_prefix": c.image.under_prefix,
+                        "present": c.present,
+                        "digest": c.digest,
+                        "problem": c.problem,
+                    }
+                    for c in rows
+                ],
+                "missing": [c.image.reference for c in missing],
+                "left_out": [
+                    {"name": i.name, "tag": i.tag, "job": i.job, "opt_in": i.opt_in} for i in left
+                ],
+                "fix": fix if missing else None,
+            }
+        )
+    else:
+        print(f"{args.registry} ({args.platform}) against the {templates.shown}:")
+        width = max((len(c.image.reference) for c in rows), default=10)
+        for c in rows:
+            state = "present" if c.present else "MISSING"
+            why = f": {c.problem}" if c.problem else ""
+            print(
+                f"  {state:<8} {c.image.reference:<{width}}  {', '.join(c.jobs)} "
+                f"({c.image.template}){why}"
+            )
+        _report_templates(templates, left)
+        if missing:
+            names = ", ".join(c.image.reference for c in missing)
+            print(
+                f"airgap-tui: {_count(len(missing), 'image')} the templates pull "
+                f"{'is' if len(missing) == 1 else 'are'} missing from {args.registry}: {names}. "
+                f"A pipeline that runs those jobs fails to pull. Fix: {fix}",
+                file=sys.stderr,
+            )
+        else:
+            print(f"All {_count(len(rows), 'image')} the templates pull are in {args.registry}.")
+    return EXIT_FAILED if missing else EXIT_OK
+
+
+def _require_platform(
+    client: Any, repository: str, config_digest: str, args: argparse.Namespace, checked: _Checked
+) -> None:
+    from airgap_tui.errors import NotFoundError
+    from airgap_tui.registry.oci import parse_platform
+
+    config = client.config(repository, config_digest)
+    have = f"{config.get('os')}/{config.get('architecture')}"
+    variant = config.get("variant")
+    if variant:
+        have += f"/{variant}"
+    try:
+        matches = parse_platform(have)[:2] == parse_platform(args.platform)[:2]
+    except UsageError:
+        matches = False
+    if not matches:
+        raise NotFoundError(
+            f"Image {args.registry}/{checked.image.reference}",
+            f"it is a {have} image, not {args.platform}",
+        )
+
+
+def _repository(path: str, image: TemplateImage) -> str:
+    """Where import pushes the image under the registry path."""
+    name = image.name
+    if not image.under_prefix:
+        name = name.split("/", 1)[1] if "/" in name else name  # drop the source host
+    return f"{path}/{name}" if path else name
+
+
+def _fix_command(args: argparse.Namespace) -> str:
+    source = (
+        f"--templates {args.templates}" if args.templates else f"--gitlab-url {args.gitlab_url}"
+    )
+    extra = " --fips" if args.fips else ""
+    extra += " --all-opt-in" if args.all_opt_in else ""
+    extra += (
+        f" --opt-in {','.join(_opt_ins(args))}" if _opt_ins(args) and not args.all_opt_in else ""
+    )
+    return (
+        f"airgap-tui request {source} --registry {args.registry}{extra} --out request.json; "
+        "on the connected host airgap-tui export --request request.json --to DIR; "
+        f"then here airgap-tui import DIR --registry {args.registry}"
+    )
+
+
+def add_template_source(p: argparse.ArgumentParser) -> None:
+    """--templates DIR | --gitlab-url URL, and what selects the images."""
+    p.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="GitLab's lib/gitlab/ci/templates directory, copied from the GitLab host "
+        "(on Omnibus /opt/gitlab/embedded/service/gitlab-rails/lib/gitlab/ci/templates)",
+    )
+    p.add_argument(
+        "--gitlab-url",
+        metavar="URL",
+        help=f"read the templates from the instance's API (token: --token-stdin or "
+        f"{GITLAB_TOKEN_ENV})",
+    )
+    p.add_argument("--token-stdin", action="store_true", help="read the GitLab token from stdin")
+    p.add_argument("--ca-file", type=Path, help="CA certificate for --gitlab-url")
+    p.add_argument("--fips", action="store_true", help="the FIPS variants (a FIPS instance)")
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--all-opt-in",
+        action="store_true",
+        help="also the jobs that run only when a variable is set",
+    )
+    choice.add_argument(
+        "--opt-in",
+        action="append",
+        metavar="NAME,…",
+        help="also the jobs that wait for these variables (GITLAB_ADVANCED_SAST_ENABLED, …)",
+    )
+
+
+def add_registry_access(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument(
+        "--registry",
+        required=required,
+        metavar="R",
+        help="the offline registry, host[:port][/path]"
+        + ("" if required else ": its inventory goes into the request"),
+    )
+    p.add_argument("--username")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--registry-ca-file", type=Path, help="CA certificate for --registry")
+    p.add_argument(
+        "--insecure", action="store_true", help="plain HTTP when the registry does not speak TLS"
+    )
