@@ -205,19 +205,35 @@ class ExpectedBlob:
 
 
 @dataclass(frozen=True)
+class DeltaTool:
+    """The airgap-tui the offline host holds, so this delta does not carry one (issue 22):
+    its version, and the sha256 of its airgap-tui.pyz (None: an installed airgap-tui)."""
+
+    version: str
+    sha256: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
 class Delta:
     """A bundle that leaves out what the offline side already holds (issue 10)."""
 
     against: str  # sha256 hex of the receipt or inventory
     kind: str  # receipt | inventory | mixed
     expected: list[ExpectedBlob] = field(default_factory=list)
+    tool: DeltaTool | None = None  # set: the carried tool is left out, the offline host has it
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "against": self.against,
             "kind": self.kind,
             "expected": [blob.to_dict() for blob in self.expected],
         }
+        if self.tool is not None:  # absent otherwise: earlier deltas read (and hash) the same
+            out["tool"] = self.tool.to_dict()
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)

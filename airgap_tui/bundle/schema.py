@@ -38,6 +38,7 @@ from airgap_tui.bundle.manifest import (
     BundleManifest,
     BundlePart,
     Delta,
+    DeltaTool,
     ExpectedBlob,
     ToolFile,
     is_safe_part_name,
@@ -219,6 +220,10 @@ def _parse_tool(s: Schema, raw: object) -> ToolFile | None:
 def _parse_delta(s: Schema, raw: object) -> Delta | None:
     if raw is None:
         return None
+    tool = None
+    if isinstance(raw, dict) and "tool" in raw:  # optional: only a delta that leaves it out
+        tool = _parse_delta_tool(s, raw["tool"])
+        raw = {k: v for k, v in raw.items() if k != "tool"}
     data = s.mapping(raw, "delta", _DELTA_KEYS)
     kind = s.str_(data["kind"], "delta.kind")
     if kind not in DELTA_KINDS:
@@ -232,7 +237,15 @@ def _parse_delta(s: Schema, raw: object) -> Delta | None:
                 s.int_(entry["size"], f"delta.expected[{i}].size"),
             )
         )
-    return Delta(s.str_(data["against"], "delta.against", SHA256_HEX), kind, expected)
+    return Delta(s.str_(data["against"], "delta.against", SHA256_HEX), kind, expected, tool)
+
+
+def _parse_delta_tool(s: Schema, raw: object) -> DeltaTool:
+    data = s.mapping(raw, "delta.tool", ("version", "sha256"))
+    return DeltaTool(
+        s.str_(data["version"], "delta.tool.version", _VERSION),
+        s.opt_str(data["sha256"], "delta.tool.sha256", SHA256_HEX),
+    )
 
 
 def _check_version(data: dict[str, Any], where: str) -> None:

@@ -11,8 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from airgap_tui.cli.check import cmd_check
 from airgap_tui.cli.connected import cmd_catalog, cmd_estimate, cmd_export, cmd_tags, cmd_tool
-from airgap_tui.cli.from_templates import cmd_check, cmd_request
+from airgap_tui.cli.from_templates import cmd_request
 from airgap_tui.cli.offline import cmd_import, cmd_inventory, cmd_snippet, cmd_verify
 from airgap_tui.cli.parser import build_parser
 from airgap_tui.cli.render import EXIT_USAGE, _fail

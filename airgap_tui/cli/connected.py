@@ -23,7 +23,7 @@ from airgap_tui.errors import UsageError
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
 
     catalog = load_catalog()
     unknown = rows_for_unknown_major(catalog, args.gitlab) if args.guess else None
@@ -111,7 +111,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.registry.client import RegistryClient
 
     spec = load_catalog().resolve(args.analyzer, args.gitlab, args.source_prefix)
@@ -133,6 +133,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from airgap_tui.delta.bundle import delta_layout, load_delta_from
     from airgap_tui.delta.delta import merge_presence
     from airgap_tui.export.estimate import estimate
+    from airgap_tui.export.tool_choice import mark_left_out, tool_left_out
 
     specs, asked, request = request_selection(args)
     presence = load_delta_from(args.delta_from)  # a bad file is refused before any request
@@ -140,17 +141,19 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         presence = asked if presence is None else merge_presence([presence, asked])
     if request is not None and not args.json:
         print("\n".join(request_lines(request)))
+    held = tool_left_out(tool=True, with_tool=args.with_tool, presence=presence)
     with _progress(args) as progress:
         result = estimate(
             specs,
             platforms=_platforms(args),
             progress=progress,
             client_factory=_client_factory(args),
+            tool=held is None,
         )
     missing = [i for i in result.images if i.error]
     delta = None
     if presence is not None and result.resolved:
-        delta = delta_layout(result.resolved, presence, full=result.layout)
+        delta = mark_left_out(delta_layout(result.resolved, presence, full=result.layout), held)
     if args.json:
         no_totals = {} if result.sized else dict.fromkeys(TOTALS)  # nothing to size: null
         _print_json(
@@ -206,7 +209,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             )
             if delta is not None:
                 print("\n".join(_delta_lines(delta)))
-            _print_estimate_tool(result)
+            _print_estimate_tool(result, delta)
             if missing:
                 print(
                     f"These totals leave out {_count(len(missing), 'image')} that could not "
@@ -226,6 +229,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from airgap_tui.bundle.writer import format_fingerprint
     from airgap_tui.export.run import ExportRequest, export_bundle
 
+    if args.no_tool and args.with_tool:
+        raise UsageError(
+            "Export", "--no-tool and --with-tool ask for opposite things", "Give one of them"
+        )
     part_size = parse_size(args.part_size)
     specs, asked, templates_request = request_selection(args)
     platforms = _platforms(args)
@@ -242,6 +249,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         platforms=tuple(platforms),
         delta_from=tuple(args.delta_from),
         tool=not args.no_tool,
+        with_tool=args.with_tool,
     )
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = export_bundle(

@@ -17,21 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from airgap_tui.catalog.request import (
+    SOURCE_CATALOG,
     SOURCE_GITLAB_API,
     SOURCE_TEMPLATES,
     Request,
     build_request,
     public_source,
-    read_request,
     select_images,
     write_request,
 )
-from airgap_tui.catalog.templates import Evaluation, TemplateImage
+from airgap_tui.catalog.request_read import read_request
+from airgap_tui.catalog.template_model import Evaluation, TemplateImage
 from airgap_tui.cli.options import _read_credentials
 from airgap_tui.cli.progress import _cancel_on_sigint
-from airgap_tui.cli.render import EXIT_FAILED, EXIT_OK, _count, _print_json
+from airgap_tui.cli.render import EXIT_OK, _count, _print_json
 from airgap_tui.errors import UsageError
-from airgap_tui.models import ImageSpec
+from airgap_tui.models import DEFAULT_GITLAB_MAJOR, ImageSpec
 
 GITLAB_TOKEN_ENV = "GITLAB_TOKEN"
 
@@ -88,12 +89,22 @@ def _read_instance_templates(args: argparse.Namespace) -> _Templates:
         source = public_source(SOURCE_GITLAB_API, args.gitlab_url)
         shown = f"GitLab {instance.version or '(version unknown)'} at {source.split(' ', 1)[1]}"
         return _Templates(evaluation, instance.version, source, shown)
-    raise UsageError(
-        "Templates",
-        "neither --templates DIR nor --gitlab-url URL was given",
-        "Copy the GitLab host's lib/gitlab/ci/templates directory and give --templates DIR "
-        "(see the README), or give --gitlab-url",
+    return _catalog_templates(args)
+
+
+def _catalog_templates(args: argparse.Namespace) -> _Templates:
+    """Neither source: the built-in catalog, and every answer says it is not the instance's."""
+    from airgap_tui.catalog.from_catalog import images_from_catalog
+    from airgap_tui.catalog.load import load_catalog
+
+    major = args.gitlab or DEFAULT_GITLAB_MAJOR
+    evaluation = images_from_catalog(load_catalog(), major, fips=args.fips)
+    source = f"{SOURCE_CATALOG} (GitLab {major})"
+    shown = (
+        f"built-in catalog for GitLab {major} (not read from the instance: give --templates DIR "
+        "or --gitlab-url URL for what its pipelines really pull)"
     )
+    return _Templates(evaluation, None, source, shown)
 
 
 def _image_rows(images: list[TemplateImage]) -> list[str]:
@@ -121,10 +132,6 @@ def _outside(images: list[TemplateImage]) -> None:
     for image in images:
         if not image.under_prefix:
             print(f"Outside the analyzer prefix: {image.reference} ({image.job}): {image.note}")
-
-
-# ---------------------------------------------------------------------------------------------
-# request
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -185,30 +192,16 @@ def _inventory_of(args: argparse.Namespace) -> dict[str, Any]:
     import json
 
     from airgap_tui.delta.inventory import inventory_lines, take_inventory
-    from airgap_tui.registry.client import RegistryClient
     from airgap_tui.registry.reference import split_prefix
 
     host, path = split_prefix(args.registry)
-    with (
-        _cancel_on_sigint() as cancel,
-        RegistryClient(
-            host,
-            credentials=_read_credentials(args),
-            ca_file=args.registry_ca_file,
-            insecure=True if args.insecure else None,
-            cancel=cancel,
-        ) as client,
-    ):
-        client.ping()
+    with _cancel_on_sigint() as cancel, _registry_client(args, host, cancel) as client:
+        client.ping()  # a wrong address, TLS or credentials fail here, in their own words
         inventory = take_inventory(client, path, registry=args.registry, cancel=cancel)
     for warning in inventory.warnings:
         print(f"airgap-tui: warning: {warning}", file=sys.stderr)
     data: dict[str, Any] = json.loads(b"".join(inventory_lines(inventory)))
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# export --request, estimate --request
 
 
 def request_selection(
@@ -231,7 +224,7 @@ def request_selection(
             "the request already names every image",
             "Give either the request file or the names",
         )
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.export.plan import validate_source_prefix
 
     request = read_request(args.request)
@@ -278,167 +271,6 @@ def request_lines(request: Request) -> list[str]:
     return lines
 
 
-# ---------------------------------------------------------------------------------------------
-# check
-
-
-@dataclass
-class _Checked:
-    image: TemplateImage
-    jobs: list[str]
-    present: bool
-    digest: str | None
-    problem: str | None
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from airgap_tui.errors import NotFoundError
-    from airgap_tui.registry.client import RegistryClient
-    from airgap_tui.registry.reference import split_prefix
-
-    templates = _read_instance_templates(args)
-    requested, left = select_images(
-        list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
-    )
-    host, path = split_prefix(args.registry)
-    unique: dict[tuple[str, str, bool], _Checked] = {}
-    for image in requested:
-        key = (image.name, image.tag, image.under_prefix)
-        if key in unique:
-            unique[key].jobs.append(image.job)
-        else:
-            unique[key] = _Checked(image, [image.job], False, None, None)
-    with (
-        _cancel_on_sigint() as cancel,
-        RegistryClient(
-            host,
-            credentials=_read_credentials(args),
-            ca_file=args.registry_ca_file,
-            insecure=True if args.insecure else None,
-            cancel=cancel,
-        ) as client,
-    ):
-        client.ping()
-        for checked in unique.values():
-            repository = _repository(path, checked.image)
-            try:
-                manifest = client.manifest(repository, checked.image.tag, args.platform)
-                if manifest.platform is None:  # a plain manifest: its config says the platform
-                    _require_platform(client, repository, manifest.config_digest, args, checked)
-                for digest in (manifest.config_digest, *(x.digest for x in manifest.layers)):
-                    if not client.blob_exists(repository, digest):
-                        raise NotFoundError(
-                            f"Image {args.registry}/{checked.image.reference}",
-                            f"its manifest is there but blob {digest[:19]} is not",
-                        )
-            except NotFoundError as exc:
-                checked.problem = exc.cause
-                continue
-            checked.present = True
-            checked.digest = manifest.index_digest or manifest.digest
-    rows = list(unique.values())
-    missing = [c for c in rows if not c.present]
-    fix = _fix_command(args)
-    if args.json:
-        _print_json(
-            {
-                "ok": not missing,
-                "registry": args.registry,
-                "platform": args.platform,
-                "gitlab_version": templates.version,
-                "source": templates.source,
-                "images": [
-                    {
-                        "name": c.image.name,
-                        "tag": c.image.tag,
-                        "jobs": c.jobs,
-                        "template": c.image.template,
-                        "opt_in": c.image.opt_in,
-                        "fips": c.image.fips,
-                        "under_prefix": c.image.under_prefix,
-                        "present": c.present,
-                        "digest": c.digest,
-                        "problem": c.problem,
-                    }
-                    for c in rows
-                ],
-                "missing": [c.image.reference for c in missing],
-                "left_out": [
-                    {"name": i.name, "tag": i.tag, "job": i.job, "opt_in": i.opt_in} for i in left
-                ],
-                "fix": fix if missing else None,
-            }
-        )
-    else:
-        print(f"{args.registry} ({args.platform}) against the {templates.shown}:")
-        width = max((len(c.image.reference) for c in rows), default=10)
-        for c in rows:
-            state = "present" if c.present else "MISSING"
-            why = f": {c.problem}" if c.problem else ""
-            print(
-                f"  {state:<8} {c.image.reference:<{width}}  {', '.join(c.jobs)} "
-                f"({c.image.template}){why}"
-            )
-        _report_templates(templates, left)
-        if missing:
-            names = ", ".join(c.image.reference for c in missing)
-            print(
-                f"airgap-tui: {_count(len(missing), 'image')} the templates pull "
-                f"{'is' if len(missing) == 1 else 'are'} missing from {args.registry}: {names}. "
-                f"A pipeline that runs those jobs fails to pull. Fix: {fix}",
-                file=sys.stderr,
-            )
-        else:
-            print(f"All {_count(len(rows), 'image')} the templates pull are in {args.registry}.")
-    return EXIT_FAILED if missing else EXIT_OK
-
-
-def _require_platform(
-    client: Any, repository: str, config_digest: str, args: argparse.Namespace, checked: _Checked
-) -> None:
-    from airgap_tui.errors import NotFoundError
-    from airgap_tui.registry.oci import parse_platform
-
-    config = client.config(repository, config_digest)
-    have = f"{config.get('os')}/{config.get('architecture')}"
-    variant = config.get("variant")
-    if variant:
-        have += f"/{variant}"
-    try:
-        matches = parse_platform(have)[:2] == parse_platform(args.platform)[:2]
-    except UsageError:
-        matches = False
-    if not matches:
-        raise NotFoundError(
-            f"Image {args.registry}/{checked.image.reference}",
-            f"it is a {have} image, not {args.platform}",
-        )
-
-
-def _repository(path: str, image: TemplateImage) -> str:
-    """Where import pushes the image under the registry path."""
-    name = image.name
-    if not image.under_prefix:
-        name = name.split("/", 1)[1] if "/" in name else name  # drop the source host
-    return f"{path}/{name}" if path else name
-
-
-def _fix_command(args: argparse.Namespace) -> str:
-    source = (
-        f"--templates {args.templates}" if args.templates else f"--gitlab-url {args.gitlab_url}"
-    )
-    extra = " --fips" if args.fips else ""
-    extra += " --all-opt-in" if args.all_opt_in else ""
-    extra += (
-        f" --opt-in {','.join(_opt_ins(args))}" if _opt_ins(args) and not args.all_opt_in else ""
-    )
-    return (
-        f"airgap-tui request {source} --registry {args.registry}{extra} --out request.json; "
-        "on the connected host airgap-tui export --request request.json --to DIR; "
-        f"then here airgap-tui import DIR --registry {args.registry}"
-    )
-
-
 def add_template_source(p: argparse.ArgumentParser) -> None:
     """--templates DIR | --gitlab-url URL, and what selects the images."""
     p.add_argument(
@@ -457,6 +289,13 @@ def add_template_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-stdin", action="store_true", help="read the GitLab token from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for --gitlab-url")
     p.add_argument("--fips", action="store_true", help="the FIPS variants (a FIPS instance)")
+    p.add_argument(
+        "--gitlab",
+        type=int,
+        metavar="MAJOR",
+        help=f"with neither --templates nor --gitlab-url: the built-in catalog of this GitLab "
+        f"major (default {DEFAULT_GITLAB_MAJOR}), said not to come from the instance",
+    )
     choice = p.add_mutually_exclusive_group()
     choice.add_argument(
         "--all-opt-in",
@@ -484,4 +323,16 @@ def add_registry_access(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--registry-ca-file", type=Path, help="CA certificate for --registry")
     p.add_argument(
         "--insecure", action="store_true", help="plain HTTP when the registry does not speak TLS"
+    )
+
+
+def _registry_client(args: argparse.Namespace, host: str, cancel: Any) -> Any:
+    from airgap_tui.registry.client import RegistryClient
+
+    return RegistryClient(
+        host,
+        credentials=_read_credentials(args),
+        ca_file=args.registry_ca_file,
+        insecure=True if args.insecure else None,
+        cancel=cancel,
     )

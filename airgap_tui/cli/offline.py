@@ -202,7 +202,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 
 def cmd_snippet(args: argparse.Namespace) -> int:
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.catalog.snippet import render_snippet, save_snippet
     from airgap_tui.registry.reference import split_prefix
 

@@ -14,7 +14,7 @@ from airgap_tui.models import (
 
 
 def _specs(args: argparse.Namespace) -> list[Any]:
-    from airgap_tui.catalog.catalog import load_catalog
+    from airgap_tui.catalog.load import load_catalog
     from airgap_tui.export.plan import resolve_selection, validate_source_prefix
 
     prefix = validate_source_prefix(args.source_prefix)

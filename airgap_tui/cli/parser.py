@@ -63,6 +63,10 @@ examples:
   airgap-tui export semgrep secrets --to /media/usb/airgap-bundle
   airgap-tui import /media/usb/airgap-bundle --registry registry.local:5000/analyzers
   airgap-tui snippet --registry registry.local:5000/analyzers --bundle /media/usb/airgap-bundle
+  airgap-tui request --templates ./templates --out /media/usb/request.json
+                                                what the offline GitLab's templates pull
+  airgap-tui export --request /media/usb/request.json --to /media/usb/airgap-bundle
+  airgap-tui check --registry registry.local:5000/analyzers --templates ./templates
 
 HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for the source registry.
 Exit codes: 0 done, 1 the operation failed, 2 bad input, 130 stopped."""
@@ -159,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
     _request_option(p)
     _delta_from_option(p)
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="count airgap-tui.pyz in a delta even when the offline host holds the same one",
+    )
 
     p = sub.add_parser(
         "export", help="download the images from their registry and write a bundle to the media"
@@ -173,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-tool",
         action="store_true",
         help="leave out airgap-tui.pyz (the program the offline host runs the bundle with)",
+    )
+    p.add_argument(
+        "--with-tool",
+        action="store_true",
+        help="carry airgap-tui.pyz in a delta even when the receipt or inventory says the "
+        "offline host holds the same one",
     )
 
     p = sub.add_parser("verify", help="check every byte of a bundle (no Docker needed)")

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from airgap_tui.errors import AirgapError
 
 if TYPE_CHECKING:
+    from airgap_tui.bundle.manifest import DeltaTool
     from airgap_tui.bundle.verify import VerifyReport
+    from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.export.estimate import Estimate
     from airgap_tui.export.run import ExportResult
 
@@ -57,9 +59,13 @@ def _estimate_tool_json(result: Estimate) -> dict[str, Any]:
     }
 
 
-def _print_estimate_tool(result: Estimate) -> None:
+def _print_estimate_tool(result: Estimate, delta: DeltaLayout | None = None) -> None:
     import humanize
 
+    held = delta.delta.tool if delta is not None else None
+    if held is not None:
+        print(f"Carried tool: left out of the delta: {_held_tool(held)} (--with-tool carries it)")
+        return
     if result.tool_problem is not None:
         return  # said on stderr with the other warnings
     print(
@@ -75,6 +81,18 @@ def _print_estimate_tool(result: Estimate) -> None:
 def _print_export_tool(result: ExportResult) -> None:
     """The tool's sha256 next to the fingerprint, and the order that keeps it safe."""
     where = result.bundle_dir
+    held = result.delta.delta.tool if result.delta is not None else None
+    if result.tool is None and held is not None:
+        print(f"Carried tool: left out: {_held_tool(held)}")
+        print(
+            "  Keep that airgap-tui there to import this delta (export with --with-tool to "
+            "carry airgap-tui.pyz anyway)."
+        )
+        print(
+            f"On the offline host: airgap-tui import {where} --registry <host[:port]/path> "
+            "— and compare the fingerprint."
+        )
+        return
     if result.tool is None:
         print("Carried tool: none (--no-tool)")
         print(
@@ -91,8 +109,19 @@ def _print_export_tool(result: ExportResult) -> None:
     )
 
 
+def _held_tool(tool: DeltaTool) -> str:
+    """Which airgap-tui the receipt or inventory says the offline host holds."""
+    if tool.sha256 is None:
+        return f"the offline host runs an installed airgap-tui {tool.version}"
+    return f"the offline host holds airgap-tui.pyz {tool.version}, sha256 {tool.sha256}"
+
+
 def _print_verify_tool(report: VerifyReport) -> None:
     tool = report.tool
+    held = report.manifest.delta.tool if report.manifest.delta is not None else None
+    if tool is None and held is not None:
+        print(f"Carried tool: left out of this delta: {_held_tool(held)}")
+        return
     if tool is None:
         print("Carried tool: none listed (exported with --no-tool)")
         return

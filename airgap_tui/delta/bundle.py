@@ -47,6 +47,8 @@ class DeltaLayout:
             "expected_blobs": len(self.delta.expected),
             "expected_bytes": sum(b.size for b in self.delta.expected),
             "carried_blobs": len(self.layout.blobs),
+            # The offline host's airgap-tui, when the carried tool is left out (issue 22).
+            "tool": self.delta.tool.to_dict() if self.delta.tool is not None else None,
         }
 
 

@@ -9,24 +9,25 @@ building; so when in doubt the file is refused with what to do instead.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airgap_tui.bundle.jsonfile import field_problem, parse_object, read_bounded
+from airgap_tui.bundle.jsonfile import json_type as _json_type
 from airgap_tui.delta.inventory import (
     INVENTORY_KIND,
     INVENTORY_VERSION,
     MAX_BLOB_SIZE,
     MAX_INVENTORY_BYTES,
 )
+from airgap_tui.delta.tool import HeldTool, read_held_tool
 from airgap_tui.errors import UsageError
 from airgap_tui.registry.reference import split_prefix, validate_repository_path, validate_tag
 
 RECEIPT_KIND = "airgap-tui import receipt"
+REQUEST_KIND = "airgap-tui request"  # catalog/request.py; its inventory can stand in
 MAX_PRESENCE_BYTES = MAX_INVENTORY_BYTES  # 64 MiB: far above any real registry's list
 FRESH_INVENTORY = (
     "make a fresh inventory with `airgap-tui inventory --registry R --out FILE` on the offline host"
@@ -54,6 +55,7 @@ class PresenceSource:
     sha256: str
     registry: str  # host[:port][/path] the file describes
     host: str
+    tool: HeldTool | None = None  # the airgap-tui that wrote it (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,11 @@ class Presence:
             return shas[0]
         text = "airgap-tui delta against\n" + "\n".join(shas) + "\n"
         return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def tools(self) -> tuple[HeldTool, ...]:
+        """The airgap-tui each file names: what the offline host ran (delta/tool.py)."""
+        return tuple(s.tool for s in self.sources if s.tool is not None)
 
     def has(self, digest: str, size: int) -> bool:
         return self.blobs.get(digest) == size
@@ -110,15 +117,10 @@ class _Reader:
     def get(
         self, obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]
     ) -> Any:
-        field = f"{where}.{key}" if where else key
-        if key not in obj:
-            raise self.fail(field, "it is missing")
-        value = obj[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise self.fail(field, f"it is a boolean, not {_type_name(kind)}")
-        if not isinstance(value, kind):
-            raise self.fail(field, f"it is {_json_type(value)}, not {_type_name(kind)}")
-        return value
+        problem = field_problem(obj, key, kind)
+        if problem is not None:
+            raise self.fail(f"{where}.{key}" if where else key, problem)
+        return obj[key]
 
     def blob(self, entry: object, field: str) -> BlobRef:
         if not isinstance(entry, dict):
@@ -164,36 +166,6 @@ class _Reader:
             blobs[ref.digest] = ref.size
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "a boolean",
-        list: "a list",
-        dict: "an object",
-    }
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number with a fraction"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _is_digest(text: str) -> bool:
     hexpart = text[7:]
     return (
@@ -203,46 +175,15 @@ def _is_digest(text: str) -> bool:
     )
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _read_bounded(path: Path) -> bytes:
     what = f"Presence file {path}"
     step = "Give the path of a receipt written by `airgap-tui import`, or " + FRESH_INVENTORY
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise PresenceError(what, "it does not exist", step) from None
-    except OSError as exc:
-        raise PresenceError(what, f"it cannot be opened ({exc.strerror or exc})", step) from None
-    chunks: list[bytes] = []
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PresenceError(what, "it is not a regular file", step)
-        if info.st_size > MAX_PRESENCE_BYTES:
-            raise _too_big(path)
-        total = 0
-        while chunk := os.read(fd, 1024 * 1024):
-            total += len(chunk)
-            if total > MAX_PRESENCE_BYTES:  # it grew while being read
-                raise _too_big(path)
-            chunks.append(chunk)
-    except OSError as exc:
-        raise PresenceError(what, f"it cannot be read ({exc.strerror or exc})", step) from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return read_bounded(
+        path,
+        MAX_PRESENCE_BYTES,
+        lambda cause: PresenceError(what, cause, step),
+        lambda: _too_big(path),
+    )
 
 
 def _too_big(path: Path) -> PresenceError:
@@ -259,26 +200,15 @@ def load_presence(path: Path) -> Presence:
     raw = _read_bounded(path)
     sha = hashlib.sha256(raw).hexdigest()
     reader = _Reader(path, KIND_INVENTORY)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise reader.fail("", "it is not UTF-8 text (a receipt or inventory is JSON)") from None
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
-    except RecursionError:
-        raise reader.fail(
-            "", "it is not JSON a receipt or inventory has (nested too deep)"
-        ) from None
-    except ValueError as exc:
-        raise reader.fail("", f"it is not valid JSON ({str(exc)[:120]})") from None
-    if not isinstance(data, dict):
-        raise reader.fail("", f"it is {_json_type(data)}, not a JSON object")
+    data = parse_object(raw, lambda cause: reader.fail("", cause), "a receipt or inventory")
     kind = data.get("kind")
     if kind == RECEIPT_KIND:
         reader.kind = KIND_RECEIPT
         return _receipt(reader, data, sha)
     if kind == INVENTORY_KIND:
         return _inventory(reader, data, sha)
+    if kind == REQUEST_KIND:  # a request made with --registry: the inventory it carries
+        return _request_inventory(path)
     raise reader.fail(
         "kind",
         f"it is {str(kind)[:60]!r}, neither {RECEIPT_KIND!r} nor {INVENTORY_KIND!r}"
@@ -294,6 +224,19 @@ def presence_from_inventory(data: Mapping[str, Any], path: Path, sha: str) -> Pr
     if data.get("kind") != INVENTORY_KIND:
         raise reader.fail("inventory.kind", f"it is not {INVENTORY_KIND!r}")
     return _inventory(reader, data, sha)
+
+
+def _request_inventory(path: Path) -> Presence:
+    from airgap_tui.catalog.request_read import read_request
+
+    request = read_request(path)  # every field checked, as export --request does
+    if request.inventory is None or request.inventory_sha256 is None:
+        raise PresenceError(
+            f"Request file {path}",
+            "it holds no inventory: it was written without --registry",
+            "Carry every image it names (export --request), or write it again with --registry",
+        )
+    return presence_from_inventory(request.inventory, path, request.inventory_sha256)
 
 
 def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
@@ -330,7 +273,8 @@ def _receipt(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
                 FRESH_INVENTORY[0].upper() + FRESH_INVENTORY[1:],
             )
         reader.blob_list(image["blobs"], f"{where}.blobs", blobs, dup_ok=True)
-    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host)
+    tool = read_held_tool(data, reader.path, reader.fail)
+    source = PresenceSource(reader.path, KIND_RECEIPT, sha, registry, host, tool)
     return Presence(blobs, (source,))
 
 
@@ -379,7 +323,8 @@ def _inventory(reader: _Reader, data: Mapping[str, Any], sha: str) -> Presence:
                 )
     blobs: dict[str, int] = {}
     reader.blob_list(reader.get(data, "blobs", "", list), "blobs", blobs, dup_ok=False)
-    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host)
+    tool = read_held_tool(data, reader.path, reader.fail)
+    source = PresenceSource(reader.path, KIND_INVENTORY, sha, registry, host, tool)
     return Presence(blobs, (source,))
 
 

@@ -23,6 +23,7 @@ from airgap_tui.errors import AirgapError, MediaError, NotFoundError, RegistryEr
 from airgap_tui.events import CancelToken, Progress, ProgressCallback, ignore_progress
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.registry.oci import INDEX_TYPES, parse_image_manifest
+from airgap_tui.toolpack.identity import running_tool
 
 INVENTORY_KIND = "airgap-tui registry inventory"
 INVENTORY_VERSION = 1
@@ -251,6 +252,7 @@ def inventory_lines(inventory: Inventory) -> Iterable[bytes]:
         "kind": INVENTORY_KIND,
         "version": INVENTORY_VERSION,
         "tool_version": __version__,
+        "tool_sha256": running_tool().sha256,  # the archive that took it; null: installed
         "registry": inventory.registry,
         "taken": inventory.taken,
         "warnings": inventory.warnings,

@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from airgap_tui.bundle.journal import ExportJournal
@@ -37,6 +37,7 @@ from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.writer import PartWriter, finish_bundle
 from airgap_tui.delta.bundle import DeltaLayout, delta_layout, load_delta_from
 from airgap_tui.delta.delta import Presence, merge_presence
+from airgap_tui.delta.tool import HeldTool
 from airgap_tui.errors import (
     AirgapError,
     BundleError,
@@ -61,6 +62,7 @@ from airgap_tui.export.estimate import (
     estimate_tool,
 )
 from airgap_tui.export.plan import plan_destination
+from airgap_tui.export.tool_choice import mark_left_out, tool_left_out
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,
@@ -89,6 +91,8 @@ class ExportRequest:
     # What a request file carries instead (its embedded inventory), read by the caller.
     presence: Presence | None = None
     tool: bool = True  # write airgap-tui.pyz next to the parts (--no-tool: False)
+    # A delta leaves the tool out when the offline host holds the same; --with-tool: carry it.
+    with_tool: bool = False
 
     @property
     def chosen_platforms(self) -> list[str]:
@@ -140,6 +144,11 @@ def export_bundle(
         )
     if request.tool:
         check_buildable()  # a ToolError now, not after the download
+    held = tool_left_out(
+        tool=request.tool, with_tool=request.with_tool, presence=presence, cancel=cancel
+    )
+    if held is not None:
+        request = replace(request, tool=False)
     if sizes is None or sizes.layout is None or sizes.platforms != platforms:
         sizes = estimate(
             request.specs,
@@ -151,7 +160,7 @@ def export_bundle(
         )
         clock.lap("estimate")
     _refuse_missing(sizes)
-    delta = _delta(sizes, presence)
+    delta = _delta(sizes, presence, held)
     layout = delta.layout if delta is not None else sizes.layout
     assert layout is not None
     plan = plan_destination(
@@ -367,11 +376,12 @@ class _TarStream:
             self.progress(Progress(STAGE_PULL, label, total, total, "downloaded", final=True))
 
 
-def _delta(sizes: Estimate, presence: Presence | None) -> DeltaLayout | None:
-    """The delta's layout (layers the presence lists left out), or None for a full bundle."""
+def _delta(sizes: Estimate, presence: Presence | None, held: HeldTool | None) -> DeltaLayout | None:
+    """The delta's layout (layers the presence lists left out, and the tool when `held`), or
+    None for a full bundle."""
     if presence is None:
         return None
-    return delta_layout(sizes.resolved, presence, full=sizes.layout)
+    return mark_left_out(delta_layout(sizes.resolved, presence, full=sizes.layout), held)
 
 
 def _forget_parts_holding(journal: ExportJournal, parts: list[BundlePart], entry: Entry) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from airgap_tui.errors import AirgapError, UsageError
 
 EXTENSION = ".gitlab-ci.yml"
 
-# GitLab's own security templates, as paths under lib/gitlab/ci/templates/, across 15-19.
+# GitLab's own security templates, as paths under lib/gitlab/ci/templates/, across 14-19.
 # A name an instance does not have (404) is skipped: each version has a subset. Templates they
 # include are followed, so a wrapper such as Security/SAST brings Jobs/SAST with it.
 SECURITY_TEMPLATES: tuple[str, ...] = (
@@ -53,13 +54,21 @@ SECURITY_TEMPLATES: tuple[str, ...] = (
     "Security/API-Security.gitlab-ci.yml",
     "Security/Coverage-Fuzzing.gitlab-ci.yml",
     "Security/License-Scanning.gitlab-ci.yml",
+    "Security/Cluster-Image-Scanning.gitlab-ci.yml",
+    "Security/DAST-On-Demand-Scan.gitlab-ci.yml",
+    "Security/DAST-On-Demand-API-Scan.gitlab-ci.yml",
+    "Security/API-Discovery.gitlab-ci.yml",
+    "DAST.gitlab-ci.yml",  # the root held a few security templates on some versions
+    "DAST-API.gitlab-ci.yml",
+    "API-Fuzzing.gitlab-ci.yml",
 )
 
 MAX_TEMPLATE_BYTES = 2 * 1024 * 1024  # one template answer (JSON around the text)
 MAX_SMALL_BYTES = 256 * 1024  # version, metadata, the project list
 MAX_TEMPLATES = 100  # includes followed, in all
 MAX_TOKEN_BYTES = 4096
-TIMEOUT = (10.0, 30.0)  # connect, read
+TIMEOUT = (10.0, 30.0)  # connect, read (each, at most)
+DEADLINE = 300.0  # seconds for the whole walk: a stalling server cannot hold the caller longer
 
 
 class GitLabError(AirgapError):
@@ -151,8 +160,12 @@ def included_templates(text: str) -> list[str]:
 class _Client:
     """One session against one instance: bounded reads, no redirects, errors in plain words."""
 
-    def __init__(self, url: str, token: str | None, ca_file: Path | None) -> None:
+    def __init__(
+        self, url: str, token: str | None, ca_file: Path | None, deadline: float = DEADLINE
+    ) -> None:
         self.url = base_url(url)
+        self.seconds = deadline
+        self.deadline = time.monotonic() + deadline
         self.api = self.url + "/api/v4"
         self.shown = urlsplit(self.url).netloc + urlsplit(self.url).path
         self.token = token
@@ -180,12 +193,14 @@ class _Client:
             headers["PRIVATE-TOKEN"] = self.token
         try:
             resp = self.session.get(
-                self.api + path, headers=headers, timeout=TIMEOUT, stream=True,
+                self.api + path, headers=headers, timeout=self.timeout(what), stream=True,
                 allow_redirects=False, verify=self.verify,
             )  # fmt: skip
         except requests.exceptions.SSLError as exc:
             raise self._tls_error(exc) from None
         except requests.exceptions.RequestException as exc:
+            if time.monotonic() >= self.deadline:
+                raise self._too_slow(what) from None
             raise GitLabError(
                 f"GitLab {self.shown}", f"it is unreachable ({_short_cause(exc)})",
                 "Check the URL and that this host can reach it (a proxy in HTTPS_PROXY is used)",
@@ -198,7 +213,7 @@ class _Client:
                     "Give the address it redirects to as the GitLab URL (https:// if it "
                     "moves you there); redirects are not followed so the token stays put",
                 )  # fmt: skip
-            body = _read_bounded(resp, limit, what, self.shown)
+            body = _read_bounded(resp, limit, what, self)
             status = resp.status_code
             content_type = resp.headers.get("Content-Type", "")
         if status in (401, 403):
@@ -216,6 +231,21 @@ class _Client:
             return status, json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise self._not_gitlab(f"its answer to {what} is not valid JSON") from None
+
+    def timeout(self, what: str) -> tuple[float, float]:
+        """(connect, read) timeouts, never past the walk's deadline."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self._too_slow(what)
+        return (min(TIMEOUT[0], left), min(TIMEOUT[1], left))
+
+    def _too_slow(self, what: str) -> GitLabError:
+        return GitLabError(
+            f"GitLab {self.shown}",
+            f"reading {what} did not finish within {self.seconds:.0f} s",
+            "Check the network and the GitLab server's load; or copy the templates directory "
+            "from the GitLab host and use --templates DIR",
+        )
 
     def _not_gitlab(self, cause: str) -> GitLabError:
         return GitLabError(
@@ -269,6 +299,7 @@ def fetch_templates(
     ca_file: Path | None,
     project: str | None = None,
     names: Iterable[str] = SECURITY_TEMPLATES,
+    deadline: float = DEADLINE,
 ) -> InstanceTemplates:
     """The security templates `url` serves, and its version.
 
@@ -276,7 +307,7 @@ def fetch_templates(
     the first project the token can read. Any readable project will do: the templates come from
     the instance, not from the project.
     """
-    client = _Client(url, token, ca_file)
+    client = _Client(url, token, ca_file, deadline)
     try:
         version = _read_version(client)
         project_id, project_name = _pick_project(client, project)
@@ -366,22 +397,23 @@ def _walk_templates(
         queue.extend(included for included in included_templates(content) if included not in seen)
 
 
-def _read_bounded(resp: requests.Response, limit: int, what: str, shown: str) -> bytes:
-    """At most `limit` bytes of the body, or a GitLabError naming what was too large."""
+def _read_bounded(resp: requests.Response, limit: int, what: str, client: _Client) -> bytes:
+    """At most `limit` bytes of the body, before the deadline, or a GitLabError naming it."""
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(shown, what, limit)
+        raise _too_large(client.shown, what, limit)
     chunks: list[bytes] = []
     size = 0
     try:
         for chunk in resp.iter_content(64 * 1024):
             size += len(chunk)
             if size > limit:
-                raise _too_large(shown, what, limit)
+                raise _too_large(client.shown, what, limit)
             chunks.append(chunk)
+            client.timeout(what)  # a server dripping bytes meets the deadline here
     except requests.exceptions.RequestException as exc:
         raise GitLabError(
-            f"GitLab {shown}", f"the answer to {what} broke off ({_short_cause(exc)})",
+            f"GitLab {client.shown}", f"the answer to {what} broke off ({_short_cause(exc)})",
             "Try again; if it persists, check the network between here and GitLab",
         ) from None  # fmt: skip
     return b"".join(chunks)

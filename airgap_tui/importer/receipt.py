@@ -17,6 +17,7 @@ from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.bundle.manifest import BundleManifest
 from airgap_tui.errors import MediaError
 from airgap_tui.importer.outcome import ImageResult
+from airgap_tui.toolpack.identity import running_tool
 
 
 def write_receipt(
@@ -39,6 +40,9 @@ def write_receipt(
     record = {
         "kind": "airgap-tui import receipt",
         "tool_version": __version__,
+        # The airgap-tui.pyz that did the import (null: an installed airgap-tui): a delta made
+        # against this receipt leaves out a carried tool the offline host already has.
+        "tool_sha256": running_tool().sha256,
         "bundle": str(bundle_dir.resolve()),
         "bundle_fingerprint": manifest.fingerprint,
         "bundle_created": manifest.created,

@@ -573,6 +573,12 @@ class _Memo:
 _MEMO = _Memo()
 
 
+def carried_sha256(root: str = ROOT_DISTRIBUTION, *, cancel: CancelToken | None = None) -> str:
+    """The sha256 of the airgap-tui.pyz `write_tool(reuse=True)` writes (built once per
+    process): a delta compares it with the archive the offline host ran (delta/tool.py)."""
+    return hashlib.sha256(_MEMO.build(root, ignore_progress, cancel)).hexdigest()
+
+
 def _check_directory(directory: Path, *, create: bool, missing_ok: bool = False) -> None:
     if directory.exists() and not directory.is_dir():
         raise MediaError(

@@ -21,7 +21,13 @@ from airgap_tui.tui import routes
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import ConfirmDialog
 from airgap_tui.tui.services import Services
-from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET, WizardState
+from airgap_tui.tui.state import (
+    PATH_EXPORT,
+    PATH_IMPORT,
+    PATH_REQUEST,
+    PATH_SNIPPET,
+    WizardState,
+)
 
 
 class AirgapApp(App[int]):
@@ -99,6 +105,7 @@ class AirgapApp(App[int]):
             (PATH_EXPORT, "Prepare a bundle", "Connected host: choose, estimate, write to media"),
             (PATH_IMPORT, "Import a bundle", "Offline host: verify, load, tag, push"),
             (PATH_SNIPPET, "CI snippet", "The .gitlab-ci.yml variables for a registry"),
+            (PATH_REQUEST, "Make a request", "Offline host: what the GitLab's templates need"),
         ):
             yield SystemCommand(
                 title,

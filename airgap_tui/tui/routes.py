@@ -17,11 +17,14 @@ from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.import_bundle import ImportBundleScreen
 from airgap_tui.tui.screens.push import PushScreen
 from airgap_tui.tui.screens.registry import RegistryScreen
+from airgap_tui.tui.screens.request_missing import RequestMissingScreen
+from airgap_tui.tui.screens.request_source import RequestSourceScreen
+from airgap_tui.tui.screens.request_write import RequestWriteScreen
 from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from airgap_tui.tui.screens.write import WriteScreen
-from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET
+from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_REQUEST, PATH_SNIPPET
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,15 @@ ROUTES: dict[str, Route] = {
     PATH_SNIPPET: Route(
         "CI snippet",
         (Step(AnalyzersScreen), Step(RegistryScreen), Step(SnippetScreen)),
+    ),
+    PATH_REQUEST: Route(
+        "Make a request",
+        (
+            Step(RequestSourceScreen),
+            Step(RequestMissingScreen),
+            Step(RequestWriteScreen),
+            Step(SnippetScreen),  # from the templates, when the registry was checked
+        ),
     ),
 }
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airgap_tui.tui.request_domain import RequestDomain
+
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import BundleManifest
     from airgap_tui.bundle.media import Drive
@@ -39,7 +41,7 @@ def default_config_dir() -> Path:
     return Path(xdg) / "airgap-tui" if xdg else Path.home() / ".config" / "airgap-tui"
 
 
-class Domain:
+class Domain(RequestDomain):
     """Thin forwarding to the domain modules, imported lazily so the wizard opens fast.
 
     Subclass and override a method to feed fixed data to a snapshot test; everything the
@@ -47,7 +49,7 @@ class Domain:
     """
 
     def load_catalog(self) -> Catalog:
-        from airgap_tui.catalog.catalog import load_catalog
+        from airgap_tui.catalog.load import load_catalog
 
         return load_catalog()
 

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     from airgap_tui.export.estimate import Estimate
     from airgap_tui.export.run import ExportResult
     from airgap_tui.importer.run import ImportResult
+    from airgap_tui.tui.request_draft import RequestDraft
 
 PATH_EXPORT = "export"
 PATH_IMPORT = "import"
 PATH_SNIPPET = "snippet"
+PATH_REQUEST = "request"  # offline host: ask the connected host for what the templates need
 
 
 @dataclass
@@ -65,6 +67,9 @@ class WizardState:
         False  # import: load into Docker, tag, push (default: straight, digests kept)
     )
     import_result: ImportResult | None = None
+    # Make a request (offline host) / Prepare a bundle from a request (connected host)
+    request: RequestDraft | None = None
+    request_file: Path | None = None  # the request the bundle carries
 
     def start(self, path: str) -> None:
         """Begin a path from the Start screen, keeping only what carries over between runs."""

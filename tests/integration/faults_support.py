@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.export.run import ExportRequest, ExportResult, export_bundle
 from airgap_tui.models import ImageSpec
 from tests.harness import REPO_ROOT, wait_until

@@ -13,7 +13,7 @@ import requests
 
 from airgap_tui.bundle.manifest import BundleManifest
 from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.export.run import ExportRequest, export_bundle
 from tests.harness.native import NativeUpstream
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import yaml
 
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.catalog.snippet import render_snippet
 from airgap_tui.export.estimate import estimate
 from airgap_tui.registry.client import RegistryClient

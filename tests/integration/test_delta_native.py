@@ -17,7 +17,7 @@ import requests
 
 from airgap_tui.bundle.manifest import BundleManifest
 from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.delta.check import DeltaMissingError
 from airgap_tui.export.run import ExportRequest, ExportResult, export_bundle
 from airgap_tui.importer.run import ImportRequest, ImportResult, import_bundle
@@ -33,8 +33,10 @@ NEW = [*OLD, "gemnasium"]  # this month: gemnasium shares semgrep's base and pyt
 
 
 def _export_delta(
-    upstream: NativeUpstream, out: Path, names: list[str], delta_from: list[Path]
+    upstream: NativeUpstream, out: Path, names: list[str], delta_from: list[Path], **kw: bool
 ) -> ExportResult:
+    """Export `names` (linux/amd64, 1 MiB parts) against `delta_from`; `kw`: ExportRequest's
+    switches (tool, with_tool)."""
     catalog = load_catalog()
     specs = [catalog.resolve(upstream.image(n).ref, 18, upstream.prefix) for n in names]
     request = ExportRequest(
@@ -44,6 +46,7 @@ def _export_delta(
         source_prefix=upstream.prefix,
         platforms=("linux/amd64",),
         delta_from=tuple(delta_from),
+        **kw,
     )
     result = export_bundle(request)
     assert result.ok, result.problems

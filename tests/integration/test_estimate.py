@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import CancelToken, Progress
 from airgap_tui.export.estimate import estimate

@@ -24,7 +24,7 @@ from airgap_tui.gitlab.api import (
 from tests.harness.gitlab_api import GitLabStandIn, Project
 from tests.harness.tls import make_ca, make_server_cert
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-api" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates" / "15"
 TOKEN = "glpat-stand-in-read-api-0123456789"
 USER_ONLY = "glpat-stand-in-read-user-98765"
 LONELY = "glpat-stand-in-no-projects-5555"
@@ -187,3 +187,12 @@ def test_an_oversized_template_is_refused(tmp_path: Path) -> None:
     ) as hostile:  # fmt: skip
         with pytest.raises(GitLabError, match="template Jobs/SAST.gitlab-ci.yml is larger than"):
             fetch_templates(hostile.url, token=TOKEN, ca_file=None)
+
+
+def test_a_server_that_never_answers_meets_the_deadline() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connections complete in the kernel; nothing ever answers them
+        port = listener.getsockname()[1]
+        with pytest.raises(GitLabError, match=r"did not finish within 1 s.*--templates DIR"):
+            fetch_templates(f"http://127.0.0.1:{port}", token=TOKEN, ca_file=None, deadline=1.0)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.gitlab_api import GitLabStandIn, Project
+from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates"
@@ -75,3 +76,21 @@ def test_a_wrong_token_is_a_clear_error_without_the_token(
     assert run.code != 0
     assert "glpat-wrong-13579" not in run.err and "token" in run.err.lower()
     assert not (tmp_path / "r.json").exists()
+
+
+def test_check_reads_the_templates_through_the_api_too(
+    gitlab17: GitLabStandIn,
+    registry_factory: Callable[..., RegistryHandle],
+    cli_no_engine: Callable[..., CliRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    offline = registry_factory("offline")
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    run = cli_no_engine(
+        "check", "--registry", f"{offline.host}/mirror", "--gitlab-url", gitlab17.url, "--json"
+    )
+    assert run.code == 1, run.err
+    assert run.json["gitlab_version"] == "17.11.3-ee"
+    assert "semgrep:5" in run.json["missing"] and "container-scanning:7" in run.json["missing"]
+    assert f"--gitlab-url {gitlab17.url}" in run.json["fix"]
+    assert TOKEN not in run.out

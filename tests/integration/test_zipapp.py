@@ -139,7 +139,7 @@ import airgap_tui.cli.commands, airgap_tui.bundle.writer, airgap_tui.importer.ru
 import airgap_tui.registry.client, airgap_tui.importer.engine, airgap_tui.catalog.catalog
 import airgap_tui.tui.app, airgap_tui.tui.screens.start
 import charset_normalizer, charset_normalizer.md, charset_normalizer.cd, certifi, yaml
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
 outside = sorted(
     name for name, module in list(sys.modules.items())

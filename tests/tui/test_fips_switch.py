@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from textual.widgets import Switch
 
-from airgap_tui.catalog.snippet import FIPS_INSTANCE_WARNING
+from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from tests.tui.conftest import SIZE

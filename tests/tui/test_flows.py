@@ -26,7 +26,7 @@ from airgap_tui.bundle.manifest import format_fingerprint
 from airgap_tui.bundle.media import Drive
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.cli.commands import main as cli_main
 from airgap_tui.export.estimate import Estimate, estimate
 from airgap_tui.importer.engine import Engine

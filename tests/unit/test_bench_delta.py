@@ -1,4 +1,4 @@
-"""The delta rows' helpers in benchmarks/run.py: the changed image and RESULTS.md's Delta section.
+"""The delta rows' helpers in benchmarks/delta.py: the changed image and RESULTS.md's Delta section.
 
 The delta run itself talks to real registries (benchmarks/run.py --only delta); these pin the
 parts that decide what it measures and what it keeps of RESULTS.md.
@@ -6,29 +6,14 @@ parts that decide what it measures and what it keeps of RESULTS.md.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 
+from benchmarks import delta as bench
 from tests.harness.native import sha256_digest
 from tests.harness.synthetic import analyzer_set
 
-RUN_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_run", RUN_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_changed_image_gets_only_a_new_top_layer() -> None:
-    bench = _bench()
     images = analyzer_set(200_000, path="p", label="t")
     for old in images:
         new = bench.changed_image(old, "t-v2")
@@ -50,7 +35,6 @@ def test_changed_image_gets_only_a_new_top_layer() -> None:
 
 
 def test_splice_delta_appends_then_replaces_only_its_section() -> None:
-    bench = _bench()
     text = "# Benchmarks\n\n| table |\n\n## Machine\n\n- cpu\n\n## Notes\n\n- by hand\n"
     first = bench.splice_delta(text, [bench.DELTA_HEADING, "", "run one", ""])
     assert first.startswith(text.rstrip("\n"))

@@ -15,10 +15,9 @@ from airgap_tui.catalog.catalog import (
     PRESET_ALL_CURRENT,
     PRESET_DEFAULT,
     Catalog,
-    load_catalog,
-    parse_catalog,
     split_fips,
 )
+from airgap_tui.catalog.load import load_catalog, parse_catalog
 from airgap_tui.cli.commands import main
 from airgap_tui.errors import CatalogError, UsageError
 from airgap_tui.models import DEFAULT_SOURCE_PREFIX

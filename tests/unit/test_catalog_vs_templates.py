@@ -22,9 +22,12 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.catalog.catalog import Catalog, load_catalog, split_fips
-from airgap_tui.catalog.snippet import FIPS_INSTANCE_WARNING, render_snippet
-from airgap_tui.catalog.templates import TemplateImage, images_from_templates, read_templates_dir
+from airgap_tui.catalog.catalog import Catalog, split_fips
+from airgap_tui.catalog.load import load_catalog
+from airgap_tui.catalog.snippet import render_snippet
+from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
+from airgap_tui.catalog.template_model import TemplateImage
+from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
 from tests.fixtures.templates.excerpts import load_excerpts
 
 ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates"

@@ -90,6 +90,12 @@ def test_bundle_knows_no_registry_client_and_no_pipeline() -> None:
     )
 
 
+def test_gitlab_api_knows_no_bundle_and_no_pipeline() -> None:
+    assert not _violations(
+        "gitlab", stages={"bundle", "export", "importer", "delta", "toolpack"} | FRONTS
+    )
+
+
 def test_catalog_has_no_network_code() -> None:
     assert not _violations(
         "catalog",
@@ -100,7 +106,7 @@ def test_catalog_has_no_network_code() -> None:
 
 
 @pytest.mark.parametrize("stage", ["registry", "catalog", "bundle", "export", "importer", "delta",
-                                   "toolpack", *sorted(SHARED)])  # fmt: skip
+                                   "toolpack", "gitlab", *sorted(SHARED)])  # fmt: skip
 def test_nothing_below_the_fronts_imports_them(stage: str) -> None:
     assert not _violations(stage, stages=FRONTS)
 

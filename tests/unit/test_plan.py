@@ -16,7 +16,7 @@ from airgap_tui.bundle.manifest import (
     write_manifest,
 )
 from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.export.plan import (
     plan_destination,

@@ -16,10 +16,10 @@ from airgap_tui.catalog.request import (
     RequestError,
     build_request,
     public_source,
-    read_request,
     select_images,
     write_request,
 )
+from airgap_tui.catalog.request_read import read_request
 from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates"
@@ -120,7 +120,7 @@ def _changed(**image_fields: Any) -> dict[str, Any]:
         (b"{not json", "not valid JSON"),
         (b'{"kind": 1, "kind": 2}', "appears twice"),
         (b'{"x": NaN}', "not JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, "nests deeper"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
         (b'"just a string"', "not a JSON object"),
         ({"kind": "airgap-tui import receipt"}, "not 'airgap-tui request'"),
         ({**_valid(), "version": 99}, "this airgap-tui reads version 1"),

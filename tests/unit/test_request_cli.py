@@ -55,7 +55,6 @@ def test_request_from_the_real_18_templates(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["request", "--out", "r.json"], "neither --templates DIR nor --gitlab-url"),
         (
             ["request", "--templates", "t", "--gitlab-url", "https://g", "--out", "r.json"],
             "two sources",
@@ -94,3 +93,83 @@ def test_hostile_templates_name_the_file_and_the_job(
     assert code == 2
     assert "Jobs/SAST.gitlab-ci.yml" in err and "semgrep-sast" in err and "refers to itself" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_check_looks_for_an_image_outside_the_prefix_where_import_puts_it() -> None:
+    from airgap_tui.catalog.templates import images_from_templates, read_templates_dir
+    from airgap_tui.cli.check import _repositories
+
+    (outside,) = images_from_templates(read_templates_dir(FIXTURES / "outside-prefix"))
+    assert _repositories("mirror", outside) == [
+        "mirror/security-products/dast-runner-validation",  # a custom image: its path
+        "mirror/dast-runner-validation",  # the catalog's path, from the default source
+    ]
+    (under,) = [
+        i
+        for i in images_from_templates(read_templates_dir(FIXTURES / "17"))
+        if i.job == "semgrep-sast"
+    ]
+    assert _repositories("", under) == ["semgrep"]
+
+
+@pytest.mark.parametrize("major", ["15", "16", "17", "18"])
+def test_request_gives_what_each_majors_real_templates_pull(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, major: str
+) -> None:
+    from tests.unit.test_templates import EXPECTED
+
+    out_file = tmp_path / "request.json"
+    code, _, err = run(
+        capsys, "request", "--templates", str(FIXTURES / major), "--all-opt-in",
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    images = json.loads(out_file.read_text())["images"]
+    got = {(i["job"], f"{i['name']}:{i['tag']}", i["opt_in"]) for i in images}
+    assert got == EXPECTED[major]
+
+
+def test_neither_source_falls_back_to_the_catalog_and_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """No templates and no URL: the built-in catalog, and the request says where it came from."""
+    from airgap_tui.catalog.load import load_catalog
+
+    out_file = tmp_path / "r.json"
+    code, out, err = run(capsys, "request", "--gitlab", "17", "--out", str(out_file))
+    assert code == 0, err
+    assert "not read from the instance" in out
+    data = json.loads(out_file.read_text())
+    assert data["source"] == "built-in catalog (GitLab 17)"
+    catalog = load_catalog()
+    defaults = {
+        (a.path, a.tag)
+        for a in catalog.analyzers(17)
+        if a.default and not a.removed and not a.enable and a.tag
+    }
+    assert {(i["name"], i["tag"]) for i in data["images"]} == defaults
+    assert all(i["template"] == "built-in catalog" for i in data["images"])
+    opt_ins = {a.enable[0][0] for a in catalog.analyzers(17) if a.enable and not a.removed}
+    assert {i["opt_in"] for i in data["left_out"]} <= opt_ins
+
+
+def test_request_carries_tags_no_release_has(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A GitLab released after this tool: its templates' tags are what the request names."""
+    import re
+
+    templates = tmp_path / "templates"
+    for source in (FIXTURES / "18").rglob("*.gitlab-ci.yml"):
+        target = templates / source.relative_to(FIXTURES / "18")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text()
+        # every pinned major (variables and the v2 template's input) becomes 91: no release has it
+        text = re.sub(r"(_VERSION|_IMAGE_TAG): ['\"]?\d+['\"]?", r'\1: "91"', text)
+        text = re.sub(r'(analyzer_image_version:\s+type: string\s+default: )"\d+"', r'\1"91"', text)
+        target.write_text(text)
+    out_file = tmp_path / "r.json"
+    code, _, err = run(capsys, "request", "--templates", str(templates), "--out", str(out_file))
+    assert code == 0, err
+    tags = {i["tag"] for i in json.loads(out_file.read_text())["images"]}
+    assert tags == {"91"}, tags

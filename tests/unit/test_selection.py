@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from airgap_tui.catalog.catalog import Catalog, load_catalog
+from airgap_tui.catalog.catalog import Catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.tui.profiles import Profile
 from airgap_tui.tui.selection import AnalyzerSelection, tag_sort_key
 from airgap_tui.tui.state import WizardState

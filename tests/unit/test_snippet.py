@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from airgap_tui.catalog.catalog import Catalog, load_catalog
-from airgap_tui.catalog.snippet import (
+from airgap_tui.catalog.catalog import Catalog
+from airgap_tui.catalog.load import load_catalog
+from airgap_tui.catalog.snippet import render_snippet
+from airgap_tui.catalog.snippet_model import (
     ANALYZER_VARIABLES,
     FIPS_INSTANCE_WARNING,
     fips_suffix_variables,
-    render_snippet,
 )
 from airgap_tui.cli.commands import main
 from airgap_tui.errors import CatalogError, UsageError

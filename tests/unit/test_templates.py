@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from airgap_tui.catalog.template_model import TemplateError
 from airgap_tui.catalog.templates import (
-    TemplateError,
     evaluate_templates,
     images_from_templates,
     is_security_template,
@@ -41,6 +41,8 @@ EXPECTED = {
         ("spotbugs-sast", "spotbugs:3", None),
         ("secret_detection", "secrets:4", None),
         ("dast", "dast:3", None),
+        ("dast_api", "api-security:2", None),
+        ("license_scanning", "license-finder:4", None),
     },
     "16": {
         ("gemnasium-dependency_scanning", "gemnasium:4", None),
@@ -365,11 +367,19 @@ def test_a_variable_that_refers_to_itself() -> None:
 
 
 def test_a_variable_that_doubles_until_it_is_huge() -> None:
-    lines = ["variables:", "  V0: 'xxxxxxxxxxxxxxxx'"]
+    lines = ["variables:", "  V0: '" + "x" * 1000 + "'"]
     lines += [f"  V{i}: '$V{i - 1}$V{i - 1}'" for i in range(1, 31)]
     lines += ["big:", "  image: $SECURE_ANALYZERS_PREFIX/x:$V30"]
     text = _error({"Jobs/SAST.gitlab-ci.yml": "\n".join(lines) + "\n"})
     assert "big" in text and "KiB" in text
+
+
+def test_variables_that_fan_out_without_growing_are_bounded() -> None:
+    fan = "$B" * 1000
+    lines = ["variables:", f"  A: '{fan}'", f"  B: '{fan.replace('B', 'C')}'", "  C: ''"]
+    lines += ["fan:", "  image: $SECURE_ANALYZERS_PREFIX/x:1$A"]
+    text = _error({"Jobs/SAST.gitlab-ci.yml": "\n".join(lines) + "\n"})
+    assert "job fan" in text and "variable lookups" in text
 
 
 def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
@@ -446,3 +456,53 @@ def test_templates_dir_skips_links_and_other_files(tmp_path: Path) -> None:
     outside.write_text("secret: 1\n")
     (tmp_path / "Jobs" / "Link.gitlab-ci.yml").symlink_to(outside)
     assert read_templates_dir(tmp_path) == {"Jobs/SAST.gitlab-ci.yml": "a:\n  image: x:1\n"}
+
+
+def test_whole_files_hold_every_line_of_the_excerpts_read_at_the_same_commit() -> None:
+    """tests/fixtures/templates/ holds verbatim excerpts read independently: wherever one names
+    the same repository, path and commit as a whole file here, its lines are the file's lines."""
+    excerpts = FIXTURES.parent / "templates"
+    whole: dict[tuple[str, str, str], Path] = {}
+    for sources in FIXTURES.glob("*/SOURCES"):
+        for line in sources.read_text().splitlines():
+            if line and not line.startswith("#"):
+                file, repo, path, commit, _why = line.split(" | ")
+                whole[(repo, path, commit)] = sources.parent / file
+    matched = 0
+    for excerpt in sorted(excerpts.glob("*/*.yml")):
+        lines = excerpt.read_text().splitlines()
+        header = {
+            k.strip(): v.strip()
+            for k, _, v in (x[1:].partition(":") for x in lines if x.startswith("# "))
+            if k.strip() in ("repository", "path", "commit")
+        }
+        key = (header.get("repository"), header.get("path"), header.get("commit"))
+        if key not in whole:
+            continue
+        matched += 1
+        body = [x for x in lines if not x.startswith("#")]
+        text = whole[key].read_text().splitlines()
+        at = 0
+        for line in body:  # in order, each line present
+            at = text.index(line, at) + 1
+    assert matched >= 15, matched  # 17 when written
+
+
+def test_a_template_whose_input_has_no_default_is_skipped_with_why() -> None:
+    text = (
+        "spec:\n  inputs:\n    version:\n      type: string\n---\n"
+        "job:\n  image: $SECURE_ANALYZERS_PREFIX/x:$[[ inputs.version ]]\n"
+    )
+    evaluation = evaluate_templates(
+        {"Jobs/SAST.gitlab-ci.yml": text, "Jobs/SAST-IaC.gitlab-ci.yml": "k:\n  image: x:1\n"}
+    )
+    assert [i.reference for i in evaluation.images] == ["x:1"]
+    (why,) = evaluation.skipped
+    assert why.startswith("Jobs/SAST.gitlab-ci.yml:") and "'version'" in why
+
+
+def test_security_templates_that_add_up_to_more_than_gitlab_ships_are_refused() -> None:
+    job = "job:\n  image: x:1\n" + "# padding\n" * 90_000  # under the per-file cap
+    sources = {f"Security/T{i}.gitlab-ci.yml": job for i in range(6)}
+    text = _error(sources)
+    assert "6 security templates" in text and "MiB" in text

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.catalog.catalog import load_catalog
+from airgap_tui.catalog.load import load_catalog
 from airgap_tui.cli.commands import main as cli_main
 from airgap_tui.export.estimate import estimate
 from airgap_tui.registry.client import RegistryClient

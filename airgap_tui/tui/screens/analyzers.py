@@ -23,13 +23,13 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
-from airgap_tui.catalog.snippet import FIPS_INSTANCE_WARNING
+from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
 from airgap_tui.tui.profiles import Profile, load_profile
-from airgap_tui.tui.screens.base import WizardScreen
+from airgap_tui.tui.request_open import OpensRequests
 from airgap_tui.tui.screens.dialogs import ProfilePicker
 from airgap_tui.tui.selection import AnalyzerSelection, tag_sort_key
 from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 PRESET_KEYS = "1234567890"
 
 
-class AnalyzersScreen(WizardScreen):
+class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks the images
     KEY = "analyzers"
     TITLE = "Choose analyzers"
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -80,10 +80,15 @@ class DoneScreen(WizardScreen):
             steps.append(f"python3 <bundle>/{tool.file}", "bold")
             steps.append(" (or an installed airgap-tui): ")
         else:
+            held = result.delta.delta.tool if result.delta is not None else None
             steps.append("2. Compare the fingerprint the wizard shows there with this one.\n")
-            steps.append("3. Run an installed ")
+            steps.append("3. Run " + ("the " if held else "an installed "))
             steps.append("airgap-tui", "bold")
-            steps.append(" (no tool is carried): ")
+            steps.append(
+                " it already has (this delta leaves the tool out): "
+                if held
+                else " (no tool is carried): "
+            )
         steps.append("Import a bundle", "bold")
         steps.append(", or add ")
         steps.append("import <bundle> --registry <host[:port]/path>", "dim")

@@ -52,10 +52,14 @@ class SnippetScreen(WizardScreen):
     def on_mount(self) -> None:
         box = self.query_one("#snippet-box", VerticalScroll)
         box.border_title = f".gitlab-ci.yml for {self.state.registry}"
+        draft = self.state.request  # templates were given: the snippet comes from them
         try:
-            self.text = self.services.domain.render_snippet(
-                self.state.registry, self.state.snippet_images(), self.state.snippet_major
-            )
+            if draft is not None and draft.sources:
+                self.text = self.services.domain.render_request_snippet(self.state.registry, draft)
+            else:
+                self.text = self.services.domain.render_snippet(
+                    self.state.registry, self.state.snippet_images(), self.state.snippet_major
+                )
         except AirgapError as exc:
             self.show_error(exc.sentence())
         else:

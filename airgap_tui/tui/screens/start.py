@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 from airgap_tui.errors import AirgapError
 from airgap_tui.tui.messages import DrivesFound, EngineStatus
 from airgap_tui.tui.screens.base import WizardScreen
-from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_SNIPPET
+from airgap_tui.tui.state import PATH_EXPORT, PATH_IMPORT, PATH_REQUEST, PATH_SNIPPET
 from airgap_tui.tui.widgets.drive_table import DriveTable
 
 PATHS = [
@@ -37,6 +37,12 @@ PATHS = [
         "CI snippet",
         "the .gitlab-ci.yml variables for analyzers already in a registry",
     ),
+    (
+        PATH_REQUEST,
+        "m",
+        "Make a request for the connected host",
+        "offline host: ask for what this GitLab's own templates need",
+    ),
 ]
 
 
@@ -47,6 +53,7 @@ class StartScreen(WizardScreen):
         Binding("e", "begin('export')", "Prepare"),
         Binding("i", "begin('import')", "Import"),
         Binding("s", "begin('snippet')", "Snippet"),
+        Binding("m", "begin('request')", "Request"),
         Binding("r", "refresh", "Refresh"),
     ]
 

@@ -1,0 +1,1 @@
+"""airgap-tui's benchmarks: one module per measure family and a runner (see run.py)."""
