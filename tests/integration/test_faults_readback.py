@@ -20,21 +20,18 @@ from textual.widgets import Button
 
 from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.manifest import MANIFEST_NAME
-from airgap_tui.bundle.media import Drive
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
-from airgap_tui.errors import EngineError
-from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.write import WriteScreen
-from airgap_tui.tui.services import Domain, Services
+from airgap_tui.tui.services import Services
 from tests.harness.native import NativeUpstream
 from tests.integration.conftest import CliRun
 from tests.integration.faults_support import NATIVE_ANALYZERS, export_argv, export_with_domain
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, to_checked_destination
+from tests.tui.helpers import NoEngine, settle, settle_until, to_checked_destination
 
 ANALYZERS = NATIVE_ANALYZERS  # several parts of 1 MiB
 LIAR = "images.tar.001"  # a part in the middle: the parts after it must be kept on the re-run
@@ -130,16 +127,6 @@ def test_the_domain_result_says_readback_failed(
     assert LIAR in result.parts_written  # it was written, then found wrong
     assert not (dest / MANIFEST_NAME).exists()
     assert not (dest / "airgap-tui.pyz").exists()
-
-
-class NoEngine(Domain):
-    """The real domain with no Docker engine and no removable drive (none is needed)."""
-
-    def connect_engine(self) -> Engine:
-        raise EngineError("Docker engine", "it is not reachable", "Start Docker")
-
-    def removable_drives(self) -> list[Drive]:
-        return []
 
 
 async def test_the_write_screen_shows_the_part_and_offers_no_next(

@@ -11,10 +11,26 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import WorkerState
 
+from airgap_tui.bundle.media import Drive
+from airgap_tui.errors import EngineError
+from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.screens.destination import DestinationScreen
+from airgap_tui.tui.services import Domain
 from tests.tui.fakes import BUNDLE, USB
 
 ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+
+
+class NoEngine(Domain):
+    """The real domain on a host with no Docker engine and no removable drive."""
+
+    def connect_engine(self) -> Engine:
+        raise EngineError(
+            "Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker"
+        )
+
+    def removable_drives(self) -> list[Drive]:
+        return []
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 4, *, skip: Collection[str] = ()) -> None:

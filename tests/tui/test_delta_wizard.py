@@ -10,30 +10,17 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from airgap_tui.bundle.media import Drive
 from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.errors import EngineError
-from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.dialogs import DeltaDialog
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.import_bundle import ImportBundleScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
-from airgap_tui.tui.services import Domain, Services
+from airgap_tui.tui.services import Services
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, to_checked_destination, type_text
-
-
-class NoEngine(Domain):
-    def connect_engine(self) -> Engine:
-        raise EngineError(
-            "Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker"
-        )
-
-    def removable_drives(self) -> list[Drive]:
-        return []
+from tests.tui.helpers import NoEngine, settle, settle_until, to_checked_destination, type_text
 
 
 def _receipt_of(upstream: NativeUpstream, name: str, path: Path) -> Path:
