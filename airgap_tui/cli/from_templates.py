@@ -61,7 +61,7 @@ def _gitlab_token(args: argparse.Namespace) -> str | None:
                 "both would read stdin",
                 "Give the GitLab token in GITLAB_TOKEN instead",
             )
-        from airgap_tui.gitlab.api import read_token
+        from airgap_tui.gitlab.client import read_token
 
         return read_token(sys.stdin)
     token = os.environ.get(GITLAB_TOKEN_ENV, "").strip()
@@ -225,23 +225,10 @@ def request_selection(
             "Give either the request file or the names",
         )
     from airgap_tui.catalog.load import load_catalog
-    from airgap_tui.export.plan import validate_source_prefix
+    from airgap_tui.export.plan import request_specs
 
     request = read_request(args.request)
-    prefix = validate_source_prefix(args.source_prefix)
-    catalog = load_catalog()
-    specs: list[ImageSpec] = []
-    seen: set[str] = set()
-    for image in request.images:
-        ref = f"{prefix}/{image.reference}" if image.under_prefix else image.reference
-        if ref in seen:
-            continue
-        seen.add(ref)
-        specs.append(catalog.resolve(ref, args.gitlab, prefix))
-    if not specs:
-        raise UsageError(
-            f"Request file {args.request}", "it names no image", "Write the request again"
-        )
+    specs = request_specs(load_catalog(), request, args.gitlab, args.source_prefix)
     presence = None
     if request.inventory is not None and request.inventory_sha256 is not None:
         from airgap_tui.delta.delta import presence_from_inventory

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import BundleManifest
     from airgap_tui.bundle.media import DestinationInfo
     from airgap_tui.catalog.catalog import Catalog
+    from airgap_tui.catalog.request import Request
     from airgap_tui.models import ImageSpec
 
 
@@ -68,6 +69,26 @@ def resolve_selection(
             specs.append(spec)
     if not specs:
         raise UsageError("Selection", "no images were chosen", "Name at least one analyzer")
+    return specs
+
+
+def request_specs(
+    catalog: Catalog, request: Request, major: int, source_prefix: str
+) -> list[ImageSpec]:
+    """What `export --request FILE` (and the wizard's request) carries: each image the request
+    names, once, pulled from `source_prefix`."""
+    prefix = validate_source_prefix(source_prefix)
+    specs: list[ImageSpec] = []
+    seen: set[str] = set()
+    for image in request.images:
+        ref = f"{prefix}/{image.reference}" if image.under_prefix else image.reference
+        if ref not in seen:
+            seen.add(ref)
+            specs.append(catalog.resolve(ref, major, prefix))
+    if not specs:
+        raise UsageError(
+            f"Request file {request.path}", "it names no image", "Write the request again"
+        )
     return specs
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airgap_tui.errors import UsageError
 from airgap_tui.models import ImageSpec
 
 if TYPE_CHECKING:
@@ -134,21 +133,11 @@ class RequestDomain:
         `source_prefix`; a hostile file is a RequestError naming the field."""
         from airgap_tui.catalog.load import load_catalog
         from airgap_tui.catalog.request_read import read_request
-        from airgap_tui.export.plan import validate_source_prefix
+        from airgap_tui.export.plan import request_specs
 
         request = read_request(path)
-        prefix = validate_source_prefix(source_prefix)
         head = (request.gitlab_version or "").split(".", 1)[0]
-        catalog = load_catalog()
-        specs: list[ImageSpec] = []
-        seen: set[str] = set()
-        for image in request.images:
-            ref = f"{prefix}/{image.reference}" if image.under_prefix else image.reference
-            if ref not in seen:
-                seen.add(ref)
-                specs.append(catalog.resolve(ref, major, prefix))
-        if not specs:
-            raise UsageError(f"Request file {path}", "it names no image", "Write the request again")
+        specs = request_specs(load_catalog(), request, major, source_prefix)
         instance_major = int(head) if head.isdigit() else major
         return OpenedRequest(
             path, specs, instance_major, request.inventory is not None, request.fips

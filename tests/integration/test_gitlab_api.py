@@ -15,12 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from airgap_tui.gitlab.api import (
-    GitLabAuthError,
-    GitLabError,
-    GitLabTLSError,
-    fetch_templates,
-)
+from airgap_tui.gitlab.api import fetch_templates
+from airgap_tui.gitlab.client import GitLabAuthError, GitLabError, GitLabTLSError
 from tests.harness.gitlab_api import GitLabStandIn, Project
 from tests.harness.tls import make_ca, make_server_cert
 

@@ -8,7 +8,8 @@ import io
 import pytest
 
 from airgap_tui.errors import UsageError
-from airgap_tui.gitlab.api import base_url, included_templates, read_token, template_key
+from airgap_tui.gitlab.api import included_templates, template_key
+from airgap_tui.gitlab.client import base_url, read_token
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,6 @@ from textual.worker import Worker
 from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
-from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
 from airgap_tui.tui.profiles import Profile, load_profile
 from airgap_tui.tui.request_open import OpensRequests
@@ -38,6 +37,7 @@ from airgap_tui.tui.widgets.analyzer_list import (
     AnalyzerList,
     analyzer_detail,
     analyzer_prompt,
+    selection_summary,
 )
 
 if TYPE_CHECKING:
@@ -180,33 +180,8 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
 
     def update_summary(self) -> None:
         """What to fix first (it must not scroll away on a short screen), then the selection."""
-        names, customs = self.chosen_names(), self.chosen_customs()
-        count = len(names) + len(customs)
-        lines: list[Text] = []
-        if self.catalog and not self.catalog.is_complete(self.major):
-            note = self.catalog.major_note(self.major)
-            lines.append(Text(f"GitLab {self.major}: {note}", "yellow"))
-        missing = self.missing_tags()
-        if missing:
-            lines.append(
-                Text(
-                    f"Type a tag for {', '.join(missing)} (no known tag for GitLab {self.major}).",
-                    "yellow",
-                )
-            )
         proxy = self.services.domain.source_proxy(self.source_host())
-        if proxy is not None:
-            name, address = proxy
-            lines.append(Text(f"Pulling through the proxy {address} ({name}).", "dim"))
-        if not count:
-            lines.append(
-                Text("Nothing selected yet: tick analyzers with space, or press a preset key.")
-            )
-        else:
-            labels = self.model.labels(names, customs)
-            selected = Text(f"{formatting.count(count, 'image')} selected: ", "bold")
-            selected.append(", ".join(labels), "not bold")
-            lines.append(selected)
+        lines = selection_summary(self.model, self.chosen_names(), self.chosen_customs(), proxy)
         self.query_one("#summary", Static).update(Text("\n").join(lines))
         self.refresh_nav()
 

@@ -15,9 +15,11 @@ from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 from airgap_tui.catalog.catalog import CATEGORY_LABELS
+from airgap_tui.tui import formatting
 
 if TYPE_CHECKING:
     from airgap_tui.catalog.catalog import Analyzer
+    from airgap_tui.tui.selection import AnalyzerSelection
 
 HEADING = "@"
 CUSTOM = "custom:"
@@ -60,6 +62,36 @@ def analyzer_detail(analyzer: Analyzer, tag: str | None, major: int, source_pref
     if analyzer.note:
         text.append(f"\n{analyzer.note}", "italic")
     return text
+
+
+def selection_summary(
+    model: AnalyzerSelection, names: list[str], customs: list[str], proxy: tuple[str, str] | None
+) -> list[Text]:
+    """What to fix first (it must not scroll away on a short screen), then the selection."""
+    major = model.major
+    lines: list[Text] = []
+    if model.catalog and not model.catalog.is_complete(major):
+        lines.append(Text(f"GitLab {major}: {model.catalog.major_note(major)}", "yellow"))
+    missing = model.missing_tags(names)
+    if missing:
+        lines.append(
+            Text(
+                f"Type a tag for {', '.join(missing)} (no known tag for GitLab {major}).", "yellow"
+            )
+        )
+    if proxy is not None:
+        name, address = proxy
+        lines.append(Text(f"Pulling through the proxy {address} ({name}).", "dim"))
+    count = len(names) + len(customs)
+    if not count:
+        lines.append(
+            Text("Nothing selected yet: tick analyzers with space, or press a preset key.")
+        )
+    else:
+        selected = Text(f"{formatting.count(count, 'image')} selected: ", "bold")
+        selected.append(", ".join(model.labels(names, customs)), "not bold")
+        lines.append(selected)
+    return lines
 
 
 class AnalyzerList(SelectionList[str]):
