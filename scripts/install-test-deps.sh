@@ -3,7 +3,7 @@
 # Docker Engine 26 (Debian trixie, unpacked under .cache/ without touching the system), the
 # Distribution registry, openssl (test CA), htpasswd (bcrypt users for registry auth) and zstd
 # (the zstd-compressed layer of tests/harness/native.py) and skopeo (the peer benchmarks/run.py
-# measures beside airgap-tui).
+# measures beside airgap-tui) and openssh-client (ssh-keygen: signed bundles, issue 20).
 # Idempotent, non-interactive, run as root on Debian bookworm.
 set -euo pipefail
 
@@ -21,7 +21,7 @@ log() { printf '[install-test-deps] %s\n' "$*"; }
 
 # --- 1. system packages (bookworm) -------------------------------------------------------------
 missing=()
-for pkg in docker.io docker-registry openssl apache2-utils ca-certificates zstd skopeo; do
+for pkg in docker.io docker-registry openssl apache2-utils ca-certificates zstd skopeo openssh-client; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi

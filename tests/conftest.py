@@ -63,6 +63,15 @@ def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         yield config
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The carried tool's cache (XDG_CACHE_HOME) of the session, not the developer's."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
+
+
 @pytest.fixture(autouse=True)
 def _fresh_unreachable_memo() -> Iterator[None]:
     """The registry client remembers unreachable hosts for the process; a port one test

@@ -18,7 +18,8 @@ from airgap_tui.bundle.manifest import (
     is_safe_part_name,
 )
 from airgap_tui.bundle.parts import _SHA256_HEX, media_error
-from airgap_tui.bundle.schema import read_limited
+from airgap_tui.bundle.safe_load import load_bounded_json
+from airgap_tui.errors import AirgapError
 
 
 @dataclass
@@ -51,7 +52,9 @@ class ExportJournal:
         """The journal left by an earlier run; None when absent or unreadable (start afresh)."""
         directory = Path(bundle_dir)
         try:
-            data = json.loads(read_limited(directory, JOURNAL_NAME, MAX_MANIFEST_BYTES))
+            data = load_bounded_json(
+                directory / JOURNAL_NAME, what=JOURNAL_NAME, max_bytes=MAX_MANIFEST_BYTES
+            )
             parts: dict[str, BundlePart] = {}
             for raw in data["parts"]:
                 part = BundlePart(file=raw["file"], size=raw["size"], sha256=raw["sha256"])
@@ -62,7 +65,7 @@ class ExportJournal:
                     and not isinstance(part.size, bool)
                     and 0 <= part.size <= MAX_PART_SIZE
                     and isinstance(part.sha256, str)
-                    and _SHA256_HEX.match(part.sha256)
+                    and _SHA256_HEX.fullmatch(part.sha256)
                 ):
                     return None
                 parts[part.file] = part
@@ -73,7 +76,7 @@ class ExportJournal:
                 or not isinstance(part_size, int)
             ):
                 return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, AirgapError, ValueError, KeyError, TypeError):
             return None
         return cls(directory, key, part_size, parts)
 

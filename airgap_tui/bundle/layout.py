@@ -66,6 +66,7 @@ class ResolvedImage:
     index: tuple[Descriptor, bytes] | None = None  # the original index, when it is kept
     analyzer: str | None = None
     configs: dict[str, bytes] = field(default_factory=dict, compare=False)  # digest -> bytes
+    built: str | None = None  # the config's `created` (an index: its newest platform's)
 
     @property
     def kind(self) -> str:
@@ -104,6 +105,7 @@ class ResolvedImage:
                 [m.descriptor.digest for m in self.manifests] if self.index is not None else []
             ),
             blobs=self.blob_digests(),
+            built=self.built,
         )
 
 

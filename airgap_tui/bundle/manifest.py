@@ -79,6 +79,7 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ANALYZER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+BUILT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # an image's build time (UTC)
 PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
@@ -102,7 +103,7 @@ def show(name: str) -> str:
 def is_safe_part_name(name: str) -> bool:
     """A plain file name inside the bundle directory, and not one the bundle uses itself."""
     return (
-        bool(_PART_NAME.match(name))
+        bool(_PART_NAME.fullmatch(name))
         and ".." not in name
         and not name.endswith(".part")
         and name not in KNOWN_FILES
@@ -163,13 +164,16 @@ class BundleImage:
     manifests: list[str] = field(default_factory=list)  # child manifests (index only)
     blobs: list[str] = field(default_factory=list)  # configs + layers, de-duplicated
     analyzer: str | None = None
+    # When the image was built (its config's `created`; an index: its newest platform), as
+    # YYYY-MM-DDTHH:MM:SSZ. None: unknown (not recorded, or a bundle from before the field).
+    built: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.name}:{self.tag}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "tag": self.tag,
             "analyzer": self.analyzer,
@@ -181,6 +185,9 @@ class BundleImage:
             "manifests": list(self.manifests),
             "blobs": list(self.blobs),
         }
+        if self.built is not None:  # absent when unknown, as in bundles from before it
+            data["built"] = self.built
+        return data
 
 
 @dataclass(frozen=True)

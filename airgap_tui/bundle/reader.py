@@ -129,6 +129,12 @@ class PartsReader:
             self._fds[index] = fd
             return fd
 
+    def parts_of(self, blob: BundleBlob) -> list[str]:
+        """The part files a blob's bytes lie in (for an error that names where to look)."""
+        first = bisect.bisect_right(self.starts, blob.offset) - 1
+        last = bisect.bisect_right(self.starts, max(blob.offset, blob.offset + blob.size - 1)) - 1
+        return [part.file for part in self.parts[max(first, 0) : last + 1]]
+
     def read_range(self, offset: int, size: int, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """`size` bytes from `offset`, in chunks of at most `chunk_size`, across part ends."""
         if offset < 0 or size < 0 or offset + size > self.total:

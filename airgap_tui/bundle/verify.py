@@ -10,9 +10,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from airgap_tui.bundle.manifest import BundleManifest, BundlePart, ToolFile
+from airgap_tui.bundle.manifest import MANIFEST_NAME, BundleManifest, BundlePart, ToolFile, show
 from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
-from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.records import check_records
+from airgap_tui.bundle.schema import read_manifest_and_bytes
+from airgap_tui.bundle.signature import (
+    SIGNATURE_NAME,
+    SignatureInfo,
+    read_signature,
+    signature_info,
+)
+from airgap_tui.bundle.trust import Trust, TrustReport, check_trust, fingerprint_matches
+from airgap_tui.errors import BundleError
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 
@@ -24,6 +33,9 @@ class VerifyReport:
     manifest: BundleManifest
     problems: list[Problem]
     warnings: list[str]
+    # The fingerprint carried apart from the stick and the signature (issue 20); None when
+    # verify was not asked to check either and the bundle is unsigned.
+    trust: TrustReport | None = None
 
     @property
     def tool(self) -> ToolFile | None:
@@ -43,29 +55,78 @@ def verify_bundle(
     bundle_dir: str | os.PathLike[str],
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    trust: Trust | None = None,
+    *,
+    records: bool = True,
 ) -> VerifyReport:
-    """A missing or bad bundle.yaml raises BundleError; bad files are reported one by one."""
-    manifest = read_manifest(bundle_dir)
+    """A missing or bad bundle.yaml raises BundleError; bad files are reported one by one.
+
+    With `trust`, a fingerprint that is not the one carried, or a signature that does not
+    hold, is the first problem (checked before any part is read). `records=False` leaves out
+    the tar's own records (tests of the parts alone, whose bytes are no tar)."""
+    manifest, raw = read_manifest_and_bytes(bundle_dir)
+    problems: list[Problem] = []
+    trusted = _trust(bundle_dir, manifest, raw, trust or Trust(), problems)
     files = list(manifest.parts)
     if manifest.tool is not None:
         tool = manifest.tool
         files.append(BundlePart(tool.file, tool.size, tool.sha256))
-    problems = [_named(p, manifest.tool) for p in check_parts(bundle_dir, files, progress, cancel)]
+    part_problems = check_parts(bundle_dir, files, progress, cancel)
+    problems += [_named(p, manifest.tool) for p in part_problems]
+    if (
+        records and not part_problems
+    ):  # the bytes are what bundle.yaml says: now what they say must agree
+        problems += check_records(bundle_dir, manifest, cancel)
     listed = [f.file for f in files]
-    warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE])
-    if manifest.tool is None and os.path.lexists(os.path.join(bundle_dir, TOOL_FILE)):
-        warnings.append(
-            f"{TOOL_FILE}: bundle.yaml does not list it (the bundle was exported with "
-            "--no-tool), so neither verify nor the fingerprint covers it: compare its sha256 "
-            "with the connected host's before running it, or use an installed airgap-tui"
-        )
+    warnings = files_not_listed(bundle_dir, [*listed, TOOL_FILE, SIGNATURE_NAME])
+    held = manifest.delta is not None and manifest.delta.tool is not None
+    stray = _stray_tool(bundle_dir, manifest.tool, held=held)
+    if stray is not None:
+        problems.append(stray)
     return VerifyReport(
         ok=not problems,
         fingerprint=manifest.fingerprint,
         manifest=manifest,
         problems=problems,
         warnings=warnings,
+        trust=trusted,
     )
+
+
+def _trust(
+    bundle_dir: str | os.PathLike[str],
+    manifest: BundleManifest,
+    raw: bytes,
+    trust: Trust,
+    problems: list[Problem],
+) -> TrustReport | None:
+    try:
+        report = check_trust(bundle_dir, manifest.fingerprint, raw, trust)
+    except BundleError as exc:
+        signature_asked = trust.allowed_signers is not None
+        failed_fingerprint = trust.expect_fingerprint is not None and not fingerprint_matches(
+            trust.expect_fingerprint, manifest.fingerprint
+        )
+        file = MANIFEST_NAME if failed_fingerprint or not signature_asked else SIGNATURE_NAME
+        problems.append(Problem(file, exc.sentence()))
+        return TrustReport(
+            fingerprint_matches=None
+            if trust.expect_fingerprint is None
+            else not failed_fingerprint,
+            signer=None,
+            signature=_signature_or_none(bundle_dir),
+        )
+    if not trust.asked and report.signature is None:
+        return None
+    return report
+
+
+def _signature_or_none(bundle_dir: str | os.PathLike[str]) -> SignatureInfo | None:
+    try:
+        raw = read_signature(bundle_dir)
+        return signature_info(raw) if raw is not None else None
+    except BundleError:
+        return None
 
 
 def _named(problem: Problem, tool: ToolFile | None) -> Problem:
@@ -77,4 +138,30 @@ def _named(problem: Problem, tool: ToolFile | None) -> Problem:
         f"the carried airgap-tui program failed its check ({problem.message}). Do not run "
         f"it: copy {TOOL_FILE} again from the connected host (or export again), or use an "
         "installed airgap-tui",
+    )
+
+
+def _stray_tool(
+    bundle_dir: str | os.PathLike[str], tool: ToolFile | None, *, held: bool = False
+) -> Problem | None:
+    """An airgap-tui.pyz bundle.yaml does not list: the file the README says to run, so one
+    put there by someone else (the real tool renamed beside it, or none listed) is an error."""
+    if not os.path.lexists(os.path.join(bundle_dir, TOOL_FILE)):
+        return None
+    if tool is not None and tool.file == TOOL_FILE:
+        return None
+    if tool is None and held:
+        why = "this delta leaves the tool out: the offline host already has it"
+        instead = "use the airgap-tui the offline host has"
+    elif tool is None:
+        why = "the bundle was exported without the tool (--no-tool)"
+        instead = "use an installed airgap-tui"
+    else:
+        why = f"the carried tool is {show(tool.file)}, which verify checked"
+        instead = f"run {show(tool.file)} (python3 {show(tool.file)}) or an installed airgap-tui"
+    return Problem(
+        TOOL_FILE,
+        f"bundle.yaml does not list it ({why}), so neither verify nor the fingerprint covers "
+        f"it: it may not be the program that was exported. Do not run it: delete it and "
+        f"{instead}",
     )

@@ -138,7 +138,7 @@ def _parse_majors(raw: object, origin: str) -> dict[int, _Major]:
         ):
             raise CatalogError(f"Catalog {origin}", f"major {key!r} is malformed", _FIX)
         for variable, evidence in reads.items():
-            if not isinstance(variable, str) or not _VARIABLE.match(variable):
+            if not isinstance(variable, str) or not _VARIABLE.fullmatch(variable):
                 raise CatalogError(
                     f"Catalog {origin}", f"major {key}: {variable!r} is not a variable name", _FIX
                 )
@@ -312,7 +312,7 @@ def _parse_major_extras(
         raise fail(f"GitLab {major}: enable must map variables to values")
     pairs: list[tuple[str, str]] = []
     for variable, value in enable.items():
-        if not isinstance(variable, str) or not _VARIABLE.match(variable):
+        if not isinstance(variable, str) or not _VARIABLE.fullmatch(variable):
             raise fail(f"GitLab {major}: enable key {variable!r} is not a variable name")
         if not isinstance(value, str):
             raise fail(f"GitLab {major}: enable value for {variable} must be a quoted string")
@@ -338,7 +338,7 @@ def _parse_also(
             validate_tag(other)
         except UsageError as exc:
             raise fail(f"GitLab {major}: also: {exc.cause}") from exc
-        if not _TEMPLATE_PATH.match(template):
+        if not _TEMPLATE_PATH.fullmatch(template):
             raise fail(f"GitLab {major}: also: {template!r} is not a Jobs/ or Security/ template")
         if other == tag or other in (t.tag for t in found):
             raise fail(f"GitLab {major}: also repeats tag {other!r}")

@@ -28,6 +28,7 @@ from airgap_tui.catalog.request import (
 )
 from airgap_tui.catalog.request_read import read_request
 from airgap_tui.catalog.template_model import Evaluation, TemplateImage
+from airgap_tui.cli.insecure import add_insecure_option, insecure_choice
 from airgap_tui.cli.options import _read_credentials
 from airgap_tui.cli.progress import _cancel_on_sigint
 from airgap_tui.cli.render import EXIT_OK, _count, _print_json
@@ -308,18 +309,17 @@ def add_registry_access(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--username")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--registry-ca-file", type=Path, help="CA certificate for --registry")
-    p.add_argument(
-        "--insecure", action="store_true", help="plain HTTP when the registry does not speak TLS"
-    )
+    add_insecure_option(p)  # refused for a public-internet host unless confirmed
 
 
 def _registry_client(args: argparse.Namespace, host: str, cancel: Any) -> Any:
     from airgap_tui.registry.client import RegistryClient
 
+    insecure = insecure_choice(args, host)  # asked before the password is read
     return RegistryClient(
         host,
         credentials=_read_credentials(args),
         ca_file=args.registry_ca_file,
-        insecure=True if args.insecure else None,
+        insecure=insecure,
         cancel=cancel,
     )

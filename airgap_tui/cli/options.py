@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airgap_tui.errors import UsageError
 from airgap_tui.models import (
     DEFAULT_PLATFORM,
     Credentials,
 )
+
+if TYPE_CHECKING:
+    from airgap_tui.bundle.trust import Trust
 
 
 def _specs(args: argparse.Namespace) -> list[Any]:
@@ -59,3 +62,14 @@ def _read_credentials(args: argparse.Namespace) -> Credentials | None:
             'Pipe the password in, e.g. `printf %s "$PW" | airgap-tui import …`',
         )
     return Credentials(args.username, password)
+
+
+def _trust(args: argparse.Namespace) -> Trust:
+    """--expect-fingerprint and --trust as the domain's Trust (a bad fingerprint: exit 2)."""
+    from airgap_tui.bundle.trust import Trust, parse_expected_fingerprint
+
+    expected = args.expect_fingerprint
+    return Trust(
+        expect_fingerprint=parse_expected_fingerprint(expected) if expected else None,
+        allowed_signers=args.trust,
+    )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airgap_tui.errors import AirgapError
 
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import DeltaTool
+    from airgap_tui.bundle.trust import TrustReport
     from airgap_tui.bundle.verify import VerifyReport
     from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.export.estimate import Estimate
@@ -32,6 +34,41 @@ def _delta_lines(delta: Any) -> list[str]:
         f"   delta {humanize.naturalsize(delta.delta_bytes):>10} ({delta.delta_bytes} bytes)"
         f"   saves {humanize.naturalsize(delta.saved_bytes)}",
     ]
+
+
+def _image_ages(
+    images: Sequence[tuple[str, str | None, str | None]], max_age: int
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Per "name:tag": its build date and age today (for --json), and the --max-age
+    warnings; `images` are (label, built, analyzer) triples."""
+    from datetime import UTC, datetime
+
+    from airgap_tui.catalog.age import age_warnings, check_max_age, image_age
+
+    now = datetime.now(UTC)
+    ages = {label: image_age(built, now).to_dict() for label, built, _analyzer in images}
+    return ages, age_warnings(images, now, check_max_age(max_age))
+
+
+def _built_text(built: str | None) -> str:
+    """`built 2026-11-20 (14 days old)` today, or `built: unknown`."""
+    from datetime import UTC, datetime
+
+    from airgap_tui.catalog.age import describe
+
+    return f"built {describe(built, datetime.now(UTC))}" if built else "built: unknown"
+
+
+def _pushed_detail(image: Any) -> str:
+    """`digest kept ✓`, or the digest the registry now serves when it differs (the Docker
+    route), or why the image is not there."""
+    if image.error or not image.ok:
+        return str(image.error or image.note)
+    if image.digest_kept:
+        detail = "digest kept ✓"
+    else:
+        detail = f"pushed as {image.pushed_digest} (upstream {image.source_digest})"
+    return f"{detail} — {image.note}" if image.note else detail
 
 
 def _fail(args: argparse.Namespace, exc: AirgapError) -> None:
@@ -100,7 +137,8 @@ def _print_export_tool(result: ExportResult) -> None:
             "— and compare the fingerprint."
         )
         return
-    print(f"Carried tool: {result.tool.file} ({result.tool.size} bytes)")
+    cached = ", from the cache" if result.tool_cache_hit else ""
+    print(f"Carried tool: {result.tool.file} ({result.tool.size} bytes{cached})")
     print(f"  sha256: {result.tool.sha256}")
     print(
         "On the offline host: compare the fingerprint and the tool's sha256 (sha256sum "
@@ -133,3 +171,61 @@ def _verify_tool_json(report: VerifyReport) -> dict[str, Any] | None:
     if report.tool is None:
         return None
     return {**report.tool.to_dict(), "ok": report.tool_ok}
+
+
+def _trust_json(trust: TrustReport | None) -> dict[str, Any] | None:
+    """--json's view of the fingerprint carried and the signature (None: neither)."""
+    if trust is None:
+        return None
+    return {
+        "fingerprint_matches": trust.fingerprint_matches,
+        "signer": None
+        if trust.signer is None
+        else {
+            "principal": trust.signer.principal,
+            "key_type": trust.signer.key_type,
+            "key_fingerprint": trust.signer.key_fingerprint,
+        },
+        "signature": None
+        if trust.signature is None
+        else {"key_type": trust.signature.key_type, "key": trust.signature.key_fingerprint},
+    }
+
+
+def _print_trust(trust: TrustReport | None) -> None:
+    """The lines verify and import print about the trust that did not come on the stick."""
+    if trust is None:
+        print(
+            "Trust: unsigned, no fingerprint carried: a stick rewritten on the way would pass. "
+            "Give --expect-fingerprint HEX (from export's output, carried apart) or --trust "
+            "ALLOWED_SIGNERS"
+        )
+        return
+    if trust.fingerprint_matches is not None:
+        verdict = "MATCHES" if trust.fingerprint_matches else "DOES NOT MATCH"
+        print(f"Fingerprint carried: {verdict}")
+    print(f"Signature: {trust.signed_by()}")
+    if trust.signer is None and trust.signature is not None:
+        from airgap_tui.bundle.signature import HAND_CHECK, ssh_keygen
+
+        if ssh_keygen() is None:
+            print(f"  this host has no ssh-keygen; check by hand elsewhere: {HAND_CHECK}")
+
+
+def _print_carry_hint(fingerprint: str, signed_by: str | None) -> None:
+    """How the fingerprint crosses apart from the stick, or that the bundle is signed."""
+    from airgap_tui.bundle.manifest import format_fingerprint
+
+    if signed_by is not None:
+        print(
+            f"Signed: bundle.yaml.sig by key {signed_by}. On the offline host: "
+            "airgap-tui import BUNDLE --trust ALLOWED_SIGNERS (or verify with plain "
+            "ssh-keygen -Y verify, namespace airgap-tui-bundle)"
+        )
+        return
+    print(
+        "Carry the fingerprint apart from the stick (on paper, a phone photo), then on the "
+        "offline host: airgap-tui import BUNDLE --expect-fingerprint "
+        f"'{format_fingerprint(fingerprint)}'. Or sign the bundle: export again with "
+        "--sign-key KEY"
+    )

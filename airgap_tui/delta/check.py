@@ -176,6 +176,33 @@ def check_delta_target(
     if not pairs:
         return check
     total = len(pairs)
+    with ThreadPoolExecutor(PROBES_AT_ONCE, thread_name_prefix="airgap-tui-delta") as pool:
+        holders, probed = _probe_own_repositories(pool, client, pairs, check, progress, cancel)
+        check.probes = total
+        wanted = {ref.digest: ref for _repo, ref in pairs if ref.digest not in holders}
+        if wanted:
+            targets = {repo for repo, _ref in pairs}
+            order = _candidates(client, targets, check, max_repositories)
+            _search_other_repositories(
+                pool, client, list(wanted.values()), order, probed, holders, check,
+                max_probes, cancel,
+            )  # fmt: skip
+    progress(Progress(STAGE_DELTA_CHECK, "expected blobs", total, total, final=True))
+    _sort_needs(needs, holders, check)
+    return check
+
+
+def _probe_own_repositories(
+    pool: ThreadPoolExecutor,
+    client: RegistryClient,
+    pairs: list[tuple[str, BlobRef]],
+    check: DeltaCheck,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """HEAD each blob in its image's own repository, side by side: what is present (into
+    `check`), the first repository holding each digest, and every (repository, digest) tried."""
+    total = len(pairs)
     done = 0
     lock = threading.Lock()
 
@@ -191,48 +218,59 @@ def check_delta_target(
 
     holders: dict[str, str] = {}
     probed: set[tuple[str, str]] = set()
-    with ThreadPoolExecutor(PROBES_AT_ONCE, thread_name_prefix="airgap-tui-delta") as pool:
-        for (repo, ref), found in zip(pairs, pool.map(own, pairs), strict=True):
-            probed.add((repo, ref.digest))
-            if found:
-                check.present.add((repo, ref.digest))
-                holders.setdefault(ref.digest, repo)
-        check.probes = total
-        wanted = {ref.digest: ref for _repo, ref in pairs if ref.digest not in holders}
-        if wanted:
-            targets = {repo for repo, _ref in pairs}
-            order = _candidates(client, targets, check, max_repositories)
-            budget = _Budget(max_probes)
-            spent = 0
+    for (repo, ref), found in zip(pairs, pool.map(own, pairs), strict=True):
+        probed.add((repo, ref.digest))
+        if found:
+            check.present.add((repo, ref.digest))
+            holders.setdefault(ref.digest, repo)
+    return holders, probed
 
-            def search(ref: BlobRef) -> str | None:
-                nonlocal spent
-                with lock:
-                    tries = [r for r in order if (r, ref.digest) not in probed]
-                for repo in tries:
-                    if cancel is not None:
-                        cancel.check("Delta check")
-                    if not budget.take():
-                        return None
-                    with lock:
-                        spent += 1
-                    if _holds(client, repo, ref, strict=False):
-                        with lock:  # move to front: a repository with one shared layer
-                            order.remove(repo)  # often holds the next ones too
-                            order.insert(0, repo)
-                        return repo
+
+def _search_other_repositories(
+    pool: ThreadPoolExecutor,
+    client: RegistryClient,
+    refs: list[BlobRef],
+    order: list[str],
+    probed: set[tuple[str, str]],
+    holders: dict[str, str],
+    check: DeltaCheck,
+    max_probes: int,
+    cancel: CancelToken | None,
+) -> None:
+    """Look for each blob no target holds in the `order`ed candidates, within `max_probes`
+    HEAD requests; a hit goes into `holders` and its repository to the front of `order`."""
+    lock = threading.Lock()
+    budget = _Budget(max_probes)
+    spent = 0
+
+    def search(ref: BlobRef) -> str | None:
+        nonlocal spent
+        with lock:
+            tries = [r for r in order if (r, ref.digest) not in probed]
+        for repo in tries:
+            if cancel is not None:
+                cancel.check("Delta check")
+            if not budget.take():
                 return None
+            with lock:
+                spent += 1
+            if _holds(client, repo, ref, strict=False):
+                with lock:  # move to front: a repository with one shared layer
+                    order.remove(repo)  # often holds the next ones too
+                    order.insert(0, repo)
+                return repo
+        return None
 
-            refs = list(wanted.values())
-            for ref, holder in zip(refs, pool.map(search, refs), strict=True):
-                if holder is not None:
-                    holders[ref.digest] = holder
-            check.probes += spent
-            if budget.left <= 0:
-                check.notes.append(
-                    f"the search of other repositories stopped after {max_probes} requests"
-                )
-    progress(Progress(STAGE_DELTA_CHECK, "expected blobs", total, total, final=True))
+    for ref, holder in zip(refs, pool.map(search, refs), strict=True):
+        if holder is not None:
+            holders[ref.digest] = holder
+    check.probes += spent
+    if budget.left <= 0:
+        check.notes.append(f"the search of other repositories stopped after {max_probes} requests")
+
+
+def _sort_needs(needs: Sequence[NeededBlobs], holders: dict[str, str], check: DeltaCheck) -> None:
+    """Each image's blobs not in its own repository: mounted from a holder, else missing."""
     for need in needs:
         lacking: list[BlobRef] = []
         for ref in need.blobs:
@@ -245,7 +283,6 @@ def check_delta_target(
                 check.mount_from[(need.repository, ref.digest)] = source
         if lacking:
             check.missing[need.image] = tuple(lacking)
-    return check
 
 
 def require_expected_blobs(

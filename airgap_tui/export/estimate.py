@@ -58,6 +58,7 @@ class ImageEstimate:
     index_digest: str | None = None  # the index, when it is carried
     platform: str | None = None
     kind: str = "image"
+    built: str | None = None  # when the image was built (catalog.age.BUILT_FORMAT); None: unknown
 
     @property
     def ok(self) -> bool:
@@ -89,6 +90,7 @@ class ImageEstimate:
             "index_digest": self.index_digest,
             "image_id": self.config_digest,
             "platform": self.platform,
+            "built": self.built,
             "download_bytes": self.download_bytes,
             "media_bytes": self.media_bytes,
             "layers": [
@@ -188,11 +190,43 @@ def estimate(
     for platform in platforms:
         parse_platform(platform)  # a bad platform is a usage error before any request
     factory = client_factory or default_client_factory(cancel)
-    clients: dict[str, RegistryClient] = {}
-    dead: dict[str, AirgapError] = {}  # hosts that cannot answer: fail their images at once
     results = [ImageEstimate(spec) for spec in specs]
     warnings: list[str] = []
-    resolved: dict[int, ResolvedImage] = {}
+    outcomes = _resolve_all(results, factory, platforms, warnings, progress, workers)
+    if cancel is not None:
+        cancel.check("Estimating image sizes")
+    problems, resolved = _record_failures(results, outcomes, progress)
+    good = [resolved[i] for i in sorted(resolved)]
+    layout = plan_layout(good) if good else None
+    _fill(results, resolved, layout)
+    _report_sized(results, progress)
+    download = _download_bytes(good, layout)
+    tool_bytes, tool_problem = estimate_tool() if tool else (0, None)
+    return Estimate(
+        images=results,
+        download_bytes=download,
+        bundle_bytes=layout.total if layout is not None else 0,
+        problems=problems + warnings + ([tool_problem] if tool_problem else []),
+        platforms=platforms,
+        resolved=good,
+        layout=layout,
+        tool_bytes=tool_bytes,
+        tool_problem=tool_problem,
+    )
+
+
+def _resolve_all(
+    results: list[ImageEstimate],
+    factory: ClientFactory,
+    platforms: list[str],
+    warnings: list[str],
+    progress: ProgressCallback,
+    workers: int,
+) -> list[ResolvedImage | AirgapError | None]:
+    """Each image resolved on a thread pool, or the error that stopped it; one client per
+    registry, closed after."""
+    clients: dict[str, RegistryClient] = {}
+    dead: dict[str, AirgapError] = {}  # hosts that cannot answer: fail their images at once
     for result in results:
         host = result.spec.source.api_host
         if host not in clients:
@@ -200,16 +234,7 @@ def estimate(
 
     def one(index: int) -> ResolvedImage | AirgapError:
         spec = results[index].spec
-        if spec.source.api_host in dead:
-            return dead[spec.source.api_host]
-        try:
-            return resolve_image(clients[spec.source.api_host], spec, platforms, warnings)
-        except Cancelled:
-            raise
-        except AirgapError as exc:
-            if isinstance(exc, (RegistryUnreachable, TLSError)):
-                dead[spec.source.api_host] = exc
-            return exc
+        return _resolve_one(clients, dead, spec, platforms, warnings)
 
     try:
         for result in results:
@@ -231,9 +256,39 @@ def estimate(
     finally:
         for client in clients.values():
             client.close()
-    if cancel is not None:
-        cancel.check("Estimating image sizes")
+    return outcomes
+
+
+def _resolve_one(
+    clients: dict[str, RegistryClient],
+    dead: dict[str, AirgapError],
+    spec: ImageSpec,
+    platforms: list[str],
+    warnings: list[str],
+) -> ResolvedImage | AirgapError:
+    """One image resolved, or its error; a registry that cannot be reached (or fails TLS) is
+    marked `dead`, so its other images fail with the same error without asking again."""
+    if spec.source.api_host in dead:
+        return dead[spec.source.api_host]
+    try:
+        return resolve_image(clients[spec.source.api_host], spec, platforms, warnings)
+    except Cancelled:
+        raise
+    except AirgapError as exc:
+        if isinstance(exc, (RegistryUnreachable, TLSError)):
+            dead[spec.source.api_host] = exc
+        return exc
+
+
+def _record_failures(
+    results: list[ImageEstimate],
+    outcomes: list[ResolvedImage | AirgapError | None],
+    progress: ProgressCallback,
+) -> tuple[list[str], dict[int, ResolvedImage]]:
+    """Each failed image's error set on its result (and reported); the problems, and the
+    images resolved by their index in `results`."""
     problems: list[str] = []
+    resolved: dict[int, ResolvedImage] = {}
     for index, (result, outcome) in enumerate(zip(results, outcomes, strict=True)):
         assert outcome is not None
         if isinstance(outcome, AirgapError):
@@ -247,9 +302,11 @@ def estimate(
             )
         else:
             resolved[index] = outcome
-    good = [resolved[i] for i in sorted(resolved)]
-    layout = plan_layout(good) if good else None
-    _fill(results, resolved, layout)
+    return problems, resolved
+
+
+def _report_sized(results: list[ImageEstimate], progress: ProgressCallback) -> None:
+    """The final progress event of each image that was sized."""
     for result in results:
         if result.ok:
             progress(
@@ -263,27 +320,20 @@ def estimate(
                     ok=True,
                 )
             )
-    download = 0
-    if layout is not None:
-        wanted = {digest for image in good for digest in image.blob_digests()}
-        download = sum(blob.size for blob in layout.blobs if blob.digest in wanted)
-    tool_bytes, tool_problem = estimate_tool() if tool else (0, None)
-    return Estimate(
-        images=results,
-        download_bytes=download,
-        bundle_bytes=layout.total if layout is not None else 0,
-        problems=problems + warnings + ([tool_problem] if tool_problem else []),
-        platforms=platforms,
-        resolved=good,
-        layout=layout,
-        tool_bytes=tool_bytes,
-        tool_problem=tool_problem,
-    )
+
+
+def _download_bytes(good: list[ResolvedImage], layout: Layout | None) -> int:
+    """The distinct blobs (configs and layers) the resolved images need from the registry."""
+    if layout is None:
+        return 0
+    wanted = {digest for image in good for digest in image.blob_digests()}
+    return sum(blob.size for blob in layout.blobs if blob.digest in wanted)
 
 
 def estimate_tool() -> tuple[int, str | None]:
     """The carried tool's estimated size, or 0 and why it cannot be built here."""
-    from airgap_tui.toolpack.toolpack import ToolError, check_buildable, tool_size
+    from airgap_tui.toolpack.members import ToolError
+    from airgap_tui.toolpack.toolpack import check_buildable, tool_size
 
     try:
         return tool_size(members=check_buildable()), None
@@ -306,6 +356,7 @@ def _fill(
         result.index_digest = image.index[0].digest if image.index is not None else None
         result.config_digest = image.manifests[0].config.digest
         result.platform = image.platform
+        result.built = image.built
         layers: dict[str, LayerEstimate] = {}
         for manifest in image.manifests:
             for layer in manifest.layers:

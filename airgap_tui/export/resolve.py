@@ -3,7 +3,8 @@
 A tag may name an image manifest, an artifact or an index. The bundle carries the chosen
 platform's manifest as its original bytes (so the offline digest equals upstream), or the index
 itself when several platforms are chosen. Manifests and configs are small and fetched here; their
-descriptors give every layer's exact size, which is what makes the estimate exact.
+descriptors give every layer's exact size, which is what makes the estimate exact, and the
+configs say when each image was built (`created`; an index: its newest platform carried).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from airgap_tui.bundle.layout import (
     Descriptor,
     ResolvedImage,
 )
+from airgap_tui.catalog.age import config_created, newest
 from airgap_tui.errors import NotFoundError, RegistryError
 from airgap_tui.models import ImageSpec
 from airgap_tui.registry.client import RegistryClient
@@ -44,11 +46,11 @@ def _descriptor(raw: object, what: str, default_type: str = "") -> Descriptor:
         raise RegistryError(what, "the manifest lists a descriptor that is not an object")
     digest, size = raw.get("digest"), raw.get("size")
     media_type = raw.get("mediaType") or default_type
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise RegistryError(what, f"the manifest lists an invalid digest {str(digest)[:80]!r}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise RegistryError(what, f"the manifest lists an invalid size {str(size)[:40]!r}")
-    if not isinstance(media_type, str) or not _MEDIA_TYPE.match(media_type):
+    if not isinstance(media_type, str) or not _MEDIA_TYPE.fullmatch(media_type):
         raise RegistryError(
             what, f"the manifest lists an invalid media type {str(media_type)[:80]!r}"
         )
@@ -121,50 +123,15 @@ def resolve_image(
     what = f"Image {src.registry}/{src.repository}{sep}{reference}"
     top = client.raw_manifest(src.repository, reference)
     index: tuple[Descriptor, bytes] | None = None
-    manifests: list[CarriedManifest] = []
     if top.media_type in INDEX_TYPES:
-        listing = manifest_json(top.data, what)
-        for platform in platforms:
-            entry = select_platform(listing, platform)
-            if entry is None:
-                have = available_platforms(listing)
-                raise NotFoundError(
-                    what,
-                    f"it has no {platform} image"
-                    + (f" (it has {', '.join(have)})" if have else " (its index lists none)"),
-                    "Choose one of those platforms with --platform",
-                )
-            child = _descriptor(entry, what)
-            if any(m.descriptor.digest == child.digest for m in manifests):
-                continue
-            raw = client.raw_manifest(src.repository, child.digest)
-            if raw.media_type in INDEX_TYPES:
-                raise RegistryError(
-                    what, "its index points at another index, which is not supported"
-                )
-            manifests.append(carried_manifest(raw, format_platform(entry["platform"]), what))
+        manifests = _platform_manifests(client, src.repository, top, platforms, what)
         if len(platforms) > 1:
             index = (Descriptor(top.digest, len(top.data), top.media_type), top.data)
     else:
-        manifests.append(carried_manifest(top, None, what))
-    configs: dict[str, bytes] = {}
-    final: list[CarriedManifest] = []
-    for manifest in manifests:
-        config = client.blob_bytes(src.repository, manifest.config.digest, MAX_CONFIG_BYTES)
-        configs[manifest.config.digest] = config
-        if manifest.config.media_type in IMAGE_CONFIG_TYPES:
-            built_for = _check_image_config(config, manifest, what)
-            if manifest.platform is None:
-                if (
-                    built_for
-                    and len(platforms) == 1
-                    and parse_platform(built_for) != parse_platform(platforms[0])
-                ):
-                    warnings.append(f"{what} is built for {built_for}, not {platforms[0]}.")
-                manifest = CarriedManifest(
-                    manifest.descriptor, manifest.data, manifest.config, manifest.layers, built_for
-                )
-        final.append(manifest)
+        manifests = [carried_manifest(top, None, what)]
+    final, configs, built = _with_configs(
+        client, src.repository, manifests, platforms, what, warnings
+    )
     return ResolvedImage(
         name=spec.name,
         tag=spec.tag,
@@ -175,4 +142,74 @@ def resolve_image(
         index=index,
         analyzer=spec.analyzer,
         configs=configs,
+        built=newest(built),
+    )
+
+
+def _platform_manifests(
+    client: RegistryClient, repository: str, top: RawManifest, platforms: list[str], what: str
+) -> list[CarriedManifest]:
+    """The index's manifest for each chosen platform (once each); NotFoundError naming the
+    platforms it has when one is missing."""
+    listing = manifest_json(top.data, what)
+    manifests: list[CarriedManifest] = []
+    for platform in platforms:
+        entry = select_platform(listing, platform)
+        if entry is None:
+            have = available_platforms(listing)
+            raise NotFoundError(
+                what,
+                f"it has no {platform} image"
+                + (f" (it has {', '.join(have)})" if have else " (its index lists none)"),
+                "Choose one of those platforms with --platform",
+            )
+        child = _descriptor(entry, what)
+        if any(m.descriptor.digest == child.digest for m in manifests):
+            continue
+        raw = client.raw_manifest(repository, child.digest)
+        if raw.media_type in INDEX_TYPES:
+            raise RegistryError(what, "its index points at another index, which is not supported")
+        manifests.append(carried_manifest(raw, format_platform(entry["platform"]), what))
+    return manifests
+
+
+def _with_configs(
+    client: RegistryClient,
+    repository: str,
+    manifests: list[CarriedManifest],
+    platforms: list[str],
+    what: str,
+    warnings: list[str],
+) -> tuple[list[CarriedManifest], dict[str, bytes], list[str | None]]:
+    """Each manifest's config fetched (the bundle carries it): the manifests, image configs
+    checked and their platform filled in, the configs by digest, and when each was built."""
+    configs: dict[str, bytes] = {}
+    final: list[CarriedManifest] = []
+    built: list[str | None] = []
+    for manifest in manifests:
+        config = client.blob_bytes(repository, manifest.config.digest, MAX_CONFIG_BYTES)
+        configs[manifest.config.digest] = config
+        if manifest.config.media_type in IMAGE_CONFIG_TYPES:
+            built.append(config_created(config))
+            manifest = _with_platform(manifest, config, platforms, what, warnings)
+        final.append(manifest)
+    return final, configs, built
+
+
+def _with_platform(
+    manifest: CarriedManifest, config: bytes, platforms: list[str], what: str, warnings: list[str]
+) -> CarriedManifest:
+    """The image config checked; a manifest reached without an index takes the platform its
+    config names (a warning when that is not the one platform chosen)."""
+    built_for = _check_image_config(config, manifest, what)
+    if manifest.platform is not None:
+        return manifest
+    if (
+        built_for
+        and len(platforms) == 1
+        and parse_platform(built_for) != parse_platform(platforms[0])
+    ):
+        warnings.append(f"{what} is built for {built_for}, not {platforms[0]}.")
+    return CarriedManifest(
+        manifest.descriptor, manifest.data, manifest.config, manifest.layers, built_for
     )

@@ -12,14 +12,14 @@ from airgap_tui.delta.bundle import DeltaLayout
 from airgap_tui.delta.delta import Presence
 from airgap_tui.delta.tool import HeldTool, decide
 from airgap_tui.events import CancelToken
-from airgap_tui.toolpack.toolpack import carried_sha256
+from airgap_tui.toolpack.cache import carried_sha256
 
 
 def tool_left_out(
     *, tool: bool, with_tool: bool, presence: Presence | None, cancel: CancelToken | None = None
 ) -> HeldTool | None:
     """The tool the offline host holds that makes carrying ours needless, else None. The
-    archive is built (or taken from this process's memo) only when its sha256 decides."""
+    archive is built (or taken from the user's cache) only when its sha256 decides."""
     if not tool or with_tool or presence is None:
         return None
     return decide(presence.tools, __version__, lambda: carried_sha256(cancel=cancel))

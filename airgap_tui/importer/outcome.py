@@ -26,6 +26,8 @@ class ImageResult:
     kind: str = "image"
     error: str = ""
     note: str = ""
+    built: str | None = None  # when the image was built (bundle.yaml); None: unknown
+    age_days: int | None = None  # its age on the day of the import
 
     @classmethod
     def open(

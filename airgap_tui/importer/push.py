@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from airgap_tui.bundle.manifest import BundleImage, BundleManifest
+from airgap_tui.bundle.manifest import BundleImage, BundleManifest, show
 from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.delta.check import DeltaCheck
 from airgap_tui.errors import AirgapError, BundleError, Cancelled, RegistryError
@@ -247,9 +247,18 @@ class _ImagePusher:
                 self.progress(Progress(STAGE_BLOB, item, sent, size))
                 yield chunk
 
-        how = self.client.push_blob(
-            repo, digest, size, body, mount_from=mount_from, on_retry=self._retried(item)
-        )
+        try:
+            how = self.client.push_blob(
+                repo, digest, size, body, mount_from=mount_from, on_retry=self._retried(item)
+            )
+        except BundleError as exc:  # its bytes do not match: nothing was committed
+            parts = ", ".join(show(p) for p in self.reader.parts_of(blob))
+            cause = exc.cause
+            if "cancelled" not in cause:
+                cause += "; the upload was cancelled before the registry was asked to commit it"
+            raise BundleError(
+                f"Blob {digest} of image {repo} (in part {parts})", cause, exc.next_step
+            ) from None
         if how != BLOB_UPLOADED:
             meter.add(size - sent)
         self.progress(Progress(STAGE_BLOB, item, size, size, how, final=True))
@@ -263,7 +272,7 @@ class _ImagePusher:
             how = BLOB_PRESENT
         elif found is not None and (repo, digest) in found.mount_from:
             source = found.mount_from[(repo, digest)]
-            if self.client.mount_blob(repo, digest, source) is None:
+            if self.client.mount_blob_retried(repo, digest, source, on_retry=self._retried(item)):
                 how = BLOB_MOUNTED
             elif self.client.blob_exists(repo, digest):  # another image of this run put it there
                 how = BLOB_PRESENT

@@ -23,11 +23,14 @@ from urllib.parse import urlsplit
 from airgap_tui.bundle.manifest import BundleImage, BundleManifest
 from airgap_tui.bundle.parts import files_not_listed
 from airgap_tui.bundle.reader import PartsReader
-from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.bundle.schema import read_manifest_and_bytes
+from airgap_tui.bundle.signature import SIGNATURE_NAME
+from airgap_tui.bundle.trust import Trust, TrustReport, check_trust
 from airgap_tui.bundle.verify import verify_bundle
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_days, age_warnings
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
 from airgap_tui.delta.delta import BlobRef
-from airgap_tui.errors import Cancelled, UsageError
+from airgap_tui.errors import BundleError, Cancelled, UsageError
 from airgap_tui.events import CancelToken, ProgressCallback
 from airgap_tui.events import ignore_progress as _ignore
 from airgap_tui.importer.outcome import (
@@ -39,7 +42,7 @@ from airgap_tui.importer.push import push_images
 from airgap_tui.importer.receipt import write_receipt
 from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
-from airgap_tui.registry.reference import split_prefix
+from airgap_tui.registry.reference import split_prefix, validate_repository_path
 
 if TYPE_CHECKING:
     from airgap_tui.importer.engine import Engine
@@ -73,6 +76,10 @@ class ImportRequest:
     # Plain HTTP for the registry: None = loopback only (straight route), or as the engine's
     # insecure-registries say (Docker route).
     insecure: bool | None = None
+    # The fingerprint carried apart from the stick and/or the allowed_signers file: checked
+    # before anything is pushed; a mismatch raises BundleError (issue 20).
+    trust: Trust | None = None
+    max_age: int = DEFAULT_MAX_AGE_DAYS  # warn about images built longer ago (days; 0: off)
 
 
 @dataclass
@@ -84,7 +91,9 @@ class ImportResult:
     receipt_path: Path | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
+    age_warnings: list[str] = field(default_factory=list)  # images older than --max-age
     route: str = ROUTE_REGISTRY
+    trust: TrustReport | None = None  # what --expect-fingerprint / --trust found
 
 
 def import_bundle(
@@ -103,13 +112,17 @@ def import_bundle(
     started = datetime.now(UTC)
     host, path = split_prefix(request.registry)
     prefix = f"{host}/{path}" if path else host
-    manifest = read_manifest(request.bundle_dir)
+    manifest, raw = read_manifest_and_bytes(request.bundle_dir)
+    trusted = None
+    if request.trust is not None and request.trust.asked:  # before anything is pushed
+        trusted = check_trust(request.bundle_dir, manifest.fingerprint, raw, request.trust)
     if request.via_docker:
         refuse_delta_via_docker(manifest, request.bundle_dir)
     result = ImportResult(
         ok=False,
         fingerprint=manifest.fingerprint,
         route=ROUTE_DOCKER if request.via_docker else ROUTE_REGISTRY,
+        trust=trusted,
     )
     try:
         _run(request, engine, manifest, result, prefix, progress, cancel)
@@ -121,6 +134,7 @@ def import_bundle(
         verification = "skipped (--no-verify): every blob was hash-checked while it was read"
     else:
         verification = "passed" if result.verified else "failed"
+    _add_ages(result, manifest, started, request.max_age)
     result.ok = not result.problems and all(i.settled for i in result.images)
     result.receipt_path = write_receipt(
         request.receipt_dir or Path.cwd(),
@@ -129,7 +143,7 @@ def import_bundle(
         registry=prefix,
         verification=verification,
         problems=result.problems,
-        warnings=result.warnings,
+        warnings=[*result.warnings, *result.age_warnings],
         images=result.images,
         route=result.route,
         engine=engine.docker_host if engine is not None and request.via_docker else None,
@@ -155,45 +169,16 @@ def _run(
 ) -> None:
     """Verify, then push into `result` (nothing is pushed or loaded when verify fails)."""
     host, path = split_prefix(request.registry)
+    for img in manifest.images:  # the distribution spec's bound, before a request is sent
+        validate_repository_path(
+            f"{path}/{img.name}" if path else img.name, what="Target repository"
+        )
     result.warnings = files_not_listed(request.bundle_dir, _listed(manifest))
-    if _verified_before(request, manifest):
-        result.verified = True
-    elif request.verify or request.verified_fingerprint is not None:
-        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
-        result.verified = report.ok and report.fingerprint == manifest.fingerprint
-        if not report.ok:
-            result.problems = [str(problem) for problem in report.problems]
-            status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
-            result.images = [
-                ImageResult.open(
-                    img.name,
-                    img.tag,
-                    prefix,
-                    img.digest,
-                    status,
-                    kind=img.kind,
-                    error="bundle failed verification",
-                )
-                for img in manifest.images
-            ]
-            return
-
+    if not _verify(request, manifest, result, prefix, progress, cancel):
+        return
     attempts = PUSH_ATTEMPTS if request.push_attempts is None else max(1, request.push_attempts)
     backoff = PUSH_BACKOFF if request.push_backoff is None else max(0.0, request.push_backoff)
-    insecure = request.insecure
-    if insecure is None and request.via_docker and engine is not None:
-        insecure = engine.insecure_registry(host)  # reach it the way the engine's push does
-    elif insecure is None:
-        insecure = insecure_in_daemon_json(host)
-    client = RegistryClient(
-        host,
-        credentials=request.credentials,
-        ca_file=request.ca_file,
-        insecure=insecure,
-        retries=attempts - 1,
-        backoff=backoff,
-        cancel=cancel,
-    )
+    client = _registry_client(request, engine, host, attempts, backoff, cancel)
     client.ping()  # a wrong address, TLS or credentials fail here, before anything is sent
 
     def repository(img: BundleImage) -> str:
@@ -214,6 +199,55 @@ def _run(
             client, reader, manifest, repository, progress=progress, cancel=cancel, found=found
         )
     result.images.extend(outcomes)
+
+
+def _verify(
+    request: ImportRequest,
+    manifest: BundleManifest,
+    result: ImportResult,
+    prefix: str,
+    progress: ProgressCallback,
+    cancel: CancelToken,
+) -> bool:
+    """Verify the bundle unless asked not to or just done; False (every image marked not
+    pushed, the problems in `result`) when it failed: then nothing may be pushed."""
+    if _verified_before(request, manifest):
+        result.verified = True
+    elif request.verify or request.verified_fingerprint is not None:
+        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
+        result.verified = report.ok and report.fingerprint == manifest.fingerprint
+        if not report.ok:
+            result.problems = [str(problem) for problem in report.problems]
+            status = STATUS_NOT_LOADED if request.via_docker else STATUS_FAILED
+            result.images = _not_pushed(manifest, prefix, status, "bundle failed verification")
+            return False
+    return True
+
+
+def _registry_client(
+    request: ImportRequest,
+    engine: Engine | None,
+    host: str,
+    attempts: int,
+    backoff: float,
+    cancel: CancelToken,
+) -> RegistryClient:
+    """The client for the target, plain HTTP or not as the request, the engine (Docker
+    route) or the host's daemon.json says."""
+    insecure = request.insecure
+    if insecure is None and request.via_docker and engine is not None:
+        insecure = engine.insecure_registry(host)  # reach it the way the engine's push does
+    elif insecure is None:
+        insecure = insecure_in_daemon_json(host)
+    return RegistryClient(
+        host,
+        credentials=request.credentials,
+        ca_file=request.ca_file,
+        insecure=insecure,
+        retries=attempts - 1,
+        backoff=backoff,
+        cancel=cancel,
+    )
 
 
 def refuse_delta_via_docker(manifest: BundleManifest, bundle_dir: Path) -> None:
@@ -268,18 +302,23 @@ def _via_docker(
 ) -> None:
     from airgap_tui.importer.via_docker import import_via_docker
 
-    outcomes = import_via_docker(
-        request.bundle_dir,
-        manifest,
-        engine,
-        client,
-        prefix,
-        repository,
-        credentials=request.credentials,
-        retry=retry,
-        progress=progress,
-        cancel=cancel,
-    )
+    try:
+        outcomes = import_via_docker(
+            request.bundle_dir,
+            manifest,
+            engine,
+            client,
+            prefix,
+            repository,
+            credentials=request.credentials,
+            retry=retry,
+            progress=progress,
+            cancel=cancel,
+        )
+    except BundleError as exc:  # a part or blob failed its hash on the way: nothing was loaded
+        result.problems.append(exc.sentence())
+        result.images = _not_pushed(manifest, prefix, STATUS_NOT_LOADED, exc.sentence())
+        return
     result.images.extend(outcomes)
 
 
@@ -292,9 +331,33 @@ def _cancelled(exc: Cancelled, total: int) -> Cancelled:
     )
 
 
+def _not_pushed(
+    manifest: BundleManifest, prefix: str, status: str, error: str
+) -> list[ImageResult]:
+    """Every image of the bundle, none pushed, for `error`."""
+    return [
+        ImageResult.open(img.name, img.tag, prefix, img.digest, status, kind=img.kind, error=error)
+        for img in manifest.images
+    ]
+
+
+def _add_ages(result: ImportResult, manifest: BundleManifest, now: datetime, max_age: int) -> None:
+    """Each image's build date and its age on the day of the import (receipt, --json, the
+    screens), and a warning for each one older than `max_age` days."""
+    built = {(i.name, i.tag): i for i in manifest.images}
+    for row in result.images:
+        image = built.get((row.name, row.tag))
+        if image is not None:
+            row.built = image.built
+            row.age_days = age_days(image.built, now)
+    result.age_warnings = age_warnings(
+        ((i.label, i.built, i.analyzer) for i in manifest.images), now, max_age
+    )
+
+
 def _listed(manifest: BundleManifest) -> list[str]:
-    """The files a bundle lists: its parts and the carried tool."""
-    return [part.file for part in manifest.parts] + (
+    """The files a bundle lists: its parts and the carried tool (and its signature)."""
+    return [*(part.file for part in manifest.parts), SIGNATURE_NAME] + (
         [manifest.tool.file] if manifest.tool is not None else []
     )
 

@@ -58,6 +58,34 @@ def _wrong_bytes(what: str, got: str) -> RegistryError:
     )
 
 
+def _too_many_bytes(what: str, size: int) -> RegistryError:
+    return RegistryError(
+        what,
+        f"the registry sent more than the {size} bytes its manifest gives",
+        "Check the registry and any proxy in front of it",
+    )
+
+
+def _connection_broke(what: str, failures: int, position: int, size: int) -> RegistryError:
+    """A blob download's broken connection (retried, resuming, until `retries` is spent)."""
+    return RegistryError(
+        what,
+        f"the connection broke {failures + 1} times while downloading it "
+        f"({position} of {size} bytes arrived)",
+        "Check the registry and the network, then run the export again: "
+        "it resumes where it stopped",
+    )
+
+
+def _ended_early(what: str, position: int, size: int) -> RegistryError:
+    """A blob download the registry ended short (retried, resuming, like a broken one)."""
+    return RegistryError(
+        what,
+        f"the registry ended the blob after {position} of {size} bytes",
+        "Run the export again: it resumes where it stopped",
+    )
+
+
 class RegistryClient(RegistryUpload):
     """Talks to one registry host. Safe to share between the threads of one estimate."""
 
@@ -213,7 +241,7 @@ class RegistryClient(RegistryUpload):
                 return None
             self._raise_for(resp, what)
             header = resp.headers.get("Docker-Content-Digest", "")
-        if _DIGEST.match(header):
+        if _DIGEST.fullmatch(header):
             return header
         try:
             _body, _type, digest = self._get_manifest(repository, tag, what)
@@ -292,35 +320,17 @@ class RegistryClient(RegistryUpload):
                     stream = resp.raw.stream(chunk_size, decode_content=False)
                     for chunk in _after(stream, skip):
                         if position + len(chunk) > size:
-                            raise RegistryError(
-                                what,
-                                f"the registry sent more than the {size} bytes its manifest gives",
-                                "Check the registry and any proxy in front of it",
-                            )
+                            raise _too_many_bytes(what, size)
                         hasher.update(chunk)
                         position += len(chunk)
                         yield chunk
                 except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
                     failures = self._again_or_raise(
-                        failures,
-                        RegistryError(
-                            what,
-                            f"the connection broke {failures + 1} times while downloading it "
-                            f"({position} of {size} bytes arrived)",
-                            "Check the registry and the network, then run the export again: "
-                            "it resumes where it stopped",
-                        ),
+                        failures, _connection_broke(what, failures, position, size)
                     )
                     continue
             if position < size:
-                failures = self._again_or_raise(
-                    failures,
-                    RegistryError(
-                        what,
-                        f"the registry ended the blob after {position} of {size} bytes",
-                        "Run the export again: it resumes where it stopped",
-                    ),
-                )
+                failures = self._again_or_raise(failures, _ended_early(what, position, size))
         got = "sha256:" + hasher.hexdigest()
         if got != digest:
             raise _wrong_bytes(what, got)

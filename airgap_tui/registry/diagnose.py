@@ -7,6 +7,7 @@ fails at once with the same sentence instead of waiting for the same timeout aga
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import ssl
 import threading
@@ -242,3 +243,22 @@ def connection_error(
     # A token service on another host is named as itself, not as the registry.
     shown = host if url.netloc in (host, "") else url.netloc
     return RegistryUnreachable(f"Can't reach {shown}", cause, UNREACHABLE_NEXT_STEP), key
+
+
+class _ServerError(RegistryError):
+    """A 5xx from the registry: it may pass (restart, overload), so a push retries it."""
+
+
+def _registry_error_text(resp: requests.Response) -> str:
+    """`: CODE message` from a registry's JSON error body (bounded), or ""."""
+    try:
+        data = json.loads(resp.raw.read(64 * 1024, decode_content=True) or b"{}")
+    except (ValueError, OSError, requests.RequestException):
+        return ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return ""
+    code = str(errors[0].get("code", ""))[:40]
+    message = str(errors[0].get("message", ""))[:160]
+    text = " ".join(p for p in (code, message) if p)
+    return f": {text}" if text else ""

@@ -139,7 +139,7 @@ def available_platforms(index: Mapping[str, Any]) -> list[str]:
 
 
 def _validate_digest(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _DIGEST.match(value):
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
         raise RegistryError(what, f"the registry sent an invalid digest {str(value)[:80]!r}")
     return value
 

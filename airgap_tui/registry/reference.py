@@ -49,10 +49,20 @@ def looks_like_host(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost"
 
 
+MAX_REPOSITORY_NAME = 255  # the distribution spec's bound on a repository name
+
+
 def validate_repository_path(path: str, *, what: str = "Image path") -> str:
+    if len(path) > MAX_REPOSITORY_NAME:
+        raise UsageError(
+            f"{what} {path[:60]!r}…",
+            f"it is {len(path)} characters long; a registry accepts at most "
+            f"{MAX_REPOSITORY_NAME} (the distribution spec's bound)",
+            "Use a shorter registry path or image name",
+        )
     parts = path.split("/")
     for part in parts:
-        if not _COMPONENT.match(part):
+        if not _COMPONENT.fullmatch(part):
             raise UsageError(
                 f"{what} {path!r}",
                 f"{part!r} is not a valid repository name component "
@@ -63,7 +73,7 @@ def validate_repository_path(path: str, *, what: str = "Image path") -> str:
 
 
 def validate_tag(tag: str, *, ref: str = "") -> str:
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise UsageError(
             f"Image tag {tag!r}" + (f" in {ref!r}" if ref else ""),
             "a tag is 1-128 letters, digits, '_', '.' or '-' and cannot start with '.' or '-'",
@@ -83,7 +93,7 @@ def split_prefix(prefix: str) -> tuple[str, str]:
             "Registry", "it is empty", "Give host[:port][/path], e.g. registry.local:5000/analyzers"
         )
     host, _, path = text.partition("/")
-    if not _HOST.match(host):
+    if not _HOST.fullmatch(host):
         raise UsageError(
             f"Registry {prefix!r}",
             f"{host!r} is not a host name or host:port",
@@ -112,7 +122,7 @@ def parse_reference(text: str) -> ImageRef:
     digest = None
     if "@" in ref:
         ref, digest = ref.split("@", 1)
-        if not re.match(r"^sha256:[0-9a-f]{64}$", digest):
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
             raise UsageError(
                 f"Image reference {text!r}", "the digest is not sha256:<64 hex>", "Check the digest"
             )

@@ -22,10 +22,13 @@ from airgap_tui.registry.diagnose import (
     CONNECT_TIMEOUT,
     DEFAULT_CERTS_DIR,
     UNREACHABLE_MEMO_SECONDS,
+    RegistryUnreachable,
     _answered,
     _HandshakeFailed,
     _memo_lock,
     _memoised,
+    _registry_error_text,
+    _ServerError,
     _TrustAdapter,
     _unreachable,
     connection_error,
@@ -70,6 +73,20 @@ def _json_body(resp: requests.Response, limit: int, what: str) -> dict[str, Any]
 
 
 BodyFactory = Callable[[], Iterable[bytes]]
+
+
+def _remember_unreachable(origin: str, key: str, error: RegistryUnreachable) -> None:
+    """Memo a host that cannot be reached, so the next call fails at once with the same
+    sentence; not one that has answered before (its failure may pass)."""
+    with _memo_lock:
+        if origin not in _answered:
+            _unreachable[key] = (error, time.monotonic() + UNREACHABLE_MEMO_SECONDS)
+
+
+def _remember_answered(origin: str) -> None:
+    """This origin answered once: a later failure of it is never memoised as unreachable."""
+    with _memo_lock:
+        _answered.add(origin)
 
 
 class RegistryTransport:
@@ -147,28 +164,45 @@ class RegistryTransport:
     def base_url(self) -> str:
         return f"{self._negotiate()}://{self.host}"
 
-    def _raise_for(self, resp: requests.Response, what: str) -> None:
+    def _raise_for(self, resp: requests.Response, what: str, *, push_to: str | None = None) -> None:
+        """An error status as the operator's sentence, for pulls and pushes alike; a push
+        (`push_to`: its repository) says what a push needs. A 5xx is a _ServerError (a push
+        retries it), and the registry's own error code and message are kept."""
         code = resp.status_code
         if code < 400:
             return
         if code == 401:
             raise self._auth_error(resp)
         if code == 403:
+            may = f"push to {push_to}" if push_to is not None else "pull this repository"
             raise AuthError(
                 what,
                 "the registry denied access (HTTP 403)",
-                f"Check that the account used for {self.host} may pull this repository",
+                f"Check that the account used for {self.host} may {may}",
                 registry=self.host,
             )
-        if code == 404:
-            raise NotFoundError(what, "the registry does not have it (HTTP 404)")
         if code == 429:
             raise RegistryError(
                 what,
                 "the registry is rate-limiting requests (HTTP 429)",
                 "Wait a while, or log in (docker login) for a higher limit",
             )
-        raise RegistryError(what, f"the registry answered HTTP {code}", "Try again later")
+        if code == 404 and push_to is None:
+            raise NotFoundError(what, "the registry does not have it (HTTP 404)")
+        detail = _registry_error_text(resp)
+        if code >= 500:
+            raise _ServerError(
+                what, f"the registry answered HTTP {code}{detail}", "Try again later"
+            )
+        if push_to is None:
+            raise RegistryError(
+                what, f"the registry answered HTTP {code}{detail}", "Try again later"
+            )
+        raise RegistryError(
+            what,
+            f"the registry refused it (HTTP {code}{detail})",
+            "Check the registry's log; run the import again once it is fixed",
+        )
 
     def _auth_error(
         self, resp: requests.Response | None, *, token_refused: bool = False
@@ -222,19 +256,21 @@ class RegistryTransport:
         *,
         scope: str | None,
         headers: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> requests.Response:
-        """One request with auth (challenge → token/basic → retry once) and bounded retries."""
+        """One request with auth (challenge → token/basic → retry once) and bounded retries
+        (`retry=False` when the caller retries the whole step itself: one level of retries)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         extra = dict(headers or {})
         sent = self._auth_headers(scope)
-        resp = self._send(method, url, {**extra, **sent})
+        resp = self._send(method, url, {**extra, **sent}, retry=retry)
         if resp.status_code != 401:
             return resp
         challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
         if not self._authenticate(challenges, scope, sent.get("Authorization", "")):
             return resp
         resp.close()
-        resp = self._send(method, url, {**extra, **self._auth_headers(scope)})
+        resp = self._send(method, url, {**extra, **self._auth_headers(scope)}, retry=retry)
         return resp
 
     def _auth_headers(self, scope: str | None) -> dict[str, str]:
@@ -328,11 +364,7 @@ class RegistryTransport:
         keys = (origin, parts.hostname or parts.netloc)
         attempts = (self.retries + 1) if retry and method in ("GET", "HEAD") else 1
         for attempt in range(attempts):
-            if self.cancel is not None:
-                self.cancel.check(f"Talking to registry {self.host}")
-            known = _memoised(keys)
-            if known is not None:
-                raise known
+            self._before_try(keys)
             last = attempt == attempts - 1
             try:
                 resp = self._session.request(
@@ -354,22 +386,27 @@ class RegistryTransport:
             ) as exc:
                 error, key = connection_error(self.host, self.timeout, self._session, exc, parts)
                 if key is not None:
-                    with _memo_lock:
-                        if origin not in _answered:
-                            _unreachable[key] = (error, time.monotonic() + UNREACHABLE_MEMO_SECONDS)
+                    _remember_unreachable(origin, key, error)
                     raise error from None
                 if last:
                     raise error from None
                 self._sleep(attempt)
                 continue
-            with _memo_lock:
-                _answered.add(origin)
+            _remember_answered(origin)
             if resp.status_code in RETRY_STATUSES and not last:
                 resp.close()
                 self._sleep(attempt)
                 continue
             return resp
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_try(self, keys: tuple[str, ...]) -> None:
+        """Stop here when cancelled, or when the host was found unreachable a moment ago."""
+        if self.cancel is not None:
+            self.cancel.check(f"Talking to registry {self.host}")
+        known = _memoised(keys)
+        if known is not None:
+            raise known
 
     def _sleep(self, attempt: int) -> None:
         delay = self.backoff * (2**attempt)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
+from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from airgap_tui.errors import AuthError, RegistryError
+from airgap_tui.errors import BundleError, RegistryError
 from airgap_tui.registry.auth import _pull_scope, _push_scope, parse_challenges
-from airgap_tui.registry.diagnose import RegistryUnreachable, connection_error, tls_error
+from airgap_tui.registry.diagnose import (
+    RegistryUnreachable,
+    _ServerError,
+    connection_error,
+    tls_error,
+)
 from airgap_tui.registry.oci import MAX_MANIFEST_BYTES, _validate_digest
 from airgap_tui.registry.transport import BodyFactory, RegistryTransport
 
@@ -30,8 +36,59 @@ RetryCallback = Callable[[int, float, RegistryError], None]
 _EMPTY_BODY = {"Content-Length": "0"}
 
 
-class _ServerError(RegistryError):
-    """A 5xx from the registry: it may pass (restart, overload), so a push retries it."""
+UPLOAD_WINDOW = 64 << 20  # bytes per PATCH, streamed (never held in memory)
+
+
+class BlobMismatch(BundleError):
+    """The bytes read for a blob do not hash to its digest: the upload was cancelled."""
+
+
+def _blob_mismatch(digest: str, cause: str) -> BlobMismatch:
+    """The error for bytes that cannot be the blob: the upload was cancelled, not committed."""
+    return BlobMismatch(
+        f"Blob {digest}", cause, "Run verify, then copy the bundle again from the connected side"
+    )
+
+
+class _BodyEnded(Exception):
+    """The body ended before the bytes a PATCH announced."""
+
+
+class _HashedWindows:
+    """A blob's body cut into windows of exact length, hashed as the bytes go out."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._left = b""
+        self.hasher = hashlib.sha256()
+        self.sent = 0
+
+    def take(self, n: int) -> Iterator[bytes]:
+        """Exactly `n` more bytes; raises (aborting the request) when the body ends first."""
+        remaining = n
+        while remaining > 0:
+            if self._left:
+                piece, self._left = self._left, b""
+            else:
+                piece = next(self._chunks, b"")
+                if not piece:
+                    raise _BodyEnded(f"the body ended {remaining} bytes early")
+            if len(piece) > remaining:
+                piece, self._left = piece[:remaining], piece[remaining:]
+            self.hasher.update(piece)
+            self.sent += len(piece)
+            remaining -= len(piece)
+            yield piece
+
+    def finish(self) -> None:
+        """Read to the end (a reader checks its digest there); extra bytes count as sent."""
+        for piece in (self._left, *self._chunks):
+            self.hasher.update(piece)
+            self.sent += len(piece)
+        self._left = b""
+
+
+_T = TypeVar("_T")
 
 
 class _SizedBody:
@@ -49,33 +106,18 @@ class _SizedBody:
         return iter(self._chunks)
 
 
-def _registry_error_text(resp: requests.Response) -> str:
-    """`: CODE message` from a registry's JSON error body (bounded), or ""."""
-    try:
-        data = json.loads(resp.raw.read(64 * 1024, decode_content=True) or b"{}")
-    except (ValueError, OSError, requests.RequestException):
-        return ""
-    errors = data.get("errors") if isinstance(data, dict) else None
-    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
-        return ""
-    code = str(errors[0].get("code", ""))[:40]
-    message = str(errors[0].get("message", ""))[:160]
-    text = " ".join(p for p in (code, message) if p)
-    return f": {text}" if text else ""
-
-
 class RegistryUpload(RegistryTransport):
     """Push: blobs and original manifests into a target registry (the offline side).
 
     Bodies come from a factory, not an iterator, so a retry or a re-sent request after a new
     token starts the stream again from its first byte."""
 
-    def blob_exists(self, repository: str, digest: str) -> bool:
+    def blob_exists(self, repository: str, digest: str, *, retry: bool = True) -> bool:
         """HEAD the blob: a blob the repository already holds is never uploaded again."""
         what = f"Blob {digest[:19]} in {self.host}/{repository}"
         _validate_digest(digest, what)
         resp = self._request(
-            "HEAD", f"/v2/{repository}/blobs/{digest}", scope=_push_scope(repository)
+            "HEAD", f"/v2/{repository}/blobs/{digest}", scope=_push_scope(repository), retry=retry
         )
         with resp:
             if resp.status_code == 404:
@@ -107,23 +149,89 @@ class RegistryUpload(RegistryTransport):
         open_body: BodyFactory,
         *,
         location: str | None = None,
+        window: int = UPLOAD_WINDOW,
     ) -> None:
-        """Monolithic upload: POST (unless a mount left a session) then PUT the streamed body
-        with its known length. The registry checks the digest; a mismatch is refused."""
+        """Chunked upload that never asks the registry to commit bytes that do not match.
+
+        POST (unless a mount left a session), then PATCH the streamed body in windows while
+        hashing it; the final `PUT ?digest=`, which commits the blob, is sent only when the
+        bytes sent are exactly `size` bytes hashing to `digest`. Otherwise the session is
+        cancelled (DELETE) and BlobMismatch raised: whatever the registry (or a proxy in front
+        of it) checks, it is never asked to store wrong bytes under a trusted digest."""
         what = f"Blob {digest[:19]} in {self.host}/{repository}"
         _validate_digest(digest, what)
         scope = _push_scope(repository)
         if location is None:
-            resp = self._request(
-                "POST", f"/v2/{repository}/blobs/uploads/", scope=scope, headers=_EMPTY_BODY
+            location = self._open_upload(repository, scope, what)
+        body = _HashedWindows(open_body())
+        try:
+            while body.sent < size:
+                n = min(window, size - body.sent)
+                location = self._patch_window(location, scope, body, n, what, repository)
+            body.finish()
+        except _BodyEnded as exc:
+            self._cancel_upload(location)
+            raise _blob_mismatch(
+                digest,
+                f"{exc} (it is {size} bytes): the upload to {self.host}/{repository} was "
+                "cancelled before the registry was asked to commit it",
+            ) from None
+        except BaseException:
+            self._cancel_upload(location)
+            raise
+        got = "sha256:" + body.hasher.hexdigest()
+        if body.sent != size or got != digest:
+            self._cancel_upload(location)
+            raise _blob_mismatch(
+                digest,
+                f"the bytes read for it hash to {got} ({body.sent} bytes), not to its digest: "
+                f"the upload to {self.host}/{repository} was cancelled before the registry "
+                "was asked to commit it",
             )
-            with resp:
-                self._raise_for_push(resp, what, repository)
-                location = self._upload_location(resp, what)
+        self._commit_upload(location, digest, scope, what, repository)
+
+    def _open_upload(self, repository: str, scope: str, what: str) -> str:
+        """POST a new upload session; returns its address."""
+        resp = self._request(
+            "POST", f"/v2/{repository}/blobs/uploads/", scope=scope, headers=_EMPTY_BODY
+        )
+        with resp:
+            self._raise_for_push(resp, what, repository)
+            return self._upload_location(resp, what)
+
+    def _patch_window(
+        self, location: str, scope: str, body: _HashedWindows, n: int, what: str, repository: str
+    ) -> str:
+        """PATCH the next `n` bytes of `body`; returns the address the session goes on at.
+
+        A 401 means the token expired mid-upload: it is renewed and the PATCH fails like a 5xx,
+        so the push starts again (a half-sent window cannot be resent from here)."""
+        start = body.sent
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{start + n - 1}",
+            **self._auth_headers(scope),
+        }
+        resp = self._send_stream("PATCH", location, headers, partial(body.take, n), n)
+        with resp:
+            if resp.status_code == 401:  # the token expired mid-upload: start again
+                self._authenticate(
+                    parse_challenges(resp.headers.get("WWW-Authenticate", "")),
+                    scope,
+                    headers.get("Authorization", ""),
+                )
+                raise _ServerError(what, "the registry's token expired mid-upload")
+            self._raise_for_push(resp, what, repository)
+            return self._upload_location(resp, what)
+
+    def _commit_upload(
+        self, location: str, digest: str, scope: str, what: str, repository: str
+    ) -> None:
+        """The final `PUT ?digest=`, which commits the blob; a registry that stores it under
+        another digest is an error."""
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}{urlencode({'digest': digest})}"
-        headers = {"Content-Type": "application/octet-stream"}
-        resp = self._send_body("PUT", url, scope, headers, open_body, size)
+        resp = self._send_body("PUT", url, scope, _EMPTY_BODY, lambda: [], 0)
         with resp:
             self._raise_for_push(resp, what, repository)
             stored = resp.headers.get("Docker-Content-Digest", "")
@@ -133,6 +241,14 @@ class RegistryUpload(RegistryTransport):
                 f"the registry stored the upload as {stored[:19]}…",
                 "Check the registry (or a proxy in front of it) and run the import again",
             )
+
+    def _cancel_upload(self, location: str) -> None:
+        """DELETE an upload session (best effort: the registry drops stale ones anyway)."""
+        try:
+            headers = {**_EMPTY_BODY, **self._auth_headers(None)}
+            self._session.request("DELETE", location, headers=headers, timeout=self.timeout).close()
+        except requests.RequestException:
+            pass
 
     def push_blob(
         self,
@@ -150,8 +266,8 @@ class RegistryUpload(RegistryTransport):
 
         Returns what happened: "present", "mounted" or "uploaded"."""
 
-        def once() -> str:
-            if self.blob_exists(repository, digest):
+        def once() -> str:  # retried here, so its HEAD is not retried again inside
+            if self.blob_exists(repository, digest, retry=False):
                 return BLOB_PRESENT
             location = None
             if mount_from is not None and mount_from != repository:
@@ -202,7 +318,21 @@ class RegistryUpload(RegistryTransport):
 
         return self._push_retried(once, on_retry)
 
-    def _push_retried(self, once: Callable[[], str], on_retry: RetryCallback | None) -> str:
+    def mount_blob_retried(
+        self,
+        repository: str,
+        digest: str,
+        from_repository: str,
+        *,
+        on_retry: RetryCallback | None = None,
+    ) -> bool:
+        """mount_blob, retried like every other push request (5xx, refused or reset
+        connection): True when mounted, False when the registry opened an upload instead."""
+        return self._push_retried(
+            lambda: self.mount_blob(repository, digest, from_repository) is None, on_retry
+        )
+
+    def _push_retried(self, once: Callable[[], _T], on_retry: RetryCallback | None) -> _T:
         for attempt in range(self.retries + 1):
             try:
                 return once()
@@ -279,24 +409,5 @@ class RegistryUpload(RegistryTransport):
         return url
 
     def _raise_for_push(self, resp: requests.Response, what: str, repository: str) -> None:
-        """Like _raise_for, but says what a push needs and keeps the registry's error code."""
-        code = resp.status_code
-        if code < 400:
-            return
-        if code == 401:
-            raise self._auth_error(resp)
-        if code == 403:
-            raise AuthError(
-                what,
-                "the registry denied access (HTTP 403)",
-                f"Check that the account used for {self.host} may push to {repository}",
-                registry=self.host,
-            )
-        detail = _registry_error_text(resp)
-        if code >= 500:
-            raise _ServerError(what, f"the registry answered HTTP {code}{detail}", "Try again")
-        raise RegistryError(
-            what,
-            f"the registry refused it (HTTP {code}{detail})",
-            "Check the registry's log; run the import again once it is fixed",
-        )
+        """_raise_for for a push into `repository` (what a push needs; a 5xx is retried)."""
+        self._raise_for(resp, what, push_to=repository)

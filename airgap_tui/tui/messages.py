@@ -57,6 +57,15 @@ class TagsFetched(Message):
 
 
 @dataclass
+class GuessesFetched(Message):
+    """The newest major tag upstream per untagged analyzer, for GitLab `major` from `source`."""
+
+    major: int
+    source: str
+    guesses: dict[str, str]
+
+
+@dataclass
 class ProfileLoaded(Message):
     profile: Profile
 
@@ -87,6 +96,7 @@ class ProfileSaved(Message):
 class BundleFound(Message):
     path: Path
     manifest: BundleManifest
+    signer: str = ""  # who bundle.yaml.sig says signed it (not checked), or "not signed"
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Saved selections ("profiles") so next month's bundle is one keypress away.
 
 A profile is a small YAML file under the user's config dir holding the GitLab major, the
-analyzers with their tags and any custom images. Never credentials, never paths of a drive.
+analyzers with their tags, any custom images and whether the tool goes along. Never
+credentials, never paths of a drive.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class Profile:
     source_prefix: str = ""
     platform: str = ""
     fips: bool = False  # a FIPS instance (the -fips variants)
+    tool: bool = True  # carry airgap-tui.pyz with the bundle
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(
             f"Profile name {name!r}",
             "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -57,6 +59,8 @@ def save_profile(directory: Path, profile: Profile) -> Path:
         data["platform"] = profile.platform
     if profile.fips:
         data["fips"] = True
+    if not profile.tool:
+        data["tool"] = False
     text = "# airgap-tui profile (a selection of images; no credentials)\n" + yaml.safe_dump(
         data, sort_keys=False
     )
@@ -68,7 +72,9 @@ def save_profile(directory: Path, profile: Profile) -> Path:
 def list_profiles(directory: Path) -> list[str]:
     if not directory.is_dir():
         return []
-    return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file() and _NAME.match(p.stem))
+    return sorted(
+        p.stem for p in directory.glob("*.yaml") if p.is_file() and _NAME.fullmatch(p.stem)
+    )
 
 
 def load_profile(directory: Path, name: str) -> Profile:
@@ -98,6 +104,7 @@ def load_profile(directory: Path, name: str) -> Profile:
         or not isinstance(custom, list)
         or not all(isinstance(c, str) for c in custom)
         or not isinstance(data.get("fips", False), bool)
+        or not isinstance(data.get("tool", True), bool)
     ):
         raise broken
     return Profile(
@@ -108,4 +115,5 @@ def load_profile(directory: Path, name: str) -> Profile:
         source_prefix=str(data.get("source_prefix") or ""),
         platform=str(data.get("platform") or ""),
         fips=bool(data.get("fips", False)),
+        tool=bool(data.get("tool", True)),
     )

@@ -51,6 +51,38 @@ class AnalyzerSelection:
     def __init__(self, catalog: Catalog | None, state: WizardState) -> None:
         self.catalog = catalog
         self.state = state
+        # For a major the catalog has no tag for: the newest major tag upstream, per analyzer.
+        # A proposal only: the operator takes them (take_guesses), never silently.
+        self.guesses: dict[str, str] = {}
+        self._asked: set[tuple[int, str]] = set()
+
+    def to_guess(self) -> list[tuple[str, str]]:
+        """(name, path) of this major's current images with no known tag, the first time it is
+        asked for this major and source (then empty): what to ask upstream about. Only for a
+        major the catalog covers in part (19 today): elsewhere a missing tag is deliberate."""
+        key = (self.major, self.state.source_prefix)
+        if key in self._asked or self.catalog is None or self.catalog.is_complete(self.major):
+            return []
+        self._asked.add(key)
+        return [
+            (a.name, a.path)
+            for a in self.analyzers()
+            if a.tag is None and not a.removed and a.source_ref is None
+        ]
+
+    def guess(self, name: str) -> str | None:
+        """The proposal for `name`, when it has no tag of its own or typed by the operator."""
+        return self.guesses.get(name) if self.tag(name) is None else None
+
+    def take_guesses(self, names: list[str]) -> list[str]:
+        """Type the proposed tag for each of `names` that has one; returns those taken."""
+        taken = []
+        for name in names:
+            proposal = self.guess(name)
+            if proposal is not None:
+                self.state.tags[name] = proposal
+                taken.append(name)
+        return taken
 
     @property
     def major(self) -> int:
@@ -130,15 +162,18 @@ class AnalyzerSelection:
             return False
         self.state.gitlab_major = major
         self.state.tags.clear()
+        self.guesses = {}
         return True
 
     def apply_profile(self, profile: Profile) -> ProfileChoice:
-        """Take a saved profile's major, FIPS switch, platform and tags; return its choice."""
+        """Take a saved profile's major, FIPS switch, platform, tool switch and tags; return
+        its choice."""
         if profile.platform:
             self.state.platform = profile.platform
         if self.catalog and profile.gitlab_major in self.catalog.majors:
             self.state.gitlab_major = profile.gitlab_major
         self.state.fips = profile.fips
+        self.state.tool_wanted = profile.tool
         known = {a.name: a for a in self.analyzers()}
         self.state.tags = {
             name: tag

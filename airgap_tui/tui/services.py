@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,6 +141,27 @@ class Domain(RequestDomain):
 
         return read_manifest(bundle_dir)
 
+    def bundle_signer(self, bundle_dir: Path) -> str:
+        """Who bundle.yaml.sig says signed the bundle (read, not checked: the CLI's --trust
+        checks it against an allowed_signers file), or why it cannot be read."""
+        from airgap_tui.bundle.signature import read_signature, signature_info
+        from airgap_tui.errors import AirgapError
+
+        try:
+            raw = read_signature(bundle_dir)
+            if raw is None:
+                return "not signed"
+            return f"signed by {signature_info(raw).describe()} (not checked here)"
+        except AirgapError as exc:
+            return exc.sentence()
+
+    def carried_fingerprint_matches(self, typed: str, fingerprint: str) -> bool:
+        """The fingerprint the operator carried (full or short groups) is this bundle's;
+        UsageError when what was typed is no fingerprint."""
+        from airgap_tui.bundle.trust import fingerprint_matches, parse_expected_fingerprint
+
+        return fingerprint_matches(parse_expected_fingerprint(typed), fingerprint)
+
     def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
         from airgap_tui.bundle.find import find_bundles
 
@@ -181,6 +203,7 @@ class Services:
 
     domain: Domain = field(default_factory=Domain)
     clock: Callable[[], float] = time.monotonic  # monotonic seconds, for rates and time left
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # images' ages
     home: Path = field(default_factory=Path.home)  # `~` on screen; snippet files go here
     config_dir: Path | None = None  # profiles under it (default: $XDG_CONFIG_HOME/airgap-tui)
     receipt_dir: Path | None = None  # import receipts (default: the current directory)

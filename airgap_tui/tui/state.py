@@ -50,7 +50,9 @@ class WizardState:
     estimate: Estimate | None = None
     delta_from: list[Path] = field(default_factory=list)  # receipts/inventories: a delta
     delta: DeltaLayout | None = None  # planned from `delta_from` on the estimate
+    tool_wanted: bool = True  # carry airgap-tui.pyz (the Estimate screen's switch; profiles)
     destination: Path | None = None
+    sign_key: Path | None = None  # an SSH key: export writes bundle.yaml.sig with it
     part_size: int = DEFAULT_PART_SIZE
     resume: bool = False
     export_result: ExportResult | None = None
@@ -78,6 +80,7 @@ class WizardState:
             fips=self.fips,
             source_prefix=self.source_prefix,
             platform=self.platform,
+            tool_wanted=self.tool_wanted,
             registry=self.registry,
             ca_file=self.ca_file,
         )
@@ -90,18 +93,19 @@ class WizardState:
     @property
     def bundle_bytes(self) -> int:
         """What the media must hold: the parts (of the delta, if one was asked for) and the
-        carried tool."""
+        carried tool when it goes along."""
         if self.estimate is None:
             return 0
+        tool = self.estimate.tool_bytes if self.carry_tool else 0
         if self.delta is not None:
-            return self.delta.delta_bytes + self.estimate.tool_bytes
-        return self.estimate.total_bytes
+            return self.delta.delta_bytes + tool
+        return self.estimate.bundle_bytes + tool
 
     @property
     def carry_tool(self) -> bool:
-        """Write airgap-tui.pyz unless the estimate found it cannot be built here (then the
-        estimate screen said so, and the bundle goes without it)."""
-        return self.estimate is None or self.estimate.tool_problem is None
+        """Write airgap-tui.pyz when the operator wants it and the estimate found it can be
+        built here (else the estimate screen said why, and the bundle goes without it)."""
+        return self.tool_wanted and (self.estimate is None or self.estimate.tool_problem is None)
 
     def snippet_images(self) -> list[tuple[str, str]]:
         """(name, tag) of what is (or will be) in the target registry."""

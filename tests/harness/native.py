@@ -256,7 +256,8 @@ def _config(spec: NativeImageSpec, platform: str, diff_ids: list[str]) -> bytes:
     config = {
         "architecture": arch,
         "os": os_name,
-        "created": "2024-03-01T10:00:00Z",
+        # arm64 built a day later: an index is as new as its newest platform
+        "created": "2024-03-02T10:00:00Z" if arch == "arm64" else "2024-03-01T10:00:00Z",
         "config": {
             "Cmd": ["/analyzer", "run"],
             "Labels": {"org.airgap-tui.native": f"{spec.path}:{spec.tag}"},

@@ -8,11 +8,17 @@ forwarded to the registry and its answer streamed back, while the relay records 
 - hold(digest, after): send `after` bytes of the body, then wait until released (a test stops
   the exporter at a known point by polling, never by sleeping);
 - cut(digest, after): send `after` bytes, then close the connection (a registry that dies).
+
+It also forwards pushes (POST, PATCH, PUT, DELETE) and hashes what the client sends for each
+upload session, so a test sees what a registry that does not check digests would have stored:
+`commits` lists every final `PUT ?digest=` with the sha256 of the bytes really sent, and
+`cancelled` every upload the client DELETEd.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +29,44 @@ import requests
 
 _BLOB = re.compile(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+_UPLOAD = re.compile(r"^/v2/(.+)/blobs/uploads/([^/?]+)$")
+
+
+@dataclass
+class Commit:
+    """A final PUT of an upload: the digest the client claimed, and the one of what it sent."""
+
+    repository: str
+    claimed: str
+    sent: str
+    status: int
+
+    @property
+    def honest(self) -> bool:
+        return self.claimed == self.sent
+
+
+class _Body:
+    """A request body of known length, hashed into `hasher` as it is forwarded."""
+
+    def __init__(self, rfile: Any, length: int, hasher: Any) -> None:
+        self._rfile = rfile
+        self._length = length
+        self._hasher = hasher
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Any:
+        left = self._length
+        while left > 0:
+            chunk = self._rfile.read(min(left, 1 << 20))
+            if not chunk:
+                return
+            left -= len(chunk)
+            if self._hasher is not None:
+                self._hasher.update(chunk)
+            yield chunk
 
 
 @dataclass
@@ -50,6 +94,9 @@ class RegistryRelay:
         self.upstream = upstream_url.rstrip("/")
         self.fetches: list[BlobFetch] = []
         self.requests: list[tuple[str, str]] = []
+        self.commits: list[Commit] = []
+        self.cancelled: list[str] = []  # upload paths the client DELETEd
+        self._uploads: dict[str, Any] = {}  # upload path -> sha256 of what was sent so far
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._session = requests.Session()
@@ -66,6 +113,18 @@ class RegistryRelay:
 
             def do_HEAD(self) -> None:
                 relay._forward(self, "HEAD")
+
+            def do_POST(self) -> None:
+                relay._forward_push(self, "POST")
+
+            def do_PATCH(self) -> None:
+                relay._forward_push(self, "PATCH")
+
+            def do_PUT(self) -> None:
+                relay._forward_push(self, "PUT")
+
+            def do_DELETE(self) -> None:
+                relay._forward_push(self, "DELETE")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -98,6 +157,9 @@ class RegistryRelay:
             self._rules.clear()
             self.fetches.clear()
             self.requests.clear()
+            self.commits.clear()
+            self.cancelled.clear()
+            self._uploads.clear()
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -131,6 +193,11 @@ class RegistryRelay:
                     rule.times -= 1
                     return rule
         return None
+
+    def committed(self, digest: str) -> list[Commit]:
+        """The final PUTs that claimed `digest`."""
+        with self._lock:
+            return [c for c in self.commits if c.claimed == digest]
 
     # -- forwarding ------------------------------------------------------------------------------
 
@@ -210,3 +277,59 @@ class RegistryRelay:
             return chunk, False
         # cut, or hold (then the connection is dropped: the exporter was stopped meanwhile)
         return chunk[: rule.offset - position], True
+
+    def _forward_push(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        """Forward a push request, hashing upload bodies per session; rewrite Location."""
+        path, _, query = handler.path.partition("?")
+        upload = _UPLOAD.match(path)
+        with self._lock:
+            self.requests.append((method, handler.path))
+            hasher = None
+            if upload is not None and method in ("PATCH", "PUT"):
+                hasher = self._uploads.setdefault(path, hashlib.sha256())
+            if upload is not None and method == "DELETE":
+                self.cancelled.append(path)
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP | {"host"}}
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = _Body(handler.rfile, length, hasher)
+        try:
+            resp = self._session.request(
+                method,
+                self.upstream + handler.path,
+                headers=headers,
+                data=body if length else b"",
+                allow_redirects=False,
+                timeout=60,
+            )
+        except requests.RequestException:
+            handler.send_error(502)
+            return
+        if upload is not None and method == "PUT":
+            claimed = ""
+            for pair in query.split("&"):
+                key, _, value = pair.partition("=")
+                if key == "digest":
+                    claimed = requests.utils.unquote(value)
+            with self._lock:
+                sent = self._uploads.pop(path, hashlib.sha256())
+                self.commits.append(
+                    Commit(upload.group(1), claimed, "sha256:" + sent.hexdigest(), resp.status_code)
+                )
+        content = resp.content
+        handler.send_response(resp.status_code)
+        for key, value in resp.headers.items():
+            if key.lower() in _HOP:
+                continue
+            if key.lower() == "location":
+                value = self._relayed_location(value)
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        if method != "HEAD":
+            handler.wfile.write(content)
+
+    def _relayed_location(self, location: str) -> str:
+        """An upload address of the registry, as the relay's (the client talks to the relay);
+        the hash of the session follows it, since the registry moves it on every PATCH."""
+        relayed = location.replace(self.upstream, f"http://{self.host}", 1)
+        return relayed

@@ -97,7 +97,7 @@ def test_export_writes_the_tool_lists_it_and_verify_checks_it(
     assert abs(est.json["tool_bytes"] - len(data)) <= 0.15 * len(data)
     assert est.json["total_bytes"] == est.json["bundle_bytes"] + est.json["tool_bytes"]
 
-    verified = cli_no_engine("verify", str(dest), "--json")
+    verified = cli_no_engine("verify", str(dest), "--json", "--max-age", "0")  # old images
     assert verified.code == 0, verified.err
     assert verified.json["ok"] is True
     assert verified.json["fingerprint"] == result["fingerprint"]
@@ -113,7 +113,7 @@ def test_export_writes_the_tool_lists_it_and_verify_checks_it(
     assert text.code == 0, text.err
     lines = text.out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("Fingerprint:"))
-    assert lines[at + 2] == f"Carried tool: {TOOL_FILE} ({len(data)} bytes)"
+    assert lines[at + 2] == f"Carried tool: {TOOL_FILE} ({len(data)} bytes, from the cache)"
     assert lines[at + 3] == f"  sha256: {hashlib.sha256(data).hexdigest()}"
     assert "BEFORE running it" in lines[at + 4] and f"python3 {dest}/{TOOL_FILE}" in lines[at + 4]
 
@@ -197,17 +197,17 @@ def test_no_tool_leaves_it_out_and_a_stray_tool_is_named_not_trusted(
     assert yaml.safe_load((dest / MANIFEST_NAME).read_text())["tool"] is None
     assert result["bundle_bytes"] == est.json["bundle_bytes"]  # the parts alone, exactly
 
-    verified = cli_no_engine("verify", str(dest), "--json")
+    verified = cli_no_engine("verify", str(dest), "--json", "--max-age", "0")
     assert verified.code == 0 and verified.json["tool"] is None
     assert verified.json["warnings"] == []
 
     (dest / TOOL_FILE).write_bytes(b"#!/usr/bin/env python3\nprint('not ours')\n")
-    stray = cli_no_engine("verify", str(dest), "--json")
-    assert stray.code == 0  # the bundle itself is fine
-    [warning] = stray.json["warnings"]
-    assert warning.startswith(f"{TOOL_FILE}: bundle.yaml does not list it")
-    assert "compare its sha256" in warning
-    assert "a file the bundle does not list" not in warning
+    stray = cli_no_engine("verify", str(dest), "--json", "--max-age", "0")
+    assert stray.code == 1  # issue 20: the file the operator is told to run is not ours
+    assert stray.json["warnings"] == []
+    [problem] = stray.json["problems"]
+    assert problem["file"] == TOOL_FILE and "bundle.yaml does not list it" in problem["message"]
+    assert "Do not run it" in problem["message"]
 
 
 def test_the_tool_export_wrote_runs_version_and_verify_under_a_clean_python(

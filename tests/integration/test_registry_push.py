@@ -20,7 +20,7 @@ from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.registry.diagnose import RegistryUnreachable
 from airgap_tui.registry.oci import MEDIA_OCI_MANIFEST
-from airgap_tui.registry.upload import BLOB_MOUNTED, BLOB_PRESENT, BLOB_UPLOADED
+from airgap_tui.registry.upload import BLOB_MOUNTED, BLOB_PRESENT, BLOB_UPLOADED, BlobMismatch
 from tests.harness.registry import RegistryHandle
 from tests.integration.test_registry import TokenService, serve
 
@@ -122,10 +122,15 @@ def test_wrong_bytes_are_refused_and_nothing_is_stored(registry_factory: MakeReg
     bad = bytearray(blob)
     bad[len(bad) // 2] ^= 0xFF
     body = _chunks(bytes(bad))
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(BlobMismatch) as info:
         client.push_blob("team/app", _digest(blob), len(blob), body)
-    assert "HTTP 400" in info.value.sentence() and "DIGEST_INVALID" in info.value.sentence()
-    assert len(body.opened) == 1  # type: ignore[attr-defined]  # a 4xx is never retried
+    # The client hashed what it sent and cancelled the upload: no PUT ?digest= was asked.
+    assert _digest(blob) in info.value.sentence() and "cancelled" in info.value.sentence()
+    assert len(body.opened) == 1  # type: ignore[attr-defined]  # never retried
+    assert not client.blob_exists("team/app", _digest(blob))
+    short = _chunks(blob[:-10])
+    with pytest.raises(BlobMismatch, match="ended 10 bytes early"):
+        client.push_blob("team/app", _digest(blob), len(blob), short)
     assert not client.blob_exists("team/app", _digest(blob))
 
 

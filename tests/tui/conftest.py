@@ -10,7 +10,7 @@ import pytest
 
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.services import Services
-from tests.tui.fakes import FixedDomain
+from tests.tui.fakes import NOW, FixedDomain
 
 SIZE = (120, 40)
 SMALL = (80, 24)  # jump hosts and consoles: every screen must stay usable at this size
@@ -35,6 +35,7 @@ def fixed_app(home: Path, **kwargs: Any) -> AirgapApp:
         "domain": FixedDomain(),
         "home": home,
         "clock": lambda: 0.0,
+        "now": lambda: NOW,
         "receipt_dir": home,
         "config_dir": home / ".config" / "airgap-tui",
     }

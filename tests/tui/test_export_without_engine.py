@@ -38,12 +38,12 @@ async def test_the_connected_side_needs_no_engine(
         assert isinstance(app.screen, StartScreen)
         await settle_until(
             pilot,
-            lambda: "not reachable" in str(app.screen.query_one("#engine", Static).content),
+            lambda: "no engine answers" in str(app.screen.query_one("#host", Static).content),
             what="the engine check",
         )
-        assert "Export, verify and the CI snippet work without an engine" in str(
-            app.screen.query_one("#engine", Static).content
-        )
+        host = str(app.screen.query_one("#host", Static).content)
+        assert "Straight to a registry: no Docker needed" in host
+        assert "Load into Docker: optional" in host
         await pilot.press("e")
         await settle(pilot)
         choose = app.screen

@@ -233,6 +233,7 @@ def assert_pushed(push: PushScreen, bundle_dir: Path, prefix: str) -> None:
         assert served == image.digest, f"{image.name}:{image.tag} lost its upstream digest"
         target = f"{prefix}/{image.name}:{image.tag}"
         assert str(table.get_cell(target, "status")) == "pushed"
+        assert str(table.get_cell(target, "digest")) == "digest kept ✓"  # what pipelines pin
     assert len(table.rows) == len(manifest.images)
     assert f"All {len(manifest.images)} images" in shown(push.query_one("#push-summary", Static))
 

@@ -564,7 +564,7 @@ async def test_everything_outside_comes_through_the_one_services_object(
         assert {"engine", "drives", "catalog"} <= set(domain.calls)
         assert domain.calls.count("catalog") == 1  # loaded once, then kept by Services
         start = next(s for s in app.screen_stack if isinstance(s, StartScreen))
-        engine_text = str(start.query_one("#engine", Static).render())
+        engine_text = str(start.query_one("#host", Static).render())
         assert "Docker 27.3.1" in engine_text  # the injected engine's answer, not a real one
 
 
@@ -598,3 +598,30 @@ async def test_the_delta_dialog_picks_receipts_in_the_tree(make_app: MakeApp, ho
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, EstimateScreen) and app.state.delta_from == []
+
+
+async def test_an_unknown_major_gets_upstream_guesses_the_operator_takes_with_g(
+    make_app: MakeApp,
+) -> None:
+    """GitLab 19: the catalog has no tags; the newest major tag upstream is proposed, marked as a
+    guess, and used only once the operator presses g."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, "e")
+        screen = app.screen
+        assert isinstance(screen, AnalyzersScreen)
+        screen.query_one("#major", Select).value = 19
+        await settle(pilot)
+        await wait_for(pilot, lambda: bool(screen.model.guesses))
+        screen.listing.select("semgrep")
+        await settle(pilot)
+        summary = str(screen.query_one("#summary").render())
+        assert "Type a tag for semgrep" in summary
+        assert "Press g" in summary and "semgrep:6" in summary and "guess" in summary
+        assert not next_enabled(app)
+        await pilot.press("g")
+        await settle(pilot)
+        assert app.state.tags["semgrep"] == "6"  # the fake registry's newest major tag
+        assert screen.missing_tags() == []
+        assert next_enabled(app)
+        assert screen.selection() == ["semgrep:6"]

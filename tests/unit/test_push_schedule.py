@@ -1,4 +1,4 @@
-"""The Docker route (via_docker.py): which pushes go side by side; images wait only for the
+"""The Docker route (push_schedule.py): which pushes go side by side; images wait only for the
 first carrier of a shared layer."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 
 from airgap_tui.errors import Cancelled, EngineError
 from airgap_tui.events import CancelToken
-from airgap_tui.importer import via_docker
+from airgap_tui.importer import docker_plan, push_schedule
+from airgap_tui.importer.docker_plan import DockerImage as BundleImage
 from airgap_tui.importer.outcome import ImageResult
-from airgap_tui.importer.via_docker import DockerImage as BundleImage
-from airgap_tui.importer.via_docker import _push_as_ready, push_after
+from airgap_tui.importer.push_schedule import push_after, push_as_ready
 
 GUARD = 30  # seconds: only a failing test ever waits this long
 
@@ -80,7 +80,7 @@ class Pushes:
 
 
 class Run:
-    """_push_as_ready in a thread, with the load state the importer would share with it."""
+    """push_as_ready in a thread, with the load state the importer would share with it."""
 
     def __init__(self, images: list[BundleImage], present: set[int], loaded: bool) -> None:
         self.pushes = Pushes()
@@ -95,7 +95,7 @@ class Run:
 
     def _run(self, images: list[BundleImage]) -> None:
         try:
-            _push_as_ready(
+            push_as_ready(
                 images,
                 self.pushes,
                 self.state,
@@ -148,7 +148,7 @@ def test_at_most_pushes_at_once_run_together(release_all: list[Run]) -> None:
     images = [image(f"i{n}", f"layer{n}") for n in range(6)]
     run = Run(images, set(range(6)), loaded=True)
     release_all.append(run)
-    limit = via_docker.PUSHES_AT_ONCE
+    limit = push_schedule.PUSHES_AT_ONCE
     run.pushes.wait_started(*[f"i{n}" for n in range(limit)])
     assert len(run.pushes.started) == limit
     for n in range(6):
@@ -214,7 +214,7 @@ def test_a_loaded_image_is_found_by_the_name_docker_load_prints() -> None:
         source_ref="registry.gitlab.com/security-products/semgrep:6@sha256:" + "1" * 64,
     )
     hub = replace(image("alpine", "alpine"), source_ref="docker.io/library/alpine:3.20")
-    names = via_docker.load_names([gitlab, hub])
+    names = docker_plan.load_names([gitlab, hub])
     assert names["registry.gitlab.com/security-products/semgrep:6"] == [0]
     assert names["alpine:3.20"] == [1]  # the engine prints Hub images in their short form
     assert names["sha256:alpine"] == [1]  # "Loaded image ID: …" for untagged archives

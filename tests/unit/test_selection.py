@@ -130,3 +130,34 @@ def test_tags_sort_naturally() -> None:
         "6.10",
         "latest",
     ]
+
+
+def test_guesses_are_asked_once_per_major_and_source_and_only_where_tags_are_unknown(
+    catalog: Catalog,
+) -> None:
+    model = _model(catalog, gitlab_major=18)
+    assert model.to_guess() == []  # 18 is complete: a missing tag there is deliberate
+    incomplete = next(m for m in catalog.majors if not catalog.is_complete(m))
+    model.change_major(incomplete)
+    wanted = model.to_guess()
+    untagged = [a.name for a in catalog.analyzers(incomplete) if a.tag is None and not a.removed]
+    assert wanted and {name for name, _ in wanted} <= set(untagged)
+    assert model.to_guess() == []  # asked already
+    model.state.source_prefix = "mirror.example/gitlab"
+    assert model.to_guess() == wanted  # another source: ask again
+
+
+def test_a_guess_is_taken_only_when_asked_and_never_over_a_typed_tag(catalog: Catalog) -> None:
+    incomplete = next(m for m in catalog.majors if not catalog.is_complete(m))
+    model = _model(catalog, gitlab_major=incomplete)
+    first, second = [name for name, _ in model.to_guess()][:2]
+    model.guesses = {first: "7", second: "8"}
+    assert model.tag(first) is None and model.guess(first) == "7"
+    assert model.missing_tags([first, second]) == [first, second]  # a proposal, not a tag
+    model.set_tag(second, "9", valid=True)
+    assert model.guess(second) is None
+    assert model.take_guesses([first, second]) == [first]
+    assert model.tag(first) == "7" and model.tag(second) == "9"
+    assert model.missing_tags([first, second]) == []
+    model.change_major(18)
+    assert model.guesses == {}

@@ -1,5 +1,5 @@
 """The carried tool's wiring that needs no registry: the estimate's share, the refusal from
-inside a zip, and the export's reuse of an archive already built in this process."""
+inside a zip, and the user's cache of the archive."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 import airgap_tui
 from airgap_tui.cli.commands import build_parser
 from airgap_tui.export.estimate import estimate_tool
-from airgap_tui.toolpack import toolpack
+from airgap_tui.toolpack import cache, toolpack
+from airgap_tui.toolpack.cache import write_cached_tool
+from airgap_tui.toolpack.members import ToolError
 from airgap_tui.toolpack.toolpack import (
     TOOL_FILE,
-    ToolError,
     check_buildable,
     write_tool,
 )
@@ -25,7 +26,7 @@ def test_the_estimate_counts_the_tool_within_a_few_per_cent_of_the_built_archive
 ) -> None:
     size, problem = estimate_tool()
     assert problem is None
-    built = write_tool(tmp_path, reuse=True).size  # the archive an export carries
+    built = write_tool(tmp_path).size  # the archive an export carries
     assert built == (tmp_path / TOOL_FILE).stat().st_size > 1_000_000
     assert abs(size - built) <= 0.05 * built, (size, built)
 
@@ -59,10 +60,10 @@ def test_export_takes_no_tool_flag() -> None:
     assert parser.parse_args(["export", "semgrep", "--to", "x", "--no-tool"]).no_tool is True
 
 
-def test_reuse_builds_once_per_installation_and_again_when_it_changes(
+def test_the_tool_is_built_once_then_taken_from_the_users_cache(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(toolpack, "_MEMO", toolpack._Memo())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     builds: list[str] = []
     real_build = toolpack.build_tool
 
@@ -70,16 +71,14 @@ def test_reuse_builds_once_per_installation_and_again_when_it_changes(
         builds.append(kwargs["root"])
         return real_build(**kwargs)
 
+    monkeypatch.setattr(cache, "build_tool", counted)
     monkeypatch.setattr(toolpack, "build_tool", counted)
-    first = write_tool(tmp_path / "a", create=True, reuse=True)
-    second = write_tool(tmp_path / "b", create=True, reuse=True)
-    assert second == first and len(builds) == 1
+    first = write_cached_tool(tmp_path / "a", create=True)
+    second = write_cached_tool(tmp_path / "b", create=True)
+    assert (first.cached, second.cached) == (False, True) and len(builds) == 1
+    assert second[:3] == first[:3]  # file, size, sha256: what bundle.yaml records
     assert (tmp_path / "b" / TOOL_FILE).read_bytes() == (tmp_path / "a" / TOOL_FILE).read_bytes()
-    # an installed file changed (another key): it is built again
-    real_key = toolpack._Memo.key
-    monkeypatch.setattr(toolpack._Memo, "key", staticmethod(lambda root: (*real_key(root), 1)))
-    assert write_tool(tmp_path / "c", create=True, reuse=True) == first
+    assert list((tmp_path / "cache" / "airgap-tui" / "tool").glob("*.pyz"))
+    # without the cache it always builds
+    assert not write_tool(tmp_path / "d", create=True).cached
     assert len(builds) == 2
-    # without reuse (the `tool` command) it always builds
-    write_tool(tmp_path / "d", create=True)
-    assert len(builds) == 3

@@ -11,6 +11,7 @@ import pytest
 from airgap_tui.cli.commands import main
 from airgap_tui.errors import Cancelled, MediaError
 from airgap_tui.events import CancelToken
+from airgap_tui.toolpack.members import ToolError, _check_fallback, resolve_distributions
 from airgap_tui.toolpack.pep508 import (
     MarkerError,
     default_environment,
@@ -18,14 +19,7 @@ from airgap_tui.toolpack.pep508 import (
     normalize_name,
     parse_requirement,
 )
-from airgap_tui.toolpack.toolpack import (
-    TOOL_FILE,
-    ToolError,
-    _check_fallback,
-    main_source,
-    resolve_distributions,
-    write_tool,
-)
+from airgap_tui.toolpack.toolpack import TOOL_FILE, main_source, write_tool
 
 ENV = {
     **default_environment(),

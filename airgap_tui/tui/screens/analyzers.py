@@ -20,17 +20,15 @@ from textual.widgets import (
     Static,
     Switch,
 )
-from textual.widgets.option_list import Option
-from textual.worker import Worker
 
 from airgap_tui.catalog.snippet_model import FIPS_INSTANCE_WARNING
 from airgap_tui.errors import AirgapError
 from airgap_tui.models import ImageSpec
-from airgap_tui.tui.messages import ProfileLoaded, TagsFetched
+from airgap_tui.tui.analyzer_tags import PicksTags
+from airgap_tui.tui.messages import ProfileLoaded
 from airgap_tui.tui.profiles import Profile, load_profile
-from airgap_tui.tui.request_open import OpensRequests
 from airgap_tui.tui.screens.dialogs import ProfilePicker
-from airgap_tui.tui.selection import AnalyzerSelection, tag_sort_key
+from airgap_tui.tui.selection import AnalyzerSelection
 from airgap_tui.tui.validators import CustomImage, ImageTag, SourcePrefix
 from airgap_tui.tui.widgets.analyzer_list import (
     CUSTOM,
@@ -46,7 +44,7 @@ if TYPE_CHECKING:
 PRESET_KEYS = "1234567890"
 
 
-class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks the images
+class AnalyzersScreen(PicksTags):  # `o`: the offline GitLab's request picks the images
     KEY = "analyzers"
     TITLE = "Choose analyzers"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -57,6 +55,7 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
         Binding("x", "clear", "Clear"),
         Binding("t", "fetch_tags", "Upstream tags"),
         Binding("p", "load_profile", "Load profile"),
+        Binding("g", "take_guesses", "Take guesses", show=False),
     ]
 
     def __init__(self) -> None:
@@ -124,10 +123,6 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
         super().on_mount()
 
     # --- the list -----------------------------------------------------------------------
-    @property
-    def major(self) -> int:
-        return self.state.gitlab_major
-
     def analyzer(self, name: str | None) -> Analyzer | None:
         return self.model.analyzer(name)
 
@@ -138,7 +133,7 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
                 label,
                 [
                     (
-                        analyzer_prompt(r.analyzer, r.tag),
+                        analyzer_prompt(r.analyzer, r.tag, self.model.guess(r.analyzer.name)),
                         r.analyzer.name,
                         r.chosen,
                         r.analyzer.removed,
@@ -164,6 +159,7 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
         )
         self.query_one("#presets", Static).update(f"Presets add {keys} · [b]x[/b]:clear all")
         self.update_summary()
+        self.ask_for_guesses()
 
     @property
     def listing(self) -> AnalyzerList:
@@ -226,7 +222,10 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
             return
         self.model.set_tag(analyzer.name, event.value, valid=event.validation_result.is_valid)
         self.listing.set_prompt(
-            analyzer.name, analyzer_prompt(analyzer, self.model.tag(analyzer.name))
+            analyzer.name,
+            analyzer_prompt(
+                analyzer, self.model.tag(analyzer.name), self.model.guess(analyzer.name)
+            ),
         )
         self.update_summary()
 
@@ -246,57 +245,10 @@ class AnalyzersScreen(OpensRequests):  # `o`: the offline GitLab's request picks
         if prefix != self.state.source_prefix:
             self.state.source_prefix = prefix
             self.upstream.clear()  # tags came from the old source
+            self.model.guesses = {}
             self.show_detail()
+            self.ask_for_guesses()
         self.update_summary()
-
-    # --- upstream tags ------------------------------------------------------------------
-    def action_fetch_tags(self) -> None:
-        name = self.current
-        analyzer = self.analyzer(name) if name else None
-        if analyzer is None or self.catalog is None:
-            self.notify("Highlight a catalog analyzer first.", severity="warning")
-            return
-        upstream = self.query_one("#upstream-tags", OptionList)
-        upstream.clear_options()
-        upstream.add_option(Option(Text("Asking the registry…", "dim"), disabled=True))
-        spec = self.catalog.resolve(f"{analyzer.name}:latest", self.major, self.state.source_prefix)
-        self.fetch_tags(analyzer.name, spec)
-
-    @work(thread=True, exclusive=True, group="tags", exit_on_error=False)
-    def fetch_tags(self, name: str, spec: ImageSpec) -> None:
-        self.services.domain.forget_unreachable()  # asked again: try again
-        client = self.services.domain.registry_client(spec.source.api_host)
-        try:
-            tags = client.tags(spec.source.repository)
-        finally:
-            client.close()
-        self.post_message(TagsFetched(name, sorted(tags, key=tag_sort_key, reverse=True)))
-
-    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
-        if worker.group == "tags":
-            upstream = self.query_one("#upstream-tags", OptionList)
-            upstream.clear_options()
-            upstream.add_option(Option(Text("No answer (see above)", "red"), disabled=True))
-        super().worker_failed(worker, error)
-
-    def on_tags_fetched(self, message: TagsFetched) -> None:
-        self.upstream[message.analyzer] = message.tags
-        if message.analyzer == self.current:
-            self.show_upstream(message.analyzer)
-
-    def show_upstream(self, name: str) -> None:
-        upstream = self.query_one("#upstream-tags", OptionList)
-        upstream.clear_options()
-        tags = self.upstream.get(name, [])
-        if not tags:
-            upstream.add_option(Option(Text("No tags upstream", "dim"), disabled=True))
-        upstream.add_options([Option(tag, id=tag) for tag in tags])
-
-    @on(OptionList.OptionSelected, "#upstream-tags")
-    def upstream_picked(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        if event.option.id:
-            self.query_one("#tag", Input).value = event.option.id
 
     # --- presets, custom images, profiles -----------------------------------------------
     def action_preset(self, index: int) -> None:

@@ -52,6 +52,11 @@ class DestinationScreen(WizardScreen):
             info = Static("Pick a drive or a directory.", id="dest-info")
             info.border_title = "Will it fit?"
             yield info
+        yield Input(
+            value=str(self.state.sign_key or ""),
+            placeholder="Signing key (optional): an SSH private key, e.g. ~/.ssh/id_ed25519",
+            id="sign-key",
+        )
 
     def on_mount(self) -> None:
         picker = self.query_one(PathPicker)
@@ -116,44 +121,8 @@ class DestinationScreen(WizardScreen):
             text.append("Free some space or choose a bigger drive.\n")
         else:
             text.append("✓ It fits.\n", "bold green")
-        if plan.other_images and plan.existing is not None:
-            held = ", ".join(f"{i.name}:{i.tag}" for i in plan.existing.images)
-            text.append("✗ ", "bold red")
-            text.append(
-                f"This directory already holds a complete bundle of other images ({held}). "
-                "It may be the only copy: choose another directory.\n"
-            )
-        elif plan.journal is not None:
-            journal = plan.journal
-            text.append("↻ Resume: ", "bold cyan")
-            text.append(
-                "this directory holds an unfinished bundle "
-                f"({formatting.count(len(journal.parts), 'part')}, "
-                f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
-                "comes out byte-identical is kept, the rest is written again.\n"
-            )
-        elif plan.existing is not None:
-            text.append("↻ ", "bold cyan")
-            text.append(
-                "A complete bundle of these images is already here; writing again keeps every "
-                "part that comes out byte-identical.\n"
-            )
-        text.append("\nParts: ", "bold")
-        largest = formatting.size_binary(plan.part_size)
-        text.append(f"the bundle is written as files of at most {largest}")
-        if info.filesystem in FAT_FILESYSTEMS:
-            text.append(
-                ". FAT32 cannot hold a file of 4 GiB or more, so one big archive would fail "
-                "half-way; parts avoid that, and each part has its own checksum so a bad copy "
-                "names the part to copy again."
-            )
-        else:
-            text.append(
-                ", small enough for any FAT32 stick should the bundle be copied on; each part "
-                "has its own checksum."
-            )
-        if plan.part_size_note:
-            text.append(f"\n{plan.part_size_note}", "dim")
+        _describe_what_is_there(text, plan)
+        _describe_parts(text, plan)
         return text
 
     def can_go_next(self) -> bool:
@@ -161,6 +130,64 @@ class DestinationScreen(WizardScreen):
 
     def go_next(self) -> None:
         assert self.checked is not None
+        key = self.query_one("#sign-key", Input).value.strip()
+        self.state.sign_key = self.services.expand(key) if key else None
+        if self.state.sign_key is not None and not self.state.sign_key.is_file():
+            self.show_error(
+                f"Signing key {self.state.sign_key}: no such file. Give an SSH private key "
+                "(ssh-keygen -t ed25519 makes one), or leave the field empty to write an "
+                "unsigned bundle."
+            )
+            return
+        self.clear_error()
         self.state.destination = self.checked.path
         self.state.resume = self.checked.resumes
         self.wizard.advance(self)
+
+
+def _describe_what_is_there(text: Text, plan: DestinationPlan) -> None:
+    """A bundle already in the directory: another one (refused), an unfinished one (resumed)
+    or the same one (kept part by part)."""
+    if plan.other_images and plan.existing is not None:
+        held = ", ".join(f"{i.name}:{i.tag}" for i in plan.existing.images)
+        text.append("✗ ", "bold red")
+        text.append(
+            f"This directory already holds a complete bundle of other images ({held}). "
+            "It may be the only copy: choose another directory.\n"
+        )
+    elif plan.journal is not None:
+        journal = plan.journal
+        text.append("↻ Resume: ", "bold cyan")
+        text.append(
+            "this directory holds an unfinished bundle "
+            f"({formatting.count(len(journal.parts), 'part')}, "
+            f"{formatting.size(journal.done_bytes)}). Writing resumes it: every part that "
+            "comes out byte-identical is kept, the rest is written again.\n"
+        )
+    elif plan.existing is not None:
+        text.append("↻ ", "bold cyan")
+        text.append(
+            "A complete bundle of these images is already here; writing again keeps every "
+            "part that comes out byte-identical.\n"
+        )
+
+
+def _describe_parts(text: Text, plan: DestinationPlan) -> None:
+    """Why the bundle is written in parts, said for the filesystem it goes on."""
+    info = plan.info
+    text.append("\nParts: ", "bold")
+    largest = formatting.size_binary(plan.part_size)
+    text.append(f"the bundle is written as files of at most {largest}")
+    if info.filesystem in FAT_FILESYSTEMS:
+        text.append(
+            ". FAT32 cannot hold a file of 4 GiB or more, so one big archive would fail "
+            "half-way; parts avoid that, and each part has its own checksum so a bad copy "
+            "names the part to copy again."
+        )
+    else:
+        text.append(
+            ", small enough for any FAT32 stick should the bundle be copied on; each part "
+            "has its own checksum."
+        )
+    if plan.part_size_note:
+        text.append(f"\n{plan.part_size_note}", "dim")

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Static
 
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_days, age_summary
 from airgap_tui.errors import UsageError
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProfileSaved
@@ -25,6 +26,9 @@ class DoneScreen(WizardScreen):
     TITLE = "Done"
     NEXT_LABEL = "Start over"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Start over")]
+    # Nothing focused at first: on a short terminal the body then shows its top (where the
+    # bundle is, the images' ages, the fingerprint), not the profile field at its foot.
+    AUTO_FOCUS = ""
 
     def compose_body(self) -> ComposeResult:
         result = self.state.export_result
@@ -32,16 +36,15 @@ class DoneScreen(WizardScreen):
         summary = Text()
         summary.append("✓ Bundle written and read back from the media.\n", "bold green")
         summary.append("Where: ", "bold")
-        summary.append(f"{result.bundle_dir}\n")
-        summary.append("Size: ", "bold")
+        summary.append(f"{result.bundle_dir}")
         parts = len(result.parts_written) + len(result.parts_kept)
         summary.append(
-            f"{formatting.size(result.bundle_bytes)} in {formatting.count(parts, 'part')}"
+            f" ({formatting.size(result.bundle_bytes)} in {formatting.count(parts, 'part')}"
         )
         if result.parts_kept:
-            summary.append(f" ({len(result.parts_kept)} kept from an earlier run)")
-        summary.append("\nImages: ", "bold")
-        summary.append(", ".join(result.images))
+            summary.append(f", {len(result.parts_kept)} kept from an earlier run")
+        summary.append(")\nImages, days since built: ", "bold")
+        summary.append_text(self.images_with_age())
         yield Static(summary, id="done-summary")
         yield Fingerprint(
             self.services.domain.format_fingerprint(result.fingerprint),
@@ -61,6 +64,26 @@ class DoneScreen(WizardScreen):
             "Choose analyzers screen (p).",
             id="profile-note",
         )
+
+    def images_with_age(self) -> Text:
+        """`semgrep:6 14, …` (days since built, `?` unknown), then what an image past the
+        warning age means."""
+        result = self.state.export_result
+        assert result is not None
+        now = self.services.now()
+        built = result.images_built
+        text = Text()
+        for n, label in enumerate(result.images):
+            days = age_days(built.get(label), now)
+            text.append(", " if n else "")
+            text.append(f"{label} ")
+            old = days is not None and days > DEFAULT_MAX_AGE_DAYS
+            text.append("?" if days is None else str(days), "bold yellow" if old else "bold")
+        analyzers = {spec.label: spec.analyzer for spec in self.state.specs}
+        rows = [(label, built.get(label), analyzers.get(label)) for label in result.images]
+        for warning in age_summary(rows, now, DEFAULT_MAX_AGE_DAYS):
+            text.append(f"\n! {warning}.", "yellow")
+        return text
 
     def next_steps(self) -> Text:
         """In the order that keeps the offline host safe: check, then run."""
@@ -92,6 +115,19 @@ class DoneScreen(WizardScreen):
         steps.append("Import a bundle", "bold")
         steps.append(", or add ")
         steps.append("import <bundle> --registry <host[:port]/path>", "dim")
+        steps.append("\nTrust: ", "bold")
+        if result.signed_by:
+            steps.append(f"bundle.yaml is signed by key {result.signed_by}. Offline, import with ")
+            steps.append("--trust <allowed_signers>", "bold")
+            steps.append(" naming that key: a rewritten stick is then refused.")
+        else:
+            steps.append(
+                "a stick rewritten on the way would pass its own checks. Carry the fingerprint "
+                "above apart from the stick (on paper, a phone photo) and type it on the "
+                "Verify screen (or "
+            )
+            steps.append("--expect-fingerprint", "bold")
+            steps.append("); or sign the bundle with a key on Destination.")
         return steps
 
     def can_go_back(self) -> bool:
@@ -123,6 +159,7 @@ class DoneScreen(WizardScreen):
             source_prefix=self.state.source_prefix,
             platform=self.state.platform,
             fips=self.state.fips,
+            tool=self.state.tool_wanted,
         )
         self.write_profile(profile)
 

@@ -1,4 +1,6 @@
-"""Estimate: sizes per image from the registry (nothing is pulled), filled in by a worker."""
+"""Estimate: sizes per image from the registry (nothing is pulled), filled in by a worker;
+each image's build date and age (its scans are as old as its data), and whether the
+carried tool goes along (t)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import Checkbox, DataTable, Static
 
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_days, age_summary, day
 from airgap_tui.events import CancelToken
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import DeltaPlanned, EstimateDone, ProgressUpdate
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
     from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.export.estimate import Estimate, ImageEstimate
 
-COLUMNS = ("image", "download", "media", "layers", "shared", "status")
+COLUMNS = ("image", "built", "download", "media", "status", "layers", "shared")
 
 
 class EstimateScreen(WizardScreen):
@@ -31,6 +34,7 @@ class EstimateScreen(WizardScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rerun", "Estimate again"),
         Binding("d", "delta", "Make a delta"),
+        Binding("t", "toggle_tool", "Tool"),
     ]
 
     def __init__(self) -> None:
@@ -47,16 +51,18 @@ class EstimateScreen(WizardScreen):
         table: DataTable[str | Text] = DataTable(id="estimate-table", cursor_type="row")
         yield table
         yield Static("", id="totals")
+        yield Checkbox(self.tool_label(None), self.state.tool_wanted, id="carry-tool")
 
     def on_mount(self) -> None:
         table = self.query_one("#estimate-table", DataTable)
         widest = max((len(spec.label) for spec in self.state.specs), default=12)
         table.add_column("Image", key="image", width=min(max(widest, 12), 44))
-        table.add_column("Download", key="download", width=10)
-        table.add_column("On media", key="media", width=10)
+        table.add_column("Built", key="built", width=14)
+        table.add_column("Download", key="download", width=8)
+        table.add_column("On media", key="media", width=8)
+        table.add_column("Status", key="status")  # before the layer counts: seen at 80x24
         table.add_column("Layers", key="layers", width=6)
         table.add_column("Shared", key="shared", width=6)
-        table.add_column("Status", key="status")
         self.action_rerun()
         table.focus()
         super().on_mount()
@@ -68,7 +74,8 @@ class EstimateScreen(WizardScreen):
         table = self.query_one("#estimate-table", DataTable)
         table.clear()
         for spec in self.state.specs:
-            table.add_row(spec.label, "…", "…", "", "", Text("waiting", "dim"), key=spec.label)
+            row = (spec.label, "", "…", "…", Text("waiting", "dim"), "", "")
+            table.add_row(*row, key=spec.label)
         self.result = None
         self.state.estimate = None
         self.query_one("#totals", Static).update("Estimating…")
@@ -125,12 +132,14 @@ class EstimateScreen(WizardScreen):
                 table.update_cell(key, "status", self.status_cell(image), update_width=True)
                 continue
             shared = sum(1 for layer in image.layers if layer.shared)
+            table.update_cell(key, "built", self.built_cell(image.built))
             table.update_cell(key, "download", formatting.size(image.download_bytes))
             table.update_cell(key, "media", formatting.size(image.media_bytes))
             table.update_cell(key, "layers", str(len(image.layers)))
             table.update_cell(key, "shared", str(shared))
             table.update_cell(key, "status", Text("ok", "green"))
         self.query_one("#totals", Static).update(self.totals(result))
+        self.show_tool(result)
         self.state.delta = None
         if self.state.delta_from and result.resolved:
             self.plan_delta(list(self.state.delta_from), result)
@@ -141,14 +150,21 @@ class EstimateScreen(WizardScreen):
         if image.status == "missing":
             status = Text("MISSING", "bold red")
             if image.available_tags:
-                shown = ", ".join(image.available_tags[:8])
-                more = len(image.available_tags) - 8
+                shown = ", ".join(image.available_tags[:3])
+                more = len(image.available_tags) - 3  # the full list is in the line below
                 status.append(f" tags: {shown}" + (f" (+{more})" if more > 0 else ""), "red")
             return status
         return Text(image.status, "bold red")  # unreachable / failed: the sentence is below
 
-    @staticmethod
-    def totals(result: Estimate) -> Text:
+    def built_cell(self, built: str | None) -> Text:
+        """`2026-11-20 15d`: the build date and its age today, yellow past the warning age."""
+        days = age_days(built, self.services.now())
+        if days is None:
+            return Text("unknown", "dim")
+        style = "bold yellow" if days > DEFAULT_MAX_AGE_DAYS else ""
+        return Text(f"{day(built)} {days}d", style)
+
+    def totals(self, result: Estimate) -> Text:
         totals = Text()
         left_out = result.left_out
         if not result.sized:  # no bundle can be made: no sizes, only why
@@ -167,6 +183,9 @@ class EstimateScreen(WizardScreen):
             if left_out:
                 labels = ", ".join(i.spec.label for i in left_out)
                 totals.append(f"\nNot in these totals: {labels}", "yellow")
+        rows = [(i.spec.label, i.built, i.spec.analyzer) for i in result.images if i.ok]
+        for warning in age_summary(rows, self.services.now(), DEFAULT_MAX_AGE_DAYS):
+            totals.append(f"\n! {warning}.", "yellow")
         missing = [i for i in result.images if i.status == "missing"]
         for image in missing:
             totals.append(f"\n✗ {image.spec.label}: {image.error}", "red")
@@ -191,17 +210,39 @@ class EstimateScreen(WizardScreen):
 
     @staticmethod
     def tool_line(totals: Text, result: Estimate) -> None:
-        """The carried airgap-tui.pyz: its own estimated size, or why it cannot come along."""
+        """Why the carried airgap-tui.pyz cannot come along (else the switch below says it)."""
         if result.tool_problem is not None:
             totals.append(
                 f"\n! The bundle goes without airgap-tui.pyz: {result.tool_problem}", "yellow"
             )
-        elif result.tool_bytes:
-            totals.append(
-                f"\n+ airgap-tui.pyz, the program for the offline host: about "
-                f"{formatting.size(result.tool_bytes)} · on the media about "
-                f"{formatting.size(result.total_bytes)}"
-            )
+
+    # --- the carried tool (t): kept in the state and in profiles -------------------------
+    def tool_label(self, result: Estimate | None) -> Text:
+        label = Text("Carry airgap-tui.pyz for the offline host")
+        if result is None or not result.tool_bytes:
+            return label
+        if self.state.tool_wanted:
+            label.append(f": about {formatting.size(result.tool_bytes)}")
+        else:
+            label.append(": left out", "dim")
+        if result.ok:  # a total that leaves images out would mislead
+            label.append(f" · total {formatting.size(self.state.bundle_bytes)}")
+        return label
+
+    def show_tool(self, result: Estimate | None) -> None:
+        box = self.query_one("#carry-tool", Checkbox)
+        box.display = result is None or result.tool_problem is None
+        box.label = self.tool_label(result)
+
+    def action_toggle_tool(self) -> None:
+        box = self.query_one("#carry-tool", Checkbox)
+        if box.display:
+            box.toggle()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self.state.tool_wanted = event.value
+        self.show_tool(self.result)
 
     def can_go_next(self) -> bool:
         if self.state.delta_from and self.state.delta is None:

@@ -85,7 +85,7 @@ class ImportBundleScreen(WizardScreen):
             except AirgapError as exc:
                 self.post_message(BundleUnreadable(path, exc.sentence()))
                 return
-            self.post_message(BundleFound(path, manifest))
+            self.post_message(BundleFound(path, manifest, self.services.domain.bundle_signer(path)))
         else:
             self.post_message(BundleCandidates(path, candidates))
 
@@ -118,10 +118,10 @@ class ImportBundleScreen(WizardScreen):
 
     def on_bundle_found(self, message: BundleFound) -> None:
         if message.path == self.current_path():
-            self.show_manifest(message.path, message.manifest)
+            self.show_manifest(message.path, message.manifest, message.signer)
             self.refresh_nav()
 
-    def show_manifest(self, path: Path, manifest: BundleManifest) -> None:
+    def show_manifest(self, path: Path, manifest: BundleManifest, signer: str = "") -> None:
         self.manifest, self.loaded_from = manifest, path
         text = Text()
         text.append("Made: ", "bold")
@@ -132,6 +132,9 @@ class ImportBundleScreen(WizardScreen):
         text.append("Size: ", "bold")
         parts = formatting.count(len(manifest.parts), "part")
         text.append(f"{formatting.size(manifest.total_bytes)} in {parts}\n")
+        if signer:
+            text.append("Signature: ", "bold")
+            text.append(f"{signer}\n")
         text.append(f"Images ({len(manifest.images)}):\n", "bold")
         sizes = {blob.digest: blob.size for blob in manifest.blobs}
         for image in manifest.images:

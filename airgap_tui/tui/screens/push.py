@@ -1,5 +1,6 @@
 """Import, step 4: push each image straight to the registry (blobs and original manifests,
-digests kept), or stream the parts into `docker load`, tag and push; a result row per image."""
+digests kept), or stream the parts into `docker load`, tag and push; a result row per image
+that says whether its upstream digest was kept (what lets pipelines pin it) and its age."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_summary, age_text
 from airgap_tui.events import STAGE_BLOB, STAGE_LOAD, STAGE_PUSH, STAGE_TAG, CancelToken
 from airgap_tui.importer.run import ImportRequest
 from airgap_tui.tui.messages import ImportDone, ProgressUpdate
@@ -17,6 +19,7 @@ from airgap_tui.tui.screens.long_work import LongWorkScreen
 from airgap_tui.tui.widgets.stage_board import StageBoard, stage_title
 
 if TYPE_CHECKING:
+    from airgap_tui.importer.outcome import ImageResult
     from airgap_tui.importer.run import ImportResult
 
 
@@ -67,12 +70,18 @@ class PushScreen(LongWorkScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
-        table.add_column("Image", key="image", width=56)
-        table.add_column("Status", key="status", width=16)
-        table.add_column("Digest", key="digest", width=22)
+        manifest = self.state.manifest
+        assert manifest is not None
+        labels = [image.label for image in manifest.images]
+        # The registry path is the same for every row (the summary names it): the name:tag.
+        widest = max((len(label) for label in labels), default=12)
+        table.add_column("Image", key="image", width=min(max(widest, 12), 44))
+        table.add_column("Status", key="status", width=15)
+        table.add_column("Digest", key="digest", width=20)
+        table.add_column("Age", key="age", width=8)
         table.add_column("Detail", key="detail")
-        for target in self.targets():
-            table.add_row(target, Text("waiting", "dim"), "", "", key=target)
+        for target, label in zip(self.targets(), labels, strict=True):
+            table.add_row(label, Text("waiting", "dim"), "", "", "", key=target)
         board = self.query_one("#stages", StageBoard)
         if self.state.via_docker:
             board.prepare(STAGE_LOAD, [self.load_item])
@@ -143,11 +152,11 @@ class PushScreen(LongWorkScreen):
         table = self.query_one("#results", DataTable)
         for image in result.images:
             style = "green" if image.ok else "red"
-            digest = image.pushed_digest[:19] + "…" if image.pushed_digest else ""
             if image.target not in table.rows:
-                table.add_row(image.target, "", "", "", key=image.target)
+                table.add_row(f"{image.name}:{image.tag}", "", "", "", "", key=image.target)
             table.update_cell(image.target, "status", Text(image.status, style))
-            table.update_cell(image.target, "digest", digest)
+            table.update_cell(image.target, "digest", self.digest_cell(image))
+            table.update_cell(image.target, "age", self.age_cell(image.age_days))
             table.update_cell(image.target, "detail", image.error or image.note)
         pushed = sum(1 for i in result.images if i.ok)
         summary = Text()
@@ -161,10 +170,32 @@ class PushScreen(LongWorkScreen):
                 "\nFix the cause above and run the import again: images already in the "
                 "registry are skipped."
             )
+        for warning in result.warnings:
+            summary.append(f"\n! {warning}", "yellow")
+        manifest = self.state.manifest
+        if manifest is not None:
+            rows = [(i.label, i.built, i.analyzer) for i in manifest.images]
+            for warning in age_summary(rows, self.services.now(), DEFAULT_MAX_AGE_DAYS):
+                summary.append(f"\n! {warning}.", "yellow")
         if result.receipt_path:
             summary.append(f"\nReceipt: {result.receipt_path}", "dim")
         self.query_one("#push-summary", Static).update(summary)
         self.refresh_nav()
+
+    @staticmethod
+    def digest_cell(image: ImageResult) -> Text:
+        """`digest kept ✓` (pipelines may pin the upstream digest), else the one now served."""
+        if image.ok and image.digest_kept:
+            return Text("digest kept ✓", "green")
+        if image.pushed_digest:
+            return Text(image.pushed_digest[:19] + "…", "yellow" if image.ok else "")
+        return Text("")
+
+    @staticmethod
+    def age_cell(days: int | None) -> Text:
+        if days is None:
+            return Text("unknown", "dim")
+        return Text(age_text(days), "bold yellow" if days > DEFAULT_MAX_AGE_DAYS else "")
 
     def can_go_next(self) -> bool:
         return self.result is not None and any(i.ok for i in self.result.images)

@@ -1,4 +1,8 @@
-"""Start: pick a path; see whether Docker answers and which removable drives are plugged in."""
+"""Start: pick a path; see what this host can do (the import routes, the proxy in effect) and
+which removable drives are plugged in.
+
+Docker is optional: export, verify, pushing straight to a registry and the snippet need no
+engine; only the "load into Docker" route does, so its absence is a note, not an error."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Container
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -23,13 +27,13 @@ PATHS = [
         PATH_EXPORT,
         "e",
         "Prepare a bundle",
-        "connected host: choose analyzers, estimate, write them to a USB drive",
+        "connected host: pick analyzers, see the size, write to a drive",
     ),
     (
         PATH_IMPORT,
         "i",
         "Import a bundle",
-        "offline host: verify the drive, load, tag and push to your registry",
+        "offline host: verify the drive, push straight to your registry",
     ),
     (
         PATH_SNIPPET,
@@ -57,10 +61,13 @@ class StartScreen(WizardScreen):
         Binding("r", "refresh", "Refresh"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine_line = Text("… Load into Docker: checking for an engine", "dim")
+
     def compose_body(self) -> ComposeResult:
         yield Static(
-            "Carries GitLab security-scanner images across an air gap on removable media. "
-            "Choose what to do on this host:",
+            "Carries GitLab's security-scanner images across an air gap on removable media.",
             id="intro",
         )
         options = []
@@ -69,10 +76,10 @@ class StartScreen(WizardScreen):
             prompt.append(f"\n     {help_text}", style="dim")
             options.append(Option(prompt, id=path))
         yield OptionList(*options, id="paths")
-        with Horizontal(id="status-row"):
-            engine = Static("Checking the Docker engine…", id="engine")
-            engine.border_title = "Docker engine"
-            yield engine
+        with Container(id="status-row"):
+            host = Static(self.host_text(), id="host")
+            host.border_title = "This host"
+            yield host
             drives = DriveTable(id="drives")
             drives.border_title = "Removable drives"
             yield drives
@@ -83,7 +90,8 @@ class StartScreen(WizardScreen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        self.query_one("#engine", Static).update("Checking the Docker engine…")
+        self.engine_line = Text("… Load into Docker: checking for an engine", "dim")
+        self.show_host()
         self.services.forget_engine()
         self.check_engine()
         self.find_drives()
@@ -95,6 +103,28 @@ class StartScreen(WizardScreen):
         event.stop()
         if event.option.id:
             self.wizard.begin(event.option.id)
+
+    # --- this host ----------------------------------------------------------------------
+    def host_text(self) -> Text:
+        """The routes this host can take and the proxy in effect, one line each."""
+        text = Text()
+        text.append("✓ ", "bold green")
+        text.append("Straight to a registry", "bold")
+        text.append(": no Docker needed (digests kept)\n")
+        text.append_text(self.engine_line)
+        text.append("\n")
+        source = self.state.source_prefix.split("/", 1)[0]
+        proxy = self.services.domain.source_proxy(source)
+        text.append("Proxy ", "bold")
+        if proxy is None:
+            text.append(f"to {source}: none, direct")
+        else:
+            name, address = proxy
+            text.append(f"to {source}: {address} ({name})")
+        return text
+
+    def show_host(self) -> None:
+        self.query_one("#host", Static).update(self.host_text())
 
     # --- workers ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
@@ -112,21 +142,18 @@ class StartScreen(WizardScreen):
         self.post_message(DrivesFound(self.services.removable_drives()))
 
     def on_engine_status(self, message: EngineStatus) -> None:
-        text = Text()
+        line = Text()
         info = message.info
         if info is None:
-            text.append("✗ not reachable\n", style="bold red")
-            text.append(message.error)
-            text.append(
-                "\nExport, verify and the CI snippet work without an engine; press r to check "
-                "again.",
-                style="dim",
-            )
+            line.append("– ", "bold")
+            line.append("Load into Docker", "bold")
+            line.append(": optional; no engine answers here (r: check again)", "dim")
         else:
-            text.append("✓ reachable\n", style="bold green")
-            text.append(f"Docker {info.version} (API {info.api_version})\n")
-            text.append(f"DOCKER_HOST: {info.docker_host}")
-        self.query_one("#engine", Static).update(text)
+            line.append("✓ ", "bold green")
+            line.append("Load into Docker", "bold")
+            line.append(f": optional; Docker {info.version} at {info.docker_host}")
+        self.engine_line = line
+        self.show_host()
 
     def on_drives_found(self, message: DrivesFound) -> None:
         self.query_one("#drives", DriveTable).show_drives(message.drives)

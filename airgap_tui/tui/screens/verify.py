@@ -1,17 +1,19 @@
-"""Import, step 2: check every part before anything is loaded; a mismatch stops here."""
+"""Import, step 2: check every part before anything is loaded; a mismatch stops here. Each
+image's build date and its age today: a scanning image's vulnerability data is that old."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
-from airgap_tui.errors import Cancelled
+from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_summary, describe
+from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.events import STAGE_VERIFY, CancelToken
 from airgap_tui.tui import formatting
 from airgap_tui.tui.messages import ProgressUpdate, VerifyDone
@@ -34,6 +36,7 @@ class VerifyScreen(WizardScreen):
         self.token = CancelToken()
         self.busy = False
         self.report: VerifyReport | None = None
+        self.carried_ok: bool | None = None  # None: no fingerprint typed (or not one)
 
     def compose_body(self) -> ComposeResult:
         manifest = self.state.manifest
@@ -49,9 +52,16 @@ class VerifyScreen(WizardScreen):
         )
         yield Static("", id="verify-result")
         yield Fingerprint(id="fingerprint")
+        yield Static("", id="signer")
+        yield Input(
+            placeholder="Fingerprint you carried (optional): type it as export printed it",
+            id="carried",
+        )
+        yield Static("", id="carried-verdict")
 
     def on_mount(self) -> None:
         self.query_one("#fingerprint", Fingerprint).display = False
+        self.query_one("#carried-verdict", Static).display = False
         self.action_rerun()
         super().on_mount()
 
@@ -96,6 +106,7 @@ class VerifyScreen(WizardScreen):
                 "✓ The part matches." if parts == 1 else f"✓ All {parts} parts match.",
                 "bold green",
             )
+            text.append_text(self.ages(report))
             for warning in report.warnings:
                 text.append(f"\n! {warning}", "yellow")
             delta = report.manifest.delta
@@ -112,6 +123,10 @@ class VerifyScreen(WizardScreen):
                 self.services.domain.format_fingerprint(report.fingerprint), report.fingerprint
             )
             fingerprint.display = True
+            self.query_one("#signer", Static).update(
+                f"Signature: {report.trust.signed_by() if report.trust else 'not signed'}"
+            )
+            self.compare_carried()
         else:
             bad = ", ".join(p.file for p in report.problems)
             count = formatting.count(len(report.problems), "bad part")
@@ -122,6 +137,46 @@ class VerifyScreen(WizardScreen):
                 "from the connected host (or write the bundle again there), then press r."
             )
         self.refresh_nav()
+
+    @on(Input.Changed, "#carried")
+    def carried_changed(self, _event: Input.Changed) -> None:
+        self.compare_carried()
+        self.refresh_nav()
+
+    def compare_carried(self) -> None:
+        """Match or mismatch, large: the one check a rewritten stick cannot fake."""
+        verdict = self.query_one("#carried-verdict", Static)
+        typed = self.query_one("#carried", Input).value.strip()
+        verdict.remove_class("-match", "-mismatch")
+        self.carried_ok = None
+        if not typed or self.report is None:
+            verdict.display = False
+            return
+        verdict.display = True
+        try:
+            self.carried_ok = self.services.domain.carried_fingerprint_matches(
+                typed, self.report.fingerprint
+            )
+        except UsageError as exc:
+            verdict.update(Text(exc.cause, "yellow"))
+            return
+        if self.carried_ok:
+            verdict.add_class("-match")
+            verdict.update("✓ MATCH: this is the bundle whose fingerprint you carried")
+        else:
+            verdict.add_class("-mismatch")
+            verdict.update("✗ MISMATCH: this is not the bundle that was exported. Do not import it")
+
+    def ages(self, report: VerifyReport) -> Text:
+        """`Built: semgrep:6 2026-11-20 (15 days old) · …`, and what too old means."""
+        now = self.services.now()
+        images = report.manifest.images
+        text = Text("\nBuilt: ", "bold")
+        text.append(" · ".join(f"{i.label} {describe(i.built, now)}" for i in images))
+        rows = [(i.label, i.built, i.analyzer) for i in images]
+        for warning in age_summary(rows, now, DEFAULT_MAX_AGE_DAYS):
+            text.append(f"\n! {warning}.", "yellow")
+        return text
 
     def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
         self.busy = False
@@ -141,4 +196,5 @@ class VerifyScreen(WizardScreen):
         self.token.cancel()
 
     def can_go_next(self) -> bool:
-        return self.report is not None and self.report.ok
+        """A carried fingerprint that does not match stops here: nothing is pushed."""
+        return self.report is not None and self.report.ok and self.carried_ok is not False

@@ -75,6 +75,7 @@ class WriteScreen(LongWorkScreen):
             platform=self.state.platform,
             delta_from=tuple(self.state.delta_from),
             tool=self.state.carry_tool,
+            sign_key=self.state.sign_key,
         )
         self.run_export(request, token)
 

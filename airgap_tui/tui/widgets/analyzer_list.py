@@ -25,7 +25,7 @@ HEADING = "@"
 CUSTOM = "custom:"
 
 
-def analyzer_prompt(analyzer: Analyzer, tag: str | None) -> Text:
+def analyzer_prompt(analyzer: Analyzer, tag: str | None, guess: str | None = None) -> Text:
     text = Text()
     # The name and tag first, in fixed columns: they must stay visible on an 80-column screen.
     text.append(f"{analyzer.name:<24}", style="dim" if analyzer.removed else "")
@@ -36,6 +36,8 @@ def analyzer_prompt(analyzer: Analyzer, tag: str | None) -> Text:
             text.append(f" → {analyzer.replaced_by}", style="dim")
     elif analyzer.deprecated:
         text.append(" deprecated", style="yellow")
+    elif analyzer.tag is None and tag is None and guess is not None:
+        text.append(f" guess {guess}", style="yellow")
     elif analyzer.tag is None:
         text.append(" needs a tag", style="yellow")
     if analyzer.default and not analyzer.removed:
@@ -79,6 +81,15 @@ def selection_summary(
                 f"Type a tag for {', '.join(missing)} (no known tag for GitLab {major}).", "yellow"
             )
         )
+        guessed = [f"{n}:{model.guesses[n]}" for n in missing if n in model.guesses]
+        if guessed:
+            lines.append(
+                Text(
+                    f"Press g to take the newest major tags upstream ({', '.join(guessed)}): a "
+                    f"guess, not read from a GitLab {major} template.",
+                    "yellow",
+                )
+            )
     if proxy is not None:
         name, address = proxy
         lines.append(Text(f"Pulling through the proxy {address} ({name}).", "dim"))

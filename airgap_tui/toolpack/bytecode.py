@@ -1,0 +1,105 @@
+"""The carried tool's bytecode, compiled in a fresh interpreter.
+
+Bytecode for the exporting interpreter rides along in airgap-tui.pyz (hash-based, unchecked: the
+archive never changes), so the wizard opens fast; another Python version ignores it and compiles
+the sources. It is compiled in a fresh interpreter because marshal's output depends on what the
+compiling process has loaded: same installation, same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from typing import IO
+
+from airgap_tui.toolpack.members import Member, ToolError
+
+
+class _Compiler:
+    """Compiles the sources in a fresh interpreter (same order in, same bytes out) and hands
+    back each file's PEP 552 unchecked-hash .pyc; b"" when a file does not compile."""
+
+    SCRIPT = r"""
+import importlib.util, marshal, os, struct, sys, warnings
+warnings.simplefilter("ignore")
+fields = sys.stdin.buffer.read().split(b"\0")
+out = sys.stdout.buffer
+head = importlib.util.MAGIC_NUMBER + struct.pack("<I", 0b01)
+for i in range(0, len(fields) - 1, 2):
+    arcname, path = fields[i].decode("utf-8"), os.fsdecode(fields[i + 1])
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, arcname, "exec", dont_inherit=True)
+        blob = head + importlib.util.source_hash(source) + marshal.dumps(code)
+    except (SyntaxError, ValueError, OSError):
+        blob = b""
+    out.write(struct.pack("<Q", len(blob)) + blob)
+out.flush()
+"""
+
+    def __init__(self, sources: list[Member]) -> None:
+        self._order = [m.arcname for m in sources]
+        self._request = b"".join(
+            m.arcname.encode("utf-8") + b"\0" + os.fsencode(m.path or "") + b"\0" for m in sources
+        )
+        self._index = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> _Compiler:
+        if not sys.executable:
+            raise ToolError(
+                "Compiling the carried tool",
+                "this Python does not know its own executable",
+                "Run airgap-tui from an installed command, or export with --no-tool",
+            )
+        # -S -s -P and a bare environment: no site hooks, no user site, no cwd on sys.path;
+        # PYTHONHASHSEED fixed so nothing hash-ordered can change the bytes.
+        self._process = subprocess.Popen(
+            [sys.executable, "-S", "-s", "-P", "-c", self.SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={"PYTHONHASHSEED": "0"},
+        )
+        assert self._process.stdin is not None
+        try:
+            with self._process.stdin as stdin:
+                stdin.write(self._request)
+        except BrokenPipeError:
+            pass  # it died at once: the first read says why
+        return self
+
+    def next(self, arcname: str) -> bytes:
+        assert self._process is not None and self._process.stdout is not None
+        if self._index >= len(self._order) or self._order[self._index] != arcname:
+            raise AssertionError(f"bytecode asked for {arcname} out of order")
+        self._index += 1
+        size = struct.unpack("<Q", self._read(self._process.stdout, 8))[0]
+        return self._read(self._process.stdout, size)
+
+    def _read(self, stream: IO[bytes], size: int) -> bytes:
+        data = stream.read(size)
+        if len(data) != size:
+            assert self._process is not None and self._process.stderr is not None
+            last = self._process.stderr.read().decode("utf-8", "replace").strip() or "?"
+            self._process.wait()
+            raise ToolError(
+                "Compiling the carried tool",
+                f"the compiler process stopped early ({last.splitlines()[-1]})",
+                "Run the export again; if it keeps failing, export with --no-tool",
+            )
+        return data
+
+    def __exit__(self, *exc: object) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

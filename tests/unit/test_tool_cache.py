@@ -1,0 +1,190 @@
+"""The carried tool's cache: keyed by what goes into the archive, used only after its sha256
+is checked, written atomically, and never able to fail an export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from airgap_tui.errors import Cancelled
+from airgap_tui.events import CancelToken
+from airgap_tui.toolpack import cache
+from airgap_tui.toolpack.cache import (
+    KEEP,
+    ToolBuilder,
+    build_key,
+    cache_dir,
+    cached_tool,
+)
+from airgap_tui.toolpack.members import Member
+from airgap_tui.toolpack.toolpack import build_tool
+
+
+class CountingBuild:
+    """Stands in for the seconds-long build where only the cache's logic is under test: the
+    archive's bytes are a function of the members, as the real build's are."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(
+        self, *, members: list[Member], cancel: CancelToken | None = None, **_: object
+    ) -> bytes:
+        self.calls += 1
+        if cancel is not None:
+            cancel.check("Packing airgap-tui.pyz")
+        return b"PK" + b"".join(m.arcname.encode() + m.read() for m in members)
+
+
+@pytest.fixture
+def members(monkeypatch: pytest.MonkeyPatch) -> list[Member]:
+    found = [Member("airgap_tui/__init__.py", "airgap-tui", data=b"__version__ = '1'\n")]
+    monkeypatch.setattr(cache, "collect_members", lambda root: list(found))
+    return found
+
+
+@pytest.fixture
+def build(monkeypatch: pytest.MonkeyPatch, members: list[Member]) -> CountingBuild:
+    counting = CountingBuild()
+    monkeypatch.setattr(cache, "build_tool", counting)
+    return counting
+
+
+def test_the_cache_lives_under_xdg_cache_home_else_home(tmp_path: Path) -> None:
+    assert cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "airgap-tui" / "tool"
+    assert cache_dir({}) == Path.home() / ".cache" / "airgap-tui" / "tool"
+    # the XDG spec: a relative path is invalid and ignored
+    assert cache_dir({"XDG_CACHE_HOME": "relative"}) == Path.home() / ".cache/airgap-tui/tool"
+
+
+def test_the_second_build_is_taken_from_the_cache(tmp_path: Path, build: CountingBuild) -> None:
+    first = cached_tool(directory=tmp_path)
+    second = cached_tool(directory=tmp_path)
+    assert (first.cache_hit, second.cache_hit) == (False, True)
+    assert second.data == first.data and second.sha256 == first.sha256
+    assert second.sha256 == hashlib.sha256(first.data).hexdigest()
+    assert build.calls == 1
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"{first.key}.json", f"{first.key}.pyz"]  # no .part left behind
+    record = json.loads((tmp_path / f"{first.key}.json").read_text())
+    assert record["sha256"] == first.sha256 and record["size"] == len(first.data)
+
+
+def test_a_changed_file_or_another_python_is_another_key(
+    monkeypatch: pytest.MonkeyPatch, members: list[Member]
+) -> None:
+    key = build_key(members)
+    changed = [Member(members[0].arcname, "airgap-tui", data=b"__version__ = '2'\n")]
+    renamed = [Member("airgap_tui/other.py", "airgap-tui", data=members[0].read())]
+    assert build_key(changed) != key
+    assert build_key(renamed) != key
+    assert build_key(list(members)) == key  # same inputs, same key
+    monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    assert build_key(members) != key
+
+
+def test_a_file_on_disk_is_keyed_by_its_bytes_not_its_time(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_bytes(b"x = 1\n")
+    members = [Member("mod.py", "d", path=source)]
+    key = build_key(members)
+    os.utime(source, (1, 1))
+    assert build_key(members) == key
+    source.write_bytes(b"x = 2\n")
+    assert build_key(members) != key
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "record", "no-archive"])
+def test_a_damaged_cache_entry_is_rebuilt_never_used(
+    tmp_path: Path, build: CountingBuild, damage: str
+) -> None:
+    first = cached_tool(directory=tmp_path)
+    archive, record = tmp_path / f"{first.key}.pyz", tmp_path / f"{first.key}.json"
+    if damage == "flip":
+        data = bytearray(archive.read_bytes())
+        data[-1] ^= 0xFF
+        archive.write_bytes(bytes(data))
+    elif damage == "truncate":
+        archive.write_bytes(archive.read_bytes()[:-1])
+    elif damage == "record":
+        record.write_text("{not json")
+    else:
+        archive.unlink()
+    again = cached_tool(directory=tmp_path)
+    assert not again.cache_hit and build.calls == 2
+    assert again.data == first.data
+    assert archive.read_bytes() == first.data  # repaired for next time
+    assert cached_tool(directory=tmp_path).cache_hit
+
+
+def test_a_cache_that_cannot_be_written_costs_only_the_rebuild(
+    tmp_path: Path, build: CountingBuild
+) -> None:
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    first = cached_tool(directory=blocked / "tool")
+    second = cached_tool(directory=blocked / "tool")
+    assert (first.cache_hit, second.cache_hit) == (False, False)
+    assert first.data == second.data and build.calls == 2
+
+
+def test_only_the_most_recently_used_archives_are_kept(
+    tmp_path: Path, build: CountingBuild, members: list[Member]
+) -> None:
+    keys = []
+    for n in range(KEEP + 2):
+        members[:] = [Member("airgap_tui/__init__.py", "airgap-tui", data=f"v{n}".encode())]
+        result = cached_tool(directory=tmp_path)
+        keys.append(result.key)
+        record = tmp_path / f"{result.key}.json"
+        os.utime(record, ns=(n * 10**9, n * 10**9))  # a distinct use time per entry
+    kept = {p.stem for p in tmp_path.glob("*.pyz")}
+    assert kept == set(keys[-KEEP:])
+    assert {p.stem for p in tmp_path.glob("*.json")} == kept
+
+
+def test_the_builder_runs_beside_the_caller_and_hands_over_the_result(
+    tmp_path: Path, build: CountingBuild
+) -> None:
+    builder = ToolBuilder(directory=tmp_path).start()
+    result = builder.result()
+    assert builder.done and not result.cache_hit and build.calls == 1
+    assert ToolBuilder(directory=tmp_path).start().result().cache_hit
+
+
+def test_the_builder_stops_when_the_export_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, members: list[Member]
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow_build(*, cancel: CancelToken | None = None, **_: object) -> bytes:
+        started.set()
+        assert release.wait(10)
+        assert cancel is not None
+        cancel.check("Packing airgap-tui.pyz")
+        return b"never"
+
+    monkeypatch.setattr(cache, "build_tool", slow_build)
+    builder = ToolBuilder(directory=tmp_path).start()
+    assert started.wait(10)
+    token = CancelToken()
+    token.cancel()
+    release.set()
+    with pytest.raises(Cancelled):
+        builder.result(token)
+    assert not list(tmp_path.glob("*.pyz"))
+
+
+def test_the_real_archive_is_cached_byte_for_byte(tmp_path: Path) -> None:
+    """The real build of this installation: the cached copy is the archive a build makes."""
+    first = cached_tool(directory=tmp_path)
+    second = cached_tool(directory=tmp_path)
+    assert not first.cache_hit and second.cache_hit
+    assert second.data == first.data
+    assert first.data == build_tool()  # deterministic: what the cache holds is what a build makes
