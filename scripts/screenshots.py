@@ -24,10 +24,17 @@ if str(ROOT) not in sys.path:
 from tests.tui.conftest import SMALL, fixed_app  # noqa: E402
 from tests.tui.fakes import BUNDLE, USB, FixedDomain  # noqa: E402
 from tests.tui.helpers import still, walk  # noqa: E402
+from tests.tui.test_request_snapshots import RequestDomain  # noqa: E402
 
 SIZE = (120, 40)
 REGISTRY = "registry.example.com:5000/security-products"
 DEST = f"{USB}/airgap-bundle"
+TO_MISSING = (
+    "m",
+    ("#path", f"{USB}/templates"),
+    "ctrl+n",
+    ("#registry", "registry.local:5000/analyzers"),
+)
 
 # (file name, actions from the Start screen, domain options, worker groups left running)
 SHOTS: list[tuple[str, tuple[Any, ...], dict[str, Any], tuple[str, ...]]] = [
@@ -62,6 +69,21 @@ SHOTS: list[tuple[str, tuple[Any, ...], dict[str, Any], tuple[str, ...]]] = [
         {},
         (),
     ),
+    # The offline host's request: GitLab's real 17.x templates (tests/fixtures/gitlab-templates).
+    ("14-request-templates", ("m", ("#path", f"{USB}/templates")), {"request": True}, ()),
+    ("15-request-what-is-missing", (*TO_MISSING, "ctrl+t"), {"request": True}, ()),
+    (
+        "16-request-written",
+        (*TO_MISSING, "ctrl+t", "ctrl+n", ("#path", USB), "ctrl+n"),
+        {"request": True},
+        (),
+    ),
+    (
+        "17-prepare-from-request",
+        ("e", "o", ("#path", f"{USB}/airgap-request.json")),
+        {"request": True},
+        (),
+    ),
 ]
 
 
@@ -77,7 +99,8 @@ async def shoot(
         home = Path(tmp) / "operator"
         for folder in ("bundles", "Documents", "scans"):
             (home / folder).mkdir(parents=True)
-        domain = FixedDomain(**options)
+        options = dict(options)
+        domain = (RequestDomain if options.pop("request", False) else FixedDomain)(**options)
         app = fixed_app(home, domain=domain)
         async with app.run_test(size=size) as pilot:
             await walk(pilot, *actions, skip=skip)

@@ -72,6 +72,13 @@ def _check_version(data: dict[str, Any], where: str) -> None:
 
 def _check_layout(s: Schema, manifest: BundleManifest) -> None:
     """Cross-field rules: parts sized as written, blobs inside the parts, references known."""
+    _check_parts(s, manifest)
+    _check_images_listed(s, manifest)
+    known = _check_blobs(s, manifest)
+    _check_references(s, manifest, known)
+
+
+def _check_parts(s: Schema, manifest: BundleManifest) -> None:
     parts = manifest.parts
     if not parts:
         raise s.fail("parts", "the bundle lists no part")
@@ -82,7 +89,9 @@ def _check_layout(s: Schema, manifest: BundleManifest) -> None:
     for i, part in enumerate(parts[:-1]):
         if part.size < MIN_PART_SIZE:
             raise s.fail(f"parts[{i}].size", f"only the last part may be below {MIN_PART_SIZE}")
-    total = manifest.total_bytes
+
+
+def _check_images_listed(s: Schema, manifest: BundleManifest) -> None:
     if not manifest.images:
         raise s.fail("images", "the bundle lists no image")
     seen: set[tuple[str, str]] = set()
@@ -95,6 +104,11 @@ def _check_layout(s: Schema, manifest: BundleManifest) -> None:
     for i, platform in enumerate(manifest.platforms):
         if not isinstance(platform, str) or not PLATFORM.fullmatch(platform):
             raise s.fail(f"platforms[{i}]", f"{show(str(platform))} is not os/arch[/variant]")
+
+
+def _check_blobs(s: Schema, manifest: BundleManifest) -> set[str]:
+    """Each blob once, in tar order, inside the parts; returns the digests held."""
+    total = manifest.total_bytes
     end = 0
     known: set[str] = set()
     for i, blob in enumerate(manifest.blobs):
@@ -111,6 +125,11 @@ def _check_layout(s: Schema, manifest: BundleManifest) -> None:
             )
     if not manifest.blobs:
         raise s.fail("blobs", "the bundle lists no blob")
+    return known
+
+
+def _check_references(s: Schema, manifest: BundleManifest, known: set[str]) -> None:
+    """Every manifest an image names is held; every blob held or expected (a delta)."""
     carried = set(known)
     if manifest.delta is not None:
         carried |= {blob.digest for blob in manifest.delta.expected}

@@ -267,6 +267,7 @@ class PartWriter:
         self.read_back = read_back
         self.readback_problems: list[Problem] = []
         self._readback: Readback | None = None
+        self._sink: _Sink | None = None  # the part being written
 
     def _open(self, index: int) -> _Sink:
         name = part_name(self.prefix, index)
@@ -302,42 +303,25 @@ class PartWriter:
 
     def write(self, chunks: Iterable[bytes]) -> list[BundlePart]:
         """Consume the stream; returns the parts in order. Raises MediaError, Cancelled, …"""
-        sink: _Sink | None = None
         doing = f"Writing the bundle to {self.directory}"
         if self.read_back:
             self._readback = Readback(progress=self.progress, cancel=self.cancel)
+        self._sink = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             for chunk in chunks:
                 if self.cancel is not None:
                     self.cancel.check(doing)
-                view: bytes | memoryview = chunk
-                while view:
-                    if sink is None:
-                        sink = self._open(len(self.parts))
-                    room = self.part_size - sink.size
-                    if len(view) <= room:  # the usual case: the chunk itself, not a copy
-                        piece, view = view, b""
-                    else:
-                        view = memoryview(view)
-                        piece, view = view[:room], view[room:]
-                    sink.feed(piece)
-                    self.bytes_done += len(piece)
-                    self._event(sink)
-                    if sink.size == self.part_size:
-                        self._close(sink)
-                        sink = None
-            if sink is not None:
-                self._close(sink)
-                sink = None
+                self._feed(chunk)
+            if self._sink is not None:
+                self._close(self._sink)
+                self._sink = None
             if self._readback is not None:
                 found = self._readback.finish()
                 self.readback_problems = [Problem(show(n), m) for n, m in found.items()]
         except OSError as exc:
-            if sink is not None:
-                sink.abort()
-            self._stop_readback()
-            name = sink.name if sink is not None else ""
+            name = self._sink.name if self._sink is not None else ""
+            self._abort()
             still = None
             if self.expected_bytes is not None:
                 still = max(self.expected_bytes - self.bytes_done, 0) or None
@@ -345,11 +329,36 @@ class PartWriter:
                 exc, f"Writing {name or 'the bundle'} to {self.directory}", self.directory, still
             ) from exc
         except BaseException:
-            if sink is not None:
-                sink.abort()
-            self._stop_readback()
+            self._abort()
             raise
         return self.parts
+
+    def _feed(self, chunk: bytes) -> None:
+        """Into the open part, opening and closing parts at `part_size` boundaries."""
+        view: bytes | memoryview = chunk
+        while view:
+            sink = self._sink
+            if sink is None:
+                sink = self._sink = self._open(len(self.parts))
+            room = self.part_size - sink.size
+            if len(view) <= room:  # the usual case: the chunk itself, not a copy
+                piece, view = view, b""
+            else:
+                view = memoryview(view)
+                piece, view = view[:room], view[room:]
+            sink.feed(piece)
+            self.bytes_done += len(piece)
+            self._event(sink)
+            if sink.size == self.part_size:
+                self._close(sink)
+                self._sink = None
+
+    def _abort(self) -> None:
+        """The half-written part goes (its .part file), and the read-back stops."""
+        if self._sink is not None:
+            self._sink.abort()
+            self._sink = None
+        self._stop_readback()
 
     def _stop_readback(self) -> None:
         if self._readback is not None:

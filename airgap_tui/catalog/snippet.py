@@ -154,6 +154,14 @@ def _write(
     ]
     if not catalog.is_complete(major):
         lines.extend(_comment(f"GitLab {major}: {catalog.major_note(major)}"))
+    lines.extend(_include_lines(snippet))
+    lines.extend(_variable_lines(snippet))
+    lines.extend(_comment_lines(snippet, major))
+    return "\n".join(lines) + "\n"
+
+
+def _include_lines(snippet: _Snippet) -> list[str]:
+    lines: list[str] = []
     if snippet.includes:
         lines.append("include:")
         for template in snippet.includes:
@@ -168,6 +176,11 @@ def _write(
         lines.extend(_comment("include:"))
         for template in snippet.commented_includes:
             lines.extend(_comment(f"- template: {template}", indent="  "))
+    return lines
+
+
+def _variable_lines(snippet: _Snippet) -> list[str]:
+    lines: list[str] = []
     if snippet.variables:
         lines.append("variables:")
         for variable, (value, why) in snippet.variables.items():
@@ -176,6 +189,12 @@ def _write(
             lines.append(f"  {variable}: {_quote(value)}")
     elif not snippet.includes:
         lines.append("variables: {}")
+    return lines
+
+
+def _comment_lines(snippet: _Snippet, major: int) -> list[str]:
+    """What is not set, and why; the notes; what no prefix can fix."""
+    lines: list[str] = []
     if snippet.unchecked:
         lines.extend(
             _comment(
@@ -195,7 +214,7 @@ def _write(
         lines.extend(_comment("What the registry prefix cannot fix:"))
         for text in snippet.limits:
             lines.extend(_comment(text, bullet="- "))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def save_snippet(path: Path, text: str, *, overwrite: bool) -> bool:

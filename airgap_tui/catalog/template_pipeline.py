@@ -278,7 +278,14 @@ class _Pipeline:
         scope = {**global_vars, **job_vars}
         plain = _Expander(where, scope).expand(image_text)
         expanded = plain
-        fips_rule = _fips_rule_variables(rules) if fips else None
+        expander = _Expander(where, scope)
+        fips_rule = (
+            _fips_rule_variables(
+                rules, lambda name: expander.expand(f"${{{name}}}") if name in scope else None
+            )
+            if fips
+            else None
+        )
         if fips_rule:
             expanded = _Expander(where, {**scope, **fips_rule}).expand(image_text)
         parsed = _split_reference(expanded, image_text)

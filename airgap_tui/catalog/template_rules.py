@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airgap_tui.catalog.template_images import _variables
 from airgap_tui.catalog.template_model import _BARE, _FIPS_MODE, _NOT_TRUE, _TRUE_CHECK
 
 
-def _fips_rule_variables(rules: list[Any]) -> dict[str, str] | None:
-    """The variables of the first rule that applies on a FIPS instance, if it sets any."""
+def _fips_rule_variables(
+    rules: list[Any], value_of: Callable[[str], str | None] = lambda _name: None
+) -> dict[str, str] | None:
+    """The variables of the first rule that applies on a FIPS instance, if it sets any.
+
+    A `$VAR =~ /re/` or `$VAR !~ /re/` beside the FIPS check is tested against the value the
+    templates give VAR (`value_of`; None for a variable they do not set, such as the instance's
+    GITLAB_FEATURES, which then counts as holding): container scanning adds `-fips` only when
+    `CS_ANALYZER_IMAGE` does not already end in `-fips` or `-ubi`."""
     for rule in rules:
         if not isinstance(rule, dict) or rule.get("when") == "never":
             continue
         condition = rule.get("if")
         if isinstance(condition, str) and _FIPS_MODE.search(condition):
+            if not all(_regex_holds(part, value_of) for part in _conjuncts(condition)):
+                continue
             values = _variables(rule.get("variables"))
             if values:
                 return values
     return None
+
+
+_REGEX_TEST = re.compile(r"\$\{?(\w+)\}?\s*(=~|!~)\s*/(.*)/([a-z]*)\s*")
+
+
+def _regex_holds(part: str, value_of: Callable[[str], str | None]) -> bool:
+    """A conjunct that is not a regex test holds; a regex test is checked (Ruby's \\z is \\Z)."""
+    match = _REGEX_TEST.fullmatch(part)
+    if match is None:
+        return True
+    name, operator, pattern, flags = match.groups()
+    value = value_of(name)
+    if value is None:
+        return True
+    try:
+        regex = re.compile(pattern.replace("\\z", "\\Z"), re.IGNORECASE if "i" in flags else 0)
+    except re.error:
+        return True  # a pattern Python cannot read: as before, the rule is taken
+    found = regex.search(value) is not None
+    return found if operator == "=~" else not found
 
 
 def _never_runs(rules: list[Any]) -> bool:

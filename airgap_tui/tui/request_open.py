@@ -12,17 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Static
+from textual.widgets import Input
 
 from airgap_tui.tui.request_messages import RequestOpened
 from airgap_tui.tui.request_style import REQUEST_CSS
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.screens.dialogs import DeltaDialog
 from airgap_tui.tui.state import PATH_EXPORT
-from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
     from airgap_tui.tui.request_domain import OpenedRequest
@@ -82,26 +79,13 @@ class RequestDialog(DeltaDialog):
     CSS = REQUEST_CSS
     SCOPED_CSS = False  # request.tcss is written like app.tcss: `.-short` is the screen itself
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="delta-dialog"):
-            yield Static(
-                "Carry exactly what the offline GitLab asked for: the request file its "
-                "templates wrote (Make a request, or airgap-tui request on the offline host).",
-                classes="dialog-text",
-            )
-            yield PathPicker(
-                label="Request file (pick in the tree, or type)",
-                value=", ".join(str(p) for p in self.current),
-                browse_root=self.browse_root,
-                home=self.home,
-                find_drives=self.find_drives,
-                files=True,
-                id="delta-picker",
-            )
-            yield Static("", id="delta-problem", classes="dialog-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Open request", id="use", variant="primary")
-                yield Button("Cancel", id="cancel")
+    INTRO = (
+        "Carry exactly what the offline GitLab asked for: the request file its templates wrote "
+        "(Make a request, or airgap-tui request on the offline host)."
+    )
+    PICKER_LABEL = "Request file (pick in the tree, or type)"
+    USE_LABEL = "Open request"
+    FULL_LABEL = None
 
     def on_mount(self) -> None:
         super().on_mount()

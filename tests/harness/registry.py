@@ -110,6 +110,20 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+def token_auth(token_url: str, root_cert_bundle: Path) -> dict[str, Any]:
+    """`config_overrides` for a registry that wants bearer tokens from `token_url`/token."""
+    return {
+        "auth": {
+            "token": {
+                "realm": f"{token_url}/token",
+                "service": "airgap-tui-test-registry",
+                "issuer": "airgap-tui-test-issuer",
+                "rootcertbundle": str(root_cert_bundle),
+            }
+        }
+    }
+
+
 def write_htpasswd(path: Path, username: str, password: str) -> None:
     """bcrypt htpasswd via apache2-utils (distribution only accepts bcrypt); password on stdin."""
     result = subprocess.run(

@@ -29,7 +29,7 @@ from airgap_tui.delta.inventory import InventoryLimits, take_inventory, write_in
 from airgap_tui.errors import AuthError, RegistryError
 from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
-from tests.harness.registry import RegistryHandle
+from tests.harness.registry import RegistryHandle, token_auth
 from tests.harness.tls import make_tls
 from tests.integration.test_registry import TokenService, serve
 
@@ -336,16 +336,7 @@ def test_inventory_with_bearer_tokens_asks_for_the_catalog_scope(
     with serve(service.handle) as token_url:
         handle = registry_factory(
             "token",
-            config_overrides={
-                "auth": {
-                    "token": {
-                        "realm": f"{token_url}/token",
-                        "service": "airgap-tui-test-registry",
-                        "issuer": "airgap-tui-test-issuer",
-                        "rootcertbundle": str(service.bundle),
-                    }
-                }
-            },
+            config_overrides=token_auth(token_url, service.bundle),
         )
         seeder = Seeder(handle)
         push = service.token(

@@ -32,7 +32,7 @@ from airgap_tui.errors import AuthError, NotFoundError, RegistryError, TLSError
 from airgap_tui.models import Credentials
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.registry.oci import MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST
-from tests.harness.registry import RegistryHandle
+from tests.harness.registry import RegistryHandle, token_auth
 from tests.harness.tls import make_tls
 
 MakeRegistry = Callable[..., RegistryHandle]
@@ -481,16 +481,7 @@ def test_bearer_token_auth(registry_factory: MakeRegistry, tmp_path: Path) -> No
     with serve(service.handle) as token_url:
         handle = registry_factory(
             "token",
-            config_overrides={
-                "auth": {
-                    "token": {
-                        "realm": f"{token_url}/token",
-                        "service": "airgap-tui-test-registry",
-                        "issuer": "airgap-tui-test-issuer",
-                        "rootcertbundle": str(service.bundle),
-                    }
-                }
-            },
+            config_overrides=token_auth(token_url, service.bundle),
         )
         # Seed with a push token.
         session = requests.Session()

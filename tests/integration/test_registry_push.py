@@ -21,7 +21,7 @@ from airgap_tui.registry.client import RegistryClient
 from airgap_tui.registry.diagnose import RegistryUnreachable
 from airgap_tui.registry.oci import MEDIA_OCI_MANIFEST
 from airgap_tui.registry.upload import BLOB_MOUNTED, BLOB_PRESENT, BLOB_UPLOADED, BlobMismatch
-from tests.harness.registry import RegistryHandle
+from tests.harness.registry import RegistryHandle, token_auth
 from tests.integration.test_registry import TokenService, serve
 
 MakeRegistry = Callable[..., RegistryHandle]
@@ -264,16 +264,7 @@ def test_bearer_tokens_carry_push_scopes_and_both_repositories_for_a_mount(
     with serve(service.handle) as token_url:
         handle = registry_factory(
             "token",
-            config_overrides={
-                "auth": {
-                    "token": {
-                        "realm": f"{token_url}/token",
-                        "service": "airgap-tui-test-registry",
-                        "issuer": "airgap-tui-test-issuer",
-                        "rootcertbundle": str(service.bundle),
-                    }
-                }
-            },
+            config_overrides=token_auth(token_url, service.bundle),
         )
         client = _client(handle.host, credentials=Credentials("ci", SECRET))
         manifest, _blobs = _image(client, "sec/one")

@@ -179,12 +179,6 @@ def _pulled(snippet: str, major: int, *, fips: bool) -> set[str]:
             assert image.name.startswith(f"{REGISTRY}/"), image
             name = image.name.removeprefix(f"{REGISTRY}/")
             tag = image.tag
-            if fips and name == "container-scanning" and tag.endswith("-fips-fips"):
-                # Evaluator gap: the CS template's FIPS rule has the condition
-                # `$CS_ANALYZER_IMAGE !~ /-(fips|ubi)\z/` (tests/fixtures/templates/
-                # 17/Jobs-Container-Scanning.yml), which the evaluator does not test; GitLab
-                # adds no second suffix to an image that ends in -fips.
-                tag = tag.removesuffix("-fips")
             pulled.add(f"{name}:{tag}")
     return pulled
 

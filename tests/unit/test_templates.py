@@ -118,6 +118,20 @@ def test_fips_gives_the_suffix_each_job_adds_on_a_fips_instance() -> None:
         assert fips[job].tag == plain[job].tag and not fips[job].fips, job
 
 
+def test_container_scanning_adds_no_second_fips_suffix() -> None:
+    """17.x Jobs/Container-Scanning: the FIPS rule also says `$CS_ANALYZER_IMAGE !~
+    /-(fips|ubi)\\z/`, so an image pinned as -fips (or -ubi) is pulled as it is."""
+    sources = read_templates_dir(FIXTURES / "17")
+    name = "Jobs/Container-Scanning.gitlab-ci.yml"
+    for pinned in ("container-scanning:7-fips", "container-scanning:7-ubi"):
+        line = 'CS_ANALYZER_IMAGE: "$CI_TEMPLATE_REGISTRY_HOST/security-products/'
+        pinned_text = sources[name].replace(f'{line}container-scanning:7"', f'{line}{pinned}"')
+        assert pinned_text != sources[name], "the fixture's CS_ANALYZER_IMAGE line moved"
+        images = images_from_templates({**sources, name: pinned_text}, fips=True)
+        (scan,) = [i for i in images if i.job == "container_scanning"]
+        assert scan.reference == pinned and not scan.fips
+
+
 def test_analyzer_prefix_and_template_host_are_the_same_prefix() -> None:
     images = images_from_templates(read_templates_dir(FIXTURES / "15"))
     by_job = {i.job: i for i in images}

@@ -178,16 +178,20 @@ class DeltaDialog(ModalScreen[list[Path] | None]):
         self.home = home
         self.find_drives = find_drives
 
+    INTRO = (
+        "Make a delta against what the offline registry already holds: the import receipt it "
+        "wrote, or an inventory (airgap-tui inventory on the offline host). Several files: "
+        "separate them with commas."
+    )
+    PICKER_LABEL = "Receipt or inventory file (pick in the tree, or type)"
+    USE_LABEL = "Make delta"
+    FULL_LABEL: str | None = "Full bundle"  # None: no way back to a full bundle here
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="delta-dialog"):
-            yield Static(
-                "Make a delta against what the offline registry already holds: the import "
-                "receipt it wrote, or an inventory (airgap-tui inventory on the offline "
-                "host). Several files: separate them with commas.",
-                classes="dialog-text",
-            )
+            yield Static(self.INTRO, classes="dialog-text")
             yield PathPicker(
-                label="Receipt or inventory file (pick in the tree, or type)",
+                label=self.PICKER_LABEL,
                 value=", ".join(str(p) for p in self.current),
                 browse_root=self.browse_root,
                 home=self.home,
@@ -197,8 +201,9 @@ class DeltaDialog(ModalScreen[list[Path] | None]):
             )
             yield Static("", id="delta-problem", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Make delta", id="use", variant="primary")
-                yield Button("Full bundle", id="full")
+                yield Button(self.USE_LABEL, id="use", variant="primary")
+                if self.FULL_LABEL is not None:
+                    yield Button(self.FULL_LABEL, id="full")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
