@@ -6,6 +6,7 @@ Everything runs from temporary directories; nothing touches the system's engine,
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ INTEGRATION_FIXTURES = frozenset(
         "upstream_registry",
         "offline_registry",
         "seeded_upstream",
+        "native_upstream",
         "registry_factory",
         "test_ca",
     }
@@ -80,6 +82,18 @@ def _fresh_unreachable_memo() -> Iterator[None]:
     registry._answered.clear()
     yield
     registry.forget_unreachable()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_written_to_the_working_directory() -> Iterator[None]:
+    """An import writes its receipt to the current directory unless told otherwise: every
+    test passes --receipt-dir (receipt_dir=), or changes directory first, and none leaves a
+    file where the suite was started."""
+    cwd = Path.cwd()
+    before = set(os.listdir(cwd))
+    yield
+    written = sorted(set(os.listdir(cwd)) - before - {".pytest_cache", "__pycache__"})
+    assert not written, f"the test wrote {written} into the working directory {cwd}"
 
 
 @pytest.fixture(autouse=True)

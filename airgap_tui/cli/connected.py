@@ -162,6 +162,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+TOTALS = ("download_bytes", "bundle_bytes", "total_bytes")  # null when no image resolved
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     from airgap_tui.delta.bundle import delta_layout
     from airgap_tui.export.estimate import estimate
@@ -215,12 +218,15 @@ def _estimate_json(
     ok: bool,
 ) -> dict[str, Any]:
     """`estimate --json`: the totals, the delta when there is one, and every image."""
+    no_totals = {} if result.sized else dict.fromkeys(TOTALS)  # nothing to size: null
     return {
         "ok": ok,
         "download_bytes": result.download_bytes,
         "bundle_bytes": result.bundle_bytes,
         **({"delta": delta.to_dict()} if delta is not None else {}),
         **_estimate_tool_json(result),
+        **no_totals,
+        "left_out": [i.spec.label for i in result.left_out],
         "platforms": result.platforms,
         "images": [_estimate_image_json(i, ages) for i in result.images],
     }
@@ -259,6 +265,10 @@ def _print_estimate(result: Estimate, delta: DeltaLayout | None) -> None:
                 f"   on media {humanize.naturalsize(i.media_bytes):>10}"
                 f"   {_built_text(i.built)}"
             )
+    left_out = result.left_out
+    if not result.sized:
+        print(f"No totals: none of the {_count(len(left_out), 'image')} could be sized.")
+        return
     print(
         f"Download: {humanize.naturalsize(result.download_bytes)} ({result.download_bytes} bytes)"
     )
@@ -269,6 +279,11 @@ def _print_estimate(result: Estimate, delta: DeltaLayout | None) -> None:
     if delta is not None:
         print("\n".join(_delta_lines(delta)))
     _print_estimate_tool(result, delta)
+    if left_out:
+        print(
+            f"These totals leave out {_count(len(left_out), 'image')} that could not be "
+            f"sized: {', '.join(i.spec.label for i in left_out)}"
+        )
 
 
 def _warn_estimate_problems(result: Estimate, missing: list[ImageEstimate], old: list[str]) -> None:
@@ -386,11 +401,13 @@ def _print_export(result: ExportResult) -> None:
     if result.seconds:
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items() if k != "checks")
         print(f"Time: {steps}")
+    if not result.ok:  # no bundle.yaml: nothing to fingerprint or to carry yet
+        print("The bundle is not complete: run the same export again to finish it.")
+        return
     print(f"Fingerprint: {format_fingerprint(result.fingerprint)}")
     print(f"  full: {result.fingerprint}")
     _print_export_tool(result)
-    if result.ok:
-        _print_carry_hint(result.fingerprint, result.signed_by)
+    _print_carry_hint(result.fingerprint, result.signed_by)
 
 
 def cmd_tool(args: argparse.Namespace) -> int:

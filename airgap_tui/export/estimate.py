@@ -127,6 +127,16 @@ class Estimate:
     def platform(self) -> str:
         return self.platforms[0]
 
+    @property
+    def sized(self) -> bool:
+        """At least one image resolved: the totals describe a bundle that can be made."""
+        return any(image.ok for image in self.images)
+
+    @property
+    def left_out(self) -> list[ImageEstimate]:
+        """The images the totals do not count (missing, unreachable, refused)."""
+        return [image for image in self.images if not image.ok]
+
     exact = True  # bundle_bytes: the bundle holds the registry's blobs byte for byte
 
     @property
@@ -147,6 +157,7 @@ class Estimate:
             "tool_problem": self.tool_problem,
             "total_bytes": self.total_bytes,
             "problems": list(self.problems),
+            "left_out": [image.spec.label for image in self.left_out],
             "images": [image.to_dict() for image in self.images],
         }
 

@@ -24,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache"
 
 _PR_SET_PDEATHSIG = 1
+# Set by scripts/test.sh for its `-m "not integration"` run: no daemon may start in it.
+NO_SERVICES = "AIRGAP_TUI_NO_SERVICES"
 _live: dict[int, subprocess.Popen[bytes]] = {}
 
 
@@ -90,6 +92,11 @@ def spawn(
     The child gets PDEATHSIG=SIGTERM, which fires when the *thread* that spawned it exits: spawn
     from the main thread (pytest fixtures do) or from a thread that outlives the daemon.
     """
+    if os.environ.get(NO_SERVICES):
+        raise HarnessError(
+            f"{os.fspath(argv[0])}: this run starts no engine or registry ({NO_SERVICES} is "
+            "set); a test that needs one is an integration test (tests/conftest.py)"
+        )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -164,9 +164,11 @@ def test_cli_estimate_json_and_text(
         "tool_exact",
         "tool_problem",
         "total_bytes",
+        "left_out",
         "platforms",
         "images",
     }
+    assert data["left_out"] == []
     assert data["platforms"] == ["linux/amd64"]
     first = data["images"][0]
     assert first["digest"] == native_upstream.image("semgrep").digest
@@ -178,3 +180,13 @@ def test_cli_estimate_json_and_text(
     assert "Total on the media: about " in text.out
     missing = cli_no_engine("estimate", "semgrep:99", "--source-prefix", native_upstream.prefix)
     assert missing.code == 1 and "tags that exist: 6" in missing.err
+    # one of two missing: the totals are the other's, and say which one they leave out
+    argv = ("estimate", "semgrep:99", "secrets:7", "--source-prefix", native_upstream.prefix)
+    partial = cli_no_engine(*argv)
+    assert partial.code == 1
+    assert "These totals leave out 1 image that could not be sized: semgrep:99" in partial.out
+    as_json = cli_no_engine(*argv, "--json").json
+    secrets = cli_no_engine("estimate", *argv[2:], "--json").json  # secrets:7 alone
+    assert as_json["left_out"] == ["semgrep:99"]
+    assert as_json["bundle_bytes"] == secrets["bundle_bytes"] > 0
+    assert as_json["download_bytes"] == secrets["download_bytes"]

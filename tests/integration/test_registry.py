@@ -309,6 +309,18 @@ def test_htpasswd_basic_auth(
     right.ping()
     assert right.tags("sec/gemnasium") == ["6"]
 
+    # Credentials from the lookup (config.json, a helper) are asked for once per client.
+    lookups: list[str] = []
+
+    def lookup(host: str) -> Credentials | None:
+        lookups.append(host)
+        return Credentials("airgap", SECRET)
+
+    looked_up = RegistryClient(handle.host, backoff=0, certs_dir=None, credential_lookup=lookup)
+    looked_up.ping()
+    assert looked_up.tags("sec/gemnasium") == ["6"]
+    assert lookups == [handle.host]
+
     # The same credentials found through $DOCKER_CONFIG/config.json, as after `docker login`.
     config_dir = tmp_path / "docker-config"
     config_dir.mkdir()
@@ -479,7 +491,15 @@ def test_bearer_token_auth(registry_factory: MakeRegistry, tmp_path: Path) -> No
 
         client = _plain(handle.host, credentials=Credentials("ci", SECRET))
         assert client.manifest("sec/semgrep", "6").digest == digest
+        tokens_before = len(service.requests)
         assert client.tags("sec/semgrep") == ["6"]
+        assert client.tags("sec/semgrep") == ["6"]
+        assert len(service.requests) == tokens_before, "the token is reused, not asked again"
+        # a missing tag is named with the tags that exist, read through the same token
+        with pytest.raises(NotFoundError) as missing:
+            client.manifest("sec/semgrep", "9")
+        assert missing.value.available == ["6"]
+        assert "tags that exist: 6" in missing.value.sentence()
         asked = [r for r in service.requests if r["auth"]]
         assert any(r["query"].get("scope") == ["repository:sec/semgrep:pull"] for r in asked)
         assert all(r["query"].get("service") == ["airgap-tui-test-registry"] for r in asked)
@@ -491,9 +511,12 @@ def test_bearer_token_auth(registry_factory: MakeRegistry, tmp_path: Path) -> No
         assert f"docker login {handle.host}" in anonymous.value.sentence()
 
         # A wrong password is refused by the token service itself.
+        wrong = _plain(handle.host, credentials=Credentials("ci", "wrong-" + SECRET))
         with pytest.raises(AuthError) as refused:
-            _plain(handle.host, credentials=Credentials("ci", "wrong")).tags("sec/semgrep")
+            wrong.tags("sec/semgrep")
         assert "token service refused" in refused.value.sentence()
+        assert "'ci'" in refused.value.sentence() and "docker login" in refused.value.sentence()
+        assert SECRET not in repr(wrong) and SECRET not in repr(client)
 
     for exc in (anonymous.value, refused.value):
         for token in service.issued:

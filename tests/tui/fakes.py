@@ -30,6 +30,7 @@ from airgap_tui.events import (
     CancelToken,
     Progress,
     ProgressCallback,
+    ignore_progress,
 )
 from airgap_tui.export.estimate import Estimate, ImageEstimate, LayerEstimate
 from airgap_tui.export.plan import DestinationPlan
@@ -52,6 +53,12 @@ ENGINE_INFO = EngineInfo("unix:///var/run/docker.sock", "27.3.1", "1.47", "linux
 FINGERPRINT = "3f9a1c0e" * 8
 TOOL = ToolFile("airgap-tui.pyz", 9_199_466, "5d1e07a2" * 8)  # the carried program
 MB = 1_000_000
+# The tags every fake repository has: the upstream-tags list and a missing tag's error agree.
+UPSTREAM_TAGS = ["5", "5.1.0", "6", "6.0.1", "6.1.0", "6.10.0", "latest"]
+SHARED_LAYER = LayerEstimate("sha256:" + "e" * 64, 30 * MB, shared=True)  # in every image
+IMAGE_METADATA = 4_096  # an image's manifest and config, carried beside its layers
+BUNDLE_METADATA = 40_960  # manifest.json, index.json, oci-layout, tar headers, end of archive
+MANIFEST_PART = 1024**3 // 4  # the part size of the bundle the import screens read
 # Images' build times against the wizard's fixed "now" (conftest.fixed_app): most are two
 # weeks old; the scanning images with vulnerability data inside are older than --max-age.
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
@@ -111,7 +118,7 @@ class FakeRegistryClient:
             )
 
     def tags(self, repository: str) -> list[str]:
-        return ["5", "5.1.0", "6", "6.0.1", "6.1.0", "6.10.0", "latest"]
+        return list(UPSTREAM_TAGS)
 
     def close(self) -> None:
         pass
@@ -142,12 +149,7 @@ def manifest() -> BundleManifest:
                 built=built(name),
             )
         )
-    parts = [
-        BundlePart("images.tar.000", 1024**3 // 4, "a" * 64),
-        BundlePart("images.tar.001", 1024**3 // 4, "b" * 64),
-        BundlePart("images.tar.002", 1024**3 // 4, "c" * 64),
-        BundlePart("images.tar.003", 51_000_000, "d" * 64),
-    ]
+    parts = split_into_parts(offset + 1024, MANIFEST_PART)  # the tar ends with 2 zero blocks
     return BundleManifest(
         created="2026-11-20T09:30:00Z",
         source_prefix="registry.gitlab.com/security-products",
@@ -157,6 +159,17 @@ def manifest() -> BundleManifest:
         blobs=blobs,
         parts=parts,
     )
+
+
+def split_into_parts(total: int, part_size: int) -> list[BundlePart]:
+    """`total` bytes of tar written as parts of `part_size` (the last one shorter)."""
+    sizes = [part_size] * (total // part_size) + ([total % part_size] if total % part_size else [])
+    return [BundlePart(f"images.tar.{n:03d}", size, f"{n:x}" * 64) for n, size in enumerate(sizes)]
+
+
+def own_layer(index: int) -> LayerEstimate:
+    """The layer only the `index`-th chosen image has."""
+    return LayerEstimate(f"sha256:{index:064x}", (index + 2) * 40 * MB, shared=False)
 
 
 def image_size(m: BundleManifest, image: BundleImage) -> int:
@@ -233,49 +246,65 @@ class FixedDomain(Domain):
                 images.append(ImageEstimate(spec, error=failure.sentence(), failure=failure))
                 continue
             if spec.label in self.missing:
+                # as the registry client words it (RegistryClient._missing)
                 missing = NotFoundError(
-                    f"Image {spec.source}", "this tag does not exist upstream", available=["5"]
+                    f"Image {spec.source}",
+                    f"no such tag; tags that exist: {', '.join(UPSTREAM_TAGS)}",
+                    "Choose one of the existing tags",
+                    available=list(UPSTREAM_TAGS),
                 )
                 images.append(
                     ImageEstimate(
                         spec,
                         error=missing.sentence(),
-                        available_tags=["5", "6", "6.1.0"],
+                        available_tags=list(UPSTREAM_TAGS),
                         failure=missing,
                     )
                 )
                 continue
-            layers = [
-                LayerEstimate("sha256:" + "e" * 64, 30 * MB, shared=True),
-                LayerEstimate("sha256:" + f"{index:x}" * 64, (index + 2) * 40 * MB, shared=False),
-            ]
+            layers = [SHARED_LAYER, own_layer(index)]
             download = sum(x.compressed for x in layers)
             images.append(
                 ImageEstimate(
                     spec,
                     download_bytes=download,
-                    media_bytes=download + 4_096,
+                    media_bytes=download + IMAGE_METADATA,
                     layers=layers,
                     built=built(spec.name),
                 )
             )
-        ok = [i for i in images if not i.error]
-        download = 30 * MB + sum(i.download_bytes - 30 * MB for i in ok)
         return Estimate(
             images=images,
-            download_bytes=download,
-            bundle_bytes=download + 4_096 * len(ok) + 40_960,
-            problems=[],
-            tool_bytes=TOOL.size,
+            download_bytes=self.download_bytes(images),
+            bundle_bytes=self.bundle_bytes(images),
+            problems=[i.error for i in images if i.error],
+            tool_bytes=TOOL.size,  # like the real one: the tool is sized even when nothing is
         )
+
+    @staticmethod
+    def download_bytes(images: list[ImageEstimate]) -> int:
+        """Distinct layers of the images that resolved: the shared one once; 0 for none."""
+        ok = [i for i in images if i.ok]
+        return sum(i.download_bytes - SHARED_LAYER.compressed for i in ok) + (
+            SHARED_LAYER.compressed if ok else 0
+        )
+
+    @staticmethod
+    def bundle_bytes(images: list[ImageEstimate]) -> int:
+        """The tar of the images that resolved; 0 when none did (no bundle can be made)."""
+        ok = [i for i in images if i.ok]
+        if not ok:
+            return 0
+        return FixedDomain.download_bytes(images) + IMAGE_METADATA * len(ok) + BUNDLE_METADATA
 
     def plan_destination(
         self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int
     ) -> DestinationPlan:
         journal = None
-        if self.journal:
-            parts = {p.file: p for p in manifest().parts[:2]}
-            journal = ExportJournal(path, "key", 1024**3, parts)
+        part_size = min(part_size, FAT32_MAX_FILE_SIZE)
+        if self.journal:  # an earlier run of this export wrote its first part
+            first = split_into_parts(needed_bytes, part_size)[0]
+            journal = ExportJournal(path, "key", part_size, {first.file: first})
         reusable = journal.done_bytes if journal else 0
         needed = max(needed_bytes - reusable, 0)
         info = DestinationInfo(
@@ -292,7 +321,7 @@ class FixedDomain(Domain):
         return DestinationPlan(
             path=path,
             info=info,
-            part_size=min(part_size, FAT32_MAX_FILE_SIZE),
+            part_size=part_size,
             part_size_note=None,
             journal=journal,
             existing=None,
@@ -321,8 +350,13 @@ class FixedDomain(Domain):
     def _export(
         self, request: ExportRequest, progress: ProgressCallback, cancel: CancelToken
     ) -> ExportResult:
+        """Progress and result of the export the estimate of `request.specs` describes: each
+        image downloads its own layer, the first one also the shared layer."""
+        sizes = self.estimate(
+            list(request.specs), platform=request.platform, progress=ignore_progress, cancel=cancel
+        )
         for index, spec in enumerate(request.specs):
-            total = (index + 2) * 40 * MB
+            total = own_layer(index).compressed + (SHARED_LAYER.compressed if index == 0 else 0)
             item = str(spec.source)
             if index == len(request.specs) - 1 and self.hold:
                 progress(Progress(STAGE_PULL, item, total // 3, total, "Downloading"))
@@ -332,9 +366,10 @@ class FixedDomain(Domain):
                 raise Cancelled("Writing the bundle", "cancelled by the operator")
             progress(Progress(STAGE_PULL, item, total, total, "Downloading"))
             progress(Progress(STAGE_PULL, item, total, total, "pulled", final=True))
-        size = sum(p.size for p in manifest().parts)
-        progress(Progress(STAGE_SAVE, "images.tar.003", size, size, "written", final=True))
-        progress(Progress(STAGE_READBACK, "images.tar.003", size, size, "ok", final=True))
+        parts = split_into_parts(sizes.bundle_bytes, request.part_size)
+        for part in parts:
+            progress(Progress(STAGE_SAVE, part.file, part.size, part.size, "written", final=True))
+            progress(Progress(STAGE_READBACK, part.file, part.size, part.size, "ok", final=True))
         if request.tool:
             progress(Progress(STAGE_TOOL, TOOL.file, TOOL.size, TOOL.size, "written", final=True))
         return ExportResult(
@@ -343,8 +378,9 @@ class FixedDomain(Domain):
             bundle_dir=request.dest,
             fingerprint=FINGERPRINT,
             images=[s.label for s in request.specs],
-            bundle_bytes=size,
-            parts_written=[p.file for p in manifest().parts],
+            bundle_bytes=sizes.bundle_bytes,
+            parts_written=[p.file for p in parts],
+            estimated_bytes=sizes.bundle_bytes,
             images_built={s.label: built(s.name) for s in request.specs},
         )
 
@@ -391,7 +427,9 @@ class FixedDomain(Domain):
                 progress(Progress(STAGE_TAG, target, 1, 1, "tagged", final=True))
             size = image_size(m, image)
             progress(Progress(STAGE_PUSH, target, size, size, "pushed", final=True))
-            digest = "sha256:" + f"{index + 4}" * 64
+            # straight: the registry keeps the bundle's digest; through Docker it is the
+            # digest of the engine's own push
+            pushed = "sha256:" + f"{index + 4}" * 64 if request.via_docker else image.digest
             images.append(
                 ImageResult(
                     image.name,
@@ -399,8 +437,8 @@ class FixedDomain(Domain):
                     target,
                     True,
                     "pushed",
-                    source_digest=digest,
-                    pushed_digest=digest,
+                    source_digest=image.digest,
+                    pushed_digest=pushed,
                     digest_kept=not request.via_docker,
                     built=image.built,
                     age_days=age(image.name),

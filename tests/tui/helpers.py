@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import WorkerState
 
+from airgap_tui.bundle.media import Drive
+from airgap_tui.errors import EngineError
+from airgap_tui.importer.engine import Engine
+from airgap_tui.tui.screens.destination import DestinationScreen
+from airgap_tui.tui.services import Domain
 from tests.tui.fakes import BUNDLE, USB
 
 ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+
+
+class NoEngine(Domain):
+    """The real domain on a host with no Docker engine and no removable drive."""
+
+    def connect_engine(self) -> Engine:
+        raise EngineError(
+            "Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker"
+        )
+
+    def removable_drives(self) -> list[Drive]:
+        return []
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 4, *, skip: Collection[str] = ()) -> None:
@@ -68,6 +86,21 @@ async def type_text(pilot: Pilot[Any], selector: str, text: str) -> None:
     pilot.app.screen.query_one(selector).focus()
     await pilot.pause()
     await pilot.press("end", "ctrl+u", *text)
+
+
+async def to_checked_destination(pilot: Pilot[Any], dest: Path) -> DestinationScreen:
+    """From Estimate: Next, type `dest` and wait until the Destination screen has checked it."""
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+    destination = pilot.app.screen
+    assert isinstance(destination, DestinationScreen)
+    await type_text(pilot, "#path", str(dest))
+    await settle_until(
+        pilot,
+        lambda: destination.checked is not None and destination.checked.path == dest,
+        what="the destination is checked",
+    )
+    return destination
 
 
 # --------------------------------------------------------------------------- walking the wizard

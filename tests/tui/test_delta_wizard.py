@@ -10,31 +10,17 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from airgap_tui.bundle.media import Drive
 from airgap_tui.bundle.schema import read_manifest
-from airgap_tui.errors import EngineError
-from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
-from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.dialogs import DeltaDialog
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.import_bundle import ImportBundleScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
-from airgap_tui.tui.services import Domain, Services
+from airgap_tui.tui.services import Services
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, type_text
-
-
-class NoEngine(Domain):
-    def connect_engine(self) -> Engine:
-        raise EngineError(
-            "Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker"
-        )
-
-    def removable_drives(self) -> list[Drive]:
-        return []
+from tests.tui.helpers import NoEngine, settle, settle_until, to_checked_destination, type_text
 
 
 def _receipt_of(upstream: NativeUpstream, name: str, path: Path) -> Path:
@@ -105,16 +91,7 @@ async def test_the_wizard_makes_a_delta_and_shows_the_saving_first(
         assert "Delta" in totals and "saves" in totals and "against the receipt" in totals
         assert estimate.can_go_next()
 
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        destination = app.screen
-        assert isinstance(destination, DestinationScreen)
-        await type_text(pilot, "#path", str(dest))
-        await settle_until(
-            pilot,
-            lambda: destination.checked is not None and destination.checked.path == dest,
-            what="the destination is checked",
-        )
+        destination = await to_checked_destination(pilot, dest)
         assert destination.checked is not None
         assert estimate.result is not None
         tool_bytes = estimate.result.tool_bytes

@@ -10,35 +10,19 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from airgap_tui.bundle.media import Drive
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.cli.commands import main as cli_main
-from airgap_tui.errors import EngineError
-from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
-from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
 from airgap_tui.tui.screens.start import StartScreen
-from airgap_tui.tui.services import Domain, Services
+from airgap_tui.tui.services import Services
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, type_text
-
-
-class NoEngine(Domain):
-    """The real domain on a host with no Docker engine and no removable drive."""
-
-    def connect_engine(self) -> Engine:
-        raise EngineError(
-            "Docker engine at unix:///nonexistent", "it is not reachable", "Start Docker"
-        )
-
-    def removable_drives(self) -> list[Drive]:
-        return []
+from tests.tui.helpers import NoEngine, settle, settle_until, to_checked_destination
 
 
 async def test_the_connected_side_needs_no_engine(
@@ -74,16 +58,7 @@ async def test_the_connected_side_needs_no_engine(
         await settle_until(pilot, lambda: estimate.result is not None, what="the estimate")
         assert estimate.result is not None and estimate.result.ok
         expected_bytes = estimate.result.bundle_bytes
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        destination = app.screen
-        assert isinstance(destination, DestinationScreen)
-        await type_text(pilot, "#path", str(dest))
-        await settle_until(
-            pilot,
-            lambda: destination.checked is not None and destination.checked.path == dest,
-            what="the destination is checked",
-        )
+        await to_checked_destination(pilot, dest)
         await pilot.press("ctrl+n")
         await settle_until(
             pilot, lambda: isinstance(app.screen, DoneScreen), what="the bundle is written"

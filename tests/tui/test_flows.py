@@ -33,7 +33,6 @@ from airgap_tui.importer.engine import Engine
 from airgap_tui.tui import formatting
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
-from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.dialogs import CredentialsDialog
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.estimate import EstimateScreen
@@ -56,7 +55,7 @@ from tests.integration.conftest import (  # noqa: F401  (clean_engine is a fixtu
 )
 from tests.integration.import_support import served_digest
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, type_text
+from tests.tui.helpers import settle, settle_until, to_checked_destination, type_text
 
 IMPORTED = (("semgrep", "6"), ("secrets", "7"), ("gemnasium", "6"))  # what the CLI bundle holds
 _BUNDLES: dict[tuple[str, str], Path] = {}  # (engine, upstream) -> pristine CLI bundle
@@ -287,17 +286,7 @@ async def test_export_flow_writes_a_verified_bundle(
             assert table.get_cell(label, "layers") == str(len(image.layers))
             assert str(table.get_cell(label, "status")) == "ok"
         assert next_enabled(app)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-
-        destination = app.screen
-        assert isinstance(destination, DestinationScreen)
-        await type_text(pilot, "#path", str(dest))
-        await settle_until(
-            pilot,
-            lambda: destination.checked is not None and destination.checked.path == dest,
-            what="the destination is checked",
-        )
+        destination = await to_checked_destination(pilot, dest)
         assert destination.checked is not None and destination.checked.info.fits
         assert "It fits" in shown(destination.query_one("#dest-info", Static))
         await pilot.press("ctrl+n")

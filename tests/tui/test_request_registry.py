@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from airgap_tui.bundle.media import Drive
-from airgap_tui.errors import EngineError
-from airgap_tui.importer.engine import Engine
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.request_open import RequestDialog
 from airgap_tui.tui.screens.analyzers import AnalyzersScreen
@@ -23,22 +20,14 @@ from airgap_tui.tui.screens.request_source import RequestSourceScreen
 from airgap_tui.tui.screens.request_write import RequestWriteScreen
 from airgap_tui.tui.screens.snippet import SnippetScreen
 from airgap_tui.tui.screens.start import StartScreen
-from airgap_tui.tui.services import Domain, Services
+from airgap_tui.tui.services import Services
 from tests.harness.native import NativeUpstream
 from tests.tui.conftest import SIZE
-from tests.tui.helpers import settle, settle_until, wait_for
+from tests.tui.helpers import NoEngine, settle, settle_until, wait_for
 
 pytestmark = pytest.mark.integration
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab-templates" / "18"
-
-
-class NoEngine(Domain):
-    def connect_engine(self) -> Engine:
-        raise EngineError("Docker engine", "it is not needed here", "Nothing to do")
-
-    def removable_drives(self) -> list[Drive]:
-        return []
 
 
 async def test_a_request_with_the_registry_s_inventory_makes_the_bundle_a_delta(

@@ -111,7 +111,7 @@ def test_destination_fits(snap: Snap, make_app: MakeApp) -> None:
 
 
 def test_destination_too_small_with_partial_bundle(snap: Snap, make_app: MakeApp) -> None:
-    app = make_app(domain=FixedDomain(free=2_000_000_000, journal=True))
+    app = make_app(domain=FixedDomain(free=1_500_000_000, journal=True))
     assert snap(app, *TO_DESTINATION, DEST)
 
 

@@ -194,6 +194,11 @@ async def test_missing_image_blocks_next_on_estimate(make_app: MakeApp) -> None:
         assert isinstance(app.screen, EstimateScreen)
         assert app.state.estimate is not None
         assert not next_enabled(app)
+        totals = str(app.screen.query_one("#totals", Static).render())
+        # the totals count the nine that resolved and say which one they leave out
+        assert totals.startswith("9 images · Download ")
+        assert "\nNot in these totals: secrets:7\n" in totals
+        assert totals.count("6.10.0") == 1  # the tags that exist, once
 
 
 class FailingEstimate(FixedDomain):
@@ -490,6 +495,10 @@ async def test_an_unreachable_source_is_said_once_and_never_as_missing(make_app:
         assert totals.count("Can't reach registry.gitlab.com") == 1
         assert "MISSING" not in totals and "pick a tag" not in totals
         assert not next_enabled(app)
+        # no bundle can be made: no sizes at all, not even the carried tool's
+        assert totals.startswith("No totals: none of the 10 images could be sized.\n")
+        assert "Download" not in totals and "on the media" not in totals.lower()
+        assert "airgap-tui.pyz" not in totals
 
 
 async def test_the_tag_stage_counts_every_image(make_app: MakeApp) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airgap_tui.errors import AuthError, NotFoundError, RegistryError
+from airgap_tui.errors import NotFoundError, RegistryError
 from airgap_tui.models import Credentials
 from airgap_tui.registry.auth import parse_challenges
 from airgap_tui.registry.client import RegistryClient
@@ -430,106 +430,6 @@ def test_connection_refused_names_the_host() -> None:
         _client(host, retries=1).ping()
     assert host in info.value.sentence()
     assert "refused" in info.value.sentence()
-
-
-TOKEN = "tok-" + "z" * 40
-SECRET = "hunter2-very-secret"
-
-
-def _token_registry(accept_user: tuple[str, str] | None, seen_tokens: list[str]) -> Handler:
-    """A registry that wants Bearer tokens from its own /token endpoint."""
-
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        host = h.headers["Host"]
-        if h.path.startswith("/token"):
-            auth = h.headers.get("Authorization", "")
-            if accept_user is not None:
-                expected = "Basic " + base64.b64encode(":".join(accept_user).encode()).decode()
-                if auth != expected:
-                    reply(h, 401, b'{"details":"bad creds"}')
-                    return
-            reply(h, 200, json.dumps({"token": TOKEN, "expires_in": 300}).encode())
-            return
-        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
-            realm = f"http://{host}/token"
-            challenge = f'Bearer realm="{realm}",service="test-registry"'
-            reply(h, 401, b"{}", {"WWW-Authenticate": challenge})
-            return
-        seen_tokens.append(h.path)
-        if "/tags/list" in h.path:
-            reply(h, 200, json.dumps({"name": "x", "tags": ["1", "2"]}).encode())
-        elif "/manifests/" in h.path:
-            reply(h, 404, b"{}")
-        else:
-            reply(h, 200, b"{}")
-
-    return handle
-
-
-def test_anonymous_bearer_flow_fetches_and_reuses_a_token() -> None:
-    used: list[str] = []
-    with serve(_token_registry(None, used)) as (host, seen):
-        client = _client(host)
-        assert client.tags("group/x") == ["1", "2"]
-        assert client.tags("group/x") == ["1", "2"]
-    token_requests = [r for r in seen if r["path"].startswith("/token")]
-    assert len(token_requests) == 1  # cached for the second call
-    assert "scope=repository%3Agroup%2Fx%3Apull" in token_requests[0]["path"]
-    assert "service=test-registry" in token_requests[0]["path"]
-    assert "Authorization" not in token_requests[0]  # anonymous
-
-
-def test_bearer_with_credentials_and_a_wrong_password() -> None:
-    used: list[str] = []
-    with serve(_token_registry(("alice", SECRET), used)) as (host, seen):
-        ok = _client(host, credentials=Credentials("alice", SECRET))
-        assert ok.tags("x") == ["1", "2"]
-        bad = _client(host, credentials=Credentials("alice", "wrong-" + SECRET))
-        with pytest.raises(AuthError) as info:
-            bad.tags("x")
-        # Nothing from config.json was consulted: explicit credentials only.
-        anonymous = _client(host)
-        with pytest.raises(AuthError) as anon_info:
-            anonymous.tags("x")
-    text = info.value.sentence()
-    assert host in text and "alice" in text and "docker login" in text
-    assert "no credentials" in anon_info.value.sentence()
-    assert f"docker login {host}" in anon_info.value.sentence()
-    for exc in (info.value, anon_info.value):
-        for rendered in (str(exc), repr(exc), exc.sentence(), repr(ok), repr(bad)):
-            assert SECRET not in rendered and TOKEN not in rendered
-
-
-def test_not_found_manifest_lists_existing_tags_through_the_token_flow() -> None:
-    used: list[str] = []
-    with serve(_token_registry(None, used)) as (host, _seen):
-        with pytest.raises(NotFoundError) as info:
-            _client(host).manifest("x", "9")
-    assert info.value.available == ["1", "2"]
-    assert "tags that exist: 1, 2" in info.value.sentence()
-
-
-def test_basic_auth_uses_credentials_from_the_lookup_once() -> None:
-    creds = Credentials("bob", SECRET)
-    expected = "Basic " + base64.b64encode(f"bob:{SECRET}".encode()).decode()
-    lookups: list[str] = []
-
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        if h.headers.get("Authorization") == expected:
-            reply(h, 200, b"{}")
-        else:
-            reply(h, 401, b"{}", {"WWW-Authenticate": 'Basic realm="r"'})
-
-    def lookup(host: str) -> Credentials | None:
-        lookups.append(host)
-        return creds
-
-    with serve(handle) as (host, seen):
-        client = _client(host, credential_lookup=lookup)
-        client.ping()
-        client.ping()
-    assert lookups == [host]
-    assert [r.get("Authorization") is None for r in seen] == [True, False, False]
 
 
 def test_a_404_for_a_tag_the_registry_lists_is_asked_once_more() -> None:

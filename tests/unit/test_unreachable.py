@@ -6,6 +6,7 @@ small in-process HTTP server that comes up on the closed port afterwards.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -165,3 +166,13 @@ def test_the_cli_estimate_says_it_once(
         f"airgap-tui: Can't reach 127.0.0.1:{port}: the connection to 127.0.0.1:{port} was "
         f"refused (is the registry running on that port?); {NEXT}"
     ]
+    # nothing resolved: no totals, not even the carried tool's (issue 19)
+    assert "No totals: none of the 3 images could be sized." in out
+    assert "Download" not in out and "on the media" not in out.lower()
+    assert "airgap-tui.pyz" not in out
+    code = cli_main(["estimate", "--source-prefix", prefix, "semgrep", "secrets", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["ok"] is False
+    assert data["download_bytes"] is None and data["bundle_bytes"] is None
+    assert data["total_bytes"] is None
+    assert data["left_out"] == ["semgrep:6", "secrets:7"]

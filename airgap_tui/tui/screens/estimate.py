@@ -150,8 +150,8 @@ class EstimateScreen(WizardScreen):
         if image.status == "missing":
             status = Text("MISSING", "bold red")
             if image.available_tags:
-                shown = ", ".join(image.available_tags[:8])
-                more = len(image.available_tags) - 8
+                shown = ", ".join(image.available_tags[:3])
+                more = len(image.available_tags) - 3  # the full list is in the line below
                 status.append(f" tags: {shown}" + (f" (+{more})" if more > 0 else ""), "red")
             return status
         return Text(image.status, "bold red")  # unreachable / failed: the sentence is below
@@ -166,18 +166,32 @@ class EstimateScreen(WizardScreen):
 
     def totals(self, result: Estimate) -> Text:
         totals = Text()
-        totals.append(f"{formatting.count(len(result.images), 'image')} · ", "bold")
-        totals.append(f"Download {formatting.size(result.download_bytes)} · ")
-        totals.append(f"Bundle on the media {formatting.size(result.bundle_bytes)}", "bold")
-        totals.append(" (shared layers once)")
-        EstimateScreen.tool_line(totals, result)
+        left_out = result.left_out
+        if not result.sized:  # no bundle can be made: no sizes, only why
+            totals.append(
+                f"No totals: none of the {formatting.count(len(left_out), 'image')} "
+                "could be sized.",
+                "bold",
+            )
+        else:
+            sized = len(result.images) - len(left_out)
+            totals.append(f"{formatting.count(sized, 'image')} · ", "bold")
+            totals.append(f"Download {formatting.size(result.download_bytes)} · ")
+            totals.append(f"Bundle on the media {formatting.size(result.bundle_bytes)}", "bold")
+            totals.append(" (shared layers once)")
+            EstimateScreen.tool_line(totals, result)
+            if left_out:
+                labels = ", ".join(i.spec.label for i in left_out)
+                totals.append(f"\nNot in these totals: {labels}", "yellow")
         rows = [(i.spec.label, i.built, i.spec.analyzer) for i in result.images if i.ok]
         for warning in age_summary(rows, self.services.now(), DEFAULT_MAX_AGE_DAYS):
             totals.append(f"\n! {warning}.", "yellow")
         missing = [i for i in result.images if i.status == "missing"]
         for image in missing:
-            tags = ", ".join(image.available_tags[:12]) or "none"
-            totals.append(f"\n✗ {image.spec.label}: {image.error} Tags that exist: {tags}", "red")
+            totals.append(f"\n✗ {image.spec.label}: {image.error}", "red")
+            if "tags that exist" not in (image.error or "").lower():  # the registry's own list
+                tags = ", ".join(image.available_tags[:12]) or "none"
+                totals.append(f" Tags that exist: {tags}", "red")
         if missing:
             totals.append(
                 f"\n{formatting.count(len(missing), 'image')} missing upstream. Go back (Esc) "
