@@ -30,6 +30,29 @@ UNKNOWN = "unknown"
 
 # GitLab rebuilds these images daily with the vulnerability data baked in (catalog category).
 VULNERABILITY_DATA_CATEGORIES = frozenset({"container-scanning", "dependency-scanning"})
+VULNERABILITY_DATA = "container-scanning"  # what category_of() says for one of them
+# The catalog's analyzers in those categories, by name (what bundle.yaml records). Kept here so
+# that verify and import word their warnings without parsing the whole catalog (70 ms in
+# airgap-tui.pyz, whose YAML parser is pure Python); tests/unit/test_image_age.py checks this
+# set against data/analyzers.yaml.
+VULNERABILITY_DATA_ANALYZERS = frozenset(
+    {
+        "bundler-audit",
+        "container-scanning",
+        "container-scanning/grype",
+        "container-scanning/trivy",
+        "dependency-scanning",
+        "ds-resolution-gradle",
+        "ds-resolution-maven",
+        "ds-resolution-python",
+        "gemnasium",
+        "gemnasium-maven",
+        "gemnasium-python",
+        "klar",
+        "retire.js",
+        "trivy-java-db",
+    }
+)
 
 
 def config_created(config: bytes | dict[str, Any]) -> str | None:
@@ -142,12 +165,9 @@ def age_warning(
 
 
 def category_of(analyzer: str | None) -> str | None:
-    """The catalog category of an analyzer (None for a custom image or an unknown name)."""
-    if not analyzer:
-        return None
-    from airgap_tui.catalog.load import load_catalog  # the CLI loads no YAML to start
-
-    return load_catalog().category_of(analyzer)
+    """The age category of an analyzer: VULNERABILITY_DATA for one GitLab rebuilds daily, else
+    None (a custom image, an unknown name, or any other analyzer)."""
+    return VULNERABILITY_DATA if analyzer in VULNERABILITY_DATA_ANALYZERS else None
 
 
 def age_warnings(

@@ -9,10 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from airgap_tui.catalog.age import (
+    VULNERABILITY_DATA,
+    VULNERABILITY_DATA_ANALYZERS,
     age_days,
     age_summary,
     age_text,
     age_warning,
+    category_of,
     check_max_age,
     config_created,
     describe,
@@ -108,6 +111,10 @@ def test_the_catalog_names_the_images_that_carry_vulnerability_data() -> None:
     }
     assert {"container-scanning", "gemnasium", "gemnasium-maven"} <= carrying
     assert not {"semgrep", "secrets", "dast", "kics"} & carrying
+    # the offline host's table (no catalog parse) names exactly these
+    assert carrying == VULNERABILITY_DATA_ANALYZERS
+    assert all(category_of(name) == VULNERABILITY_DATA for name in carrying)
+    assert category_of("semgrep") is None and category_of(None) is None
 
 
 def test_a_screen_gets_the_warnings_in_two_sentences_at_most() -> None:
