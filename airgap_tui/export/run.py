@@ -6,8 +6,9 @@ download); then blobs are downloaded side by side and streamed, in tar order, in
 writer (atomic parts, read back behind the writer, journal). Each blob's sha256 is checked as it
 streams. A re-run of the same selection keeps the complete parts already on the media without
 downloading what they hold, and resumes a blob cut by the interruption with a Range request.
-The carried tool is built (or taken from the user's cache) on a thread beside the downloads
-and written after the parts. bundle.yaml is written last.
+The carried tool is built (or taken from the user's cache) on a thread started before resolving,
+and written into the bundle directory beside the parts (toolpack/builder.py). bundle.yaml is
+written last.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ from airgap_tui.models import (
     ImageSpec,
 )
 from airgap_tui.registry.client import RegistryClient
-from airgap_tui.toolpack.cache import ToolBuilder
-from airgap_tui.toolpack.toolpack import check_buildable
+from airgap_tui.toolpack.builder import ToolBuilder
+from airgap_tui.toolpack.toolpack import check_packable
 
 DOWNLOAD_STREAMS = 4
 
@@ -134,18 +135,28 @@ def export_bundle(
     factory = client_factory or default_client_factory(cancel)
     presence = offline_presence(request.delta_from, request.presence)
     request, held = _check_before_download(request, presence, cancel)
-    sizes = _sizes(request, sizes, platforms, factory, progress, cancel, clock)
-    target = _plan_target(request, dest, sizes, presence, held)
-
-    with exclusive(dest):
-        clock.lap("checks")
-        journal = ExportJournal.begin(dest, target.key, target.part_size, finished=target.finished)
-        written = _write_parts(request, target, journal, factory, progress, cancel, streams, clock)
-        result = _result(request, target, written, clock)
-        if written.problems:
-            _readback_failed(result, written, journal)
-            return result
-        manifest = _finish(request, target, written, journal, result, progress, cancel, clock)
+    builder = ToolBuilder().start() if request.tool else None  # before resolving
+    try:
+        sizes = _sizes(request, sizes, platforms, factory, progress, cancel, clock, builder)
+        target = _plan_target(request, dest, sizes, presence, held)
+        with exclusive(dest):
+            clock.lap("checks")
+            journal = ExportJournal.begin(
+                dest, target.key, target.part_size, finished=target.finished
+            )
+            if builder is not None:
+                builder.write_into(dest)  # beside the parts, once built
+            written = _write_parts(target, journal, factory, progress, cancel, streams, clock)
+            result = _result(request, target, written, clock)
+            if written.problems:
+                _readback_failed(result, written, journal, builder)
+                return result
+            manifest = _finish(
+                request, target, written, journal, result, builder, progress, cancel, clock
+            )
+    finally:
+        if builder is not None:
+            builder.close()  # an unfinished build or write stops before the directory is left
     result.seconds["total"] = clock.total()
     result.ok = True
     result.fingerprint = manifest.fingerprint
@@ -175,7 +186,7 @@ def _check_before_download(
     """Refuse now what would fail only after the download (a tool that cannot be built, a key
     that cannot sign), and whether a delta leaves the tool out (then it is not carried)."""
     if request.tool:
-        check_buildable()  # a ToolError now, not after the download
+        check_packable()  # the rest of the tool's checks: ToolBuilder.expected_size
     if request.sign_key is not None:
         sign_bytes(b"airgap-tui: can this key sign?", request.sign_key)  # before the download
     held = tool_left_out(
@@ -194,20 +205,24 @@ def _sizes(
     progress: ProgressCallback,
     cancel: CancelToken,
     clock: _Stopwatch,
+    builder: ToolBuilder | None,
 ) -> Estimate:
-    """The caller's estimate when it holds a layout for these platforms, else one made now."""
-    if sizes is not None and sizes.layout is not None and sizes.platforms == platforms:
+    """The caller's estimate when it holds a layout for these platforms, else one made now
+    (the tool's size from the builder, which has collected its files meanwhile: a tool that
+    cannot be built is refused here, before the download)."""
+    if sizes is None or sizes.layout is None or sizes.platforms != platforms:
+        sizes = estimate(
+            request.specs,
+            platforms=platforms,
+            progress=progress,
+            cancel=cancel,
+            client_factory=factory,
+            tool=False,
+        )
+        clock.lap("estimate")
+    if builder is None:
         return sizes
-    fresh = estimate(
-        request.specs,
-        platforms=platforms,
-        progress=progress,
-        cancel=cancel,
-        client_factory=factory,
-        tool=request.tool,
-    )
-    clock.lap("estimate")
-    return fresh
+    return replace(sizes, tool_bytes=sizes.tool_bytes or builder.expected_size(cancel))
 
 
 def _plan_target(
@@ -265,18 +280,16 @@ def _warnings(sizes: Estimate, plan: DestinationPlan, layout: Layout, max_age: i
 
 @dataclass(frozen=True)
 class _Written:
-    """What the part writer left on the media, and the tool build running beside it."""
+    """What the part writer left on the media."""
 
     parts: list[BundlePart]
     problems: list[Problem]  # parts the media did not return as written
     written: list[str]
     kept: list[str]
     downloaded: int
-    builder: ToolBuilder | None
 
 
 def _write_parts(
-    request: ExportRequest,
     target: _Target,
     journal: ExportJournal,
     factory: ClientFactory,
@@ -285,8 +298,8 @@ def _write_parts(
     streams: int,
     clock: _Stopwatch,
 ) -> _Written:
-    """The tar streamed into parts, the carried tool building beside the downloads. On a
-    failure the build is stopped and parts that may hold a bad blob are forgotten."""
+    """The tar streamed into parts (the carried tool is built and written beside them). On a
+    failure the parts that may hold a bad blob are forgotten."""
     dest, layout = target.dest, target.layout
     kept = kept_prefix(dest, journal, target.part_size, layout.total, cancel)
     writer = PartWriter(
@@ -301,13 +314,10 @@ def _write_parts(
     )
     clients: dict[str, RegistryClient] = {}
     tar = TarStream(dest, layout, kept, factory, clients, progress, cancel, streams)
-    builder = ToolBuilder().start() if request.tool else None  # beside the downloads
-    written = False
     try:
         parts = writer.write(tar.chunks())
         problems = writer.readback_problems
         clock.lap("write")
-        written = True
     except Cancelled as exc:
         raise cancelled(exc, dest, writer.parts) from None
     except AirgapError:
@@ -315,14 +325,10 @@ def _write_parts(
             forget_parts_holding(journal, writer.parts, tar.failed)
         raise
     finally:
-        if builder is not None and not written:
-            builder.stop()  # the export failed: the build gives up at its next file
         tar.close()
         for client in clients.values():
             client.close()
-    return _Written(
-        parts, problems, list(writer.written), list(writer.kept), tar.downloaded, builder
-    )
+    return _Written(parts, problems, list(writer.written), list(writer.kept), tar.downloaded)
 
 
 def _result(
@@ -346,11 +352,13 @@ def _result(
     )
 
 
-def _readback_failed(result: ExportResult, written: _Written, journal: ExportJournal) -> None:
+def _readback_failed(
+    result: ExportResult, written: _Written, journal: ExportJournal, builder: ToolBuilder | None
+) -> None:
     """The media did not return what was written: no tool, no bundle.yaml, and those parts
     forgotten so the next run rewrites them."""
-    if written.builder is not None:
-        written.builder.stop()
+    if builder is not None:
+        builder.discard()  # stopped, and a tool it wrote into the bundle removed
     for problem in written.problems:
         journal.forget(problem.file)  # the stick lied: rewrite these on the next run
     result.readback_ok = False
@@ -367,6 +375,7 @@ def _finish(
     written: _Written,
     journal: ExportJournal,
     result: ExportResult,
+    builder: ToolBuilder | None,
     progress: ProgressCallback,
     cancel: CancelToken,
     clock: _Stopwatch,
@@ -380,10 +389,10 @@ def _finish(
             "Report this; run the export again into an empty directory",
         )
     result.tool, result.tool_cache_hit = write_carried_tool(
-        dest, written.builder, written.parts, progress, cancel
+        dest, builder, written.parts, progress, cancel
     )
-    if written.builder is not None:
-        clock.lap("tool")  # after the parts: waiting for the build (if any) and writing it
+    if builder is not None:
+        clock.lap("tool")  # after the parts: what is left of the build and its writing
     manifest = BundleManifest(
         tool=result.tool,
         source_prefix=request.source_prefix,

@@ -4,6 +4,10 @@ Bytecode for the exporting interpreter rides along in airgap-tui.pyz (hash-based
 archive never changes), so the wizard opens fast; another Python version ignores it and compiles
 the sources. It is compiled in a fresh interpreter because marshal's output depends on what the
 compiling process has loaded: same installation, same bytes.
+
+Compiling a few thousand files takes seconds, so the code is taken from the .pyc the installer
+(pip) wrote beside each source when that .pyc is this interpreter's and fresh for the source (the
+import system's own check), with its file name made the archive's; only the rest is compiled.
 """
 
 from __future__ import annotations
@@ -26,14 +30,45 @@ import importlib.util, marshal, os, struct, sys, warnings
 warnings.simplefilter("ignore")
 fields = sys.stdin.buffer.read().split(b"\0")
 out = sys.stdout.buffer
-head = importlib.util.MAGIC_NUMBER + struct.pack("<I", 0b01)
+magic = importlib.util.MAGIC_NUMBER
+head = magic + struct.pack("<I", 0b01)
+
+def installed(path, source, source_hash):
+    # The code in the .pyc the installer wrote beside the source, if it is this interpreter's
+    # and is for exactly these bytes (checked as the import system checks it); else None.
+    try:
+        with open(importlib.util.cache_from_source(path), "rb") as f:
+            data = f.read()
+        flags = struct.unpack("<I", data[4:8])[0]
+        if data[:4] != magic or flags & ~0b11:
+            return None
+        if flags & 0b01:
+            fresh = data[8:16] == source_hash
+        else:
+            st = os.stat(path)
+            fresh = data[8:16] == struct.pack(
+                "<II", int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF
+            ) and st.st_size == len(source)
+        return marshal.loads(memoryview(data)[16:]) if fresh else None
+    except (OSError, ValueError, EOFError, TypeError, struct.error):
+        return None
+
+def renamed(code, name):
+    consts = tuple(renamed(c, name) if hasattr(c, "co_code") else c for c in code.co_consts)
+    return code.replace(co_filename=name, co_consts=consts)
+
 for i in range(0, len(fields) - 1, 2):
     arcname, path = fields[i].decode("utf-8"), os.fsdecode(fields[i + 1])
     try:
         with open(path, "rb") as f:
             source = f.read()
-        code = compile(source, arcname, "exec", dont_inherit=True)
-        blob = head + importlib.util.source_hash(source) + marshal.dumps(code)
+        source_hash = importlib.util.source_hash(source)
+        code = installed(path, source, source_hash)
+        if code is None:
+            code = compile(source, arcname, "exec", dont_inherit=True)
+        else:
+            code = renamed(code, arcname)  # the archive's name, not this host's path
+        blob = head + source_hash + marshal.dumps(code)
     except (SyntaxError, ValueError, OSError):
         blob = b""
     out.write(struct.pack("<Q", len(blob)) + blob)

@@ -1,18 +1,21 @@
 """The carried tool kept between exports in the user's cache directory, and built beside them.
 
-Building airgap-tui.pyz takes seconds (deflate at level 9, bytecode from a fresh interpreter),
-and what goes into it rarely changes. So the archive is kept under
-`$XDG_CACHE_HOME/airgap-tui/tool/` (else `~/.cache/airgap-tui/tool/`), named by a key over
-exactly what the build reads: every member's name and bytes, `__main__.py`, and what shapes
-the output (the Python version and bytecode magic, zlib). Same key, same bytes: the build is
-deterministic, so a kept archive is the one a fresh build would make.
+Building airgap-tui.pyz takes about a second of CPU (deflate, bytecode), and what goes into it
+rarely changes. So the archive is kept under `$XDG_CACHE_HOME/airgap-tui/tool/` (else
+`~/.cache/airgap-tui/tool/`), named by a key over what the build reads: every member's name and
+the identity of its file (inode, size, modification and change times: a file rewritten in any way
+changes its change time, which no one can set back), the bytes of a member made here,
+`__main__.py`, and what shapes the output (the Python version and bytecode magic, zlib). The key
+is had from a stat per file, not by reading a few thousand files. Same key, same bytes: the build
+is deterministic, so a kept archive is the one a fresh build would make.
 
 A kept archive is used only after its sha256 matches the one recorded beside it (a damaged
 cache is rebuilt, never carried). Writes are atomic (.part, fsync, rename; the record last).
 The cache is a convenience: one that cannot be read or written (a read-only home) costs the
 rebuild and nothing else; it never fails an export.
 
-`ToolBuilder` runs the same on a thread, so an export builds the tool while it downloads.
+`ToolBuilder` runs the same on a thread, so an export builds the tool while it resolves and
+downloads, and writes it into the bundle directory beside the parts.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from airgap_tui.toolpack.toolpack import (
 
 CACHE_FORMAT = 1
 KEEP = 4  # archives kept side by side (other Pythons, other installs); older ones go
-_KEY_DOMAIN = b"airgap-tui carried tool cache v1\n"
+_KEY_DOMAIN = b"airgap-tui carried tool cache v2\n"
 _SUFFIX = ".pyz"
 _RECORD = ".json"
 _MAX_RECORD_BYTES = 4096
@@ -73,11 +76,21 @@ def build_key(members: list[Member], root: str = ROOT_DISTRIBUTION) -> str:
     }
     digest.update(json.dumps(shape, sort_keys=True).encode("utf-8"))
     for member in members:
-        data = member.read()
         name = member.arcname.encode("utf-8")
         digest.update(len(name).to_bytes(8, "big") + name)
-        digest.update(len(data).to_bytes(8, "big") + hashlib.sha256(data).digest())
+        digest.update(_identity(member))
     return digest.hexdigest()
+
+
+def _identity(member: Member) -> bytes:
+    """What says a member changed: its file's inode, size, mtime and ctime (a stat, no read),
+    or the sha256 of bytes made here."""
+    if member.path is None:
+        data = member.read()
+        return b"data" + len(data).to_bytes(8, "big") + hashlib.sha256(data).digest()
+    st = os.stat(member.path)
+    fields = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return b"file" + b"".join(f.to_bytes(16, "big", signed=True) for f in fields)
 
 
 def cached_tool(
@@ -90,8 +103,20 @@ def cached_tool(
     """The archive for what is installed now: from the cache when a checked copy is there,
     else built (and kept for next time)."""
     members = collect_members(root)
-    key = build_key(members, root)
     where = cache_dir() if directory is None else directory
+    return load_or_build(members, build_key(members, root), where, root, progress, cancel)
+
+
+def load_or_build(
+    members: list[Member],
+    key: str,
+    where: Path,
+    root: str = ROOT_DISTRIBUTION,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ToolBuild:
+    """The archive kept under `key` in `where` once its sha256 checks, else built from
+    `members` and kept."""
     kept = _load(where, key)
     if kept is not None:
         return ToolBuild(kept, hashlib.sha256(kept).hexdigest(), True, key)
@@ -99,6 +124,17 @@ def cached_tool(
     sha = hashlib.sha256(data).hexdigest()
     _store(where, key, data, sha)
     return ToolBuild(data, sha, False, key)
+
+
+def recorded_size(directory: Path, key: str) -> int | None:
+    """The size the cache records for `key` (the archive itself is checked when loaded)."""
+    try:
+        with _paths(directory, key)[1].open("rb") as f:
+            info = json.loads(f.read(_MAX_RECORD_BYTES + 1))
+    except (OSError, ValueError):
+        return None
+    size = info.get("size") if isinstance(info, dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
 
 def write_cached_tool(
@@ -222,45 +258,3 @@ def _remove(*paths: Path) -> None:
             path.unlink()
         except OSError:
             pass
-
-
-class ToolBuilder:
-    """`cached_tool()` on its own thread: an export starts it before the first download and
-    takes the result after the last part, so a build costs only what the downloads do not
-    already cover. `stop()` makes an unfinished build give up at its next member."""
-
-    def __init__(self, root: str = ROOT_DISTRIBUTION, *, directory: Path | None = None) -> None:
-        self.root = root
-        self.directory = directory
-        self.cancel = CancelToken()
-        self._result: ToolBuild | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="airgap-tui-tool", daemon=True)
-
-    def start(self) -> ToolBuilder:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            self._result = cached_tool(self.root, cancel=self.cancel, directory=self.directory)
-        except BaseException as exc:  # handed to result(): the export's thread raises it
-            self._error = exc
-
-    @property
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self, cancel: CancelToken | None = None) -> ToolBuild:
-        """Wait for the build (the caller's `cancel` stops the wait and the build)."""
-        while self._thread.is_alive():
-            if cancel is not None and cancel.cancelled:
-                self.stop()
-            self._thread.join(0.05)
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-    def stop(self) -> None:
-        self.cancel.cancel()

@@ -53,6 +53,7 @@ def export_with_domain(
     host: str | None = None,
     part_size: int = MiB,
     analyzers: tuple[str, ...] = NATIVE_ANALYZERS,
+    tool: bool = True,
     **kwargs: Any,
 ) -> ExportResult:
     """export_bundle() through the domain API (for progress callbacks the CLI does not offer);
@@ -63,6 +64,7 @@ def export_with_domain(
         dest=dest,
         part_size=part_size,
         source_prefix=prefix,
+        tool=tool,
     )
     return export_bundle(request, **kwargs)
 

@@ -14,16 +14,17 @@ import pytest
 
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import CancelToken
+from airgap_tui.toolpack import builder as builder_module
 from airgap_tui.toolpack import cache
+from airgap_tui.toolpack.builder import ToolBuilder
 from airgap_tui.toolpack.cache import (
     KEEP,
-    ToolBuilder,
     build_key,
     cache_dir,
     cached_tool,
 )
 from airgap_tui.toolpack.members import Member
-from airgap_tui.toolpack.toolpack import build_tool
+from airgap_tui.toolpack.toolpack import TOOL_FILE, build_tool
 
 
 class CountingBuild:
@@ -46,6 +47,7 @@ class CountingBuild:
 def members(monkeypatch: pytest.MonkeyPatch) -> list[Member]:
     found = [Member("airgap_tui/__init__.py", "airgap-tui", data=b"__version__ = '1'\n")]
     monkeypatch.setattr(cache, "collect_members", lambda root: list(found))
+    monkeypatch.setattr(builder_module, "collect_members", lambda root: list(found))
     return found
 
 
@@ -89,15 +91,34 @@ def test_a_changed_file_or_another_python_is_another_key(
     assert build_key(members) != key
 
 
-def test_a_file_on_disk_is_keyed_by_its_bytes_not_its_time(tmp_path: Path) -> None:
+def test_a_file_on_disk_is_keyed_by_a_stat_that_any_rewrite_changes(tmp_path: Path) -> None:
+    """No file is read for the key; a rewrite changes the change time, which utime cannot set
+    back, so even same-size bytes with the old mtime restored give another key."""
     source = tmp_path / "mod.py"
     source.write_bytes(b"x = 1\n")
     members = [Member("mod.py", "d", path=source)]
     key = build_key(members)
-    os.utime(source, (1, 1))
-    assert build_key(members) == key
-    source.write_bytes(b"x = 2\n")
+    assert build_key(members) == key  # untouched: the same key, every time
+    before = source.stat()
+    source.write_bytes(b"x = 2\n")  # same size
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old mtime
+    assert source.stat().st_mtime_ns == before.st_mtime_ns
     assert build_key(members) != key
+    again = build_key(members)
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
+    assert build_key(members) != again  # a touch alone: rebuilt (a cost, never a wrong tool)
+
+
+def test_the_key_reads_no_member_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "mod.py"
+    source.write_bytes(b"x = 1\n")
+    member = Member("mod.py", "d", path=source)
+
+    def no_read(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read")
+
+    monkeypatch.setattr(Path, "read_bytes", no_read)
+    assert len(build_key([member])) == 64
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "record", "no-archive"])
@@ -175,10 +196,69 @@ def test_the_builder_stops_when_the_export_is_cancelled(
     assert started.wait(10)
     token = CancelToken()
     token.cancel()
-    release.set()
     with pytest.raises(Cancelled):
-        builder.result(token)
+        builder.result(token)  # the caller's cancel stops the builder too
+    release.set()
+    builder.close()  # the build sees its own cancel at its next check and keeps nothing
+    assert isinstance(builder._error, Cancelled)
     assert not list(tmp_path.glob("*.pyz"))
+
+
+def test_the_builder_says_the_size_then_writes_the_archive_where_it_is_told(
+    tmp_path: Path, build: CountingBuild
+) -> None:
+    first = ToolBuilder(directory=tmp_path / "cache").start()
+    estimated = first.expected_size()
+    assert estimated > 0  # from the members: nothing cached yet
+    (tmp_path / "a").mkdir()
+    first.write_into(tmp_path / "a")
+    info = first.written()
+    first.close()
+    data = (tmp_path / "a" / TOOL_FILE).read_bytes()
+    assert (info.size, info.sha256, info.cached) == (
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        False,
+    )
+    assert first.outcome == "written"
+    second = ToolBuilder(directory=tmp_path / "cache").start()
+    assert second.expected_size() == len(data)  # exact: the cache records it
+    second.write_into(tmp_path / "a")
+    assert second.written().cached and second.outcome == "kept"  # identical: left as it was
+    second.close()
+    assert build.calls == 1
+
+
+def test_a_builder_that_cannot_collect_raises_at_the_first_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airgap_tui.toolpack.members import ToolError
+
+    def missing(root: str) -> list[Member]:
+        raise ToolError("Python package rich", "it is not installed here", "Reinstall it")
+
+    monkeypatch.setattr(builder_module, "collect_members", missing)
+    builder = ToolBuilder(directory=tmp_path).start()
+    with pytest.raises(ToolError, match="rich"):
+        builder.expected_size()
+    builder.close()
+
+
+def test_discard_removes_what_the_builder_wrote_and_close_waits_for_it(
+    tmp_path: Path, build: CountingBuild
+) -> None:
+    (tmp_path / "a").mkdir()
+    builder = ToolBuilder(directory=tmp_path / "cache").start()
+    builder.write_into(tmp_path / "a")
+    builder.written()
+    assert (tmp_path / "a" / TOOL_FILE).is_file()
+    builder.discard()
+    assert not (tmp_path / "a" / TOOL_FILE).exists()
+    # one that was never told where to write ends when closed
+    idle = ToolBuilder(directory=tmp_path / "cache").start()
+    idle.result()
+    idle.close()
+    assert idle.done and not list((tmp_path / "a").iterdir())
 
 
 def test_the_real_archive_is_cached_byte_for_byte(tmp_path: Path) -> None:

@@ -1,0 +1,128 @@
+"""The carried tool made on its own thread while an export resolves and downloads.
+
+An export starts the builder before it resolves. The builder collects what goes into the archive
+first, so a tool that cannot be built is refused before the first download (`expected_size`).
+Then it takes the archive from the user's cache (toolpack.cache) or builds it, and, once the
+export has locked its bundle directory and says so (`write_into`), writes airgap-tui.pyz there
+(.part, fsync, read back, rename) beside the parts. After the last part the export waits only
+for what is left of all that (`written`), then writes bundle.yaml: still last.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from airgap_tui.events import CancelToken, Progress
+from airgap_tui.toolpack.cache import build_key, cache_dir, load_or_build, recorded_size
+from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, collect_members
+from airgap_tui.toolpack.toolpack import TOOL_FILE, ToolBuild, ToolInfo, tool_size, write_tool
+
+_POLL = 0.05  # s: how soon a waiting caller notices its own cancel
+
+
+class ToolBuilder:
+    """One export's carried tool on a thread. `stop()` makes it give up at its next file or
+    chunk; `close()` stops it and waits for the thread, so nothing is written after the export
+    has left its bundle directory."""
+
+    def __init__(self, root: str = ROOT_DISTRIBUTION, *, directory: Path | None = None) -> None:
+        self.root = root
+        self.directory = cache_dir() if directory is None else directory
+        self.cancel = CancelToken()
+        self._size = 0
+        self._result: ToolBuild | None = None
+        self._written: ToolInfo | None = None
+        self._error: BaseException | None = None
+        self._target: Path | None = None
+        self.outcome = ""  # what write_tool did: "written", or "kept" (an identical one was there)
+        self._ready, self._built, self._finished = (threading.Event() for _ in range(3))
+        self._target_set = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="airgap-tui-tool", daemon=True)
+
+    def start(self) -> ToolBuilder:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            members = collect_members(self.root)
+            key = build_key(members, self.root)
+            self._size = recorded_size(self.directory, key) or tool_size(self.root, members)
+            self._ready.set()
+            self._result = load_or_build(
+                members, key, self.directory, self.root, cancel=self.cancel
+            )
+            self._built.set()
+            self._target_set.wait()
+            if self._target is not None:
+                self._written = write_tool(
+                    self._target, cancel=self.cancel, built=self._result, progress=self._note
+                )
+        except BaseException as exc:  # handed to the caller's next wait: its thread raises it
+            self._error = exc
+        finally:
+            self._finished.set()
+
+    @property
+    def done(self) -> bool:
+        """The archive is had (built or from the cache), or the build failed."""
+        return self._built.is_set() or self._finished.is_set()
+
+    def expected_size(self, cancel: CancelToken | None = None) -> int:
+        """The archive's size (exact when cached, else estimated), once what goes into it is
+        known; raises the ToolError that says why it cannot be built here."""
+        self._wait(self._ready, cancel)
+        return self._size
+
+    def result(self, cancel: CancelToken | None = None) -> ToolBuild:
+        """The archive (the caller's `cancel` stops the wait and the build)."""
+        self._wait(self._built, cancel)
+        assert self._result is not None
+        return self._result
+
+    def write_into(self, directory: Path) -> None:
+        """Write airgap-tui.pyz into `directory` (existing, locked by the caller) once built."""
+        self._target = directory
+        self._target_set.set()
+
+    def written(self, cancel: CancelToken | None = None) -> ToolInfo:
+        """What write_into wrote (name, size, sha256, from the cache or not)."""
+        self._wait(self._finished, cancel)
+        assert self._written is not None, "written() without write_into()"
+        return self._written
+
+    def _note(self, event: Progress) -> None:
+        if event.final:
+            self.outcome = event.message
+
+    def discard(self) -> None:
+        """Stop, and remove the airgap-tui.pyz this builder wrote (not one it found there)."""
+        self.close()
+        if self._target is not None and self.outcome == "written":
+            try:
+                (self._target / TOOL_FILE).unlink()
+            except FileNotFoundError:
+                pass
+
+    def stop(self) -> None:
+        self.cancel.cancel()
+        self._target_set.set()
+
+    def close(self) -> None:
+        """Stop an unfinished build or write and wait for the thread to end."""
+        if not self._finished.is_set():
+            self.stop()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _wait(self, event: threading.Event, cancel: CancelToken | None) -> None:
+        """Until `event`, or the thread ended without it (its error is raised here)."""
+        while True:
+            if cancel is not None and cancel.cancelled:
+                self.stop()
+                cancel.check(f"Packing {TOOL_FILE}")
+            if event.wait(_POLL) or self._finished.is_set():
+                break
+        if self._error is not None and (event is self._finished or not event.is_set()):
+            raise self._error
