@@ -22,6 +22,7 @@ from airgap_tui.bundle.manifest import (
     show,
 )
 from airgap_tui.bundle.media import free_bytes, human_size
+from airgap_tui.bundle.prehash import PartHashes
 from airgap_tui.bundle.reader import open_dir, open_part
 from airgap_tui.errors import MediaError, UsageError
 from airgap_tui.events import (
@@ -190,42 +191,38 @@ def check_parts(
     parts: Iterable[BundlePart],
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    hashes: PartHashes | None = None,
 ) -> list[Problem]:
     """Every part present, the right size (checked before hashing) and the right sha256.
 
-    Never writes; goes on after a bad part so every bad file is named.
+    Never writes; goes on after a bad part so every bad file is named. `hashes`: digests a
+    thread took of these very files while the command started (bundle/prehash.py).
     """
     directory = Path(bundle_dir)
     problems: list[Problem] = []
     dir_fd = open_dir(directory)
     try:
         for part in parts:
-            label = show(part.file)
             fd, reason = open_part(dir_fd, part)
-            if fd is None:
-                problems.append(Problem(label, reason))
-                progress(
-                    Progress(STAGE_VERIFY, part.file, 0, part.size, reason, final=True, ok=False)
-                )
-                continue
-            hasher = hashlib.sha256()
-            done = 0
-            try:
-                for block in _read_chunks(fd, part.size, cancel, f"Checking {directory}"):
-                    hasher.update(block)
-                    done += len(block)
-                    progress(Progress(STAGE_VERIFY, part.file, done, part.size, "checking"))
-            except OSError as exc:
-                reason = f"read failed ({exc.strerror or exc})"
-            finally:
-                os.close(fd)
-            if not reason and hasher.hexdigest() != part.sha256:
+            done, digest = 0, ""
+            if fd is not None:
+                try:
+                    taken = hashes.take(part.file, os.fstat(fd)) if hashes is not None else None
+                    if taken is not None:
+                        done, digest = part.size, taken
+                    else:
+                        done, digest = _hash_part(fd, part, progress, cancel, directory)
+                except OSError as exc:
+                    reason = f"read failed ({exc.strerror or exc})"
+                finally:
+                    os.close(fd)
+            if not reason and digest != part.sha256:
                 reason = (
                     f"sha256 mismatch: the file is damaged (expected {part.sha256[:16]}…, "
-                    f"got {hasher.hexdigest()[:16]}…)"
+                    f"got {digest[:16]}…)"
                 )
             if reason:
-                problems.append(Problem(label, reason))
+                problems.append(Problem(show(part.file), reason))
             progress(
                 Progress(
                     STAGE_VERIFY,
@@ -240,6 +237,23 @@ def check_parts(
     finally:
         os.close(dir_fd)
     return problems
+
+
+def _hash_part(
+    fd: int,
+    part: BundlePart,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+    directory: Path,
+) -> tuple[int, str]:
+    """The bytes read and the sha256 of an opened part (read from the media itself)."""
+    hasher = hashlib.sha256()
+    done = 0
+    for block in _read_chunks(fd, part.size, cancel, f"Checking {directory}"):
+        hasher.update(block)
+        done += len(block)
+        progress(Progress(STAGE_VERIFY, part.file, done, part.size, "checking"))
+    return done, hasher.hexdigest()
 
 
 def files_not_listed(bundle_dir: str | os.PathLike[str], listed: Iterable[str]) -> list[str]:

@@ -19,14 +19,15 @@ import base64
 import hashlib
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airgap_tui.bundle.safe_load import read_bounded
 from airgap_tui.errors import BundleError, UsageError
+
+if TYPE_CHECKING:
+    import subprocess
 
 SIGNATURE_NAME = "bundle.yaml.sig"
 NAMESPACE = "airgap-tui-bundle"
@@ -71,6 +72,8 @@ class Signer:
 
 def ssh_keygen() -> str | None:
     """The path of ssh-keygen, or None when openssh-client is not installed."""
+    import shutil  # here: verify without a signature never loads it
+
     return shutil.which("ssh-keygen")
 
 
@@ -88,16 +91,26 @@ def _need_ssh_keygen(doing: str) -> str:
 def _run(
     args: list[str], *, data: bytes = b"", timeout: float = TIMEOUT
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ssh-keygen detached from the terminal (it must never prompt inside the wizard)."""
-    return subprocess.run(
-        args,
-        input=data,
-        capture_output=True,
-        timeout=timeout,
-        start_new_session=True,
-        check=False,
-        env={**os.environ, "LC_ALL": "C"},
-    )
+    """Run ssh-keygen detached from the terminal (it must never prompt inside the wizard);
+    _Timeout when it does not answer in time."""
+    import subprocess  # here: verify without a signature never loads it
+
+    try:
+        return subprocess.run(
+            args,
+            input=data,
+            capture_output=True,
+            timeout=timeout,
+            start_new_session=True,
+            check=False,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+    except _Timeout:
+        raise _Timeout from None
+
+
+class _Timeout(Exception):
+    """ssh-keygen did not answer within TIMEOUT."""
 
 
 def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -118,7 +131,7 @@ def sign_bytes(data: bytes, key: str | os.PathLike[str]) -> bytes:
         raise UsageError(what, "it does not exist or is not a file", "Give the path of an SSH key")
     try:
         proc = _run([tool, "-Y", "sign", "-q", "-f", str(key_path), "-n", NAMESPACE], data=data)
-    except subprocess.TimeoutExpired:
+    except _Timeout:
         raise UsageError(what, "ssh-keygen did not answer in time", "Try again") from None
     if proc.returncode != 0 or not _ARMOR.match(proc.stdout):
         cause = _stderr(proc)
@@ -291,6 +304,8 @@ def _find_and_verify(
 ) -> tuple[str, subprocess.CompletedProcess[bytes]]:
     """ssh-keygen's principal for the signing key (BundleError when `signers` lists none),
     and its `-Y verify` run as that principal; the signature goes through a private temp file."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="airgap-tui-sig-") as tmp:
         sig_path = Path(tmp) / SIGNATURE_NAME
         sig_path.write_bytes(signature)
@@ -320,7 +335,7 @@ def _find_and_verify(
                 ],
                 data=data,
             )
-        except subprocess.TimeoutExpired:
+        except _Timeout:
             raise BundleError(where, "ssh-keygen did not answer in time", "Try again") from None
     return principal, proc
 

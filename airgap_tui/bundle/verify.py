@@ -19,6 +19,7 @@ from airgap_tui.bundle.manifest import (
     show,
 )
 from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
+from airgap_tui.bundle.prehash import PartHashes
 from airgap_tui.bundle.records import check_records
 from airgap_tui.bundle.schema import read_manifest_and_bytes
 from airgap_tui.bundle.signature import (
@@ -64,12 +65,15 @@ def verify_bundle(
     trust: Trust | None = None,
     *,
     records: bool = True,
+    hashes: PartHashes | None = None,
 ) -> VerifyReport:
     """A missing or bad bundle.yaml raises BundleError; bad files are reported one by one.
 
     With `trust`, a fingerprint that is not the one carried, or a signature that does not
-    hold, is the first problem (checked before any part is read). `records=False` leaves out
-    the tar's own records (tests of the parts alone, whose bytes are no tar)."""
+    hold, is the first problem (checked before any part is read here; `hashes`, digests a thread
+    took of the files while the command started, are used only for the very files it read:
+    bundle/prehash.py). `records=False` leaves out the tar's own records (tests of the parts
+    alone, whose bytes are no tar)."""
     manifest, raw = read_manifest_and_bytes(bundle_dir)
     problems: list[Problem] = []
     trusted = _trust(bundle_dir, manifest, raw, trust or Trust(), problems)
@@ -77,7 +81,7 @@ def verify_bundle(
     if manifest.tool is not None:
         tool = manifest.tool
         files.append(BundlePart(tool.file, tool.size, tool.sha256))
-    part_problems = check_parts(bundle_dir, files, progress, cancel)
+    part_problems = check_parts(bundle_dir, files, progress, cancel, hashes)
     problems += [_named(p, manifest.tool) for p in part_problems]
     if (
         records and not part_problems

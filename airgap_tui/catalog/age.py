@@ -88,7 +88,10 @@ def newest(dates: Iterable[str | None]) -> str | None:
 
 
 def parse_built(built: str) -> datetime:
-    return datetime.strptime(built, BUILT_FORMAT).replace(tzinfo=UTC)
+    """BUILT_FORMAT read without strptime (its first call imports _strptime and the locale)."""
+    if not BUILT_PATTERN.match(built):
+        raise ValueError(f"{built!r} is not {BUILT_FORMAT}")
+    return datetime.fromisoformat(built[:-1]).replace(tzinfo=UTC)
 
 
 def age_days(built: str | None, now: datetime) -> int | None:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from airgap_tui.errors import UsageError
-from airgap_tui.registry.address import Resolver, public_addresses, resolve_addresses
+
+if TYPE_CHECKING:
+    from airgap_tui.registry.address import Resolver
 
 Ask = Callable[[str], bool]
 
@@ -39,7 +42,7 @@ def insecure_choice(
     host: str,
     *,
     ask: Ask | None = None,
-    resolve: Resolver = resolve_addresses,
+    resolve: Resolver | None = None,
 ) -> bool | None:
     """None without --insecure (the command's own default: loopback, daemon.json, the
     engine); True when plain HTTP is allowed. UsageError when it is refused."""
@@ -51,7 +54,9 @@ def insecure_choice(
                 "Add --insecure, or drop --insecure-public",
             )
         return None
-    public = public_addresses(host, resolve)
+    from airgap_tui.registry.address import public_addresses, resolve_addresses
+
+    public = public_addresses(host, resolve or resolve_addresses)
     if not public or getattr(args, "insecure_public", False):
         return True
     shown = ", ".join(public[:3]) + (" …" if len(public) > 3 else "")

@@ -30,6 +30,7 @@ from airgap_tui.models import (
 )
 
 if TYPE_CHECKING:
+    from airgap_tui.bundle.prehash import PartHashes
     from airgap_tui.delta.inventory import Inventory
     from airgap_tui.events import ProgressCallback
     from airgap_tui.importer.engine import Engine
@@ -38,12 +39,15 @@ if TYPE_CHECKING:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    hashes = _start_hashing(args.bundle)  # before the imports below: they take longer
+    from airgap_tui.bundle.manifest import format_fingerprint
     from airgap_tui.bundle.verify import verify_bundle
-    from airgap_tui.bundle.writer import format_fingerprint
 
     trust = _trust(args)
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        report = verify_bundle(args.bundle, progress=progress, cancel=cancel, trust=trust)
+        report = verify_bundle(
+            args.bundle, progress=progress, cancel=cancel, trust=trust, hashes=hashes
+        )
     images = report.manifest.images
     ages, old = _image_ages([(i.label, i.built, i.analyzer) for i in images], args.max_age)
     warnings = [*report.warnings, *old]
@@ -83,10 +87,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _start_hashing(bundle: Path) -> PartHashes:
+    """A small bundle's files hashed on a thread while the command loads its code."""
+    from airgap_tui.bundle.prehash import PartHashes
+
+    return PartHashes(bundle).start()
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    hashes = None if args.no_verify else _start_hashing(args.bundle)
     from airgap_tui.importer.run import import_bundle
 
-    request, engine = _import_request(args)
+    request, engine = _import_request(args, hashes)
     with _cancel_on_sigint() as cancel, _progress(args) as progress:
         result = import_bundle(request, engine, progress=_per_image(args, progress), cancel=cancel)
     _report_import_problems(result)
@@ -97,7 +109,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _import_request(args: argparse.Namespace) -> tuple[ImportRequest, Engine | None]:
+def _import_request(
+    args: argparse.Namespace, hashes: PartHashes | None = None
+) -> tuple[ImportRequest, Engine | None]:
     """The import the options ask for, and the Docker engine with --via-docker: every option
     (and a delta bundle --via-docker cannot take) refused before anything is pushed."""
     from airgap_tui.catalog.age import check_max_age
@@ -120,6 +134,7 @@ def _import_request(args: argparse.Namespace) -> tuple[ImportRequest, Engine | N
         trust=_trust(args),
         insecure=insecure,
         max_age=check_max_age(args.max_age),
+        hashes=hashes,
     )
     return request, engine
 
@@ -183,7 +198,7 @@ def _import_json(result: ImportResult) -> dict[str, Any]:
 
 def _print_import(result: ImportResult) -> None:
     """`import` as text: the fingerprint, the trust, a line pair per image, the receipt."""
-    from airgap_tui.bundle.writer import format_fingerprint
+    from airgap_tui.bundle.manifest import format_fingerprint
 
     print(
         f"Fingerprint: {format_fingerprint(result.fingerprint)} "

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from airgap_tui.bundle.manifest import BundleImage, BundleManifest
 from airgap_tui.bundle.parts import files_not_listed
+from airgap_tui.bundle.prehash import PartHashes
 from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.bundle.schema import read_manifest_and_bytes
 from airgap_tui.bundle.signature import SIGNATURE_NAME
@@ -80,6 +81,9 @@ class ImportRequest:
     # before anything is pushed; a mismatch raises BundleError (issue 20).
     trust: Trust | None = None
     max_age: int = DEFAULT_MAX_AGE_DAYS  # warn about images built longer ago (days; 0: off)
+    # Digests of the bundle's files a thread took while the CLI started (bundle/prehash.py);
+    # the verify uses them only for the very files it opens.
+    hashes: PartHashes | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -214,7 +218,9 @@ def _verify(
     if _verified_before(request, manifest):
         result.verified = True
     elif request.verify or request.verified_fingerprint is not None:
-        report = verify_bundle(request.bundle_dir, progress=progress, cancel=cancel)
+        report = verify_bundle(
+            request.bundle_dir, progress=progress, cancel=cancel, hashes=request.hashes
+        )
         result.verified = report.ok and report.fingerprint == manifest.fingerprint
         if not report.ok:
             result.problems = [str(problem) for problem in report.problems]

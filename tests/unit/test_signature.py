@@ -86,7 +86,7 @@ def test_without_ssh_keygen_the_signer_and_the_hand_check_are_given(
 ) -> None:
     sig = sign_bytes(DATA, key)
     signers = allowed_signers(tmp_path, "ops@example", key)
-    monkeypatch.setattr(signature.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(signature, "ssh_keygen", lambda: None)
     with pytest.raises(UsageError) as err:
         verify_signature(DATA, sig, signers)
     text = str(err.value)

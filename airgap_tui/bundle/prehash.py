@@ -1,0 +1,120 @@
+"""A small bundle's files hashed on a thread while the command is still importing its code.
+
+`verify` and `import` start by hashing every part. On a small bundle the interpreter's start-up
+and imports take longer than that hashing, so the CLI starts this first thing: a thread hashes
+the files a bundle holds (`images.tar.NNN`, `airgap-tui.pyz`; regular files only, links not
+followed, at most PREHASH_LIMIT bytes in all, else nothing), each read from the media as
+check_parts reads it (cached pages dropped first). check_parts then takes a digest from here only
+for the very file it opened: same device, inode, size, modification and change times as when it
+was hashed, unchanged from the first byte to the last; anything else is hashed as before.
+Light to import on purpose (no YAML, no manifest): it runs before those are loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import threading
+from pathlib import Path
+
+PREHASH_LIMIT = 128 * 1024 * 1024  # bytes: larger bundles are hashed part by part, as they go
+MAX_ENTRIES = 4096  # directory entries looked at (a hostile stick may hold millions)
+# The names part_name() and TOOL_FILE give (tests/unit/test_prehash.py checks they agree).
+BUNDLE_FILE = re.compile(r"^(images\.tar\.\d{3,6}|airgap-tui\.pyz)$")
+_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+_CHUNK = 8 << 20  # few reads: each one waits for the GIL the importing thread holds
+
+Identity = tuple[int, int, int, int, int]
+
+
+def identity(st: os.stat_result) -> Identity:
+    """What says a file is the same one, unchanged: device, inode, size, mtime, ctime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class PartHashes:
+    """The sha256 of each bundle file in `directory`, computed on a thread started by start()."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._listed = threading.Event()
+        self._pending: dict[str, threading.Event] = {}
+        self._digests: dict[str, tuple[Identity, str]] = {}
+        self._thread = threading.Thread(target=self._run, name="airgap-tui-prehash", daemon=True)
+
+    def start(self) -> PartHashes:
+        self._thread.start()
+        return self
+
+    def take(self, name: str, st: os.stat_result) -> str | None:
+        """The sha256 of `name` when it was hashed here as the file `st` describes, else None
+        (then the caller hashes it). Waits for that file's hash if it is under way."""
+        self._listed.wait()
+        pending = self._pending.get(name)
+        if pending is None:
+            return None
+        pending.wait()
+        found = self._digests.get(name)
+        if found is None or found[0] != identity(st):
+            return None
+        return found[1]
+
+    def _run(self) -> None:
+        try:
+            names = self._choose()
+            self._pending = {name: threading.Event() for name in names}
+        finally:
+            self._listed.set()
+        for name in names:
+            try:
+                self._hash(name)
+            except OSError:
+                pass  # check_parts reads it again and names what is wrong
+            finally:
+                self._pending[name].set()
+
+    def _choose(self) -> list[str]:
+        """The bundle's files, in name order, when they add up to at most PREHASH_LIMIT."""
+        chosen: list[str] = []
+        total = 0
+        try:
+            with os.scandir(self.directory) as entries:
+                for seen, entry in enumerate(entries):
+                    if seen >= MAX_ENTRIES:
+                        return []
+                    if not BUNDLE_FILE.match(entry.name) or not entry.is_file(
+                        follow_symlinks=False
+                    ):
+                        continue
+                    total += entry.stat(follow_symlinks=False).st_size
+                    if total > PREHASH_LIMIT:
+                        return []
+                    chosen.append(entry.name)
+        except OSError:
+            return []
+        return sorted(chosen)
+
+    def _hash(self, name: str) -> None:
+        fd = os.open(self.directory / name, _FLAGS)
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                return
+            if hasattr(os, "posix_fadvise"):  # read the drive, not the page cache, ahead
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            hasher = hashlib.sha256()
+            remaining = before.st_size
+            while remaining > 0:
+                block = os.read(fd, min(_CHUNK, remaining))
+                if not block:
+                    return
+                hasher.update(block)
+                remaining -= len(block)
+            if os.read(fd, 1) or identity(os.fstat(fd)) != identity(before):
+                return  # it changed while being read: hashed again by check_parts
+            self._digests[name] = (identity(before), hasher.hexdigest())
+        finally:
+            os.close(fd)
