@@ -109,11 +109,17 @@ class Domain(RequestDomain):
 
     def plan_delta(self, paths: list[Path], sizes: Estimate) -> DeltaLayout:
         """Full vs delta size against receipts or inventories (what export --delta-from
-        writes); a bad file raises the PresenceError the CLI prints."""
-        from airgap_tui.delta.bundle import delta_layout
+        writes), with the carried tool left out when they name the same one, as the export
+        will; a bad file raises the PresenceError the CLI prints."""
         from airgap_tui.delta.delta import load_presences
+        from airgap_tui.export.delta_plan import delta_for
+        from airgap_tui.export.tool_choice import tool_left_out
 
-        return delta_layout(sizes.resolved, load_presences(paths), full=sizes.layout)
+        presence = load_presences(paths)
+        held = tool_left_out(tool=True, with_tool=False, presence=presence)
+        layout = delta_for(sizes, presence, held)
+        assert layout is not None  # a presence always gives a delta
+        return layout
 
     def plan_destination(
         self, path: Path, needed_bytes: int, specs: list[ImageSpec], part_size: int

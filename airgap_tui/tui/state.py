@@ -96,7 +96,7 @@ class WizardState:
         carried tool when it goes along."""
         if self.estimate is None:
             return 0
-        tool = self.estimate.tool_bytes if self.carry_tool else 0
+        tool = self.estimate.tool_bytes if self.tool_goes_along else 0
         if self.delta is not None:
             return self.delta.delta_bytes + tool
         return self.estimate.bundle_bytes + tool
@@ -106,6 +106,16 @@ class WizardState:
         """Write airgap-tui.pyz when the operator wants it and the estimate found it can be
         built here (else the estimate screen said why, and the bundle goes without it)."""
         return self.tool_wanted and (self.estimate is None or self.estimate.tool_problem is None)
+
+    @property
+    def tool_held_offline(self) -> bool:
+        """The delta leaves airgap-tui.pyz out: the offline host runs the same one."""
+        return self.delta is not None and self.delta.delta.tool is not None
+
+    @property
+    def tool_goes_along(self) -> bool:
+        """airgap-tui.pyz is written next to the parts (what the export will do)."""
+        return self.carry_tool and not self.tool_held_offline
 
     def snippet_images(self) -> list[tuple[str, str]]:
         """(name, tag) of what is (or will be) in the target registry."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 
+from airgap_tui import __version__
+from airgap_tui.bundle.manifest import TOOL_FILE
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.dialogs import DeltaDialog
@@ -130,3 +132,47 @@ async def test_the_wizard_makes_a_delta_and_shows_the_saving_first(
         assert "parts match" in shown or "part matches" in shown
         assert f"Delta bundle against a receipt ({manifest.delta.against[:12]})" in shown
         assert "3 layers already in the target registry" in shown
+
+
+async def test_a_delta_whose_offline_host_runs_this_tool_leaves_it_out_of_the_sizes(
+    native_upstream: NativeUpstream, tmp_path: Path
+) -> None:
+    """The receipt names the airgap-tui that did the import (this version, installed): the
+    estimate, the Destination's check and the bundle all go without airgap-tui.pyz (issue 22)."""
+    receipt = _receipt_of(native_upstream, "semgrep", tmp_path / "receipt.json")
+    record = json.loads(receipt.read_text())
+    receipt.write_text(json.dumps({**record, "tool_version": __version__, "tool_sha256": None}))
+    dest = tmp_path / "usb" / "airgap-bundle"
+    home = tmp_path / "home"
+    home.mkdir()
+    services = Services(domain=NoEngine(), home=home, receipt_dir=tmp_path / "receipts")
+    app = AirgapApp(services, source_prefix=native_upstream.prefix, gitlab_major=18)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press("3", "space", "ctrl+n")
+        await settle(pilot)
+        estimate = app.screen
+        assert isinstance(estimate, EstimateScreen)
+        await settle_until(pilot, lambda: estimate.result is not None, what="the estimate")
+        await pilot.press("d")
+        await settle(pilot)
+        await type_text(pilot, "#path", str(receipt))
+        await pilot.press("enter")
+        await settle_until(pilot, lambda: app.state.delta is not None, what="the delta plan")
+        delta = app.state.delta
+        assert delta is not None and delta.delta.tool is not None
+        assert app.state.bundle_bytes == delta.delta_bytes  # no tool counted
+        label = str(estimate.query_one("#carry-tool", Checkbox).label)
+        assert f"not needed, the offline host runs airgap-tui {__version__}" in label
+        destination = await to_checked_destination(pilot, dest)
+        assert destination.checked is not None
+        assert destination.checked.info.needed == delta.delta_bytes
+        await pilot.press("ctrl+n")
+        await settle_until(
+            pilot, lambda: isinstance(app.screen, DoneScreen), what="the bundle is written"
+        )
+    manifest = read_manifest(dest)
+    assert manifest.tool is None and not (dest / TOOL_FILE).exists()
+    assert manifest.delta is not None and manifest.delta.tool is not None

@@ -109,7 +109,7 @@ class DestinationScreen(WizardScreen):
         text.append("Bundle needs: ", "bold")
         text.append(f"{formatting.size(info.needed)}")
         estimate = self.state.estimate
-        if estimate is not None and estimate.tool_bytes and self.state.carry_tool:
+        if estimate is not None and estimate.tool_bytes and self.state.tool_goes_along:
             text.append(" (with airgap-tui.pyz)", "dim")
         text.append("\n\n")
         if not info.writable:

@@ -221,7 +221,10 @@ class EstimateScreen(WizardScreen):
         label = Text("Carry airgap-tui.pyz for the offline host")
         if result is None or not result.tool_bytes:
             return label
-        if self.state.tool_wanted:
+        held = self.state.delta.delta.tool if self.state.delta is not None else None
+        if held is not None:
+            label.append(f": not needed, the offline host runs airgap-tui {held.version}", "dim")
+        elif self.state.tool_wanted:
             label.append(f": about {formatting.size(result.tool_bytes)}")
         else:
             label.append(": left out", "dim")
@@ -284,6 +287,7 @@ class EstimateScreen(WizardScreen):
         totals = self.totals(self.result)
         totals.append_text(self.delta_totals(message.delta))
         self.query_one("#totals", Static).update(totals)
+        self.show_tool(self.result)  # the delta may leave the tool out
         self.refresh_nav()
 
     @staticmethod
