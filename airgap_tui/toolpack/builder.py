@@ -2,9 +2,10 @@
 
 An export starts the builder before it resolves. The builder collects what goes into the archive
 first, so a tool that cannot be built is refused before the first download (`expected_size`).
-Then it takes the archive from the user's cache (toolpack.cache) or builds it, and, once the
-export has locked its bundle directory and says so (`write_into`), writes airgap-tui.pyz there
-(.part, fsync, read back, rename) beside the parts. After the last part the export waits only
+Then it takes the archive from the user's cache (toolpack.cache) or builds it in a child process
+at low priority (toolpack.child: the downloads come first), and, once the export has locked its
+bundle directory and says so (`write_into`), writes airgap-tui.pyz there (.part, fsync, read
+back, rename) beside the parts. After the last part the export waits only
 for what is left of all that (`written`), then writes bundle.yaml: still last.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from airgap_tui.events import CancelToken, Progress
 from airgap_tui.toolpack.cache import build_key, cache_dir, load_or_build, recorded_size
+from airgap_tui.toolpack.child import build_in_child
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, collect_members
 from airgap_tui.toolpack.toolpack import TOOL_FILE, ToolBuild, ToolInfo, tool_size, write_tool
 
@@ -51,7 +53,7 @@ class ToolBuilder:
             self._size = recorded_size(self.directory, key) or tool_size(self.root, members)
             self._ready.set()
             self._result = load_or_build(
-                members, key, self.directory, self.root, cancel=self.cancel
+                members, key, self.directory, self.root, cancel=self.cancel, build=build_in_child
             )
             self._built.set()
             self._target_set.wait()

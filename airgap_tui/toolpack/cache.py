@@ -29,6 +29,7 @@ import threading
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, Member, collect_members
@@ -114,16 +115,28 @@ def load_or_build(
     root: str = ROOT_DISTRIBUTION,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    build: Build | None = None,
 ) -> ToolBuild:
     """The archive kept under `key` in `where` once its sha256 checks, else built from
-    `members` and kept."""
+    `members` (by `build`, else here) and kept."""
     kept = _load(where, key)
     if kept is not None:
         return ToolBuild(kept, hashlib.sha256(kept).hexdigest(), True, key)
-    data = build_tool(root=root, progress=progress, cancel=cancel, members=members)
+    if build is None:
+        data = build_tool(root=root, progress=progress, cancel=cancel, members=members)
+    else:
+        data = build(members=members, root=root, cancel=cancel)
     sha = hashlib.sha256(data).hexdigest()
     _store(where, key, data, sha)
     return ToolBuild(data, sha, False, key)
+
+
+class Build(Protocol):
+    """How the archive is made from its members (toolpack.child: in a low-priority child)."""
+
+    def __call__(
+        self, *, members: list[Member], root: str, cancel: CancelToken | None
+    ) -> bytes: ...
 
 
 def recorded_size(directory: Path, key: str) -> int | None:

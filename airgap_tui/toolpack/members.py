@@ -11,10 +11,13 @@ import importlib.machinery
 import importlib.util
 import json
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from airgap_tui.errors import AirgapError
+
+if TYPE_CHECKING:  # loaded where used: the low-priority build child never needs it
+    from importlib import metadata
 from airgap_tui.toolpack.pep508 import (
     MarkerError,
     default_environment,
@@ -92,6 +95,8 @@ def resolve_distributions(root: str = ROOT_DISTRIBUTION) -> list[metadata.Distri
 
 
 def _installed(name: str, needed_by: str) -> metadata.Distribution:
+    from importlib import metadata
+
     try:
         return metadata.distribution(name)
     except metadata.PackageNotFoundError:

@@ -18,7 +18,6 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,6 +64,8 @@ class ToolInfo(NamedTuple):
 # --- the archive ------------------------------------------------------------------------
 def main_source(root: str = ROOT_DISTRIBUTION) -> str:
     """The archive's `__main__.py`: refuse a too-old Python in one sentence, then the CLI."""
+    from importlib import metadata
+
     requires = " ".join(metadata.metadata(root).get_all("Requires-Python") or [])
     match = re.search(r">=\s*(\d+)\.(\d+)", requires)
     major, minor = (int(match.group(1)), int(match.group(2))) if match else (3, 11)
@@ -99,10 +100,12 @@ def build_tool(
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
     members: list[Member] | None = None,
+    main: str | None = None,
 ) -> bytes:
     """The archive's bytes (a few MB, held once in memory so its sha256 is known before it is
     written). Deterministic for one installation and one interpreter. `members`: what
-    collect_members(root) gave the caller (the cache keys the archive by them)."""
+    collect_members(root) gave the caller (the cache keys the archive by them); `main`:
+    main_source(root), when the caller has it."""
     if members is None:
         members = collect_members(root)
     total = sum(m.size() for m in members)
@@ -114,7 +117,8 @@ def build_tool(
         zipfile.ZipFile(buffer, "w") as archive,
         _Compiler(sources) as compiled,
     ):
-        archive.writestr(_entry("__main__.py"), main_source(root), compresslevel=COMPRESS_LEVEL)
+        main_text = main_source(root) if main is None else main
+        archive.writestr(_entry("__main__.py"), main_text, compresslevel=COMPRESS_LEVEL)
         for member in members:
             if cancel is not None:
                 cancel.check(f"Packing {TOOL_FILE}")

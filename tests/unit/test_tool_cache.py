@@ -55,6 +55,7 @@ def members(monkeypatch: pytest.MonkeyPatch) -> list[Member]:
 def build(monkeypatch: pytest.MonkeyPatch, members: list[Member]) -> CountingBuild:
     counting = CountingBuild()
     monkeypatch.setattr(cache, "build_tool", counting)
+    monkeypatch.setattr(builder_module, "build_in_child", counting)  # the export's builder
     return counting
 
 
@@ -191,7 +192,7 @@ def test_the_builder_stops_when_the_export_is_cancelled(
         cancel.check("Packing airgap-tui.pyz")
         return b"never"
 
-    monkeypatch.setattr(cache, "build_tool", slow_build)
+    monkeypatch.setattr(builder_module, "build_in_child", slow_build)
     builder = ToolBuilder(directory=tmp_path).start()
     assert started.wait(10)
     token = CancelToken()
