@@ -49,6 +49,7 @@ from airgap_tui.export.resume import (
 from airgap_tui.export.signing import drop_signature, sign_bundle
 from airgap_tui.export.tar_stream import TarStream
 from airgap_tui.export.tool_choice import tool_left_out
+from airgap_tui.memory import single_heap
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,
@@ -126,6 +127,7 @@ def export_bundle(
     streams: int = DOWNLOAD_STREAMS,
 ) -> ExportResult:
     """Write the bundle; `sizes` (the wizard's estimate of the same selection) skips resolving."""
+    single_heap()  # before the download threads: peak memory stays flat with the bundle's size
     cancel = cancel or CancelToken()
     clock = _Stopwatch()
     if not request.specs:
