@@ -15,8 +15,14 @@ import threading
 from pathlib import Path
 
 from airgap_tui.events import CancelToken, Progress
-from airgap_tui.toolpack.cache import build_key, cache_dir, load_or_build, recorded_size
-from airgap_tui.toolpack.child import build_in_child
+from airgap_tui.toolpack.cache import (
+    any_kept,
+    build_key,
+    cache_dir,
+    load_or_build,
+    recorded_size,
+)
+from airgap_tui.toolpack.child import ChildBuild
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, collect_members
 from airgap_tui.toolpack.toolpack import TOOL_FILE, ToolBuild, ToolInfo, tool_size, write_tool
 
@@ -47,14 +53,18 @@ class ToolBuilder:
         return self
 
     def _run(self) -> None:
+        child = ChildBuild()
         try:
+            if not any_kept(self.directory):  # a first build: the child starts meanwhile
+                child.start()
             members = collect_members(self.root)
             key = build_key(members, self.root)
             self._size = recorded_size(self.directory, key) or tool_size(self.root, members)
             self._ready.set()
             self._result = load_or_build(
-                members, key, self.directory, self.root, cancel=self.cancel, build=build_in_child
+                members, key, self.directory, self.root, cancel=self.cancel, build=child
             )
+            child.close()
             self._built.set()
             self._target_set.wait()
             if self._target is not None:
@@ -64,6 +74,7 @@ class ToolBuilder:
         except BaseException as exc:  # handed to the caller's next wait: its thread raises it
             self._error = exc
         finally:
+            child.close()
             self._finished.set()
 
     @property

@@ -139,6 +139,14 @@ class Build(Protocol):
     ) -> bytes: ...
 
 
+def any_kept(directory: Path) -> bool:
+    """Whether the cache holds any archive's record (none: this build is surely a first)."""
+    try:
+        return any(directory.glob(f"*{_RECORD}"))
+    except OSError:
+        return False
+
+
 def recorded_size(directory: Path, key: str) -> int | None:
     """The size the cache records for `key` (the archive itself is checked when loaded)."""
     try:

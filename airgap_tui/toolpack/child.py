@@ -29,49 +29,84 @@ _TOOL_ERROR = 3
 _READ = 1 << 20
 
 
+class ChildBuild:
+    """toolpack.build_tool(members=...) run by a child process at nice NICE: call it with the
+    members (as cache.load_or_build does); `start()` spawns the child ahead of that, while the
+    caller still collects the members (the interpreter's start-up is then off the path), and
+    `close()` ends a child that was never given any work."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ChildBuild:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "airgap_tui.toolpack.child"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        return self
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            _end(process, None, stderr=True)
+
+    def __call__(
+        self, *, members: list[Member], root: str = ROOT_DISTRIBUTION, cancel: CancelToken | None
+    ) -> bytes:
+        """The archive's bytes; `cancel` kills the child."""
+        process = self._process if self._process is not None else self.start()._process
+        assert process is not None
+        self._process = None  # one build per child
+        feeder: threading.Thread | None = None
+        chunks: list[bytes] = []
+        try:
+            prefetch(members)  # while the child's interpreter starts
+            feeder = threading.Thread(
+                target=_feed, args=(process.stdin, _request(members, root)), daemon=True
+            )
+            feeder.start()
+            assert process.stdout is not None
+            while chunk := os.read(process.stdout.fileno(), _READ):
+                if cancel is not None:
+                    cancel.check("Packing airgap-tui.pyz")  # _end below kills the child
+                chunks.append(chunk)
+            if cancel is not None:
+                cancel.check("Packing airgap-tui.pyz")
+            status = process.wait()
+        except BaseException:
+            _end(process, feeder, stderr=True)
+            raise
+        _end(process, feeder)
+        _raise_for(status, process.stderr)  # reads and closes stderr
+        return b"".join(chunks)
+
+
 def build_in_child(
     *, members: list[Member], root: str = ROOT_DISTRIBUTION, cancel: CancelToken | None = None
 ) -> bytes:
     """toolpack.build_tool(members=...) run by a child process at nice NICE; `cancel` kills it."""
-    prefetch(members)
-    request = json.dumps(
-        {
-            "root": root,
-            "main": main_source(root),
-            "members": [
-                [m.arcname, m.distribution, os.fsdecode(m.path) if m.path else None,
-                 m.data.hex() if m.data is not None else None]
-                for m in members
-            ],
-        }
-    ).encode("utf-8")  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airgap_tui.toolpack.child"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    feeder = threading.Thread(target=_feed, args=(process.stdin, request), daemon=True)
-    feeder.start()
-    chunks: list[bytes] = []
-    try:
-        assert process.stdout is not None
-        while chunk := os.read(process.stdout.fileno(), _READ):
-            if cancel is not None:
-                cancel.check("Packing airgap-tui.pyz")  # the finally below kills the child
-            chunks.append(chunk)
-        if cancel is not None:
-            cancel.check("Packing airgap-tui.pyz")
-        status = process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    return ChildBuild()(members=members, root=root, cancel=cancel)
+
+
+def _end(
+    process: subprocess.Popen[bytes], feeder: threading.Thread | None, *, stderr: bool = False
+) -> None:
+    """The child killed if it still runs, its pipes closed (stderr only when asked: it is
+    read by _raise_for after a build that ran to its end)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    if feeder is not None:
         feeder.join()
-        if process.stdout is not None:
-            process.stdout.close()
-    _raise_for(status, process.stderr)
-    return b"".join(chunks)
+    elif process.stdin is not None:
+        process.stdin.close()
+    if process.stdout is not None:
+        process.stdout.close()
+    if stderr and process.stderr is not None:
+        process.stderr.close()
 
 
 def prefetch(members: list[Member]) -> None:
@@ -99,6 +134,20 @@ def prefetch(members: list[Member]) -> None:
                 pass
             finally:
                 os.close(fd)
+
+
+def _request(members: list[Member], root: str) -> bytes:
+    return json.dumps(
+        {
+            "root": root,
+            "main": main_source(root),
+            "members": [
+                [m.arcname, m.distribution, os.fsdecode(m.path) if m.path else None,
+                 m.data.hex() if m.data is not None else None]
+                for m in members
+            ],
+        }
+    ).encode("utf-8")  # fmt: skip
 
 
 def _feed(stdin: IO[bytes] | None, request: bytes) -> None:

@@ -136,12 +136,15 @@ def _distribution_files(
     files = []
     compiled = []
     for entry in dist.files or []:
-        posix = PurePosixPath(str(entry).replace("\\", "/"))
+        text = str(entry)
+        # RECORD's names are PurePosixPaths already (parsed once); a Windows one is re-read
+        posix = PurePosixPath(text.replace("\\", "/")) if "\\" in text else entry
         arcname = posix.as_posix()
         parts = posix.parts
         if not parts or posix.is_absolute() or ".." in parts or parts[0].endswith(".data"):
             continue  # scripts, headers: installed outside site-packages, not importable
-        path = Path(str(dist.locate_file(entry)))
+        located = dist.locate_file(entry)
+        path = located if isinstance(located, Path) else Path(str(located))
         if parts[0].endswith(".dist-info"):
             if _wanted_metadata(parts):
                 files.append(Member(arcname, dist_name, path=path))

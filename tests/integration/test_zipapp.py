@@ -21,7 +21,14 @@ import pytest
 from airgap_tui import __version__
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.cli.commands import main
-from airgap_tui.toolpack.toolpack import SHEBANG, TOOL_FILE, ZIP_TIME, tool_size, write_tool
+from airgap_tui.toolpack.toolpack import (
+    SHEBANG,
+    SOURCE_ONLY,
+    TOOL_FILE,
+    ZIP_TIME,
+    tool_size,
+    write_tool,
+)
 from tests.harness.cleanpy import clean_env, clean_python
 from tests.harness.engine import EngineHandle
 from tests.harness.pty import run_until_text
@@ -84,8 +91,18 @@ def test_the_archive_is_pure_python_small_sorted_and_dated_1980(carried_tool: Pa
         "yaml/__init__.py",
         "charset_normalizer/md.py",  # the pure-Python twin of the mypyc build
         "requests/__init__.pyc",  # bytecode for this interpreter rides along
+        "pygments/lexers/__init__.pyc",
+        "pygments/lexers/python.py",
     ):
         assert needed in names, needed
+    # pygments' lexers and styles, which the tool never imports, go as source only
+    assert "pygments/lexers/python.pyc" not in names
+    compiled = sorted(n for n in names if n.startswith(SOURCE_ONLY) and n.endswith(".pyc"))
+    assert compiled == [
+        f"pygments/{kind}/{name}.pyc"
+        for kind in ("lexers", "styles")
+        for name in ("__init__", "_mapping")
+    ]
     tops = {n.split("/")[0] for n in names}
     assert not tops & {"pytest", "_pytest", "mypy", "cryptography", "ruff", "syrupy"}, tops
 
@@ -140,6 +157,7 @@ import airgap_tui.registry.client, airgap_tui.importer.engine, airgap_tui.catalo
 import airgap_tui.tui.app, airgap_tui.tui.screens.start
 import charset_normalizer, charset_normalizer.md, charset_normalizer.cd, certifi, yaml
 from airgap_tui.catalog.load import load_catalog
+from pygments.lexers import get_lexer_by_name  # carried as source only: compiled on import
 stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
 outside = sorted(
     name for name, module in list(sys.modules.items())
@@ -155,6 +173,7 @@ print(json.dumps({
     "cacert": os.path.isfile(certifi.where()),
     "css": airgap_tui.tui.app.AirgapApp.CSS,
     "majors": len(load_catalog().majors),
+    "lexer": type(get_lexer_by_name("python")).__module__,
 }))
 """
     run = _run("-c", script, carried_tool, tmp_path=tmp_path)
@@ -167,6 +186,7 @@ print(json.dumps({
     assert found["cacert"] is True
     assert found["css"] == (Path(__file__).parents[2] / "airgap_tui/tui/app.tcss").read_text()
     assert found["majors"] > 0
+    assert found["lexer"] == "pygments.lexers.python"
 
 
 def test_the_wizard_opens_its_first_screen_in_a_terminal(

@@ -8,7 +8,9 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from airgap_tui.toolpack import cache
 from airgap_tui.toolpack.builder import ToolBuilder
 from airgap_tui.toolpack.cache import (
     KEEP,
+    any_kept,
     build_key,
     cache_dir,
     cached_tool,
@@ -43,6 +46,23 @@ class CountingBuild:
         return b"PK" + b"".join(m.arcname.encode() + m.read() for m in members)
 
 
+class StandInChild:
+    """The export's builder runs its build in a child process (toolpack.child, tested on its
+    own); here the build it is handed runs in the thread instead."""
+
+    def __init__(self, build: Callable[..., bytes]) -> None:
+        self.build = build
+
+    def start(self) -> StandInChild:
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def __call__(self, **kwargs: Any) -> bytes:
+        return self.build(**kwargs)
+
+
 @pytest.fixture
 def members(monkeypatch: pytest.MonkeyPatch) -> list[Member]:
     found = [Member("airgap_tui/__init__.py", "airgap-tui", data=b"__version__ = '1'\n")]
@@ -55,7 +75,7 @@ def members(monkeypatch: pytest.MonkeyPatch) -> list[Member]:
 def build(monkeypatch: pytest.MonkeyPatch, members: list[Member]) -> CountingBuild:
     counting = CountingBuild()
     monkeypatch.setattr(cache, "build_tool", counting)
-    monkeypatch.setattr(builder_module, "build_in_child", counting)  # the export's builder
+    monkeypatch.setattr(builder_module, "ChildBuild", lambda: StandInChild(counting))
     return counting
 
 
@@ -192,7 +212,7 @@ def test_the_builder_stops_when_the_export_is_cancelled(
         cancel.check("Packing airgap-tui.pyz")
         return b"never"
 
-    monkeypatch.setattr(builder_module, "build_in_child", slow_build)
+    monkeypatch.setattr(builder_module, "ChildBuild", lambda: StandInChild(slow_build))
     builder = ToolBuilder(directory=tmp_path).start()
     assert started.wait(10)
     token = CancelToken()
@@ -269,3 +289,10 @@ def test_the_real_archive_is_cached_byte_for_byte(tmp_path: Path) -> None:
     assert not first.cache_hit and second.cache_hit
     assert second.data == first.data
     assert first.data == build_tool()  # deterministic: what the cache holds is what a build makes
+
+
+def test_an_empty_cache_is_known_without_a_key(tmp_path: Path, build: CountingBuild) -> None:
+    """The builder starts its child before the key is known only when nothing is kept."""
+    assert not any_kept(tmp_path / "missing") and not any_kept(tmp_path)
+    cached_tool(directory=tmp_path)
+    assert any_kept(tmp_path)

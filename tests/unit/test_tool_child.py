@@ -10,7 +10,7 @@ import pytest
 
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import CancelToken
-from airgap_tui.toolpack.child import build_in_child
+from airgap_tui.toolpack.child import ChildBuild, build_in_child
 from airgap_tui.toolpack.members import Member, ToolError, collect_members
 from airgap_tui.toolpack.toolpack import build_tool
 
@@ -35,3 +35,18 @@ def test_a_cancelled_build_stops_the_child() -> None:
     made = [Member("m.py", "d", data=b"x = 1\n")]
     with pytest.raises(Cancelled):
         build_in_child(members=made, cancel=token)
+
+
+def test_a_child_started_ahead_and_never_used_is_ended() -> None:
+    child = ChildBuild().start()
+    process = child._process
+    assert process is not None and process.poll() is None
+    child.close()
+    assert process.returncode is not None  # killed and reaped, not left behind
+    child.close()  # twice is harmless
+
+
+def test_a_child_started_ahead_builds_what_it_is_given_later() -> None:
+    made = [Member("m.py", "d", data=b"x = 1\n")]
+    child = ChildBuild().start()
+    assert child(members=made, cancel=None) == build_tool(members=made)
