@@ -42,6 +42,7 @@ class _Templates:
     version: str | None
     source: str  # what the request records (no credentials)
     shown: str  # what the operator is told
+    sources: dict[str, str]  # the template texts by path ({} for the built-in catalog)
 
 
 def _opt_ins(args: argparse.Namespace) -> list[str]:
@@ -79,7 +80,8 @@ def _read_instance_templates(args: argparse.Namespace) -> _Templates:
     if args.templates is not None:
         sources = read_templates_dir(args.templates)
         evaluation = evaluate_templates(sources, fips=args.fips)
-        return _Templates(evaluation, None, SOURCE_TEMPLATES, f"templates in {args.templates}")
+        shown = f"templates in {args.templates}"
+        return _Templates(evaluation, None, SOURCE_TEMPLATES, shown, dict(sources))
     if args.gitlab_url:
         from airgap_tui.gitlab.api import fetch_templates
 
@@ -87,7 +89,7 @@ def _read_instance_templates(args: argparse.Namespace) -> _Templates:
         evaluation = evaluate_templates(instance.sources, fips=args.fips)
         source = public_source(SOURCE_GITLAB_API, args.gitlab_url)
         shown = f"GitLab {instance.version or '(version unknown)'} at {source.split(' ', 1)[1]}"
-        return _Templates(evaluation, instance.version, source, shown)
+        return _Templates(evaluation, instance.version, source, shown, dict(instance.sources))
     return _catalog_templates(args)
 
 
@@ -103,7 +105,7 @@ def _catalog_templates(args: argparse.Namespace) -> _Templates:
         f"built-in catalog for GitLab {major} (not read from the instance: give --templates DIR "
         "or --gitlab-url URL for what its pipelines really pull)"
     )
-    return _Templates(evaluation, None, source, shown)
+    return _Templates(evaluation, None, source, shown, {})
 
 
 def _image_rows(images: list[TemplateImage]) -> list[str]:
@@ -184,6 +186,28 @@ def cmd_request(args: argparse.Namespace) -> int:
         "(estimate --request first for the size)."
     )
     return EXIT_OK
+
+
+def snippet_from_templates(args: argparse.Namespace) -> tuple[str, list[tuple[str, str]]]:
+    """`snippet --templates DIR` (or --gitlab-url): the lines that point the instance's own
+    templates at the registry, for the jobs they run (opt-ins as --opt-in says), and the
+    images they pull from it."""
+    from airgap_tui.catalog.template_snippet import render_template_snippet
+
+    templates = _read_instance_templates(args)
+    requested, _left = select_images(
+        list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
+    )
+    if not requested:
+        raise UsageError(
+            "Snippet",
+            f"the {templates.shown} start no security job without an opt-in variable",
+            "Add --all-opt-in, or --opt-in NAME for the jobs you enable",
+        )
+    text = render_template_snippet(
+        args.registry, templates.sources, requested, gitlab_version=templates.version
+    )
+    return text, [(i.name, i.tag) for i in requested if i.under_prefix]
 
 
 def _inventory_of(args: argparse.Namespace) -> dict[str, Any]:

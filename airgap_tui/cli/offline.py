@@ -304,12 +304,18 @@ def cmd_snippet(args: argparse.Namespace) -> int:
     from airgap_tui.registry.reference import split_prefix
 
     split_prefix(args.registry)
-    if args.bundle and args.analyzers:
+    given = [n for n, v in (("--bundle", args.bundle), ("analyzer names", args.analyzers),
+             ("--templates", args.templates), ("--gitlab-url", args.gitlab_url)) if v]  # fmt: skip
+    if len(given) > 1:
         raise UsageError(
-            "snippet", "give either --bundle or analyzer names, not both", "Drop one of them"
+            "snippet", f"give one of {' and '.join(given)}, not both", "Drop all but one of them"
         )
     major = args.gitlab or DEFAULT_GITLAB_MAJOR
-    if args.bundle:
+    if args.templates is not None or args.gitlab_url:
+        from airgap_tui.cli.from_templates import snippet_from_templates
+
+        text, images = snippet_from_templates(args)
+    elif args.bundle:
         from airgap_tui.bundle.schema import read_manifest
 
         manifest = read_manifest(args.bundle)
@@ -322,8 +328,13 @@ def cmd_snippet(args: argparse.Namespace) -> int:
         ]
         images = [(s.name, s.tag) for s in specs]
     else:
-        raise UsageError("snippet", "no analyzers given", "Name analyzers or pass --bundle DIR")
-    text = render_snippet(args.registry, images, major)
+        raise UsageError(
+            "snippet",
+            "no analyzers given",
+            "Name analyzers, or pass --bundle DIR, or the instance's --templates DIR",
+        )
+    if args.templates is None and not args.gitlab_url:
+        text = render_snippet(args.registry, images, major)
     if args.out is not None and not save_snippet(args.out, text, overwrite=args.force):
         raise UsageError(
             f"Snippet file {args.out}", "it exists already", "Pass --force to replace it"

@@ -12,7 +12,12 @@ from airgap_tui import __version__
 from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS
 from airgap_tui.cli.insecure import add_insecure_option
 from airgap_tui.cli.render import EXIT_USAGE
-from airgap_tui.cli.template_options import add_registry_access, add_template_source
+from airgap_tui.cli.template_options import (
+    add_instance_templates,
+    add_opt_ins,
+    add_registry_access,
+    add_template_source,
+)
 from airgap_tui.models import (
     DEFAULT_GITLAB_MAJOR,
     DEFAULT_PLATFORM,
@@ -291,6 +296,11 @@ def _add_snippet(sub: _Subparsers[Any]) -> None:
     )
     p.add_argument("--out", type=Path, metavar="FILE", help="also write it to FILE (atomically)")
     p.add_argument("--force", action="store_true", help="with --out: replace an existing FILE")
+    group = p.add_argument_group(
+        "from the instance's own templates (instead of --bundle or analyzer names)"
+    )
+    add_instance_templates(group)
+    add_opt_ins(group)
     p.add_argument("analyzers", nargs="*", metavar="ANALYZER")
 
 

@@ -14,6 +14,20 @@ GITLAB_TOKEN_ENV = "GITLAB_TOKEN"
 
 def add_template_source(p: argparse.ArgumentParser) -> None:
     """--templates DIR | --gitlab-url URL, and what selects the images."""
+    add_instance_templates(p)
+    p.add_argument("--fips", action="store_true", help="the FIPS variants (a FIPS instance)")
+    p.add_argument(
+        "--gitlab",
+        type=int,
+        metavar="MAJOR",
+        help=f"with neither --templates nor --gitlab-url: the built-in catalog of this GitLab "
+        f"major (default {DEFAULT_GITLAB_MAJOR}), said not to come from the instance",
+    )
+    add_opt_ins(p)
+
+
+def add_instance_templates(p: argparse._ActionsContainer) -> None:
+    """Where the instance's own templates are read: a copied directory or its API."""
     p.add_argument(
         "--templates",
         type=Path,
@@ -29,14 +43,10 @@ def add_template_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--token-stdin", action="store_true", help="read the GitLab token from stdin")
     p.add_argument("--ca-file", type=Path, help="CA certificate for --gitlab-url")
-    p.add_argument("--fips", action="store_true", help="the FIPS variants (a FIPS instance)")
-    p.add_argument(
-        "--gitlab",
-        type=int,
-        metavar="MAJOR",
-        help=f"with neither --templates nor --gitlab-url: the built-in catalog of this GitLab "
-        f"major (default {DEFAULT_GITLAB_MAJOR}), said not to come from the instance",
-    )
+
+
+def add_opt_ins(p: argparse._ActionsContainer) -> None:
+    """Which jobs that run only when a variable is set are counted in."""
     choice = p.add_mutually_exclusive_group()
     choice.add_argument(
         "--all-opt-in",

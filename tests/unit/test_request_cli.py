@@ -173,3 +173,36 @@ def test_request_carries_tags_no_release_has(
     assert code == 0, err
     tags = {i["tag"] for i in json.loads(out_file.read_text())["images"]}
     assert tags == {"91"}, tags
+
+
+def test_snippet_from_the_instance_s_own_templates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`snippet --templates DIR`: the same lines the wizard's request flow writes, from GitLab
+    17's real templates (container scanning reads its own image variable, not the prefix)."""
+    from airgap_tui.catalog.request import select_images
+    from airgap_tui.catalog.template_snippet import render_template_snippet
+    from airgap_tui.catalog.templates import evaluate_templates, read_templates_dir
+
+    registry = "registry.local:5000/analyzers"
+    out_file = tmp_path / "ci.yml"
+    code, out, err = run(
+        capsys, "snippet", "--registry", registry, "--templates", str(FIXTURES / "17"),
+        "--opt-in", "GITLAB_ADVANCED_SAST_ENABLED", "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    assert f'SECURE_ANALYZERS_PREFIX: "{registry}"' in out
+    assert f'CS_ANALYZER_IMAGE: "{registry}/container-scanning:' in out
+    assert 'GITLAB_ADVANCED_SAST_ENABLED: "true"' in out
+    sources = read_templates_dir(FIXTURES / "17")
+    requested, _ = select_images(
+        list(evaluate_templates(sources).images), opt_in=["GITLAB_ADVANCED_SAST_ENABLED"]
+    )
+    assert out == render_template_snippet(registry, sources, requested)  # the wizard's text
+    assert out_file.read_text() == out
+
+    code, _, err = run(
+        capsys, "snippet", "--registry", registry, "--templates", str(FIXTURES / "17"),
+        "semgrep",
+    )  # fmt: skip
+    assert code == 2 and "give one of analyzer names and --templates, not both" in err
