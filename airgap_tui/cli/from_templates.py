@@ -135,17 +135,26 @@ def _outside(images: list[TemplateImage]) -> None:
             print(f"Outside the analyzer prefix: {image.reference} ({image.job}): {image.note}")
 
 
-def cmd_request(args: argparse.Namespace) -> int:
-    templates = _read_instance_templates(args)
+def _selected(
+    templates: _Templates, args: argparse.Namespace, doing: str
+) -> tuple[list[TemplateImage], list[TemplateImage]]:
+    """(the jobs counted in, the opt-in jobs left out) as --all-opt-in / --opt-in say; none
+    counted in is a UsageError."""
     requested, left = select_images(
         list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
     )
     if not requested:
         raise UsageError(
-            "Request",
+            doing,
             f"the {templates.shown} start no security job without an opt-in variable",
             "Add --all-opt-in, or --opt-in NAME for the jobs you enable",
         )
+    return requested, left
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    templates = _read_instance_templates(args)
+    requested, left = _selected(templates, args, "Request")
     inventory = _inventory_of(args) if args.registry else None
     data = build_request(
         requested,
@@ -195,15 +204,7 @@ def snippet_from_templates(args: argparse.Namespace) -> tuple[str, list[tuple[st
     from airgap_tui.catalog.template_snippet import render_template_snippet
 
     templates = _read_instance_templates(args)
-    requested, _left = select_images(
-        list(templates.evaluation.images), all_opt_in=args.all_opt_in, opt_in=_opt_ins(args)
-    )
-    if not requested:
-        raise UsageError(
-            "Snippet",
-            f"the {templates.shown} start no security job without an opt-in variable",
-            "Add --all-opt-in, or --opt-in NAME for the jobs you enable",
-        )
+    requested, _left = _selected(templates, args, "Snippet")
     text = render_template_snippet(
         args.registry, templates.sources, requested, gitlab_version=templates.version
     )
