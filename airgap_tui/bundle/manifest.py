@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from airgap_tui import __version__
 from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE
@@ -315,9 +313,10 @@ class BundleManifest:
 
 
 def manifest_yaml(manifest: BundleManifest) -> bytes:
-    return yaml.safe_dump(
-        manifest.to_dict(), sort_keys=False, default_flow_style=False, allow_unicode=False
-    ).encode("utf-8")
+    """bundle.yaml's bytes: JSON, the subset of YAML any YAML reader reads, which airgap-tui
+    reads with the C JSON decoder (no YAML parser to load on a cold offline host, and no YAML
+    corner for a forged file to hide in). Indented, in to_dict()'s order, ASCII only."""
+    return (json.dumps(manifest.to_dict(), indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], manifest: BundleManifest) -> None:

@@ -31,7 +31,7 @@ def with_built(fx: Fixture, built: str | None) -> BundleManifest:
 def test_the_build_time_round_trips_and_the_fingerprint_covers_it(fx: Fixture) -> None:
     manifest = with_built(fx, BUILT)
     write_manifest(fx.directory, manifest)
-    assert f"built: '{BUILT}'" in (fx.directory / MANIFEST_NAME).read_text()
+    assert f'"built": "{BUILT}"' in (fx.directory / MANIFEST_NAME).read_text()
     again = read_manifest(fx.directory)
     assert again.images[0].built == BUILT and again.fingerprint == manifest.fingerprint
     assert with_built(fx, None).fingerprint != manifest.fingerprint

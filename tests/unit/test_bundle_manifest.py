@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,9 @@ def test_round_trip_keeps_every_field_and_the_fingerprint(fx: Fixture) -> None:
     assert again == manifest
     assert again.fingerprint == manifest.fingerprint
     text = (fx.directory / MANIFEST_NAME).read_text()
-    assert text.startswith("format_version: 2\ntool_version: ")
-    assert f"fingerprint: {manifest.fingerprint}" in text
+    assert text.startswith('{\n  "format_version": 2,\n  "tool_version": ')
+    assert f'"fingerprint": "{manifest.fingerprint}"' in text
+    assert text.isascii() and yaml.safe_load(text) == json.loads(text)  # JSON: any YAML reader
 
 
 def test_a_delta_made_against_receipts_and_inventories_together_is_read(fx: Fixture) -> None:

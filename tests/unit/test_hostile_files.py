@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -170,17 +172,53 @@ def test_millions_of_values_under_a_known_field_are_refused_while_parsing(tmp_pa
 
 
 def test_the_manifest_is_parsed_once_by_libyaml(tmp_path: Path, monkeypatch: Any) -> None:
-    """One parse (no separate alias pass), with the C loader where PyYAML has it."""
+    """A YAML bundle.yaml (older bundles, hand edits): one parse (no separate alias pass), with
+    the C loader where PyYAML has it."""
     small_bundle(tmp_path)
+    as_yaml = yaml.safe_dump(json.loads((tmp_path / MANIFEST_NAME).read_text()), sort_keys=False)
+    (tmp_path / MANIFEST_NAME).write_text(as_yaml)
     calls: list[str] = []
     real_parse, real_load = yaml.parse, yaml.safe_load
     monkeypatch.setattr(yaml, "parse", lambda *a, **k: calls.append("parse") or real_parse(*a, **k))
     monkeypatch.setattr(yaml, "safe_load", lambda *a, **k: calls.append("load") or real_load(*a))
-    read_manifest(tmp_path)
+    assert read_manifest(tmp_path).images  # read through the YAML path
     assert calls == []
-    from airgap_tui.bundle import safe_load
+    from airgap_tui.bundle import safe_yaml
 
-    assert safe_load._YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    assert safe_yaml._YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def test_a_bundle_airgap_tui_wrote_is_verified_without_loading_pyyaml(tmp_path: Path) -> None:
+    """bundle.yaml is written as JSON (a subset of YAML) and read by the JSON decoder: the
+    offline host's verify does not load a YAML parser at all (its start-up is measured)."""
+    small_bundle(tmp_path)
+    script = (
+        "import sys\n"
+        "from airgap_tui.bundle.verify import verify_bundle\n"
+        f"assert verify_bundle({str(tmp_path)!r}, records=False).ok\n"
+        "print(sorted(m for m in sys.modules if m == 'yaml' or m.startswith('yaml.')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"format_version": 2, "zz": 1}', "field zz: unknown field"),
+        ('{"format_version": 2, "images": ' + "[" * 40 + "]" * 40 + "}", "nests deeper than"),
+        ('{"images": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests too deep"),
+        ('{"images": [' + "0," * 600_000 + "0]}", "refused before parsing"),
+        ("{format_version: 2, zz: 1}", "field zz: unknown field"),  # YAML flow: the YAML path
+    ],
+)
+def test_a_json_shaped_bundle_yaml_has_the_yaml_path_s_bounds(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    (tmp_path / MANIFEST_NAME).write_text(text)
+    with pytest.raises(BundleError, match=expected):
+        read_manifest(tmp_path)
 
 
 # --------------------------------------------------------------------------- 4. fullmatch
