@@ -42,11 +42,19 @@ class PartHashes:
         self._listed = threading.Event()
         self._pending: dict[str, threading.Event] = {}
         self._digests: dict[str, tuple[Identity, str]] = {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="airgap-tui-prehash", daemon=True)
 
     def start(self) -> PartHashes:
         self._thread.start()
         return self
+
+    def close(self) -> None:
+        """Stop at the next chunk and wait for the thread: the command is over (a refused
+        bundle.yaml leaves its parts unread), and nothing reads on behind its back."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def take(self, name: str, st: os.stat_result) -> str | None:
         """The sha256 of `name` when it was hashed here as the file `st` describes, else None
@@ -69,7 +77,8 @@ class PartHashes:
             self._listed.set()
         for name in names:
             try:
-                self._hash(name)
+                if not self._stop.is_set():
+                    self._hash(name)
             except OSError:
                 pass  # check_parts reads it again and names what is wrong
             finally:
@@ -108,6 +117,8 @@ class PartHashes:
             hasher = hashlib.sha256()
             remaining = before.st_size
             while remaining > 0:
+                if self._stop.is_set():
+                    return
                 block = os.read(fd, min(_CHUNK, remaining))
                 if not block:
                     return

@@ -43,11 +43,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from airgap_tui.bundle.manifest import format_fingerprint
     from airgap_tui.bundle.verify import verify_bundle
 
-    trust = _trust(args)
-    with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        report = verify_bundle(
-            args.bundle, progress=progress, cancel=cancel, trust=trust, hashes=hashes
-        )
+    try:
+        trust = _trust(args)
+        with _cancel_on_sigint() as cancel, _progress(args) as progress:
+            report = verify_bundle(
+                args.bundle, progress=progress, cancel=cancel, trust=trust, hashes=hashes
+            )
+    finally:
+        hashes.close()
     images = report.manifest.images
     ages, old = _image_ages([(i.label, i.built, i.analyzer) for i in images], args.max_age)
     warnings = [*report.warnings, *old]
@@ -98,9 +101,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     hashes = None if args.no_verify else _start_hashing(args.bundle)
     from airgap_tui.importer.run import import_bundle
 
-    request, engine = _import_request(args, hashes)
-    with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        result = import_bundle(request, engine, progress=_per_image(args, progress), cancel=cancel)
+    try:
+        request, engine = _import_request(args, hashes)
+        with _cancel_on_sigint() as cancel, _progress(args) as progress:
+            result = import_bundle(
+                request, engine, progress=_per_image(args, progress), cancel=cancel
+            )
+    finally:
+        if hashes is not None:
+            hashes.close()
     _report_import_problems(result)
     if args.json:
         _print_json(_import_json(result))

@@ -25,6 +25,8 @@ from airgap_tui.errors import MediaError
 from airgap_tui.events import STAGE_SAVE, Progress
 from airgap_tui.export.estimate import estimate_tool
 from airgap_tui.registry.client import STREAM_CHUNK
+from airgap_tui.toolpack.cache import build_key, cache_dir, recorded_size
+from airgap_tui.toolpack.members import collect_members
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.harness.relay import RegistryRelay
@@ -247,7 +249,11 @@ def test_media_too_small_is_refused_up_front_and_nothing_is_written(
     relay: RegistryRelay,
     tmp_path: Path,
 ) -> None:
-    needed = pristine.total_bytes + estimate_tool()[0]  # the parts exactly, the tool estimated
+    # the parts exactly; the tool as the export knows it before building (exact when the
+    # user's cache holds it, else estimated from the installed files)
+    members = collect_members()
+    tool = recorded_size(cache_dir(), build_key(members)) or estimate_tool()[0]
+    needed = pristine.total_bytes + tool
     with mounted_tmpfs(tmp_path / "stick", "2m") as stick:
         run = cli_no_engine(*export_argv(native_upstream, stick / "bundle", host=relay.host))
         assert run.code == 1

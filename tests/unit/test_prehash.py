@@ -87,3 +87,14 @@ def test_a_directory_of_many_entries_is_not_walked_to_the_end(
     hashes = PartHashes(tmp_path).start()
     assert hashes.take(part.file, os.stat(tmp_path / part.file)) is None
     assert check_parts(tmp_path, [part], hashes=hashes) == []  # hashed by check_parts instead
+
+
+def test_close_stops_the_thread_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """A refused bundle.yaml ends the command: the thread must not read on behind its back."""
+    part = _part(tmp_path, 0, b"a" * 4096)
+    hashes = PartHashes(tmp_path)
+    hashes._stop.set()  # stopped before it starts: it reads nothing
+    hashes.start()
+    hashes.close()
+    assert not hashes._thread.is_alive()
+    assert hashes.take(part.file, os.stat(tmp_path / part.file)) is None

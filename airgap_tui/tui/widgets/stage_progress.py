@@ -24,6 +24,8 @@ class StageProgress(Horizontal):
     StageProgress > .stage-stats { width: 1fr; color: $text-muted; text-wrap: nowrap; }
     StageProgress.-done > .stage-stats { color: $text-success; }
     StageProgress.-failed > .stage-stats { color: $text-error; }
+    StageProgress.-failed { height: auto; }
+    StageProgress.-failed > .stage-stats { text-wrap: wrap; }
     """
 
     def __init__(
