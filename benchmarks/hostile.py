@@ -86,6 +86,15 @@ CASES: list[tuple[str, Callable[[Path], list[str]]]] = [
         "bundle.yaml: 8 MB images: [0,0,…]",
         _bundle(_repeat(b"images: [", b"0,", 4 * MiB - 8, b"0]\n")),
     ),
+    (  # JSON-shaped, as airgap-tui writes bundle.yaml: the JSON decoder, the same bounds
+        "bundle.yaml (JSON): 100,000 nested [",
+        _bundle(b'{"images": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ),
+    (
+        "bundle.yaml (JSON): 8 MB images: [0,0,…]",
+        _bundle(_repeat(b'{"images": [', b"0,", 4 * MiB - 8, b"0]}\n")),
+    ),
+    ("bundle.yaml (JSON): 40 nested [", _bundle(b'{"images": ' + b"[" * 40 + b"]" * 40 + b"}")),
     (
         "receipt: 63 MiB of tiny integers",
         _presence(_repeat(b'{"kind":"x","images":[', b"0,", 31 * MiB, b"0]}")),
