@@ -1,3 +1,3 @@
-from airgap_tui.cli.commands import main
+from airgap_tui.cli.launch import main
 
 raise SystemExit(main())

@@ -7,26 +7,37 @@ followed, at most PREHASH_LIMIT bytes in all, else nothing), each read from the 
 check_parts reads it (cached pages dropped first). check_parts then takes a digest from here only
 for the very file it opened: same device, inode, size, modification and change times as when it
 was hashed, unchanged from the first byte to the last; anything else is hashed as before.
-Light to import on purpose (no YAML, no manifest): it runs before those are loaded.
+Light to import on purpose (no YAML, no manifest, no re or pathlib): the console script starts
+it before the CLI's code is loaded (cli/launch.py). While it runs the interpreter switches
+threads every SWITCH_INTERVAL instead of every 5 ms: after each read and each hash of a chunk
+this thread waits for the lock the importing thread holds, and at 5 ms a wait those waits
+made the hashing several times slower than the drive.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
+import sys
 import threading
-from pathlib import Path
 
 PREHASH_LIMIT = 128 * 1024 * 1024  # bytes: larger bundles are hashed part by part, as they go
 MAX_ENTRIES = 4096  # directory entries looked at (a hostile stick may hold millions)
-# The names part_name() and TOOL_FILE give (tests/unit/test_prehash.py checks they agree).
-BUNDLE_FILE = re.compile(r"^(images\.tar\.\d{3,6}|airgap-tui\.pyz)$")
+PART_PREFIX, TOOL_NAME = "images.tar.", "airgap-tui.pyz"  # as part_name() and TOOL_FILE give
+SWITCH_INTERVAL = 0.0005  # s, while hashing (see above)
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-_CHUNK = 8 << 20  # few reads: each one waits for the GIL the importing thread holds
+_CHUNK = 1 << 20  # reads overlap hashing; fewer, larger ones each wait longer for the GIL
 
 Identity = tuple[int, int, int, int, int]
+
+
+def is_bundle_file(name: str) -> bool:
+    """A name part_name() or TOOL_FILE gives (tests/unit/test_prehash.py checks they agree)."""
+    if name == TOOL_NAME:
+        return True
+    digits = name[len(PART_PREFIX) :] if name.startswith(PART_PREFIX) else ""
+    return 3 <= len(digits) <= 6 and digits.isascii() and digits.isdigit()
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -34,11 +45,27 @@ def identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+_switching = threading.Lock()
+_hashing: list[float] = []  # the interval before, once per thread hashing now
+
+
+def _quick_switches(on: bool) -> None:
+    """SWITCH_INTERVAL while any PartHashes thread hashes; the interval before, after the last."""
+    with _switching:
+        if on:
+            _hashing.append(_hashing[0] if _hashing else sys.getswitchinterval())
+            sys.setswitchinterval(min(_hashing[0], SWITCH_INTERVAL))
+        else:
+            before = _hashing.pop()
+            if not _hashing:
+                sys.setswitchinterval(before)
+
+
 class PartHashes:
     """The sha256 of each bundle file in `directory`, computed on a thread started by start()."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
+        self.directory = os.fspath(directory)
         self._listed = threading.Event()
         self._pending: dict[str, threading.Event] = {}
         self._digests: dict[str, tuple[Identity, str]] = {}
@@ -75,14 +102,20 @@ class PartHashes:
             self._pending = {name: threading.Event() for name in names}
         finally:
             self._listed.set()
-        for name in names:
-            try:
-                if not self._stop.is_set():
-                    self._hash(name)
-            except OSError:
-                pass  # check_parts reads it again and names what is wrong
-            finally:
-                self._pending[name].set()
+        if not names:
+            return
+        _quick_switches(True)
+        try:
+            for name in names:
+                try:
+                    if not self._stop.is_set():
+                        self._hash(name)
+                except OSError:
+                    pass  # check_parts reads it again and names what is wrong
+                finally:
+                    self._pending[name].set()
+        finally:
+            _quick_switches(False)
 
     def _choose(self) -> list[str]:
         """The bundle's files, in name order, when they add up to at most PREHASH_LIMIT."""
@@ -93,9 +126,7 @@ class PartHashes:
                 for seen, entry in enumerate(entries):
                     if seen >= MAX_ENTRIES:
                         return []
-                    if not BUNDLE_FILE.match(entry.name) or not entry.is_file(
-                        follow_symlinks=False
-                    ):
+                    if not is_bundle_file(entry.name) or not entry.is_file(follow_symlinks=False):
                         continue
                     total += entry.stat(follow_symlinks=False).st_size
                     if total > PREHASH_LIMIT:
@@ -106,7 +137,7 @@ class PartHashes:
         return sorted(chosen)
 
     def _hash(self, name: str) -> None:
-        fd = os.open(self.directory / name, _FLAGS)
+        fd = os.open(os.path.join(self.directory, name), _FLAGS)
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):

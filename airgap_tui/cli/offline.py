@@ -91,10 +91,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _start_hashing(bundle: Path) -> PartHashes:
-    """A small bundle's files hashed on a thread while the command loads its code."""
+    """A small bundle's files hashed on a thread while the command loads its code: the one the
+    console script started (cli/launch.py), or a new one."""
     from airgap_tui.bundle.prehash import PartHashes
+    from airgap_tui.cli.launch import adopt_early
 
-    return PartHashes(bundle).start()
+    return adopt_early(bundle) or PartHashes(bundle).start()
 
 
 def cmd_import(args: argparse.Namespace) -> int:

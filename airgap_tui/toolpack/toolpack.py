@@ -80,7 +80,7 @@ def main_source(root: str = ROOT_DISTRIBUTION) -> str:
         " % sys.version_info[:2])\n"
         "    sys.exit(2)\n"
         "\n"
-        "from airgap_tui.cli.commands import main\n"
+        "from airgap_tui.cli.launch import main\n"
         "\n"
         "sys.exit(main())\n"
     )

@@ -47,7 +47,7 @@ def test_domain_module_does_not_import_textual_or_the_tui(path: Path) -> None:
 def test_cli_subcommands_never_load_textual(argv: list[str]) -> None:
     code = (
         "import sys\n"
-        "from airgap_tui.cli.commands import main\n"
+        "from airgap_tui.cli.launch import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(loaded)\n"

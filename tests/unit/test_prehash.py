@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from airgap_tui.bundle import parts as parts_module
 from airgap_tui.bundle import prehash
 from airgap_tui.bundle.manifest import TOOL_FILE, BundlePart
 from airgap_tui.bundle.parts import DEFAULT_PREFIX, check_parts, part_name
-from airgap_tui.bundle.prehash import BUNDLE_FILE, PartHashes
+from airgap_tui.bundle.prehash import PartHashes, is_bundle_file
 
 
 def _part(directory: Path, index: int, data: bytes) -> BundlePart:
@@ -31,10 +32,11 @@ def _no_second_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_pattern_names_exactly_what_a_bundle_holds() -> None:
     for index in (0, 7, 999, 1000):
-        assert BUNDLE_FILE.match(part_name(DEFAULT_PREFIX, index))
-    assert BUNDLE_FILE.match(TOOL_FILE)
-    for other in ("bundle.yaml", "images.tar.000.part", "images.tar.", "x.pyz", ".journal"):
-        assert not BUNDLE_FILE.match(other)
+        assert is_bundle_file(part_name(DEFAULT_PREFIX, index))
+    assert is_bundle_file(TOOL_FILE)
+    others = ("bundle.yaml", "images.tar.000.part", "images.tar.", "x.pyz", ".journal")
+    for other in (*others, "images.tar.0000000", "images.tar.00\u0663", "images.tar.01"):
+        assert not is_bundle_file(other)
 
 
 def test_a_prehashed_part_is_not_read_again(
@@ -98,3 +100,29 @@ def test_close_stops_the_thread_and_leaves_nothing_running(tmp_path: Path) -> No
     hashes.close()
     assert not hashes._thread.is_alive()
     assert hashes.take(part.file, os.stat(tmp_path / part.file)) is None
+
+
+def test_threads_switch_quickly_while_hashing_and_as_before_after(tmp_path: Path) -> None:
+    """A quick switch interval while any thread hashes (the importing thread would hold the
+    GIL 5 ms at a time), the caller's own interval back once the last one ends."""
+    part = _part(tmp_path, 0, b"a" * 4096)
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    real_hash = PartHashes._hash
+
+    def hash_and_look(self: PartHashes, name: str) -> None:
+        seen.append(sys.getswitchinterval())
+        real_hash(self, name)
+
+    try:
+        sys.setswitchinterval(0.004)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(PartHashes, "_hash", hash_and_look)
+            first, second = PartHashes(tmp_path).start(), PartHashes(tmp_path).start()
+            for hashes in (first, second):  # take() waits for the hash
+                assert hashes.take(part.file, os.stat(tmp_path / part.file)) == part.sha256
+                hashes.close()
+        assert seen == [prehash.SWITCH_INTERVAL, prehash.SWITCH_INTERVAL]
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(before)
