@@ -30,6 +30,9 @@ from tests.harness.pty import run_until_text
 from tests.harness.synthetic import SyntheticImage
 
 WARM_SHARE_LIMIT = 0.3  # s over --no-tool with the tool built before (issue 19)
+# A share is the difference of two export medians that each vary by ±0.15 s on the large set:
+# two samples (the large set's default) leave the row to chance, so the share rows take more.
+SHARE_REPEATS = 5
 VERIFY_NOISE = 0.05  # s: two verify medians of a small bundle differ by this much at rest
 
 
@@ -103,8 +106,9 @@ def measure_export_share(
         r = run([bench.command, "tool", "--out", out, "--json"], _cold_env(bench, root))
         s.setdefault("tool_build", []).append(r.seconds)
 
-    for rep in range(repeats):
-        log(f"  carried tool: export share {rep + 1}/{repeats}")
+    share_repeats = max(repeats, SHARE_REPEATS)
+    for rep in range(share_repeats):
+        log(f"  carried tool: export share {rep + 1}/{share_repeats}")
         alternate(rep, no_tool, warm, cold, build)
     rm(cold_dir)
     med = medians(s)
@@ -122,19 +126,24 @@ def measure_export_share(
             "runs; ours: export with the defaults, the tool built by an earlier export",
         )
     )
+    # A first build does what a warm export does (write and check the archive, allowed
+    # WARM_SHARE_LIMIT) and builds it beside the downloads: only the part of the build that
+    # outlasts them may add to that (issue 19: "at most the build time minus the download").
     cold_share = med["export_tool_cold"] - base
-    overlap = max(med["tool_build"] - med["export_no_tool_download"], 0.0)
+    outlasts = max(med["tool_build"] - med["export_no_tool_download"], 0.0)
+    allowed = WARM_SHARE_LIMIT + outlasts
     result.rows.append(
         Row(
             "carried tool: export, first build (s)",
             f"{base:.2f}",
             f"{med['export_tool_cold']:.2f}",
             med["export_tool_cold"] / base,
-            "≤ --no-tool + (build − download)",
-            cold_share <= overlap,
-            f"the tool's share: {cold_share:+.2f} s, allowed {overlap:.2f} s: `airgap-tui tool "
-            f"--out` alone {med['tool_build']:.2f} s (start-up included), the download "
-            f"{med['export_no_tool_download']:.2f} s (export's `write` step); empty user cache",
+            f"≤ --no-tool + {WARM_SHARE_LIMIT} s + (build − download)",
+            cold_share <= allowed,
+            f"the tool's share: {cold_share:+.2f} s, allowed {allowed:.2f} s: the warm row's "
+            f"{WARM_SHARE_LIMIT} s + the build's {outlasts:.2f} s past the download (`airgap-tui "
+            f"tool --out` alone {med['tool_build']:.2f} s, start-up included; the download "
+            f"{med['export_no_tool_download']:.2f} s, export's `write` step); empty user cache",
         )
     )
     return ToolRuns(default_dir, tool_bytes)
