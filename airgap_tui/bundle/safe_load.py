@@ -187,7 +187,7 @@ def _json_document(
             "before parsing)"
         )
     try:
-        value = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
+        value = _strict_json(text)
     except RecursionError:
         raise fail("it nests too deep") from None
     except ValueError:
@@ -202,28 +202,36 @@ def _json_document(
     return value
 
 
-def _key_name(name: str, key: Any) -> str:
-    return f"{name}.{_show(str(key))}" if name else _show(str(key))
+# Where a value sits: (parent's place, key or index, whether it is an index), or () at the top.
+_Place = tuple[Any, ...]
 
 
 def _too_deep(value: Any, max_depth: int) -> str | None:
-    """Where `value` nests deeper than `max_depth` containers (as `images[0].tags`), if it does."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    """Where `value` nests deeper than `max_depth` containers (as `images[0].tags`), if it does.
+    Places are linked to their parent's and named only for the answer."""
+    stack: list[tuple[Any, int, _Place]] = [(value, 1, ())]
     while stack:
-        item, name, depth = stack.pop()
-        children: list[tuple[Any, str]] = []
+        item, depth, place = stack.pop()
         if isinstance(item, dict):
-            children = [
-                (v, f"{name}.{_show(str(k))}" if name else _show(str(k))) for k, v in item.items()
-            ]
+            if depth > max_depth:
+                return _place_name(place)
+            stack.extend((v, depth + 1, (place, k, False)) for k, v in item.items())
         elif isinstance(item, list):
-            children = [(v, f"{name}[{i}]") for i, v in enumerate(item)]
-        else:
-            continue
-        if depth > max_depth:
-            return name
-        stack.extend((child, child_name, depth + 1) for child, child_name in children)
+            if depth > max_depth:
+                return _place_name(place)
+            stack.extend((v, depth + 1, (place, i, True)) for i, v in enumerate(item))
     return None
+
+
+def _place_name(place: _Place) -> str:
+    steps: list[tuple[Any, bool]] = []
+    while place:
+        place, key, is_index = place
+        steps.append((key, is_index))
+    name = ""
+    for key, is_index in reversed(steps):
+        name += f"[{key}]" if is_index else f"{'.' if name else ''}{_show(str(key))}"
+    return name
 
 
 # --------------------------------------------------------------------------- JSON
@@ -282,11 +290,16 @@ def parse_bounded_json(
     except UnicodeDecodeError as exc:
         raise fail(f"it is not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
+        return _strict_json(text)
     except RecursionError:
         raise fail("it nests too deep") from None
     except ValueError as exc:
         raise fail(f"it is not valid JSON ({_first_line(exc)})") from None
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads refusing a key twice, NaN and Infinity (ValueError)."""
+    return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants)
 
 
 def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

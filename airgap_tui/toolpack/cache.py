@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from airgap_tui.bundle.prehash import identity
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, Member, collect_members
 from airgap_tui.toolpack.toolpack import (
@@ -84,13 +85,13 @@ def build_key(members: list[Member], root: str = ROOT_DISTRIBUTION) -> str:
 
 
 def _identity(member: Member) -> bytes:
-    """What says a member changed: its file's inode, size, mtime and ctime (a stat, no read),
-    or the sha256 of bytes made here."""
+    """What says a member changed: its file's identity (device, inode, size, mtime and ctime: a
+    stat, no read; bundle/prehash.py tells a part unchanged the same way), or the sha256 of
+    bytes made here."""
     if member.path is None:
         data = member.read()
         return b"data" + len(data).to_bytes(8, "big") + hashlib.sha256(data).digest()
-    st = os.stat(member.path)
-    fields = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    fields = identity(os.stat(member.path))
     return b"file" + b"".join(f.to_bytes(16, "big", signed=True) for f in fields)
 
 

@@ -84,13 +84,6 @@ class ChildBuild:
         return b"".join(chunks)
 
 
-def build_in_child(
-    *, members: list[Member], root: str = ROOT_DISTRIBUTION, cancel: CancelToken | None = None
-) -> bytes:
-    """toolpack.build_tool(members=...) run by a child process at nice NICE; `cancel` kills it."""
-    return ChildBuild()(members=members, root=root, cancel=cancel)
-
-
 def _end(
     process: subprocess.Popen[bytes], feeder: threading.Thread | None, *, stderr: bool = False
 ) -> None:

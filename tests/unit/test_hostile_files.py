@@ -208,6 +208,10 @@ def test_a_bundle_airgap_tui_wrote_is_verified_without_loading_pyyaml(tmp_path: 
     [
         ('{"format_version": 2, "zz": 1}', "field zz: unknown field"),
         ('{"format_version": 2, "images": ' + "[" * 40 + "]" * 40 + "}", "nests deeper than"),
+        (  # the place is named, as the YAML path names it
+            '{"images": [{"blobs": ' + "[" * 40 + "]" * 40 + "}]}",
+            r"field images\[0\]\.blobs(\[0\])+: it nests deeper than",
+        ),
         ('{"images": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests too deep"),
         ('{"images": [' + "0," * 600_000 + "0]}", "refused before parsing"),
         ("{format_version: 2, zz: 1}", "field zz: unknown field"),  # YAML flow: the YAML path

@@ -10,20 +10,20 @@ import pytest
 
 from airgap_tui.errors import Cancelled
 from airgap_tui.events import CancelToken
-from airgap_tui.toolpack.child import ChildBuild, build_in_child
+from airgap_tui.toolpack.child import ChildBuild
 from airgap_tui.toolpack.members import Member, ToolError, collect_members
 from airgap_tui.toolpack.toolpack import build_tool
 
 
 def test_the_child_builds_the_same_bytes_as_the_exporting_process() -> None:
     members = collect_members()
-    assert build_in_child(members=members) == build_tool(members=members)
+    assert ChildBuild()(members=members, cancel=None) == build_tool(members=members)
 
 
 def test_a_member_that_vanished_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
     gone = Member("mod.py", "d", path=tmp_path / "gone.py")
     with pytest.raises(ToolError) as raised:
-        build_in_child(members=[gone])
+        ChildBuild()(members=[gone], cancel=None)
     message = raised.value.sentence()
     assert "the build process stopped (" in message and "gone.py" in message
     assert "Traceback" not in message and "export with --no-tool" in message
@@ -34,7 +34,7 @@ def test_a_cancelled_build_stops_the_child() -> None:
     token.cancel()
     made = [Member("m.py", "d", data=b"x = 1\n")]
     with pytest.raises(Cancelled):
-        build_in_child(members=made, cancel=token)
+        ChildBuild()(members=made, cancel=token)
 
 
 def test_a_child_started_ahead_and_never_used_is_ended() -> None:
