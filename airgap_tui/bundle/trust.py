@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from airgap_tui.bundle.signature import (
     SignatureInfo,
@@ -103,6 +104,39 @@ class TrustReport:
         if self.signature is not None:
             return f"signed by {self.signature.describe()} (not checked: give --trust)"
         return "not signed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As --json and the import receipt record it."""
+        signer, signature = self.signer, self.signature
+        return {
+            "fingerprint_matches": self.fingerprint_matches,
+            "signer": None
+            if signer is None
+            else {
+                "principal": signer.principal,
+                "key_type": signer.key_type,
+                "key_fingerprint": signer.key_fingerprint,
+            },
+            "signature": None
+            if signature is None
+            else {"key_type": signature.key_type, "key": signature.key_fingerprint},
+        }
+
+
+def unchecked_signature(bundle_dir: str | os.PathLike[str]) -> TrustReport | None:
+    """Who bundle.yaml.sig says signed the bundle, not checked (nothing was asked), so the
+    output and the receipt never call a signed bundle unsigned; None when it is unsigned or
+    the signature cannot be read (verify then names that)."""
+    info = signature_or_none(bundle_dir)
+    return None if info is None else TrustReport(None, None, info)
+
+
+def signature_or_none(bundle_dir: str | os.PathLike[str]) -> SignatureInfo | None:
+    try:
+        raw = read_signature(bundle_dir)
+        return signature_info(raw) if raw is not None else None
+    except BundleError:
+        return None
 
 
 def check_trust(

@@ -22,13 +22,14 @@ from airgap_tui.bundle.parts import Problem, check_parts, files_not_listed
 from airgap_tui.bundle.prehash import PartHashes
 from airgap_tui.bundle.records import check_records
 from airgap_tui.bundle.schema import read_manifest_and_bytes
-from airgap_tui.bundle.signature import (
-    SIGNATURE_NAME,
-    SignatureInfo,
-    read_signature,
-    signature_info,
+from airgap_tui.bundle.signature import SIGNATURE_NAME
+from airgap_tui.bundle.trust import (
+    Trust,
+    TrustReport,
+    check_trust,
+    fingerprint_matches,
+    signature_or_none,
 )
-from airgap_tui.bundle.trust import Trust, TrustReport, check_trust, fingerprint_matches
 from airgap_tui.errors import BundleError
 from airgap_tui.events import CancelToken, ProgressCallback, ignore_progress
 
@@ -124,19 +125,11 @@ def _trust(
             if trust.expect_fingerprint is None
             else not failed_fingerprint,
             signer=None,
-            signature=_signature_or_none(bundle_dir),
+            signature=signature_or_none(bundle_dir),
         )
     if not trust.asked and report.signature is None:
         return None
     return report
-
-
-def _signature_or_none(bundle_dir: str | os.PathLike[str]) -> SignatureInfo | None:
-    try:
-        raw = read_signature(bundle_dir)
-        return signature_info(raw) if raw is not None else None
-    except BundleError:
-        return None
 
 
 def _named(problem: Problem, tool: ToolFile | None) -> Problem:

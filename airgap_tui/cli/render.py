@@ -175,21 +175,7 @@ def _verify_tool_json(report: VerifyReport) -> dict[str, Any] | None:
 
 def _trust_json(trust: TrustReport | None) -> dict[str, Any] | None:
     """--json's view of the fingerprint carried and the signature (None: neither)."""
-    if trust is None:
-        return None
-    return {
-        "fingerprint_matches": trust.fingerprint_matches,
-        "signer": None
-        if trust.signer is None
-        else {
-            "principal": trust.signer.principal,
-            "key_type": trust.signer.key_type,
-            "key_fingerprint": trust.signer.key_fingerprint,
-        },
-        "signature": None
-        if trust.signature is None
-        else {"key_type": trust.signature.key_type, "key": trust.signature.key_fingerprint},
-    }
+    return None if trust is None else trust.to_dict()
 
 
 def _print_trust(trust: TrustReport | None) -> None:

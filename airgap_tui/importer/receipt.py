@@ -15,6 +15,7 @@ from pathlib import Path
 from airgap_tui import __version__
 from airgap_tui.bundle.atomic import atomic_write_bytes
 from airgap_tui.bundle.manifest import BundleManifest
+from airgap_tui.bundle.trust import TrustReport
 from airgap_tui.errors import MediaError
 from airgap_tui.importer.outcome import ImageResult
 from airgap_tui.toolpack.identity import running_tool
@@ -33,6 +34,7 @@ def write_receipt(
     route: str,
     engine: str | None,
     started: datetime,
+    trust: TrustReport | None = None,
 ) -> Path:
     """Write `airgap-receipt-<fingerprint>-<time>.json` atomically and return its path."""
     finished = datetime.now(UTC)
@@ -55,6 +57,9 @@ def write_receipt(
             "problems": list(problems),
             "warnings": list(warnings),
         },
+        # The fingerprint carried and the signer checked (--expect-fingerprint, --trust, or the
+        # wizard's Verify screen); without them, the key the signature names, unchecked.
+        "trust": trust.to_dict() if trust is not None else None,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "ok": not problems and all(r.get("ok") or r.get("status") == "skipped" for r in rows),

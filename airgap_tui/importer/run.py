@@ -26,7 +26,7 @@ from airgap_tui.bundle.prehash import PartHashes
 from airgap_tui.bundle.reader import PartsReader
 from airgap_tui.bundle.schema import read_manifest_and_bytes
 from airgap_tui.bundle.signature import SIGNATURE_NAME
-from airgap_tui.bundle.trust import Trust, TrustReport, check_trust
+from airgap_tui.bundle.trust import Trust, TrustReport, check_trust, unchecked_signature
 from airgap_tui.bundle.verify import verify_bundle
 from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_days, age_warnings
 from airgap_tui.delta.check import DeltaCheck, require_expected_blobs
@@ -97,7 +97,8 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)  # e.g. files the bundle does not list
     age_warnings: list[str] = field(default_factory=list)  # images older than --max-age
     route: str = ROUTE_REGISTRY
-    trust: TrustReport | None = None  # what --expect-fingerprint / --trust found
+    # What --expect-fingerprint / --trust found; without them, who the signature names
+    trust: TrustReport | None = None
 
 
 def import_bundle(
@@ -117,9 +118,11 @@ def import_bundle(
     host, path = split_prefix(request.registry)
     prefix = f"{host}/{path}" if path else host
     manifest, raw = read_manifest_and_bytes(request.bundle_dir)
-    trusted = None
+    trusted: TrustReport | None
     if request.trust is not None and request.trust.asked:  # before anything is pushed
         trusted = check_trust(request.bundle_dir, manifest.fingerprint, raw, request.trust)
+    else:
+        trusted = unchecked_signature(request.bundle_dir)
     if request.via_docker:
         refuse_delta_via_docker(manifest, request.bundle_dir)
     result = ImportResult(
@@ -152,6 +155,7 @@ def import_bundle(
         route=result.route,
         engine=engine.docker_host if engine is not None and request.via_docker else None,
         started=started,
+        trust=result.trust,
     )
     return result
 

@@ -18,6 +18,7 @@ from airgap_tui.events import Progress
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import BundleManifest
     from airgap_tui.bundle.media import Drive
+    from airgap_tui.bundle.trust import TrustReport
     from airgap_tui.bundle.verify import VerifyReport
     from airgap_tui.delta.bundle import DeltaLayout
     from airgap_tui.export.estimate import Estimate
@@ -116,6 +117,15 @@ class BundleCandidates(Message):
 @dataclass
 class VerifyDone(Message):
     report: VerifyReport
+
+
+@dataclass
+class SignerChecked(Message):
+    """The signature checked against an allowed_signers file: who signed, or why it fails."""
+
+    allowed_signers: Path
+    trust: TrustReport | None
+    error: str | None
 
 
 @dataclass

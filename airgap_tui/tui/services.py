@@ -23,6 +23,7 @@ from airgap_tui.tui.request_domain import RequestDomain
 if TYPE_CHECKING:
     from airgap_tui.bundle.manifest import BundleManifest
     from airgap_tui.bundle.media import Drive
+    from airgap_tui.bundle.trust import Trust, TrustReport
     from airgap_tui.bundle.verify import VerifyReport
     from airgap_tui.catalog.catalog import Catalog
     from airgap_tui.delta.bundle import DeltaLayout
@@ -167,6 +168,37 @@ class Domain(RequestDomain):
         from airgap_tui.bundle.trust import fingerprint_matches, parse_expected_fingerprint
 
         return fingerprint_matches(parse_expected_fingerprint(typed), fingerprint)
+
+    def check_signature(
+        self, bundle_dir: Path, fingerprint: str, allowed_signers: Path
+    ) -> TrustReport:
+        """bundle.yaml.sig checked against `allowed_signers` (as `--trust` does): who signed;
+        BundleError or UsageError naming what does not hold. `fingerprint` is the verified
+        bundle's: a bundle.yaml rewritten since is refused."""
+        from airgap_tui.bundle.schema import read_manifest_and_bytes
+        from airgap_tui.bundle.trust import Trust, check_trust
+        from airgap_tui.errors import BundleError
+
+        manifest, raw = read_manifest_and_bytes(bundle_dir)
+        if manifest.fingerprint != fingerprint:
+            raise BundleError(
+                f"Bundle {bundle_dir}",
+                "its bundle.yaml changed after it was verified",
+                "Press r to verify it again",
+            )
+        return check_trust(
+            bundle_dir, manifest.fingerprint, raw, Trust(allowed_signers=allowed_signers)
+        )
+
+    def import_trust(self, carried: str | None, allowed_signers: Path | None) -> Trust | None:
+        """What import checks again before pushing (and its receipt records): the fingerprint
+        carried and the allowed_signers file that Verify found to hold."""
+        from airgap_tui.bundle.trust import Trust, parse_expected_fingerprint
+
+        if carried is None and allowed_signers is None:
+            return None
+        expected = parse_expected_fingerprint(carried) if carried is not None else None
+        return Trust(expect_fingerprint=expected, allowed_signers=allowed_signers)
 
     def find_bundles(self, directory: Path, limit: int = 20) -> list[Path]:
         from airgap_tui.bundle.find import find_bundles

@@ -60,6 +60,11 @@ class WizardState:
     bundle_dir: Path | None = None
     manifest: BundleManifest | None = None
     verify_report: VerifyReport | None = None
+    # What the operator brought apart from the stick, once Verify found it holds: the
+    # fingerprint as typed, and the allowed_signers file the signature was checked against.
+    # Import checks both again before pushing, and the receipt records them.
+    carried_fingerprint: str | None = None
+    allowed_signers: Path | None = None
     # Target registry (snippet and import paths)
     registry: str = ""
     credentials: Credentials | None = None

@@ -7,6 +7,7 @@ with the attacker's key) fails both `--expect-fingerprint` and `--trust`, with n
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ import requests
 from airgap_tui.bundle.manifest import MANIFEST_NAME, format_fingerprint
 from airgap_tui.bundle.schema import read_manifest
 from airgap_tui.bundle.signature import NAMESPACE, SIGNATURE_NAME
+from airgap_tui.errors import BundleError
+from airgap_tui.tui.services import Domain
 from tests.harness.native import NativeUpstream
 from tests.harness.registry import RegistryHandle
 from tests.integration.conftest import CliRun
@@ -129,6 +132,27 @@ def test_a_bundle_signed_by_plain_ssh_keygen_is_trusted_by_airgap_tui(
     assert run.code == 0, run.err
     assert run.json["trust"]["signer"]["principal"] == "ops@example"
     assert sorted(_catalog(handle)) == ["secrets", "semgrep"]
+    receipt = json.loads(Path(run.json["receipt"]).read_text())
+    assert receipt["trust"]["signer"]["principal"] == "ops@example"  # the audit record says who
+
+    # The wizard's Verify screen checks the same signature through its services.
+    fingerprint = run.json["fingerprint"]
+    checked = Domain().check_signature(dest, fingerprint, signers)
+    assert checked.signer is not None and checked.signer.principal == "ops@example"
+    (tmp_path / "other").mkdir()
+    stranger = allowed_signers(tmp_path / "other", "ops@example", keys["attacker"])
+    with pytest.raises(BundleError):
+        Domain().check_signature(dest, fingerprint, stranger)
+
+    # Without --trust a signed bundle is never called unsigned: the key is named, unchecked.
+    unasked = cli_no_engine(
+        "import", str(dest), "--registry", handle.host, "--receipt-dir", str(tmp_path / "r2"),
+    )  # fmt: skip
+    assert unasked.code == 0, unasked.err
+    assert "(not checked: give --trust)" in unasked.out and "unsigned" not in unasked.out
+    (second,) = (tmp_path / "r2").glob("airgap-receipt-*.json")
+    trust = json.loads(second.read_text())["trust"]
+    assert trust["signer"] is None and trust["signature"]["key"].startswith("SHA256:")
 
 
 def test_a_rewritten_and_resigned_stick_fails_both_checks_and_pushes_nothing(

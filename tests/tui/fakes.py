@@ -7,18 +7,22 @@ value is built from the domain's own dataclasses, so a change in their shape bre
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from airgap_tui.bundle.journal import ExportJournal
 from airgap_tui.bundle.manifest import BundleBlob, BundleImage, BundleManifest, BundlePart, ToolFile
 from airgap_tui.bundle.media import FAT32_MAX_FILE_SIZE, DestinationInfo, Drive
 from airgap_tui.bundle.parts import Problem
+from airgap_tui.bundle.signature import Signer
+from airgap_tui.bundle.trust import TrustReport
 from airgap_tui.bundle.verify import VerifyReport
 from airgap_tui.catalog.age import age_warnings
-from airgap_tui.errors import AuthError, Cancelled, NotFoundError, TLSError
+from airgap_tui.errors import AuthError, BundleError, Cancelled, NotFoundError, TLSError
 from airgap_tui.events import (
     STAGE_LOAD,
     STAGE_PULL,
@@ -453,3 +457,37 @@ class FixedDomain(Domain):
         from airgap_tui.bundle.writer import format_fingerprint
 
         return format_fingerprint(fingerprint)
+
+
+SIGNER = Signer("exporter@connected", "ED25519", "SHA256:q7Vx2x0ExampleKeyFingerprint")
+
+
+class SignedDomain(FixedDomain):
+    """The fixed bundle, signed: what the real domain reports for a checked signature."""
+
+    def bundle_signer(self, bundle_dir: Path) -> str:
+        return f"signed by ssh-ed25519 key {SIGNER.key_fingerprint} (not checked here)"
+
+    def verify_bundle(self, *args: Any, **kwargs: Any) -> VerifyReport:
+        report = super().verify_bundle(*args, **kwargs)
+        return dataclasses.replace(report, trust=TrustReport(None, SIGNER, None))
+
+
+class CheckingDomain(SignedDomain):
+    """check_signature answers as the real one does for a good file, or refuses the others
+    (the real check, with ssh-keygen, is tests/integration/test_trust_signing.py's)."""
+
+    def __init__(self, good: Path) -> None:
+        super().__init__()
+        self.good = good
+        self.checked: list[Path] = []
+
+    def check_signature(self, bundle_dir: Path, fingerprint: str, allowed_signers: Path) -> Any:
+        self.checked.append(allowed_signers)
+        if allowed_signers != self.good:
+            raise BundleError(
+                "bundle.yaml.sig",
+                f"it was signed by a key {allowed_signers.name} does not list",
+                "Do not import this bundle",
+            )
+        return TrustReport(None, SIGNER, None)

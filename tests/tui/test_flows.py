@@ -375,6 +375,7 @@ async def test_import_flow_pushes_every_image_and_writes_a_receipt(
     receipt = json.loads(receipts[0].read_text())
     assert receipt["ok"] is True
     assert receipt["verification"]["result"].startswith("passed")
+    assert receipt["trust"] is None  # unsigned, and no fingerprint was typed on Verify
     assert receipt["bundle_fingerprint"] == read_manifest(bundle).fingerprint
     assert receipt["registry"] == prefix
     assert {(i["name"], i["tag"]) for i in receipt["images"]} == set(IMPORTED)

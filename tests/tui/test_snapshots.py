@@ -5,6 +5,7 @@ Update after a reviewed change: pytest --snapshot-update."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from textual.pilot import Pilot
 from airgap_tui.errors import EngineError
 from airgap_tui.tui.app import AirgapApp
 from tests.tui.conftest import SIZE, SMALL
-from tests.tui.fakes import USB, FixedDomain
+from tests.tui.fakes import USB, CheckingDomain, FixedDomain
 from tests.tui.helpers import (
     DEST,
     REGISTRY,
@@ -143,6 +144,13 @@ def test_verify_ok(snap: Snap, make_app: MakeApp) -> None:
 def test_verify_mismatch(snap: Snap, make_app: MakeApp) -> None:
     app = make_app(domain=FixedDomain(bad_parts=frozenset({"images.tar.002"})))
     assert snap(app, *TO_VERIFY)
+
+
+def test_verify_signer_checked(snap: Snap, make_app: MakeApp) -> None:
+    """The allowed_signers file typed, then verified again (r): the signer, checked."""
+    signers = Path(f"{USB}/allowed_signers")
+    app = make_app(domain=CheckingDomain(signers))
+    assert snap(app, *TO_VERIFY, ("#allowed-signers", str(signers)), "r")
 
 
 def test_registry_invalid_as_typed(snap: Snap, make_app: MakeApp) -> None:

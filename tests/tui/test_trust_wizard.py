@@ -4,39 +4,33 @@ and Verify, Destination takes a signing key, and Done says how to carry the fing
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from airgap_tui.bundle.manifest import format_fingerprint
-from airgap_tui.bundle.signature import Signer
-from airgap_tui.bundle.trust import TrustReport
-from airgap_tui.bundle.verify import VerifyReport
+from airgap_tui.importer.run import ImportRequest
 from airgap_tui.tui.app import AirgapApp
 from airgap_tui.tui.screens.destination import DestinationScreen
 from airgap_tui.tui.screens.done import DoneScreen
 from airgap_tui.tui.screens.import_bundle import ImportBundleScreen
 from airgap_tui.tui.screens.verify import VerifyScreen
 from tests.tui.conftest import SIZE
-from tests.tui.fakes import FixedDomain
-from tests.tui.helpers import DEST, TO_DESTINATION, TO_IMPORT, TO_VERIFY, settle, walk
+from tests.tui.fakes import SIGNER, CheckingDomain, FixedDomain, SignedDomain
+from tests.tui.helpers import (
+    DEST,
+    REGISTRY,
+    TO_DESTINATION,
+    TO_IMPORT,
+    TO_PUSH,
+    TO_VERIFY,
+    settle,
+    walk,
+)
 
 MakeApp = Callable[..., AirgapApp]
-SIGNER = Signer("exporter@connected", "ED25519", "SHA256:q7Vx2x0ExampleKeyFingerprint")
-
-
-class SignedDomain(FixedDomain):
-    """The fixed bundle, signed: what the real domain reports for a checked signature."""
-
-    def bundle_signer(self, bundle_dir: Path) -> str:
-        return f"signed by ssh-ed25519 key {SIGNER.key_fingerprint} (not checked here)"
-
-    def verify_bundle(self, *args: Any, **kwargs: Any) -> VerifyReport:
-        report = super().verify_bundle(*args, **kwargs)
-        return dataclasses.replace(report, trust=TrustReport(None, SIGNER, None))
 
 
 def next_enabled(app: AirgapApp) -> bool:
@@ -111,3 +105,59 @@ async def test_destination_takes_a_signing_key_and_done_says_how_to_carry_the_fi
         steps = text(app, "#next-steps")
         assert "Carry the fingerprint above apart from the stick" in steps
         assert "Verify screen" in steps and "--expect-fingerprint" in steps
+
+
+async def _submit_signers(pilot: Any, path: Path) -> None:
+    await walk(pilot, ("#allowed-signers", str(path)))
+    pilot.app.screen.query_one("#allowed-signers", Input).focus()
+    await walk(pilot, "enter")
+
+
+async def test_an_allowed_signers_file_is_checked_on_verify_and_import_checks_it_again(
+    make_app: MakeApp, home: Path
+) -> None:
+    good = home / "allowed_signers"
+    domain = CheckingDomain(good)
+    app = make_app(domain=domain)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, *TO_VERIFY)
+        screen = app.screen
+        assert isinstance(screen, VerifyScreen)
+
+        await walk(pilot, ("#allowed-signers", str(good)))
+        assert "Press Enter to check" in text(app, "#signer")
+        assert not next_enabled(app)  # typed, not checked: nothing goes on yet
+
+        await _submit_signers(pilot, home / "other_signers")
+        signer = screen.query_one("#signer", Static)
+        assert signer.has_class("-mismatch") and not next_enabled(app)
+        assert "does not list" in text(app, "#signer") and "Nothing is pushed" in text(
+            app, "#signer"
+        )
+        await walk(pilot, "ctrl+n")
+        assert app.screen is screen
+
+        await _submit_signers(pilot, good)
+        assert signer.has_class("-match") and not signer.has_class("-mismatch")
+        assert "exporter@connected" in text(app, "#signer") and "checked" in text(app, "#signer")
+        assert next_enabled(app) and domain.checked[-1] == good
+
+        short = format_fingerprint(screen.report.fingerprint) if screen.report else ""
+        await walk(pilot, ("#carried", short), "ctrl+n", ("#registry", REGISTRY), "ctrl+n")
+        await settle(pilot)
+        pushed = [r for r in domain.requests if isinstance(r, ImportRequest)]
+        assert pushed and pushed[-1].trust is not None
+        assert pushed[-1].trust.allowed_signers == good
+        assert pushed[-1].trust.expect_fingerprint == short.replace(" ", "")
+
+
+async def test_without_allowed_signers_import_is_asked_for_no_signature(
+    make_app: MakeApp,
+) -> None:
+    domain = FixedDomain()
+    app = make_app(domain=domain)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk(pilot, *TO_PUSH)
+        await settle(pilot)
+        pushed = [r for r in domain.requests if isinstance(r, ImportRequest)]
+        assert pushed and pushed[-1].trust is None

@@ -106,6 +106,10 @@ class PushScreen(LongWorkScreen):
             ca_file=self.state.ca_file,
             receipt_dir=self.services.receipt_dir,
             via_docker=self.state.via_docker,
+            # checked again before anything is pushed; the receipt records them
+            trust=self.services.domain.import_trust(
+                self.state.carried_fingerprint, self.state.allowed_signers
+            ),
         )
         self.log_line(f"Importing {self.state.bundle_dir} into {self.state.registry}.")
         self.run_import(request, token)

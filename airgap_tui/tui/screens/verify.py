@@ -1,8 +1,12 @@
 """Import, step 2: check every part before anything is loaded; a mismatch stops here. Each
-image's build date and its age today: a scanning image's vulnerability data is that old."""
+image's build date and its age today: a scanning image's vulnerability data is that old. What
+the operator brought apart from the stick is checked here too: the fingerprint carried, and
+the signature against an allowed_signers file (as `--trust` does); either one failing stops
+here, and import checks both again before pushing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -13,10 +17,10 @@ from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from airgap_tui.catalog.age import DEFAULT_MAX_AGE_DAYS, age_summary, describe
-from airgap_tui.errors import Cancelled, UsageError
+from airgap_tui.errors import AirgapError, Cancelled, UsageError
 from airgap_tui.events import STAGE_VERIFY, CancelToken
 from airgap_tui.tui import formatting
-from airgap_tui.tui.messages import ProgressUpdate, VerifyDone
+from airgap_tui.tui.messages import ProgressUpdate, SignerChecked, VerifyDone
 from airgap_tui.tui.screens.base import WizardScreen
 from airgap_tui.tui.widgets.fingerprint import Fingerprint
 from airgap_tui.tui.widgets.stage_board import StageBoard
@@ -37,6 +41,7 @@ class VerifyScreen(WizardScreen):
         self.busy = False
         self.report: VerifyReport | None = None
         self.carried_ok: bool | None = None  # None: no fingerprint typed (or not one)
+        self.signer_ok: bool | None = None  # None: no allowed_signers file checked yet
 
     def compose_body(self) -> ComposeResult:
         manifest = self.state.manifest
@@ -53,6 +58,10 @@ class VerifyScreen(WizardScreen):
         yield Static("", id="verify-result")
         yield Fingerprint(id="fingerprint")
         yield Static("", id="signer")
+        yield Input(
+            placeholder="allowed_signers file (optional): Enter checks who signed bundle.yaml",
+            id="allowed-signers",
+        )
         yield Input(
             placeholder="Fingerprint you carried (optional): type it as export printed it",
             id="carried",
@@ -75,6 +84,7 @@ class VerifyScreen(WizardScreen):
         board.prepare(STAGE_VERIFY, [part.file for part in manifest.parts])
         self.report = None
         self.state.verify_report = None
+        self.forget_signer()
         self.clear_error()
         self.query_one("#verify-result", Static).update(Text("Verifying…", "dim"))
         self.busy = True
@@ -127,6 +137,7 @@ class VerifyScreen(WizardScreen):
                 f"Signature: {report.trust.signed_by() if report.trust else 'not signed'}"
             )
             self.compare_carried()
+            self.check_signer()
         else:
             bad = ", ".join(p.file for p in report.problems)
             count = formatting.count(len(report.problems), "bad part")
@@ -143,12 +154,73 @@ class VerifyScreen(WizardScreen):
         self.compare_carried()
         self.refresh_nav()
 
+    # ------------------------------------------------------------------ the signature
+
+    @on(Input.Changed, "#allowed-signers")
+    def signers_changed(self, _event: Input.Changed) -> None:
+        self.forget_signer()
+        if self.typed_signers() is not None and self.report is not None and self.report.ok:
+            self.signer_line(Text("Press Enter to check the signature against this file.", "dim"))
+        self.refresh_nav()
+
+    @on(Input.Submitted, "#allowed-signers")
+    def signers_submitted(self, _event: Input.Submitted) -> None:
+        self.check_signer()
+
+    def typed_signers(self) -> Path | None:
+        typed = self.query_one("#allowed-signers", Input).value.strip()
+        return Path(typed).expanduser() if typed else None
+
+    def forget_signer(self) -> None:
+        self.signer_ok = None
+        self.state.allowed_signers = None
+        self.query_one("#signer", Static).remove_class("-match", "-mismatch")
+
+    def check_signer(self) -> None:
+        """The signature against the typed allowed_signers file, on a thread (ssh-keygen)."""
+        path = self.typed_signers()
+        report = self.report
+        if path is None or report is None or not report.ok:
+            return
+        self.forget_signer()
+        self.signer_line(Text(f"Checking the signature against {path}…", "dim"))
+        assert self.state.bundle_dir is not None
+        self.run_signer_check(self.state.bundle_dir, report.fingerprint, path)
+
+    @work(thread=True, exclusive=True, group="signer", exit_on_error=False)
+    def run_signer_check(self, bundle_dir: Path, fingerprint: str, path: Path) -> None:
+        try:
+            trust = self.services.domain.check_signature(bundle_dir, fingerprint, path)
+        except AirgapError as exc:
+            self.post_message(SignerChecked(path, None, exc.sentence()))
+            return
+        self.post_message(SignerChecked(path, trust, None))
+
+    def on_signer_checked(self, message: SignerChecked) -> None:
+        if message.allowed_signers != self.typed_signers():
+            return  # the field changed while ssh-keygen ran: that answer is for another file
+        line = self.query_one("#signer", Static)
+        if message.trust is not None:
+            self.signer_ok = True
+            self.state.allowed_signers = message.allowed_signers
+            line.add_class("-match")
+            self.signer_line(Text(f"✓ Signature: {message.trust.signed_by()}", "bold"))
+        else:
+            self.signer_ok = False
+            line.add_class("-mismatch")
+            self.signer_line(Text(f"✗ {message.error} Nothing is pushed.", "bold"))
+        self.refresh_nav()
+
+    def signer_line(self, text: Text) -> None:
+        self.query_one("#signer", Static).update(text)
+
     def compare_carried(self) -> None:
         """Match or mismatch, large: the one check a rewritten stick cannot fake."""
         verdict = self.query_one("#carried-verdict", Static)
         typed = self.query_one("#carried", Input).value.strip()
         verdict.remove_class("-match", "-mismatch")
         self.carried_ok = None
+        self.state.carried_fingerprint = None
         if not typed or self.report is None:
             verdict.display = False
             return
@@ -161,6 +233,7 @@ class VerifyScreen(WizardScreen):
             verdict.update(Text(exc.cause, "yellow"))
             return
         if self.carried_ok:
+            self.state.carried_fingerprint = typed
             verdict.add_class("-match")
             verdict.update("✓ MATCH: this is the bundle whose fingerprint you carried")
         else:
@@ -196,5 +269,14 @@ class VerifyScreen(WizardScreen):
         self.token.cancel()
 
     def can_go_next(self) -> bool:
-        """A carried fingerprint that does not match stops here: nothing is pushed."""
-        return self.report is not None and self.report.ok and self.carried_ok is not False
+        """A carried fingerprint that does not match, or a signature that an allowed_signers
+        file typed here does not accept (or that was not checked yet), stops here."""
+        signers_hold = self.signer_ok is True or (
+            self.signer_ok is None and self.typed_signers() is None
+        )
+        return (
+            self.report is not None
+            and self.report.ok
+            and self.carried_ok is not False
+            and signers_hold
+        )
