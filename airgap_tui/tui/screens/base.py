@@ -3,6 +3,8 @@ worker failures turn into a readable sentence (never a traceback)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events
@@ -18,6 +20,7 @@ from airgap_tui.events import Progress, Throttle
 from airgap_tui.tui.formatting import describe_error
 from airgap_tui.tui.messages import ProgressUpdate
 from airgap_tui.tui.widgets.error_banner import ErrorBanner
+from airgap_tui.tui.widgets.path_picker import PathPicker
 
 if TYPE_CHECKING:
     from airgap_tui.tui.host import WizardHost
@@ -151,6 +154,27 @@ class WizardScreen(Screen[None]):
         elif event.button.id == "back":
             event.stop()
             self.action_back()
+
+    # --- pickers ------------------------------------------------------------------------
+    def path_picker(
+        self,
+        *,
+        label: str,
+        value: str,
+        id: str,
+        on_drive: Callable[[Path], Path] = lambda mount_point: mount_point,
+    ) -> PathPicker:
+        """A path field with this host's removable drives and a browser from where the wizard
+        browses: what every step that reads or writes the stick starts from."""
+        return PathPicker(
+            label=label,
+            value=value,
+            browse_root=self.wizard.browse_root,
+            home=self.services.home,
+            find_drives=self.services.removable_drives,
+            on_drive=on_drive,
+            id=id,
+        )
 
     # --- progress -----------------------------------------------------------------------
     def progress_sink(self, rate: float = 8.0) -> Throttle:

@@ -40,12 +40,9 @@ class DestinationScreen(WizardScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="dest-main"):
-            yield PathPicker(
+            yield self.path_picker(
                 label="Bundle directory (created if missing)",
                 value=str(self.state.destination or ""),
-                browse_root=self.wizard.browse_root,
-                home=self.services.home,
-                find_drives=self.services.removable_drives,
                 on_drive=lambda mount_point: mount_point / BUNDLE_DIR_NAME,
                 id="dest-pick",
             )

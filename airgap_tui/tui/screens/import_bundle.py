@@ -36,12 +36,9 @@ class ImportBundleScreen(WizardScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="bundle-main"):
-            yield PathPicker(
+            yield self.path_picker(
                 label="Bundle directory (the one holding bundle.yaml)",
                 value=str(self.state.bundle_dir or ""),
-                browse_root=self.wizard.browse_root,
-                home=self.services.home,
-                find_drives=self.services.removable_drives,
                 id="bundle-pick",
             )
             with VerticalScroll(id="bundle-side"):

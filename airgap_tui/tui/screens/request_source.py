@@ -54,12 +54,9 @@ class RequestSourceScreen(WizardScreen):
             )  # fmt: skip
             yield RadioButton("GitLab URL", id="from-url", value=self.from_url)
         with Vertical(id="from-dir-box"):
-            yield PathPicker(
+            yield self.path_picker(
                 label=f"Templates directory (on Omnibus: {OMNIBUS_TEMPLATES})",
                 value=str(draft.templates_dir or ""),
-                browse_root=self.wizard.browse_root,
-                home=self.services.home,
-                find_drives=self.services.removable_drives,
                 id="templates-pick",
             )
         with Vertical(id="from-url-box"):

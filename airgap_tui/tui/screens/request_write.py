@@ -57,12 +57,9 @@ class RequestWriteScreen(WizardScreen):
     def compose_body(self) -> ComposeResult:
         written = self.draft.written
         with Horizontal(id="request-write-main"):
-            yield PathPicker(
+            yield self.path_picker(
                 label="Directory for the request (the stick)",
                 value=str(written.parent if written else ""),
-                browse_root=self.wizard.browse_root,
-                home=self.services.home,
-                find_drives=self.services.removable_drives,
                 id="request-pick",
             )
             info = Static(self.describe(), id="request-info")
