@@ -8,6 +8,7 @@ the wizard at the real test engine and registries, or at fixed data, without pat
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from airgap_tui.events import CancelToken
 from airgap_tui.models import DEFAULT_GITLAB_MAJOR, DEFAULT_PLATFORM, DEFAULT_SOURCE_PREFIX
 from airgap_tui.tui import routes
 from airgap_tui.tui.screens.base import WizardScreen
@@ -53,6 +55,7 @@ class AirgapApp(App[int]):
         state: a prepared wizard state (tests start later screens with it)."""
         super().__init__()
         self.services = services or Services()
+        self._tool_ahead: CancelToken | None = None  # prepare_tool's, while it may run
         self.state = state or WizardState(
             source_prefix=source_prefix, platform=platform, gitlab_major=gitlab_major
         )
@@ -83,6 +86,30 @@ class AirgapApp(App[int]):
     def position(self, key: str) -> tuple[str, int, int] | None:
         """(path title, step number, steps) of step `key` on the current path."""
         return routes.position(self.state.path, key)
+
+    # --- the carried tool, built ahead -------------------------------------------------
+    def prepare_tool(self) -> None:
+        """Build the carried tool into the user's cache while the operator chooses (Estimate
+        starts it when the tool goes along), so Write finds it built. One at a time."""
+        if self._tool_ahead is not None and not self._tool_ahead.cancelled:
+            return
+        token = CancelToken()
+        self._tool_ahead = token
+        self.run_worker(
+            partial(self.services.domain.prepare_tool, token),
+            thread=True,
+            group="tool-ahead",
+            exit_on_error=False,
+        )
+
+    def stop_preparing_tool(self) -> None:
+        """Write is starting: a build still under way stops (the export builds it itself,
+        rather than two builds beside the downloads)."""
+        if self._tool_ahead is not None:
+            self._tool_ahead.cancel()
+
+    def on_unmount(self) -> None:
+        self.stop_preparing_tool()  # the wizard is closing: its child build ends with it
 
     async def action_start_over(self) -> None:
         while len(self.screen_stack) > 1:

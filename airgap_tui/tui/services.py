@@ -143,6 +143,23 @@ class Domain(RequestDomain):
 
         return export_bundle(request, progress=progress, cancel=cancel, sizes=sizes)
 
+    def prepare_tool(self, cancel: CancelToken) -> bool:
+        """Build the carried airgap-tui.pyz into the user's cache (in a child at nice 10) while
+        the operator is still choosing, so Write takes it from there instead of building it
+        beside its downloads. True when the cache holds it; False when it cannot be built here
+        (the estimate says why) or `cancel` stopped it (Write then builds it as an export does)."""
+        from airgap_tui.errors import AirgapError
+        from airgap_tui.toolpack.builder import ToolBuilder
+
+        builder = ToolBuilder().start()
+        try:
+            builder.result(cancel)
+        except AirgapError:  # ToolError, Cancelled
+            return False
+        finally:
+            builder.close()
+        return True
+
     def read_manifest(self, bundle_dir: Path) -> BundleManifest:
         from airgap_tui.bundle.schema import read_manifest
 

@@ -195,8 +195,11 @@ class FixedDomain(Domain):
         unreachable: bool = False,
         proxy: tuple[str, str] | None = None,
         engine: Callable[[], FakeEngine] = fake_engine,
+        hold_tool: bool = False,
     ) -> None:
         self.missing, self.registry, self.hold = missing, registry, hold
+        self.hold_tool = hold_tool  # prepare_tool runs until cancelled, as a long build
+        self.tool_builds: list[CancelToken] = []  # prepare_tool's tokens, in order
         self.bad_parts, self.journal, self.free = bad_parts, journal, free
         self.unreachable, self.proxy, self.engine = unreachable, proxy, engine
         self.requests: list[object] = []
@@ -210,6 +213,15 @@ class FixedDomain(Domain):
         self.released.set()
         with self._idle:
             assert self._idle.wait_for(lambda: self._running == 0, timeout), "work still runs"
+
+    def prepare_tool(self, cancel: CancelToken) -> bool:
+        """Records the build ahead (the real one is tests/unit/test_tool_ahead.py's)."""
+        self.tool_builds.append(cancel)
+        if self.hold_tool:
+            while not cancel.wait(30.0):
+                pass
+            return False
+        return True
 
     def connect_engine(self) -> FakeEngine:  # type: ignore[override]
         return self.engine()

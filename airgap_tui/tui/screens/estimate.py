@@ -64,6 +64,8 @@ class EstimateScreen(WizardScreen):
         table.add_column("Layers", key="layers", width=6)
         table.add_column("Shared", key="shared", width=6)
         self.action_rerun()
+        if self.state.carry_tool:
+            self.wizard.prepare_tool()  # built while the operator reads this and Destination
         table.focus()
         super().on_mount()
 
@@ -246,6 +248,8 @@ class EstimateScreen(WizardScreen):
         event.stop()
         self.state.tool_wanted = event.value
         self.show_tool(self.result)
+        if self.state.carry_tool:
+            self.wizard.prepare_tool()
 
     def can_go_next(self) -> bool:
         if self.state.delta_from and self.state.delta is None:

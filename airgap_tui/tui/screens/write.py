@@ -65,6 +65,7 @@ class WriteScreen(LongWorkScreen):
             f"{what} a bundle of {len(self.state.specs)} images to {dest} "
             f"(parts of at most {formatting.size_binary(self.state.part_size)})."
         )
+        self.wizard.stop_preparing_tool()  # done by now, or the export builds it itself
         token = self.begin_work()
         request = ExportRequest(
             specs=list(self.state.specs),
