@@ -55,7 +55,7 @@ def _bundle(text: bytes | Callable[[Path], None]) -> Callable[[Path], list[str]]
     return make
 
 
-def _presence(make_file: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+def _presence(make_file: Callable[[Path], object]) -> Callable[[Path], list[str]]:
     def make(directory: Path) -> list[str]:
         path = directory / "receipt.json"
         make_file(path)

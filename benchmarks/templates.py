@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +29,10 @@ TIME_TARGET_S = 20.0
 RSS_TARGET_MIB = 300.0
 
 # One case = (label, a function that writes the templates directory).
+Writer = Callable[[Path], None]
 
 
-def _real(major: str):  # noqa: ANN202 - small writers, typed by use
+def _real(major: str) -> Writer:
     def write(root: Path) -> None:
         for src in (FIXTURES / major).rglob("*.yml"):
             dest = root / src.relative_to(FIXTURES / major)
@@ -40,7 +42,7 @@ def _real(major: str):  # noqa: ANN202 - small writers, typed by use
     return write
 
 
-def _one(text: str):  # noqa: ANN202
+def _one(text: str) -> Writer:
     def write(root: Path) -> None:
         (root / "Jobs").mkdir(parents=True, exist_ok=True)
         (root / "Jobs" / "SAST.gitlab-ci.yml").write_text(text)
@@ -48,7 +50,7 @@ def _one(text: str):  # noqa: ANN202
     return write
 
 
-def _sparse(size: int):  # noqa: ANN202
+def _sparse(size: int) -> Writer:
     def write(root: Path) -> None:
         (root / "Jobs").mkdir(parents=True, exist_ok=True)
         with open(root / "Jobs" / "SAST.gitlab-ci.yml", "wb") as handle:
@@ -78,7 +80,8 @@ def _doubling() -> str:
 
 def _many_jobs(size: int = 1_000_000) -> str:
     """Just under the 1 MiB per-file cap: thousands of real-looking jobs."""
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while sum(len(x) for x in out) < size:
         out.append(
             f"job-{i}:\n  image: $SECURE_ANALYZERS_PREFIX/a{i % 50}:$T\n  variables:\n"
@@ -88,7 +91,7 @@ def _many_jobs(size: int = 1_000_000) -> str:
     return "".join(out)
 
 
-def _many_files(count: int, size: int):  # noqa: ANN202
+def _many_files(count: int, size: int) -> Writer:
     def write(root: Path) -> None:
         (root / "Security").mkdir(parents=True, exist_ok=True)
         body = "job:\n  image: x:1\n" + "#" * (size - 40) + "\n"
@@ -121,6 +124,7 @@ CASES = [
 
 CHILD = """
 import json, resource, sys, time
+from collections.abc import Callable
 from pathlib import Path
 from airgap_tui.catalog.template_model import TemplateError
 from airgap_tui.catalog.templates import evaluate_templates, read_templates_dir

@@ -37,7 +37,7 @@ class ScreenRun:
     code: int  # exit code after the quit keys
 
 
-def plain(output: bytes) -> str:
+def plain(output: bytes | bytearray) -> str:
     return _ESCAPES.sub(b"", output).decode("utf-8", "replace")
 
 

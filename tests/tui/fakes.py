@@ -232,14 +232,14 @@ class FixedDomain(Domain):
     def source_proxy(self, host: str) -> tuple[str, str] | None:
         return self.proxy  # fixed: the developer's own proxy variables never show
 
-    def registry_client(
+    def registry_client(  # type: ignore[override]
         self,
         host: str,
         *,
         credentials: Credentials | None = None,
         ca_file: Path | None = None,
         insecure: bool | None = None,
-    ) -> FakeRegistryClient:  # type: ignore[override]
+    ) -> FakeRegistryClient:
         self.requests.append(("registry_client", host, insecure))
         return FakeRegistryClient(host, self.registry, credentials)
 
