@@ -16,38 +16,41 @@ from collections.abc import Sequence
 from airgap_tui.bundle.prehash import PartHashes
 
 HASHING_COMMANDS = ("verify", "import")
-_early: list[PartHashes] = []
+_early: PartHashes | None = None  # started before the parser; the command adopts it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _early
     args = list(sys.argv[1:] if argv is None else argv)
-    _start_early(args)
+    _early = _start_early(args)
     try:
         from airgap_tui.cli.commands import main as run_command
 
         return run_command(args)
     finally:
-        for hashes in _early:
-            hashes.close()
-        _early.clear()
+        if _early is not None:
+            _early.close()
+        _early = None
 
 
-def _start_early(args: list[str]) -> None:
+def _start_early(args: list[str]) -> PartHashes | None:
     if not args or args[0] not in HASHING_COMMANDS or "--no-verify" in args:
-        return
+        return None
     found = [a for a in args[1:] if not a.startswith("-") and os.path.isdir(a)]
-    if len(found) == 1:
-        _early.append(PartHashes(found[0]).start())
+    return PartHashes(found[0]).start() if len(found) == 1 else None
 
 
 def adopt_early(bundle: str | os.PathLike[str]) -> PartHashes | None:
     """The thread started on `bundle` before the parser ran, if any: it is the caller's now."""
-    for hashes in _early:
-        try:
-            same = os.path.samefile(hashes.directory, bundle)
-        except OSError:
-            same = False
-        if same:
-            _early.remove(hashes)
-            return hashes
-    return None
+    global _early
+    hashes = _early
+    if hashes is None:
+        return None
+    try:
+        same = os.path.samefile(hashes.directory, bundle)
+    except OSError:
+        same = False
+    if not same:
+        return None
+    _early = None
+    return hashes

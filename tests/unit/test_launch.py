@@ -32,7 +32,7 @@ def test_verify_adopts_the_thread_started_before_the_parser(
     code = launch.main(["verify", str(tmp_path), "--json"])
     assert code == 1 and "bundle.yaml not found" in capsys.readouterr().err  # an empty dir
     assert [h.directory for h in started] == [str(tmp_path)]  # one thread, not a second
-    assert not started[0]._thread.is_alive() and launch._early == []
+    assert not started[0]._thread.is_alive() and launch._early is None
 
 
 def test_a_thread_the_command_never_adopts_is_stopped_when_main_ends(
@@ -41,7 +41,7 @@ def test_a_thread_the_command_never_adopts_is_stopped_when_main_ends(
     with pytest.raises(SystemExit):  # argparse refuses the option before verify runs
         launch.main(["verify", str(tmp_path), "--no-such-option"])
     assert len(started) == 1 and not started[0]._thread.is_alive()
-    assert launch._early == []
+    assert launch._early is None
 
 
 @pytest.mark.parametrize(
@@ -57,19 +57,19 @@ def test_no_early_thread_when_the_words_do_not_name_one_bundle(
     tmp_path: Path, started: list[prehash.PartHashes], words: list[str]
 ) -> None:
     (tmp_path / "r").mkdir()
-    launch._start_early([w.format(d=tmp_path) for w in words])
-    assert started == [] and launch._early == []
+    assert launch._start_early([w.format(d=tmp_path) for w in words]) is None
+    assert started == []
 
 
 def test_adopt_takes_the_same_directory_by_another_spelling(
     tmp_path: Path, started: list[prehash.PartHashes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path.parent)
-    launch._start_early(["verify", tmp_path.name])
+    monkeypatch.setattr(launch, "_early", launch._start_early(["verify", tmp_path.name]))
     try:
         assert launch.adopt_early(tmp_path / "..") is None
         adopted = launch.adopt_early(tmp_path.resolve())
-        assert adopted is started[0] and launch._early == []
+        assert adopted is started[0] and launch._early is None
     finally:
         for hashes in started:
             hashes.close()
