@@ -297,16 +297,25 @@ def _warn_estimate_problems(result: Estimate, missing: list[ImageEstimate], old:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from airgap_tui.cli.launch import adopt_early_tool
     from airgap_tui.export.run import export_bundle
+    from airgap_tui.toolpack.child import ChildBuild
 
     request = _export_request(args)
-    with _cancel_on_sigint() as cancel, _progress(args) as progress:
-        result = export_bundle(
-            request,
-            progress=progress,
-            cancel=cancel,
-            client_factory=_client_factory(args, cancel),
-        )
+    early = adopt_early_tool()
+    tool_child = ChildBuild(early) if early is not None else None
+    try:
+        with _cancel_on_sigint() as cancel, _progress(args) as progress:
+            result = export_bundle(
+                request,
+                progress=progress,
+                cancel=cancel,
+                client_factory=_client_factory(args, cancel),
+                tool_child=tool_child,
+            )
+    finally:
+        if tool_child is not None:
+            tool_child.close()
     if args.json:
         _print_json(_export_json(result))
     else:

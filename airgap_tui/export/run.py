@@ -58,6 +58,7 @@ from airgap_tui.models import (
 )
 from airgap_tui.registry.client import RegistryClient
 from airgap_tui.toolpack.builder import ToolBuilder
+from airgap_tui.toolpack.child import ChildBuild
 from airgap_tui.toolpack.toolpack import check_packable
 
 DOWNLOAD_STREAMS = 4
@@ -125,8 +126,11 @@ def export_bundle(
     sizes: Estimate | None = None,
     client_factory: ClientFactory | None = None,
     streams: int = DOWNLOAD_STREAMS,
+    tool_child: ChildBuild | None = None,
 ) -> ExportResult:
-    """Write the bundle; `sizes` (the wizard's estimate of the same selection) skips resolving."""
+    """Write the bundle; `sizes` (the wizard's estimate of the same selection) skips resolving;
+    `tool_child`: the carried tool's build started before the CLI loaded (toolpack.early), for
+    the builder to adopt (its caller closes it whatever happens here)."""
     single_heap()  # before the download threads: peak memory stays flat with the bundle's size
     cancel = cancel or CancelToken()
     clock = _Stopwatch()
@@ -137,7 +141,9 @@ def export_bundle(
     factory = client_factory or default_client_factory(cancel)
     presence = offline_presence(request.delta_from, request.presence)
     request, held = _check_before_download(request, presence, cancel)
-    builder = ToolBuilder().start() if request.tool else None  # before resolving
+    builder = ToolBuilder(child=tool_child).start() if request.tool else None  # before resolving
+    if builder is None and tool_child is not None:
+        tool_child.close()  # no tool after all (a delta whose offline host holds it)
     try:
         sizes = _sizes(request, sizes, platforms, factory, progress, cancel, clock, builder)
         target = _plan_target(request, dest, sizes, presence, held)

@@ -34,9 +34,16 @@ class ToolBuilder:
     chunk; `close()` stops it and waits for the thread, so nothing is written after the export
     has left its bundle directory."""
 
-    def __init__(self, root: str = ROOT_DISTRIBUTION, *, directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: str = ROOT_DISTRIBUTION,
+        *,
+        directory: Path | None = None,
+        child: ChildBuild | None = None,
+    ) -> None:
         self.root = root
         self.directory = cache_dir() if directory is None else directory
+        self._child = child  # one started before the CLI loaded (toolpack.early), if any
         self.cancel = CancelToken()
         self._size = 0
         self._result: ToolBuild | None = None
@@ -53,7 +60,7 @@ class ToolBuilder:
         return self
 
     def _run(self) -> None:
-        child = ChildBuild()
+        child = self._child if self._child is not None else ChildBuild()
         try:
             if not any_kept(self.directory):  # a first build: the child starts meanwhile
                 child.start()
@@ -128,6 +135,8 @@ class ToolBuilder:
             self.stop()
         if self._thread.is_alive():
             self._thread.join()
+        if self._child is not None:
+            self._child.close()  # given, and the thread never started or has ended
 
     def _wait(self, event: threading.Event, cancel: CancelToken | None) -> None:
         """Until `event`, or the thread ended without it (its error is raised here)."""

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from typing import IO
 
+from airgap_tui.toolpack.early import end
 from airgap_tui.toolpack.members import Member, ToolError
 
 
@@ -129,12 +130,5 @@ out.flush()
         return data
 
     def __exit__(self, *exc: object) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        if self._process is not None:
+            end(self._process)

@@ -126,17 +126,18 @@ def load_or_build(
     if build is None:
         data = build_tool(root=root, progress=progress, cancel=cancel, members=members)
     else:
-        data = build(members=members, root=root, cancel=cancel)
+        data = build(members=members, root=root, cancel=cancel, key=key)
     sha = hashlib.sha256(data).hexdigest()
     _store(where, key, data, sha)
     return ToolBuild(data, sha, False, key)
 
 
 class Build(Protocol):
-    """How the archive is made from its members (toolpack.child: in a low-priority child)."""
+    """How the archive is made from its members, whose cache key is `key` (toolpack.child: in
+    a low-priority child, maybe one started before the key was known)."""
 
     def __call__(
-        self, *, members: list[Member], root: str, cancel: CancelToken | None
+        self, *, members: list[Member], root: str, cancel: CancelToken | None, key: str
     ) -> bytes: ...
 
 

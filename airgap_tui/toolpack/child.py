@@ -8,7 +8,9 @@ toolpack.build_tool in the exporting process (the bytecode is compiled in a fres
 either way), so the cache's key holds.
 
 The parent sends the members as JSON on stdin and reads the archive on stdout; a ToolError in
-the child comes back as one line on stderr and exit status 3.
+the child comes back as one line on stderr and exit status 3. Started with `--early`
+(toolpack.early), the child collects the default tool's members itself and writes one line
+first: their cache key, and whether the user's cache holds their archive (it stops there then).
 """
 
 from __future__ import annotations
@@ -21,27 +23,35 @@ import threading
 from typing import IO
 
 from airgap_tui.events import CancelToken
+from airgap_tui.toolpack.early import CHILD_MODULE, EARLY, end
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, Member, ToolError
 from airgap_tui.toolpack.toolpack import build_tool, main_source
 
 NICE = 10  # lower than the export's own threads: the downloads come first
 _TOOL_ERROR = 3
 _READ = 1 << 20
+_MAX_HEAD = 4096  # an early child's first line: its key and whether the cache holds it
 
 
 class ChildBuild:
     """toolpack.build_tool(members=...) run by a child process at nice NICE: call it with the
     members (as cache.load_or_build does); `start()` spawns the child ahead of that, while the
     caller still collects the members (the interpreter's start-up is then off the path), and
-    `close()` ends a child that was never given any work."""
+    `close()` ends a child that was never given any work.
 
-    def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
+    `ChildBuild(early)` adopts a child toolpack.early started before the CLI loaded: it collects
+    the members itself and says their cache key first. Its archive is taken only when that key
+    is the caller's and the child did not stop at a kept archive; else a child is started for
+    the caller's members as above."""
+
+    def __init__(self, early: subprocess.Popen[bytes] | None = None) -> None:
+        self._process = early
+        self._early = early is not None
 
     def start(self) -> ChildBuild:
         if self._process is None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "airgap_tui.toolpack.child"],
+                [sys.executable, "-m", CHILD_MODULE],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -50,38 +60,99 @@ class ChildBuild:
 
     def close(self) -> None:
         process, self._process = self._process, None
+        self._early = False
         if process is not None:
             _end(process, None, stderr=True)
 
     def __call__(
-        self, *, members: list[Member], root: str = ROOT_DISTRIBUTION, cancel: CancelToken | None
+        self,
+        *,
+        members: list[Member],
+        root: str = ROOT_DISTRIBUTION,
+        cancel: CancelToken | None,
+        key: str = "",
     ) -> bytes:
-        """The archive's bytes; `cancel` kills the child."""
+        """The archive's bytes; `cancel` kills the child. `key`: the members' cache key (what
+        an early child's archive must have been built for)."""
+        if self._early:
+            data = self._from_early(key if root == ROOT_DISTRIBUTION else "", cancel)
+            if data is not None:
+                return data
         process = self._process if self._process is not None else self.start()._process
         assert process is not None
         self._process = None  # one build per child
         feeder: threading.Thread | None = None
-        chunks: list[bytes] = []
         try:
             prefetch(members)  # while the child's interpreter starts
             feeder = threading.Thread(
                 target=_feed, args=(process.stdin, _request(members, root)), daemon=True
             )
             feeder.start()
-            assert process.stdout is not None
-            while chunk := os.read(process.stdout.fileno(), _READ):
-                if cancel is not None:
-                    cancel.check("Packing airgap-tui.pyz")  # _end below kills the child
-                chunks.append(chunk)
-            if cancel is not None:
-                cancel.check("Packing airgap-tui.pyz")
+            data = _read_to_end(process, cancel)
             status = process.wait()
         except BaseException:
             _end(process, feeder, stderr=True)
             raise
         _end(process, feeder)
         _raise_for(status, process.stderr)  # reads and closes stderr
-        return b"".join(chunks)
+        return data
+
+    def _from_early(self, key: str, cancel: CancelToken | None) -> bytes | None:
+        """The early child's archive when it was built for `key`; None when it was built for
+        other members, stopped at a kept archive, or failed before saying its key (the
+        caller's own child then builds, and says what is wrong if anything is)."""
+        process, self._process, self._early = self._process, None, False
+        assert process is not None
+        try:
+            said, head = _read_head(process, cancel)
+            if said is None or said.get("key") != key or said.get("kept") is not False:
+                _end(process, None, stderr=True)
+                return None
+            data = _read_to_end(process, cancel, head)
+            status = process.wait()
+        except BaseException:
+            _end(process, None, stderr=True)
+            raise
+        _end(process, None)
+        _raise_for(status, process.stderr)
+        return data
+
+
+def _read_to_end(
+    process: subprocess.Popen[bytes], cancel: CancelToken | None, head: bytes = b""
+) -> bytes:
+    """What the child writes on stdout until it closes it (`head`: already read of it)."""
+    assert process.stdout is not None
+    chunks = [head]
+    while chunk := os.read(process.stdout.fileno(), _READ):
+        if cancel is not None:
+            cancel.check("Packing airgap-tui.pyz")  # the caller's _end kills the child
+        chunks.append(chunk)
+    if cancel is not None:
+        cancel.check("Packing airgap-tui.pyz")
+    return b"".join(chunks)
+
+
+def _read_head(
+    process: subprocess.Popen[bytes], cancel: CancelToken | None
+) -> tuple[dict[str, object] | None, bytes]:
+    """An early child's first line (its members' key, whether the cache holds their archive)
+    and what followed it in the same reads; None for a line that is missing or not that."""
+    assert process.stdout is not None
+    got = b""
+    while b"\n" not in got and len(got) <= _MAX_HEAD:
+        chunk = os.read(process.stdout.fileno(), _READ)
+        if cancel is not None:
+            cancel.check("Packing airgap-tui.pyz")
+        if not chunk:
+            return None, b""
+        got += chunk
+    line, _, rest = got.partition(b"\n")
+    try:
+        said = json.loads(line)
+    except ValueError:
+        return None, b""
+    return (said, rest) if isinstance(said, dict) else (None, b"")
 
 
 def _end(
@@ -89,17 +160,11 @@ def _end(
 ) -> None:
     """The child killed if it still runs, its pipes closed (stderr only when asked: it is
     read by _raise_for after a build that ran to its end)."""
-    if process.poll() is None:
-        process.kill()
-        process.wait()
     if feeder is not None:
-        feeder.join()
-    elif process.stdin is not None:
-        process.stdin.close()
-    if process.stdout is not None:
-        process.stdout.close()
-    if stderr and process.stderr is not None:
-        process.stderr.close()
+        if process.poll() is None:
+            process.kill()  # the feeder's write fails and it returns
+        feeder.join()  # it closes stdin
+    end(process, keep_stderr=not stderr)
 
 
 def prefetch(members: list[Member]) -> None:
@@ -169,8 +234,10 @@ def _raise_for(status: int, stderr: IO[bytes] | None) -> None:
 
 
 def main() -> int:
-    """The child: members in on stdin, the archive out on stdout."""
+    """The child: members in on stdin, the archive out on stdout (`--early`: toolpack.early)."""
     os.nice(NICE)
+    if sys.argv[1:] == [EARLY]:
+        return _build_early()
     from pathlib import Path
 
     request = json.loads(sys.stdin.buffer.read())
@@ -183,13 +250,44 @@ def main() -> int:
         )
         for arcname, distribution, path, data in request["members"]
     ]
+    return _build_out(members, request["root"], request["main"])
+
+
+def _build_early() -> int:
+    """Collect the default tool's members, say their key and whether the user's cache holds
+    their archive (then stop), else build it."""
+    from airgap_tui.toolpack.cache import build_key, cache_dir, recorded_size
+    from airgap_tui.toolpack.members import collect_members
+
     try:
-        data = build_tool(root=request["root"], members=members, main=request["main"])
+        members = collect_members(ROOT_DISTRIBUTION)
+        key = build_key(members, ROOT_DISTRIBUTION)
     except ToolError as exc:
         sys.stderr.write(exc.sentence() + "\n")
         return _TOOL_ERROR
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    kept = recorded_size(cache_dir(), key) is not None
+    try:
+        sys.stdout.buffer.write(json.dumps({"key": key, "kept": kept}).encode("ascii") + b"\n")
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        return 1  # the export ended or went on without this child
+    if kept:
+        return 0
+    prefetch(members)
+    return _build_out(members, ROOT_DISTRIBUTION, main_source(ROOT_DISTRIBUTION))
+
+
+def _build_out(members: list[Member], root: str, main: str) -> int:
+    try:
+        data = build_tool(root=root, members=members, main=main)
+    except ToolError as exc:
+        sys.stderr.write(exc.sentence() + "\n")
+        return _TOOL_ERROR
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        return 1
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Helpers for end-to-end tests: run the real CLI in-process against a session engine."""
+"""Helpers for end-to-end tests: run the real CLI in-process against a session engine, through
+the console script's entry (cli/launch.py: what it starts before the parser is exercised too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from airgap_tui.cli.commands import main
+from airgap_tui.cli.launch import main
 from tests.harness.engine import EngineHandle
 from tests.integration.faults_support import (  # noqa: F401  (shared fixtures)
     bundle,

@@ -1,6 +1,7 @@
-"""The carried tool in a real export: built beside the downloads the first time, taken from the
-user's cache (checked) the next time, the same bytes either way; a damaged cache entry is never
-carried; `export --json` and `tool --json` say whether the cache was hit."""
+"""The carried tool in a real export: built beside the downloads the first time (by the child
+the console script starts before the parser), taken from the user's cache (checked) the next
+time, the same bytes either way; a damaged cache entry is never carried; `export --json` and
+`tool --json` say whether the cache was hit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from airgap_tui.events import CancelToken
 from airgap_tui.toolpack.cache import cache_dir
+from airgap_tui.toolpack.child import ChildBuild
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 from tests.harness.native import NativeUpstream
 from tests.integration.conftest import CliRun
@@ -34,7 +37,17 @@ def test_the_second_export_takes_the_tool_from_the_cache(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    taken: list[bool] = []
+    from_early = ChildBuild._from_early
+
+    def spied(self: ChildBuild, key: str, cancel: CancelToken | None) -> bytes | None:
+        data = from_early(self, key, cancel)
+        taken.append(data is not None)
+        return data
+
+    monkeypatch.setattr(ChildBuild, "_from_early", spied)
     first = _export(cli_no_engine, native_upstream, tmp_path / "a")
+    assert taken == [True]  # built by the child the console script started before the parser
     second = _export(cli_no_engine, native_upstream, tmp_path / "b")
     assert (first["tool_cached"], second["tool_cached"]) == (False, True)
     assert first["tool"] == second["tool"]
