@@ -3,10 +3,12 @@
 An export starts the builder before it resolves. The builder collects what goes into the archive
 first, so a tool that cannot be built is refused before the first download (`expected_size`).
 Then it takes the archive from the user's cache (toolpack.cache) or builds it in a child process
-at low priority (toolpack.child: the downloads come first), and, once the export has locked its
-bundle directory and says so (`write_into`), writes airgap-tui.pyz there (.part, fsync, read
-back, rename) beside the parts. After the last part the export waits only
-for what is left of all that (`written`), then writes bundle.yaml: still last.
+at low priority (toolpack.child: the downloads come first). Given a child the console script
+started before the CLI loaded (toolpack.early), it takes what that child collected and built
+instead: its thread then collects nothing while the export resolves. Once the export has locked
+its bundle directory and says so (`write_into`), it writes airgap-tui.pyz there (.part, fsync,
+read back, rename) beside the parts. After the last part the export waits only for what is left
+of all that (`written`), then writes bundle.yaml: still last.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from airgap_tui.toolpack.cache import (
     any_kept,
     build_key,
     cache_dir,
+    keep,
+    load_kept,
     load_or_build,
     recorded_size,
 )
-from airgap_tui.toolpack.child import ChildBuild
+from airgap_tui.toolpack.child import ChildBuild, EarlyHead
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, collect_members
 from airgap_tui.toolpack.toolpack import TOOL_FILE, ToolBuild, ToolInfo, tool_size, write_tool
 
@@ -62,15 +66,15 @@ class ToolBuilder:
     def _run(self) -> None:
         child = self._child if self._child is not None else ChildBuild()
         try:
-            if not any_kept(self.directory):  # a first build: the child starts meanwhile
-                child.start()
-            members = collect_members(self.root)
-            key = build_key(members, self.root)
-            self._size = recorded_size(self.directory, key) or tool_size(self.root, members)
-            self._ready.set()
-            self._result = load_or_build(
-                members, key, self.directory, self.root, cancel=self.cancel, build=child
-            )
+            if child.early and self.root != ROOT_DISTRIBUTION:
+                child.close()  # it collects the default tool's members
+            head = child.head(self.cancel) if child.early else None
+            if head is not None:
+                self._size = head.size
+                self._ready.set()
+                self._result = self._from_early(child, head)
+            else:
+                self._result = self._collect_and_build(child)
             child.close()
             self._built.set()
             self._target_set.wait()
@@ -83,6 +87,29 @@ class ToolBuilder:
         finally:
             child.close()
             self._finished.set()
+
+    def _collect_and_build(self, child: ChildBuild) -> ToolBuild:
+        if not any_kept(self.directory):  # a first build: the child starts meanwhile
+            child.start()
+        members = collect_members(self.root)
+        key = build_key(members, self.root)
+        self._size = recorded_size(self.directory, key) or tool_size(self.root, members)
+        self._ready.set()
+        return load_or_build(
+            members, key, self.directory, self.root, cancel=self.cancel, build=child
+        )
+
+    def _from_early(self, child: ChildBuild, head: EarlyHead) -> ToolBuild:
+        """The archive of the members the early child collected (this thread collects none):
+        from the cache, else as the child builds it; when the cache no longer gives the one
+        the child found there (damaged, removed), built here as without an early child."""
+        kept = load_kept(self.directory, head.key)
+        if kept is not None:
+            return kept
+        if not head.kept:
+            return keep(self.directory, head.key, child.archive(self.cancel))
+        child.close()
+        return self._collect_and_build(ChildBuild())
 
     @property
     def done(self) -> bool:

@@ -120,24 +120,34 @@ def load_or_build(
 ) -> ToolBuild:
     """The archive kept under `key` in `where` once its sha256 checks, else built from
     `members` (by `build`, else here) and kept."""
-    kept = _load(where, key)
+    kept = load_kept(where, key)
     if kept is not None:
-        return ToolBuild(kept, hashlib.sha256(kept).hexdigest(), True, key)
+        return kept
     if build is None:
         data = build_tool(root=root, progress=progress, cancel=cancel, members=members)
     else:
-        data = build(members=members, root=root, cancel=cancel, key=key)
+        data = build(members=members, root=root, cancel=cancel)
+    return keep(where, key, data)
+
+
+def load_kept(where: Path, key: str) -> ToolBuild | None:
+    """The archive kept under `key`, once its sha256 checks; None when there is none."""
+    kept = _load(where, key)
+    return None if kept is None else ToolBuild(kept, hashlib.sha256(kept).hexdigest(), True, key)
+
+
+def keep(where: Path, key: str, data: bytes) -> ToolBuild:
+    """The archive just built for `key`, kept in `where` when the cache can be written."""
     sha = hashlib.sha256(data).hexdigest()
     _store(where, key, data, sha)
     return ToolBuild(data, sha, False, key)
 
 
 class Build(Protocol):
-    """How the archive is made from its members, whose cache key is `key` (toolpack.child: in
-    a low-priority child, maybe one started before the key was known)."""
+    """How the archive is made from its members (toolpack.child: in a low-priority child)."""
 
     def __call__(
-        self, *, members: list[Member], root: str, cancel: CancelToken | None, key: str
+        self, *, members: list[Member], root: str, cancel: CancelToken | None
     ) -> bytes: ...
 
 

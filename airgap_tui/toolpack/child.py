@@ -10,7 +10,8 @@ either way), so the cache's key holds.
 The parent sends the members as JSON on stdin and reads the archive on stdout; a ToolError in
 the child comes back as one line on stderr and exit status 3. Started with `--early`
 (toolpack.early), the child collects the default tool's members itself and writes one line
-first: their cache key, and whether the user's cache holds their archive (it stops there then).
+first (EarlyHead: their cache key, whether the user's cache holds their archive, its size),
+then the archive, unless the cache holds it.
 """
 
 from __future__ import annotations
@@ -20,17 +21,27 @@ import os
 import subprocess
 import sys
 import threading
-from typing import IO
+from typing import IO, NamedTuple
 
 from airgap_tui.events import CancelToken
 from airgap_tui.toolpack.early import CHILD_MODULE, EARLY, end
 from airgap_tui.toolpack.members import ROOT_DISTRIBUTION, Member, ToolError
-from airgap_tui.toolpack.toolpack import build_tool, main_source
+from airgap_tui.toolpack.toolpack import build_tool, main_source, tool_size
 
 NICE = 10  # lower than the export's own threads: the downloads come first
 _TOOL_ERROR = 3
 _READ = 1 << 20
-_MAX_HEAD = 4096  # an early child's first line: its key and whether the cache holds it
+_MAX_HEAD = 4096  # an early child's first line (EarlyHead)
+
+
+class EarlyHead(NamedTuple):
+    """An early child's first line: its members' cache key, whether the user's cache holds
+    their archive (the child stops there then), and the archive's size (as recorded when kept,
+    else estimated: toolpack.tool_size)."""
+
+    key: str
+    kept: bool
+    size: int
 
 
 class ChildBuild:
@@ -39,14 +50,14 @@ class ChildBuild:
     caller still collects the members (the interpreter's start-up is then off the path), and
     `close()` ends a child that was never given any work.
 
-    `ChildBuild(early)` adopts a child toolpack.early started before the CLI loaded: it collects
-    the members itself and says their cache key first. Its archive is taken only when that key
-    is the caller's and the child did not stop at a kept archive; else a child is started for
-    the caller's members as above."""
+    `ChildBuild(early)` adopts a child toolpack.early started before the CLI loaded, which
+    collects the members itself: `head()` is what it says first, `archive()` what it builds
+    (toolpack.builder takes both instead of collecting the members again)."""
 
     def __init__(self, early: subprocess.Popen[bytes] | None = None) -> None:
         self._process = early
-        self._early = early is not None
+        self.early = early is not None  # an early child not yet done with
+        self._rest = b""  # what came after the head in the same read
 
     def start(self) -> ChildBuild:
         if self._process is None:
@@ -60,24 +71,16 @@ class ChildBuild:
 
     def close(self) -> None:
         process, self._process = self._process, None
-        self._early = False
+        self.early = False
         if process is not None:
             _end(process, None, stderr=True)
 
     def __call__(
-        self,
-        *,
-        members: list[Member],
-        root: str = ROOT_DISTRIBUTION,
-        cancel: CancelToken | None,
-        key: str = "",
+        self, *, members: list[Member], root: str = ROOT_DISTRIBUTION, cancel: CancelToken | None
     ) -> bytes:
-        """The archive's bytes; `cancel` kills the child. `key`: the members' cache key (what
-        an early child's archive must have been built for)."""
-        if self._early:
-            data = self._from_early(key if root == ROOT_DISTRIBUTION else "", cancel)
-            if data is not None:
-                return data
+        """The archive's bytes; `cancel` kills the child."""
+        if self.early:
+            self.close()  # it builds only the members it collected itself
         process = self._process if self._process is not None else self.start()._process
         assert process is not None
         self._process = None  # one build per child
@@ -97,18 +100,31 @@ class ChildBuild:
         _raise_for(status, process.stderr)  # reads and closes stderr
         return data
 
-    def _from_early(self, key: str, cancel: CancelToken | None) -> bytes | None:
-        """The early child's archive when it was built for `key`; None when it was built for
-        other members, stopped at a kept archive, or failed before saying its key (the
-        caller's own child then builds, and says what is wrong if anything is)."""
-        process, self._process, self._early = self._process, None, False
+    def head(self, cancel: CancelToken | None) -> EarlyHead | None:
+        """What the early child says first; None when it stopped without saying it (the child
+        is ended, and the caller builds from the members it collects), but a ToolError it gave
+        (the tool cannot be built here) is raised, as the build would raise it."""
+        process = self._process
+        assert self.early and process is not None
+        try:
+            head, self._rest = _read_head(process, cancel)
+        except BaseException:
+            self.close()
+            raise
+        if head is None:
+            if process.wait() == _TOOL_ERROR:
+                self._process, self.early = None, False
+                _end(process, None)
+                _raise_for(_TOOL_ERROR, process.stderr)
+            self.close()
+        return head
+
+    def archive(self, cancel: CancelToken | None) -> bytes:
+        """The early child's archive, after a head that said it was not kept."""
+        process, self._process, self.early = self._process, None, False
         assert process is not None
         try:
-            said, head = _read_head(process, cancel)
-            if said is None or said.get("key") != key or said.get("kept") is not False:
-                _end(process, None, stderr=True)
-                return None
-            data = _read_to_end(process, cancel, head)
+            data = _read_to_end(process, cancel, self._rest)
             status = process.wait()
         except BaseException:
             _end(process, None, stderr=True)
@@ -135,9 +151,9 @@ def _read_to_end(
 
 def _read_head(
     process: subprocess.Popen[bytes], cancel: CancelToken | None
-) -> tuple[dict[str, object] | None, bytes]:
-    """An early child's first line (its members' key, whether the cache holds their archive)
-    and what followed it in the same reads; None for a line that is missing or not that."""
+) -> tuple[EarlyHead | None, bytes]:
+    """An early child's first line and what followed it in the same reads; None for a line
+    that is missing or not that."""
     assert process.stdout is not None
     got = b""
     while b"\n" not in got and len(got) <= _MAX_HEAD:
@@ -150,9 +166,14 @@ def _read_head(
     line, _, rest = got.partition(b"\n")
     try:
         said = json.loads(line)
-    except ValueError:
+        head = EarlyHead(said["key"], said["kept"], said["size"])
+    except (ValueError, TypeError, KeyError):
         return None, b""
-    return (said, rest) if isinstance(said, dict) else (None, b"")
+    if not isinstance(head.key, str) or len(head.key) != 64 or not isinstance(head.kept, bool):
+        return None, b""
+    if not isinstance(head.size, int) or isinstance(head.size, bool) or head.size <= 0:
+        return None, b""
+    return head, rest
 
 
 def _end(
@@ -254,8 +275,8 @@ def main() -> int:
 
 
 def _build_early() -> int:
-    """Collect the default tool's members, say their key and whether the user's cache holds
-    their archive (then stop), else build it."""
+    """Collect the default tool's members and say their EarlyHead; then build their archive,
+    unless the user's cache holds it."""
     from airgap_tui.toolpack.cache import build_key, cache_dir, recorded_size
     from airgap_tui.toolpack.members import collect_members
 
@@ -265,13 +286,15 @@ def _build_early() -> int:
     except ToolError as exc:
         sys.stderr.write(exc.sentence() + "\n")
         return _TOOL_ERROR
-    kept = recorded_size(cache_dir(), key) is not None
+    kept = recorded_size(cache_dir(), key)
+    size = kept or tool_size(ROOT_DISTRIBUTION, members)
+    head = {"key": key, "kept": kept is not None, "size": size}
     try:
-        sys.stdout.buffer.write(json.dumps({"key": key, "kept": kept}).encode("ascii") + b"\n")
+        sys.stdout.buffer.write(json.dumps(head).encode("ascii") + b"\n")
         sys.stdout.buffer.flush()
     except BrokenPipeError:
         return 1  # the export ended or went on without this child
-    if kept:
+    if kept is not None:
         return 0
     prefetch(members)
     return _build_out(members, ROOT_DISTRIBUTION, main_source(ROOT_DISTRIBUTION))

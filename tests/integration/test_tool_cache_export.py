@@ -37,17 +37,19 @@ def test_the_second_export_takes_the_tool_from_the_cache(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    taken: list[bool] = []
-    from_early = ChildBuild._from_early
+    taken: list[int] = []
+    archive = ChildBuild.archive
 
-    def spied(self: ChildBuild, key: str, cancel: CancelToken | None) -> bytes | None:
-        data = from_early(self, key, cancel)
-        taken.append(data is not None)
+    def spied(self: ChildBuild, cancel: CancelToken | None) -> bytes:
+        data = archive(self, cancel)
+        taken.append(len(data))
         return data
 
-    monkeypatch.setattr(ChildBuild, "_from_early", spied)
+    monkeypatch.setattr(ChildBuild, "archive", spied)
     first = _export(cli_no_engine, native_upstream, tmp_path / "a")
-    assert taken == [True]  # built by the child the console script started before the parser
+    tool = first["tool"]
+    assert isinstance(tool, dict)
+    assert taken == [tool["size"]]  # built by the child the console script started first
     second = _export(cli_no_engine, native_upstream, tmp_path / "b")
     assert (first["tool_cached"], second["tool_cached"]) == (False, True)
     assert first["tool"] == second["tool"]

@@ -50,6 +50,8 @@ class StandInChild:
     """The export's builder runs its build in a child process (toolpack.child, tested on its
     own); here the build it is handed runs in the thread instead."""
 
+    early = False  # not a child started before the CLI loaded (tests/unit/test_tool_early.py)
+
     def __init__(self, build: Callable[..., bytes]) -> None:
         self.build = build
 

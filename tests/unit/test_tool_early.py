@@ -1,12 +1,14 @@
 """The carried tool's build started before the CLI loads (toolpack.early, cli/launch.py): the
-real child collects the members itself and says their key first; its archive is taken only for
-the caller's key, a kept archive stops it, a failed or mismatched one leaves the build to a new
-child, and no child outlives the command that started it."""
+real child collects the members itself and says their key and size first; the export's builder
+takes its archive without collecting anything, a kept archive stops it, one that stops early
+leaves the build to the builder (a ToolError it says refuses the export), and no child outlives
+the command that started it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,13 @@ import pytest
 
 from airgap_tui.cli import launch
 from airgap_tui.errors import UsageError
+from airgap_tui.toolpack import builder as builder_module
 from airgap_tui.toolpack import early
 from airgap_tui.toolpack.builder import ToolBuilder
-from airgap_tui.toolpack.cache import build_key, cache_dir, cached_tool
-from airgap_tui.toolpack.child import ChildBuild
-from airgap_tui.toolpack.members import Member, collect_members
-from airgap_tui.toolpack.toolpack import build_tool
+from airgap_tui.toolpack.cache import build_key, cache_dir, cached_tool, load_kept
+from airgap_tui.toolpack.child import ChildBuild, EarlyHead
+from airgap_tui.toolpack.members import Member, ToolError, collect_members
+from airgap_tui.toolpack.toolpack import build_tool, tool_size
 
 MADE = [Member("m.py", "d", data=b"x = 1\n")]
 
@@ -30,64 +33,105 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache_dir()
 
 
-def _no_second_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self: ChildBuild) -> ChildBuild:
-        raise AssertionError("a second child was started")
-
-    monkeypatch.setattr(ChildBuild, "start", refuse)
-
-
-def test_the_early_child_builds_the_archive_for_the_key_it_said(
-    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    members = collect_members()
-    child = ChildBuild(early.spawn())
-    _no_second_child(monkeypatch)
-    data = child(members=members, cancel=None, key=build_key(members))
-    assert data == build_tool(members=members)  # the bytes a build in this process makes
-
-
-def test_an_early_child_for_other_members_is_ended_and_a_new_child_builds(
-    empty_cache: Path,
-) -> None:
-    process = early.spawn()
-    child = ChildBuild(process)
-    assert child(members=MADE, cancel=None, key=build_key(MADE)) == build_tool(members=MADE)
-    assert process.returncode is not None  # ended, not left building the default tool
-
-
-def test_an_early_child_that_fails_before_its_key_leaves_the_build_to_a_new_child() -> None:
-    failed = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.exit(5)"],
+def _sayer(status: int, said: str = "") -> subprocess.Popen[bytes]:
+    """A child standing in for an early one that stops before its head."""
+    return subprocess.Popen(
+        [sys.executable, "-c", f"import sys; sys.stderr.write({said!r}); sys.exit({status})"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    built = ChildBuild(failed)(members=MADE, cancel=None, key=build_key(MADE))
-    assert built == build_tool(members=MADE)
 
 
-def test_an_early_child_stops_at_the_archive_the_cache_holds(empty_cache: Path) -> None:
+@pytest.fixture
+def collects_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builder's thread must not collect the members an early child collected."""
+
+    def refuse(root: str) -> list[Member]:
+        raise AssertionError("the builder collected the members")
+
+    monkeypatch.setattr(builder_module, "collect_members", refuse)
+
+
+def test_the_early_child_says_its_key_and_size_then_builds(empty_cache: Path) -> None:
+    members = collect_members()
+    child = ChildBuild(early.spawn())
+    head = child.head(None)
+    assert head == EarlyHead(build_key(members), False, tool_size(members=members))
+    assert child.archive(None) == build_tool(members=members)  # the bytes built in-process
+
+
+def test_a_builder_takes_the_early_childs_archive_and_keeps_it(
+    empty_cache: Path, collects_nothing: None
+) -> None:
+    builder = ToolBuilder(child=ChildBuild(early.spawn())).start()
+    try:
+        built = builder.result()
+        assert builder.expected_size() == tool_size()
+    finally:
+        builder.close()
+    assert not built.cache_hit and built.data == build_tool()
+    assert load_kept(empty_cache, built.key) == replace(built, cache_hit=True)
+
+
+def test_an_early_child_stops_at_the_archive_the_cache_holds(
+    empty_cache: Path, collects_nothing: None
+) -> None:
     kept = cached_tool()
     process = early.spawn()
-    assert process.stdout is not None
-    said = process.stdout.readline()
-    assert process.wait() == 0  # it stopped by itself, after one line
-    assert said.decode() == f'{{"key": "{kept.key}", "kept": true}}\n'
-    early.end(process)
+    child = ChildBuild(process)
+    assert child.head(None) == EarlyHead(kept.key, True, len(kept.data))
+    assert process.wait() == 0  # it stopped by itself after its head
+    child.close()
 
     builder = ToolBuilder(child=ChildBuild(early.spawn())).start()
     try:
-        assert builder.result().cache_hit and builder.result().data == kept.data
+        assert builder.result() == replace(kept, cache_hit=True)
+        assert builder.expected_size() == len(kept.data)
     finally:
         builder.close()
 
 
+def test_an_archive_the_cache_no_longer_gives_is_built_again(empty_cache: Path) -> None:
+    kept = cached_tool()
+    [archive] = empty_cache.glob("*.pyz")
+    archive.write_bytes(b"damaged")  # the early child reads only the record: it says kept
+    builder = ToolBuilder(child=ChildBuild(early.spawn())).start()
+    try:
+        rebuilt = builder.result()
+    finally:
+        builder.close()
+    assert not rebuilt.cache_hit and rebuilt.data == kept.data
+
+
+def test_an_early_child_that_stops_before_its_head_leaves_the_build_to_the_builder(
+    empty_cache: Path,
+) -> None:
+    builder = ToolBuilder(child=ChildBuild(_sayer(5, "crashed"))).start()
+    try:
+        assert builder.result().data == build_tool()
+    finally:
+        builder.close()
+
+
+def test_a_tool_error_from_the_early_child_refuses_the_export_before_it_downloads() -> None:
+    said = "The carried tool (airgap-tui.pyz): mod.so has no pure-Python fallback. Export with"
+    builder = ToolBuilder(child=ChildBuild(_sayer(3, said + " --no-tool\n"))).start()
+    try:
+        with pytest.raises(ToolError) as raised:
+            builder.expected_size()
+    finally:
+        builder.close()
+    assert "mod.so has no pure-Python fallback" in raised.value.sentence()
+
+
+def test_a_stdin_build_ends_an_early_child_first() -> None:
+    process = early.spawn()
+    assert ChildBuild(process)(members=MADE, cancel=None) == build_tool(members=MADE)
+    assert process.returncode is not None  # ended, not left building the default tool
+
+
 def test_a_builder_never_started_ends_the_child_it_was_given() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = _sayer(0)
     ToolBuilder(child=ChildBuild(process)).close()
     assert process.returncode is not None
 
@@ -145,7 +189,7 @@ def test_export_hands_the_early_child_to_its_builder_and_ends_it(
     given: list[Any] = []
 
     def export_bundle(*args: object, tool_child: ChildBuild | None = None, **_: object) -> None:
-        given.append((tool_child, tool_child is not None and tool_child._early))
+        given.append((tool_child, tool_child is not None and tool_child.early))
         raise UsageError("Export", "stopped by the test", "Nothing to do")
 
     monkeypatch.setattr(run, "export_bundle", export_bundle)
