@@ -8,6 +8,9 @@ compiling process has loaded: same installation, same bytes.
 Compiling a few thousand files takes seconds, so the code is taken from the .pyc the installer
 (pip) wrote beside each source when that .pyc is this interpreter's and fresh for the source (the
 import system's own check), with its file name made the archive's; only the rest is compiled.
+The name is changed in the marshalled bytes (`patched`: the one place marshal wrote it), which
+takes a third of the time of unmarshalling and marshalling the code again (`renamed`, kept for
+a .pyc where that place cannot be found).
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ class _Compiler:
     SCRIPT = r"""
 import importlib.util, marshal, os, struct, sys, warnings
 warnings.simplefilter("ignore")
-fields = sys.stdin.buffer.read().split(b"\0")
-out = sys.stdout.buffer
 magic = importlib.util.MAGIC_NUMBER
 head = magic + struct.pack("<I", 0b01)
+SHORT = (ord("z"), ord("Z"))  # marshal's short ASCII strings (length in one byte), interned or not
+LONG = (ord("a"), ord("A"), ord("u"), ord("t"))  # ASCII and unicode ones (length in four)
 
 def installed(path, source, source_hash):
-    # The code in the .pyc the installer wrote beside the source, if it is this interpreter's
-    # and is for exactly these bytes (checked as the import system checks it); else None.
+    # The marshalled code in the .pyc the installer wrote beside the source, if it is this
+    # interpreter's and is for exactly these bytes (checked as the import system checks it).
     try:
         with open(importlib.util.cache_from_source(path), "rb") as f:
             data = f.read()
@@ -50,30 +53,60 @@ def installed(path, source, source_hash):
             fresh = data[8:16] == struct.pack(
                 "<II", int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF
             ) and st.st_size == len(source)
-        return marshal.loads(memoryview(data)[16:]) if fresh else None
-    except (OSError, ValueError, EOFError, TypeError, struct.error):
+        return memoryview(data)[16:] if fresh else None
+    except (OSError, ValueError, TypeError, struct.error):
         return None
+
+def patched(data, path, name):
+    # `data` with its code objects' co_filename `path` made `name`, in place. marshal writes
+    # that one string once and refers back to it after, so replacing its one serialization
+    # renames every code object; None when `path` is not serialized exactly once (then the
+    # code is unmarshalled and renamed).
+    old = path.encode("utf-8", "surrogatepass")
+    for lengths, size in ((SHORT, bytes([len(old)]) if len(old) < 256 else None),
+                          (LONG, struct.pack("<I", len(old)))):
+        if size is None:
+            continue
+        at = data.find(size + old)
+        if at < 1 or data[at - 1] & 0x7F not in lengths or data.find(size + old, at + 1) != -1:
+            continue
+        flag = data[at - 1] & 0x80  # referred to later: the new string keeps the ref's place
+        new = name.encode("utf-8", "surrogatepass")
+        if not name.isascii():
+            string = bytes([ord("u") | flag]) + struct.pack("<I", len(new)) + new
+        elif len(new) < 256:
+            string = bytes([ord("z") | flag, len(new)]) + new
+        else:
+            string = bytes([ord("a") | flag]) + struct.pack("<I", len(new)) + new
+        return data[:at - 1] + string + data[at + len(size) + len(old):]
+    return None
 
 def renamed(code, name):
     consts = tuple(renamed(c, name) if hasattr(c, "co_code") else c for c in code.co_consts)
     return code.replace(co_filename=name, co_consts=consts)
 
-for i in range(0, len(fields) - 1, 2):
-    arcname, path = fields[i].decode("utf-8"), os.fsdecode(fields[i + 1])
+def pyc(arcname, path):
     try:
         with open(path, "rb") as f:
             source = f.read()
         source_hash = importlib.util.source_hash(source)
-        code = installed(path, source, source_hash)
+        data = installed(path, source, source_hash)
+        code = patched(bytes(data), path, arcname) if data is not None else None
+        if code is None and data is not None:
+            code = marshal.dumps(renamed(marshal.loads(data), arcname))  # the archive's name
         if code is None:
-            code = compile(source, arcname, "exec", dont_inherit=True)
-        else:
-            code = renamed(code, arcname)  # the archive's name, not this host's path
-        blob = head + source_hash + marshal.dumps(code)
-    except (SyntaxError, ValueError, OSError):
-        blob = b""
-    out.write(struct.pack("<Q", len(blob)) + blob)
-out.flush()
+            code = marshal.dumps(compile(source, arcname, "exec", dont_inherit=True))
+        return head + source_hash + code
+    except (SyntaxError, ValueError, EOFError, TypeError, OSError):
+        return b""
+
+if __name__ == "__main__":
+    fields = sys.stdin.buffer.read().split(b"\0")
+    out = sys.stdout.buffer
+    for i in range(0, len(fields) - 1, 2):
+        blob = pyc(fields[i].decode("utf-8"), os.fsdecode(fields[i + 1]))
+        out.write(struct.pack("<Q", len(blob)) + blob)
+    out.flush()
 """
 
     def __init__(self, sources: list[Member]) -> None:
