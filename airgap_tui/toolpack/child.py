@@ -256,9 +256,9 @@ def _raise_for(status: int, stderr: IO[bytes] | None) -> None:
 
 def main() -> int:
     """The child: members in on stdin, the archive out on stdout (`--early`: toolpack.early)."""
-    os.nice(NICE)
     if sys.argv[1:] == [EARLY]:
         return _build_early()
+    os.nice(NICE)
     from pathlib import Path
 
     request = json.loads(sys.stdin.buffer.read())
@@ -276,7 +276,8 @@ def main() -> int:
 
 def _build_early() -> int:
     """Collect the default tool's members and say their EarlyHead; then build their archive,
-    unless the user's cache holds it."""
+    unless the user's cache holds it. The export waits for the head before its first download,
+    so only the build is at nice NICE: on a busy host the head is not starved."""
     from airgap_tui.toolpack.cache import build_key, cache_dir, recorded_size
     from airgap_tui.toolpack.members import collect_members
 
@@ -296,6 +297,7 @@ def _build_early() -> int:
         return 1  # the export ended or went on without this child
     if kept is not None:
         return 0
+    os.nice(NICE)
     prefetch(members)
     return _build_out(members, ROOT_DISTRIBUTION, main_source(ROOT_DISTRIBUTION))
 

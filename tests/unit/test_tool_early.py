@@ -199,3 +199,38 @@ def test_export_hands_the_early_child_to_its_builder_and_ends_it(
     [(child, adopted_early)] = given
     assert isinstance(child, ChildBuild) and adopted_early
     assert process.returncode is not None  # the command ended it when the export stopped
+
+
+def test_the_early_child_says_its_head_at_normal_priority_and_builds_at_nice(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export waits for the head before its first download: on a busy host a nice child
+    would hold it back; only the build yields to the downloads."""
+    import os
+
+    from airgap_tui.toolpack import child as child_module
+
+    events: list[str] = []
+
+    class Written:
+        @staticmethod
+        def write(data: bytes) -> None:
+            events.append("head" if data.endswith(b"\n") else "data")
+
+        @staticmethod
+        def flush() -> None:
+            pass
+
+    class Stdout:
+        buffer = Written
+
+    def build(*args: object) -> int:
+        events.append("build")
+        return 0
+
+    monkeypatch.setattr(sys, "stdout", Stdout)
+    monkeypatch.setattr(os, "nice", lambda n: events.append(f"nice {n}"))
+    monkeypatch.setattr(child_module, "prefetch", lambda members: None)
+    monkeypatch.setattr(child_module, "_build_out", build)
+    assert child_module._build_early() == 0
+    assert events == ["head", f"nice {child_module.NICE}", "build"]
