@@ -140,11 +140,16 @@ def export_bundle(
     platforms = request.chosen_platforms
     factory = client_factory or default_client_factory(cancel)
     presence = offline_presence(request.delta_from, request.presence)
-    request, held = _check_before_download(request, presence, cancel)
+    if request.tool:
+        check_packable()  # the rest of the tool's checks: ToolBuilder.expected_size
     builder = ToolBuilder(child=tool_child).start() if request.tool else None  # before resolving
     if builder is None and tool_child is not None:
-        tool_child.close()  # no tool after all (a delta whose offline host holds it)
+        tool_child.close()
     try:
+        request, held = _check_before_download(request, presence, cancel, builder)
+        if held is not None and builder is not None:
+            builder.close()  # the offline host holds this tool: it is not carried
+            builder = None
         sizes = _sizes(request, sizes, platforms, factory, progress, cancel, clock, builder)
         target = _plan_target(request, dest, sizes, presence, held)
         with exclusive(dest):
@@ -189,16 +194,22 @@ class _Target:
 
 
 def _check_before_download(
-    request: ExportRequest, presence: Presence | None, cancel: CancelToken
+    request: ExportRequest,
+    presence: Presence | None,
+    cancel: CancelToken,
+    builder: ToolBuilder | None,
 ) -> tuple[ExportRequest, HeldTool | None]:
-    """Refuse now what would fail only after the download (a tool that cannot be built, a key
-    that cannot sign), and whether a delta leaves the tool out (then it is not carried)."""
-    if request.tool:
-        check_packable()  # the rest of the tool's checks: ToolBuilder.expected_size
+    """Refuse now what would fail only after the download (a key that cannot sign), and
+    whether a delta leaves the tool out (then it is not carried; the archive's sha256, when
+    that decides, comes from the export's `builder`, so the tool is built once)."""
     if request.sign_key is not None:
         sign_bytes(b"airgap-tui: can this key sign?", request.sign_key)  # before the download
     held = tool_left_out(
-        tool=request.tool, with_tool=request.with_tool, presence=presence, cancel=cancel
+        tool=request.tool,
+        with_tool=request.with_tool,
+        presence=presence,
+        cancel=cancel,
+        archive_sha=None if builder is None else lambda: builder.result(cancel).sha256,
     )
     if held is not None:
         request = replace(request, tool=False)

@@ -4,6 +4,7 @@ delta leaves it out when its receipts or inventories say the offline host holds 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from airgap_tui import __version__
@@ -16,13 +17,20 @@ from airgap_tui.toolpack.cache import carried_sha256
 
 
 def tool_left_out(
-    *, tool: bool, with_tool: bool, presence: Presence | None, cancel: CancelToken | None = None
+    *,
+    tool: bool,
+    with_tool: bool,
+    presence: Presence | None,
+    cancel: CancelToken | None = None,
+    archive_sha: Callable[[], str] | None = None,
 ) -> HeldTool | None:
     """The tool the offline host holds that makes carrying ours needless, else None. The
-    archive is built (or taken from the user's cache) only when its sha256 decides."""
+    archive is built (or taken from the user's cache) only when its sha256 decides;
+    `archive_sha`: how to have it (an export asks its ToolBuilder, already under way)."""
     if not tool or with_tool or presence is None:
         return None
-    return decide(presence.tools, __version__, lambda: carried_sha256(cancel=cancel))
+    sha = archive_sha or (lambda: carried_sha256(cancel=cancel))
+    return decide(presence.tools, __version__, sha)
 
 
 def mark_left_out(delta: DeltaLayout, held: HeldTool | None) -> DeltaLayout:

@@ -1,7 +1,8 @@
 """A delta carries airgap-tui.pyz only when the offline host lacks it (issue 22), on real
 registries: the receipt of an import run from the carried archive names its sha256, the next
 delta leaves the archive out and says so (bundle.yaml, export's output, verify), the same
-archive imports that delta; `--with-tool`, another version or an older receipt carry it."""
+archive imports that delta (its sha256 asked of the export's own builder: one build);
+`--with-tool`, another version or an older receipt carry it."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from airgap_tui import __version__
 from airgap_tui.bundle.manifest import DeltaTool
 from airgap_tui.bundle.schema import read_manifest
+from airgap_tui.export import tool_choice
 from airgap_tui.export.run import ExportResult
 from airgap_tui.toolpack.toolpack import TOOL_FILE
 from tests.harness.cleanpy import clean_env, clean_python
@@ -72,6 +76,10 @@ def _new_blob_bytes(upstream: NativeUpstream, receipt: Path) -> int:
     return sum(size for digest, size in wanted.items() if digest not in held)
 
 
+def _builds_a_second_time(**_: object) -> str:
+    raise AssertionError("the export built the tool outside its ToolBuilder")
+
+
 def test_a_delta_after_an_import_by_the_carried_archive_leaves_it_out(
     native_upstream: NativeUpstream,
     registry_factory: MakeRegistry,
@@ -92,7 +100,9 @@ def test_a_delta_after_an_import_by_the_carried_archive_leaves_it_out(
     assert (record["tool_version"], record["tool_sha256"]) == (__version__, sha)
 
     out = tmp_path / "delta"
-    result = _export(native_upstream, out, [receipt])
+    with pytest.MonkeyPatch.context() as patch:  # the export's own builder gives the sha256
+        patch.setattr(tool_choice, "carried_sha256", _builds_a_second_time)
+        result = _export(native_upstream, out, [receipt])
     manifest = read_manifest(out)
     assert result.tool is None and manifest.tool is None and not (out / TOOL_FILE).exists()
     assert manifest.delta is not None and manifest.delta.tool == DeltaTool(__version__, sha)
