@@ -46,19 +46,23 @@ def identity(st: os.stat_result) -> Identity:
 
 
 _switching = threading.Lock()
-_hashing: list[float] = []  # the interval before, once per thread hashing now
+_hashing = 0  # PartHashes threads hashing now
+_before = 0.0  # the switch interval before the first of them started
 
 
 def _quick_switches(on: bool) -> None:
     """SWITCH_INTERVAL while any PartHashes thread hashes; the interval before, after the last."""
+    global _hashing, _before
     with _switching:
         if on:
-            _hashing.append(_hashing[0] if _hashing else sys.getswitchinterval())
-            sys.setswitchinterval(min(_hashing[0], SWITCH_INTERVAL))
-        else:
-            before = _hashing.pop()
             if not _hashing:
-                sys.setswitchinterval(before)
+                _before = sys.getswitchinterval()
+                sys.setswitchinterval(min(_before, SWITCH_INTERVAL))
+            _hashing += 1
+        else:
+            _hashing -= 1
+            if not _hashing:
+                sys.setswitchinterval(_before)
 
 
 class PartHashes:

@@ -213,13 +213,14 @@ def _too_deep(value: Any, max_depth: int) -> str | None:
     while stack:
         item, depth, place = stack.pop()
         if isinstance(item, dict):
-            if depth > max_depth:
-                return _place_name(place)
-            stack.extend((v, depth + 1, (place, k, False)) for k, v in item.items())
+            children = ((v, (place, k, False)) for k, v in item.items())
         elif isinstance(item, list):
-            if depth > max_depth:
-                return _place_name(place)
-            stack.extend((v, depth + 1, (place, i, True)) for i, v in enumerate(item))
+            children = ((v, (place, i, True)) for i, v in enumerate(item))
+        else:
+            continue
+        if depth > max_depth:
+            return _place_name(place)
+        stack.extend((v, depth + 1, at) for v, at in children)
     return None
 
 
