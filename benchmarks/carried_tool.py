@@ -31,8 +31,10 @@ from tests.harness.synthetic import SyntheticImage
 
 WARM_SHARE_LIMIT = 0.3  # s over --no-tool with the tool built before (issue 19)
 # A share is the difference of two export medians that each vary by ±0.15 s on the large set:
-# two samples (the large set's default) leave the row to chance, so the share rows take more.
-SHARE_REPEATS = 5
+# two samples (the large set's default) leave the row to chance, so the share rows take more,
+# a multiple of their four steps (no tool, warm, first build, the build alone) so that each
+# runs in every position of the alternation equally often (five ran one order twice).
+SHARE_REPEATS = 8
 VERIFY_NOISE = 0.05  # s: two verify medians of a small bundle differ by this much at rest
 
 
