@@ -6,9 +6,9 @@ the command line by a plain look (the only existing directory among the command'
 bundle/prehash.py starts on it with nothing else loaded; the command adopts that thread when its
 parsed bundle is the same directory.
 
-`export` (unless --no-tool) starts the carried tool's build the same way (toolpack.early): on a
-first export it then runs on the core the CLI's loading leaves idle. What no command adopts is
-stopped when main returns.
+`export` (unless --no-tool) starts the carried tool's build the same way (toolpack.early): its
+start-up and collecting then overlap the CLI's loading, and the export's builder adopts it. What
+no command adopts is stopped when main returns.
 """
 
 from __future__ import annotations

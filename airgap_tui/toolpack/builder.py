@@ -48,6 +48,7 @@ class ToolBuilder:
         self.root = root
         self.directory = cache_dir() if directory is None else directory
         self._child = child  # one started before the CLI loaded (toolpack.early), if any
+        self._in_use: ChildBuild | None = None  # the child the thread reads: stop() ends it
         self.cancel = CancelToken()
         self._size = 0
         self._result: ToolBuild | None = None
@@ -65,7 +66,9 @@ class ToolBuilder:
 
     def _run(self) -> None:
         child = self._child if self._child is not None else ChildBuild()
+        self._in_use = child  # then the check: a stop() after it ends this child
         try:
+            self.cancel.check(f"Packing {TOOL_FILE}")
             if child.early and self.root != ROOT_DISTRIBUTION:
                 child.close()  # it collects the default tool's members
             head = child.head(self.cancel) if child.early else None
@@ -89,6 +92,8 @@ class ToolBuilder:
             self._finished.set()
 
     def _collect_and_build(self, child: ChildBuild) -> ToolBuild:
+        self._in_use = child  # then the check: a stop() after it ends this child
+        self.cancel.check(f"Packing {TOOL_FILE}")
         if not any_kept(self.directory):  # a first build: the child starts meanwhile
             child.start()
         members = collect_members(self.root)
@@ -155,6 +160,8 @@ class ToolBuilder:
     def stop(self) -> None:
         self.cancel.cancel()
         self._target_set.set()
+        if self._in_use is not None:
+            self._in_use.kill()  # a build under way ends now, not when its archive is done
 
     def close(self) -> None:
         """Stop an unfinished build or write and wait for the thread to end."""

@@ -58,6 +58,9 @@ class ChildBuild:
         self._process = early
         self.early = early is not None  # an early child not yet done with
         self._rest = b""  # what came after the head in the same read
+        self._reading: subprocess.Popen[bytes] | None = None  # the child a thread reads now
+        self._killed = False  # kill() was called: a read that begins after it ends at once
+        self._lock = threading.Lock()
 
     def start(self) -> ChildBuild:
         if self._process is None:
@@ -75,6 +78,24 @@ class ChildBuild:
         if process is not None:
             _end(process, None, stderr=True)
 
+    def kill(self) -> None:
+        """End the child whose output a thread is reading, or will read, so that read ends now
+        and the reader finds its cancel (called from another thread: the pipes are the
+        reader's)."""
+        with self._lock:
+            self._killed = True
+            process = self._reading
+        if process is not None and process.poll() is None:
+            process.kill()
+
+    def _read_from(self, process: subprocess.Popen[bytes] | None) -> None:
+        """`process` is the one read from now (None: no longer); ended at once after kill()."""
+        with self._lock:
+            self._reading = process
+            killed = self._killed
+        if killed and process is not None and process.poll() is None:
+            process.kill()
+
     def __call__(
         self, *, members: list[Member], root: str = ROOT_DISTRIBUTION, cancel: CancelToken | None
     ) -> bytes:
@@ -85,6 +106,7 @@ class ChildBuild:
         assert process is not None
         self._process = None  # one build per child
         feeder: threading.Thread | None = None
+        self._read_from(process)
         try:
             prefetch(members)  # while the child's interpreter starts
             feeder = threading.Thread(
@@ -96,6 +118,8 @@ class ChildBuild:
         except BaseException:
             _end(process, feeder, stderr=True)
             raise
+        finally:
+            self._read_from(None)
         _end(process, feeder)
         _raise_for(status, process.stderr)  # reads and closes stderr
         return data
@@ -106,11 +130,14 @@ class ChildBuild:
         (the tool cannot be built here) is raised, as the build would raise it."""
         process = self._process
         assert self.early and process is not None
+        self._read_from(process)
         try:
             head, self._rest = _read_head(process, cancel)
         except BaseException:
             self.close()
             raise
+        finally:
+            self._read_from(None)
         if head is None:
             if process.wait() == _TOOL_ERROR:
                 self._process, self.early = None, False
@@ -123,12 +150,15 @@ class ChildBuild:
         """The early child's archive, after a head that said it was not kept."""
         process, self._process, self.early = self._process, None, False
         assert process is not None
+        self._read_from(process)
         try:
             data = _read_to_end(process, cancel, self._rest)
             status = process.wait()
         except BaseException:
             _end(process, None, stderr=True)
             raise
+        finally:
+            self._read_from(None)
         _end(process, None)
         _raise_for(status, process.stderr)
         return data

@@ -1,12 +1,12 @@
 """The carried tool's build started before the CLI loads (cli/launch.py), for `export`.
 
-On a first export the build's second of CPU competes with the downloads on a small machine. The
-first few tenths of a second of an export (the interpreter loading the CLI, the catalog, the
-registry client, then resolving) keep one core busy and leave the other idle: started there,
-the build does much of its work on that idle core. So `export` starts it with nothing but this
-module loaded; the child (toolpack.child) collects the members itself, says their cache key
-first, and stops there when the user's cache already holds that archive. The export's builder
-adopts the process (child.ChildBuild) and takes its archive only for the key it computed itself.
+An export waits for the tool's size before its first download (a tool that cannot be built is
+refused there), and on a first export the build's CPU competes with the downloads. Started with
+nothing but this module loaded, the child (toolpack.child) starts its interpreter and collects
+the members while the export loads the CLI and resolves; it says their cache key, whether the
+user's cache holds their archive and its size first (stopping there when the cache holds it),
+then builds. The export's builder adopts the process (child.ChildBuild) and takes that head and
+that archive instead of collecting the members itself.
 """
 
 from __future__ import annotations

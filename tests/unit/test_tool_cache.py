@@ -58,6 +58,9 @@ class StandInChild:
     def start(self) -> StandInChild:
         return self
 
+    def kill(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

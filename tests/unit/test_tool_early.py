@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 
 from airgap_tui.cli import launch
-from airgap_tui.errors import UsageError
+from airgap_tui.errors import Cancelled, UsageError
 from airgap_tui.toolpack import builder as builder_module
+from airgap_tui.toolpack import child as child_module
 from airgap_tui.toolpack import early
 from airgap_tui.toolpack.builder import ToolBuilder
 from airgap_tui.toolpack.cache import build_key, cache_dir, cached_tool, load_kept
@@ -130,6 +132,37 @@ def test_a_stdin_build_ends_an_early_child_first() -> None:
     assert process.returncode is not None  # ended, not left building the default tool
 
 
+@pytest.mark.parametrize("early", [True, False])
+def test_stopping_a_builder_ends_the_child_it_reads_at_once(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch, early: bool
+) -> None:
+    """A cancelled export does not wait for a build to finish: the child is ended, whether
+    the builder waits for an early child's head or reads a child's archive."""
+    silent = [sys.executable, "-c", "import sys, time; sys.stdin.read(); time.sleep(60)"]
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+    spawned = threading.Event()
+
+    def spawn(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(real_popen(silent, **kwargs))
+        spawned.set()
+        return started[-1]
+
+    if early:
+        child = ChildBuild(spawn(stdout=subprocess.PIPE, stdin=subprocess.DEVNULL))
+        builder = ToolBuilder(child=child).start()
+    else:
+        monkeypatch.setattr(subprocess, "Popen", spawn)
+        builder = ToolBuilder().start()  # an empty cache: its child starts at once
+    assert spawned.wait(30)
+    closer = threading.Thread(target=builder.close)
+    closer.start()
+    closer.join(timeout=30)  # the silent child would hold it 60 s
+    assert not closer.is_alive()
+    assert all(p.returncode is not None for p in started)
+    assert isinstance(builder._error, Cancelled)
+
+
 def test_a_builder_never_started_ends_the_child_it_was_given() -> None:
     process = _sayer(0)
     ToolBuilder(child=ChildBuild(process)).close()
@@ -207,8 +240,6 @@ def test_the_early_child_says_its_head_at_normal_priority_and_builds_at_nice(
     """The export waits for the head before its first download: on a busy host a nice child
     would hold it back; only the build yields to the downloads."""
     import os
-
-    from airgap_tui.toolpack import child as child_module
 
     events: list[str] = []
 
