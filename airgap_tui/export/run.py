@@ -144,7 +144,7 @@ def export_bundle(
         check_packable()  # the rest of the tool's checks: ToolBuilder.expected_size
     builder = ToolBuilder(child=tool_child).start() if request.tool else None  # before resolving
     if builder is None and tool_child is not None:
-        tool_child.close()
+        tool_child.close()  # a --no-tool launch did not see (abbreviated): its CPU back now
     try:
         request, held = _check_before_download(request, presence, cancel, builder)
         if held is not None and builder is not None:

@@ -66,12 +66,10 @@ class ToolBuilder:
 
     def _run(self) -> None:
         child = self._child if self._child is not None else ChildBuild()
-        self._in_use = child  # then the check: a stop() after it ends this child
         try:
-            self.cancel.check(f"Packing {TOOL_FILE}")
             if child.early and self.root != ROOT_DISTRIBUTION:
                 child.close()  # it collects the default tool's members
-            head = child.head(self.cancel) if child.early else None
+            head = self._use(child).head(self.cancel) if child.early else None
             if head is not None:
                 self._size = head.size
                 self._ready.set()
@@ -89,11 +87,18 @@ class ToolBuilder:
             self._error = exc
         finally:
             child.close()
+            if self._in_use is not None:
+                self._in_use.close()  # the one that built in the early child's place
             self._finished.set()
 
-    def _collect_and_build(self, child: ChildBuild) -> ToolBuild:
-        self._in_use = child  # then the check: a stop() after it ends this child
+    def _use(self, child: ChildBuild) -> ChildBuild:
+        """`child` is the one stop() ends from now on; a stop() before this is met here."""
+        self._in_use = child
         self.cancel.check(f"Packing {TOOL_FILE}")
+        return child
+
+    def _collect_and_build(self, child: ChildBuild) -> ToolBuild:
+        self._use(child)
         if not any_kept(self.directory):  # a first build: the child starts meanwhile
             child.start()
         members = collect_members(self.root)

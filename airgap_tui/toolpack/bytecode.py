@@ -53,7 +53,7 @@ def installed(path, source, source_hash):
             fresh = data[8:16] == struct.pack(
                 "<II", int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF
             ) and st.st_size == len(source)
-        return memoryview(data)[16:] if fresh else None
+        return data[16:] if fresh else None
     except (OSError, ValueError, TypeError, struct.error):
         return None
 
@@ -91,11 +91,12 @@ def pyc(arcname, path):
             source = f.read()
         source_hash = importlib.util.source_hash(source)
         data = installed(path, source, source_hash)
-        code = patched(bytes(data), path, arcname) if data is not None else None
-        if code is None and data is not None:
-            code = marshal.dumps(renamed(marshal.loads(data), arcname))  # the archive's name
-        if code is None:
+        if data is None:
             code = marshal.dumps(compile(source, arcname, "exec", dont_inherit=True))
+        else:  # the archive's name, not this host's path
+            code = patched(data, path, arcname) or marshal.dumps(
+                renamed(marshal.loads(data), arcname)
+            )
         return head + source_hash + code
     except (SyntaxError, ValueError, EOFError, TypeError, OSError):
         return b""

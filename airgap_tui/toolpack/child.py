@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, NamedTuple
 
 from airgap_tui.events import CancelToken
@@ -105,24 +106,12 @@ class ChildBuild:
         process = self._process if self._process is not None else self.start()._process
         assert process is not None
         self._process = None  # one build per child
-        feeder: threading.Thread | None = None
-        self._read_from(process)
-        try:
+
+        def request() -> bytes:
             prefetch(members)  # while the child's interpreter starts
-            feeder = threading.Thread(
-                target=_feed, args=(process.stdin, _request(members, root)), daemon=True
-            )
-            feeder.start()
-            data = _read_to_end(process, cancel)
-            status = process.wait()
-        except BaseException:
-            _end(process, feeder, stderr=True)
-            raise
-        finally:
-            self._read_from(None)
-        _end(process, feeder)
-        _raise_for(status, process.stderr)  # reads and closes stderr
-        return data
+            return _request(members, root)
+
+        return self._archive_of(process, cancel, request=request)
 
     def head(self, cancel: CancelToken | None) -> EarlyHead | None:
         """What the early child says first; None when it stopped without saying it (the child
@@ -150,17 +139,35 @@ class ChildBuild:
         """The early child's archive, after a head that said it was not kept."""
         process, self._process, self.early = self._process, None, False
         assert process is not None
+        return self._archive_of(process, cancel, rest=self._rest)
+
+    def _archive_of(
+        self,
+        process: subprocess.Popen[bytes],
+        cancel: CancelToken | None,
+        *,
+        rest: bytes = b"",
+        request: Callable[[], bytes] | None = None,
+    ) -> bytes:
+        """What `process` writes until it exits (`rest`: already read of it), `request()`
+        fed to its stdin meanwhile; the child ended either way, its failure raised."""
+        feeder: threading.Thread | None = None
         self._read_from(process)
         try:
-            data = _read_to_end(process, cancel, self._rest)
+            if request is not None:
+                feeder = threading.Thread(
+                    target=_feed, args=(process.stdin, request()), daemon=True
+                )
+                feeder.start()
+            data = _read_to_end(process, cancel, rest)
             status = process.wait()
         except BaseException:
-            _end(process, None, stderr=True)
+            _end(process, feeder, stderr=True)
             raise
         finally:
             self._read_from(None)
-        _end(process, None)
-        _raise_for(status, process.stderr)
+        _end(process, feeder)
+        _raise_for(status, process.stderr)  # reads and closes stderr
         return data
 
 

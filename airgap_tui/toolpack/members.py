@@ -147,7 +147,7 @@ def _distribution_files(
     compiled = []
     base = Path(str(dist.locate_file("")))  # where RECORD's names are relative to
     for arcname, parts in _record_names(record):
-        if not parts or parts[0] == "" or ".." in parts or parts[0].endswith(".data"):
+        if not parts or ".." in parts or parts[0].endswith(".data"):
             continue  # scripts, headers: installed outside site-packages, not importable
         if parts[0].endswith(".dist-info"):
             if _wanted_metadata(parts):
@@ -174,19 +174,18 @@ def _distribution_files(
 
 
 def _record_names(record: str) -> list[tuple[str, tuple[str, ...]]]:
-    """RECORD's file names (its first column), each with its parts, as PurePosixPath would
-    split them: read here rather than as importlib.metadata's PackagePath objects, a few
-    thousand of which take longer to make than the rest of the collection."""
+    """RECORD's relative file names (its first column), each with its parts, as PurePosixPath
+    would split them: read here rather than as importlib.metadata's PackagePath objects, a few
+    thousand of which take longer to make than the rest of the collection. Absolute ones
+    (installed outside site-packages, not importable) are left out."""
     import csv
 
     names = []
     for row in csv.reader(record.splitlines()):
-        if not row or not row[0]:
+        name = row[0].replace("\\", "/") if row else ""  # backslashes: written on Windows
+        if not name or name.startswith("/"):
             continue
-        name = row[0].replace("\\", "/")  # a RECORD written on Windows
         parts = tuple(p for p in name.split("/") if p not in ("", "."))
-        if name.startswith("/"):
-            parts = ("", *parts)  # absolute: skipped by the caller
         names.append(("/".join(parts), parts))
     return names
 

@@ -35,13 +35,16 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache_dir()
 
 
+def _stand_in(code: str) -> subprocess.Popen[bytes]:
+    """A child process running `code`, piped as an early child is."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
 def _sayer(status: int, said: str = "") -> subprocess.Popen[bytes]:
     """A child standing in for an early one that stops before its head."""
-    return subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.stderr.write({said!r}); sys.exit({status})"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return _stand_in(f"import sys; sys.stderr.write({said!r}); sys.exit({status})")
 
 
 @pytest.fixture
@@ -103,6 +106,34 @@ def test_an_archive_the_cache_no_longer_gives_is_built_again(empty_cache: Path) 
     finally:
         builder.close()
     assert not rebuilt.cache_hit and rebuilt.data == kept.data
+
+
+def test_the_child_that_builds_in_a_damaged_cache_entrys_place_is_ended_when_it_fails(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached_tool()
+    [archive] = empty_cache.glob("*.pyz")
+    archive.write_bytes(b"damaged")  # the early child says kept; the builder must build
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    def gone(root: str) -> list[Member]:
+        raise ToolError("Python package x", "it is not installed here", "Reinstall it")
+
+    child = ChildBuild(early.spawn())
+    monkeypatch.setattr(subprocess, "Popen", recorded)
+    monkeypatch.setattr(builder_module, "collect_members", gone)
+    builder = ToolBuilder(child=child).start()
+    try:
+        with pytest.raises(ToolError):
+            builder.result()
+    finally:
+        builder.close()
+    assert started and all(p.returncode is not None for p in started)  # none left waiting
 
 
 def test_an_early_child_that_stops_before_its_head_leaves_the_build_to_the_builder(
@@ -176,13 +207,7 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     made: list[subprocess.Popen[bytes]] = []
 
     def sleeper() -> subprocess.Popen[bytes]:
-        made.append(
-            subprocess.Popen(
-                [sys.executable, "-c", "import time; time.sleep(60)"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        )
+        made.append(_stand_in("import time; time.sleep(60)"))
         return made[-1]
 
     monkeypatch.setattr(early, "spawn", sleeper)
